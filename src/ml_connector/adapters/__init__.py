@@ -1,0 +1,1 @@
+"""Adapters: the edges of the system (Stampli SFTP, Visma REST, the ledger database)."""

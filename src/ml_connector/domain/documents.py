@@ -1,0 +1,239 @@
+"""Canonical documents read from Stampli exports: invoices (with lines) and payments (with applications).
+
+Field names follow stampli-format.md in snake_case; ``to_json`` gives the camelCase form used by
+``inspect --json``, the ledger and the audit trail. Every document carries its provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from ml_connector.domain.money import Money, format_amount
+
+
+class DocumentType(StrEnum):
+    INVOICE = "INVOICE"
+    CREDIT_NOTE = "CREDIT_NOTE"
+
+
+class LineType(StrEnum):
+    GL = "GL"
+    ITEM = "ITEM"
+
+
+class PaymentStatus(StrEnum):
+    PAID = "PAID"
+    VOIDED = "VOIDED"
+    SCHEDULED = "SCHEDULED"
+    FAILED = "FAILED"
+
+
+POSTABLE_APPROVAL_STATUSES = frozenset({"APPROVED", "READY_FOR_EXPORT"})
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a document came from: the remote file, its sha256, and rows (CSV, 1-based physical
+    record numbers counting the header as 1) or an XPath (XML)."""
+
+    remote_path: str
+    sha256: str
+    rows: tuple[int, ...] = ()
+    xpath: str | None = None
+    mtime: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    line_number: int
+    line_type: LineType
+    line_net_amount: Decimal
+    line_tax_amount: Decimal
+    gl_account: str | None = None
+    item_code: str | None = None
+    line_description: str | None = None
+    quantity: Decimal | None = None
+    unit_price: Decimal | None = None
+    tax_code: str | None = None
+    tax_rate: Decimal | None = None
+    department: str | None = None
+    cost_center: str | None = None
+    location: str | None = None
+    class_: str | None = None
+    project: str | None = None
+    po_line_number: str | None = None
+    custom: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict)
+    row: int | None = None
+    xpath: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    stampli_company_id: str
+    stampli_invoice_id: str | None
+    document_type: DocumentType
+    invoice_number: str
+    vendor_id: str
+    vendor_name: str
+    invoice_date: date
+    due_date: date
+    currency: str
+    subtotal_amount: Decimal
+    tax_amount: Decimal
+    total_amount: Decimal
+    approval_status: str
+    approved_at: datetime | None
+    exported_at: datetime | None
+    lines: tuple[InvoiceLine, ...]
+    provenance: Provenance
+    stampli_link: str | None = None
+    original_invoice_number: str | None = None
+    vendor_tax_id: str | None = None
+    posting_date: date | None = None
+    exchange_rate: Decimal | None = None
+    payment_terms: str | None = None
+    payment_reference: str | None = None
+    payment_reference_type: str | None = None
+    po_number: str | None = None
+    description: str | None = None
+    approvers: tuple[str, ...] = ()
+    custom: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Money:
+        return Money(self.total_amount, self.currency)
+
+    @property
+    def key(self) -> str:
+        return invoice_key(self)
+
+    @property
+    def effective_posting_date(self) -> date:
+        return self.posting_date or self.invoice_date
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentApplication:
+    stampli_invoice_id: str
+    invoice_number: str
+    document_type: DocumentType
+    invoice_currency: str
+    applied_amount: Decimal
+    discount_amount: Decimal | None = None
+    row: int | None = None
+    xpath: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    stampli_company_id: str
+    stampli_payment_id: str
+    payment_date: date
+    payment_method: str
+    payment_status: str
+    payment_currency: str
+    payment_amount: Decimal
+    vendor_id: str
+    exported_at: datetime | None
+    applications: tuple[PaymentApplication, ...]
+    provenance: Provenance
+    payment_number: str | None = None
+    payment_source: str | None = None
+    check_number: str | None = None
+    bank_account: str | None = None
+    exchange_rate: Decimal | None = None
+    vendor_name: str | None = None
+    remittance_reference: str | None = None
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.payment_amount, self.payment_currency)
+
+
+def normalize_invoice_number(number: str) -> str:
+    """Trim, drop inner whitespace, upper-case (stampli-format.md §4.3 footnote 1)."""
+    return "".join(number.split()).upper()
+
+
+def invoice_key(inv: Invoice) -> str:
+    """The idempotency key: the Stampli invoice id, or the §4.8 fallback key."""
+    if inv.stampli_invoice_id:
+        return f"INV:{inv.stampli_invoice_id}"
+    return (
+        f"INVX:{inv.stampli_company_id}:{inv.vendor_id}:"
+        f"{normalize_invoice_number(inv.invoice_number)}:{inv.document_type}"
+    )
+
+
+def application_key(payment: Payment, app: PaymentApplication) -> str:
+    return f"PAY:{payment.stampli_payment_id}:{app.stampli_invoice_id}"
+
+
+# ---- JSON form ---------------------------------------------------------------------------------
+
+_RENAMES = {"class_": "class"}
+# Fields that describe where or when a document was delivered, not what it says.
+_NOT_CONTENT = {"provenance", "exportedAt", "row", "xpath", "extra"}
+
+
+def camel(name: str) -> str:
+    name = _RENAMES.get(name, name)
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def to_json(value: Any) -> Any:
+    """Canonical JSON-ready form: camelCase keys, decimals as strings, ISO dates, no floats."""
+    if is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in fields(value):
+            out[camel(f.name)] = to_json(getattr(value, f.name))
+        return out
+    if isinstance(value, Decimal):
+        return format_amount(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [to_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    return value
+
+
+def invoice_json(inv: Invoice) -> dict[str, Any]:
+    data: dict[str, Any] = to_json(inv)
+    data["key"] = inv.key
+    return data
+
+
+def payment_json(pay: Payment) -> dict[str, Any]:
+    data: dict[str, Any] = to_json(pay)
+    return data
+
+
+def content_hash(doc: Invoice | Payment) -> str:
+    """sha256 over what a document says (amounts, coding, parties), not where or when it arrived."""
+
+    def strip(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in sorted(obj.items()) if k not in _NOT_CONTENT}
+        if isinstance(obj, list):
+            return [strip(v) for v in obj]
+        return obj
+
+    canonical = json.dumps(strip(to_json(doc)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,142 @@
+"""Money: a Decimal amount and an ISO 4217 currency. Never a float.
+
+This module is the one place that decides how text becomes an amount and how amounts are
+rounded. Everything else imports ``Money``, ``parse_amount`` and ``round_money`` from here.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+# A context that refuses floats and silent invalid operations. Installed as the default for
+# every thread (asyncio tasks and worker threads included) by ``install_decimal_context``.
+MONEY_CONTEXT = decimal.Context(
+    prec=34,
+    rounding=ROUND_HALF_EVEN,
+    traps=[decimal.FloatOperation, decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+
+
+def install_decimal_context() -> None:
+    """Make the trapping context the default one, in this thread and in threads started later."""
+    decimal.DefaultContext.prec = MONEY_CONTEXT.prec
+    decimal.DefaultContext.rounding = MONEY_CONTEXT.rounding
+    decimal.DefaultContext.traps = dict(MONEY_CONTEXT.traps)
+    decimal.setcontext(MONEY_CONTEXT.copy())
+
+
+install_decimal_context()
+
+# ISO 4217 minor units for the currencies we expect; anything else defaults to 2.
+_MINOR_UNITS = {"JPY": 0, "ISK": 0, "KRW": 0, "CLP": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3}
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+def minor_units(currency: str) -> int:
+    return _MINOR_UNITS.get(currency, 2)
+
+
+def is_currency_code(text: str) -> bool:
+    return bool(_CURRENCY_RE.match(text))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """The one rounding rule: half-even to the currency's minor unit."""
+    exp = Decimal(1).scaleb(-minor_units(currency))
+    return amount.quantize(exp, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError(f"Money amount must be a Decimal, not {type(self.amount).__name__}")
+        if not is_currency_code(self.currency):
+            raise ValueError(f"not an ISO 4217 currency code: {self.currency!r}")
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"currency mismatch: {self.currency} vs {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def rounded(self) -> Money:
+        return Money(round_money(self.amount, self.currency), self.currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal(0), currency)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+class AmountFormatError(ValueError):
+    """Text that is not an amount under the stated locale rules."""
+
+
+_PLAIN = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")
+_THOUSANDS_CHARS = (",", ".", " ", "\u00a0", "\u202f", "'")
+
+
+def parse_amount(text: str, *, decimal_sep: str = ".", thousands_sep: str | None = None) -> Decimal:
+    """Parse an amount written with an explicitly stated decimal separator.
+
+    ``decimal_sep`` is ``"."`` or ``","``. Thousands separators are rejected unless
+    ``thousands_sep`` names one, because ``1,234`` is ambiguous. Accounting negatives
+    ``(123.45)`` and exponents are rejected.
+    """
+    raw = text.strip()
+    if not raw:
+        raise AmountFormatError("empty amount")
+    if thousands_sep:
+        parts = raw.split(decimal_sep)
+        if len(parts) > 2:
+            raise AmountFormatError(f"more than one decimal separator in {text!r}")
+        whole = parts[0]
+        groups = whole.lstrip("+-").split(thousands_sep)
+        if len(groups) > 1 and (not 1 <= len(groups[0]) <= 3 or any(len(g) != 3 for g in groups[1:])):
+            raise AmountFormatError(f"misplaced thousands separator in {text!r}")
+        raw = whole.replace(thousands_sep, "") + ("." + parts[1] if len(parts) == 2 else "")
+        decimal_sep = "."
+    if decimal_sep == ",":
+        if not _COMMA.match(raw):
+            raise AmountFormatError(_why(text, ","))
+        raw = raw.replace(",", ".")
+    elif decimal_sep == ".":
+        if not _PLAIN.match(raw):
+            raise AmountFormatError(_why(text, "."))
+    else:
+        raise ValueError(f"unsupported decimal separator {decimal_sep!r}")
+    return Decimal(raw)
+
+
+def _why(text: str, decimal_sep: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("(") and stripped.endswith(")"):
+        return f"accounting negative {text!r} is not accepted; write -{stripped[1:-1]}"
+    other = "," if decimal_sep == "." else "."
+    if other in stripped or any(c in stripped for c in _THOUSANDS_CHARS[2:]):
+        return f"{text!r} uses a separator other than the configured decimal {decimal_sep!r}"
+    return f"{text!r} is not a decimal amount"
+
+
+def format_amount(amount: Decimal) -> str:
+    """Canonical text: ``.`` separator, no exponent, digits as given."""
+    return format(amount, "f")

@@ -1,0 +1,22 @@
+"""``ml-connector`` command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+from ml_connector.entrypoints.cli import (  # noqa: F401  (importing registers the commands)
+    inspect_cmd,
+    sftp_cmd,
+    visma_cmd,
+)
+from ml_connector.entrypoints.cli.app import app
+from ml_connector.errors import ConnectorError
+
+
+def main() -> None:
+    """Console-script entry: one place maps errors to exit codes and clean messages."""
+    try:
+        app()
+    except ConnectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,1 @@
+"""CLI commands: inspect. (Filled in by its owner.)"""

@@ -1,0 +1,1 @@
+"""CLI commands: sftp. (Filled in by its owner.)"""

@@ -1,0 +1,1 @@
+"""CLI commands: visma. (Filled in by its owner.)"""

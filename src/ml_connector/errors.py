@@ -1,0 +1,98 @@
+"""Every public error of ml-connector, ordered by what the caller should do about it.
+
+    ConnectorError                       exit code 1 unless a subclass says otherwise
+    ├── ConfigError                      fix the configuration (exit 2)
+    ├── SecretError                      a secret is missing, unreadable or tampered with (exit 2)
+    ├── SourceError                      the Stampli side (SFTP)
+    │   ├── TransientSourceError         timeouts, dropped connections: back off and retry
+    │   └── FatalSourceError             auth refused, folder missing: stop this connection
+    │       └── HostKeyMismatchError     the server's key is not the pinned one: never connect
+    ├── DestinationError                 the Visma side (REST API)
+    │   ├── RetriableDestinationError    429, 5xx on reads, timeouts before sending: retry later
+    │   ├── AmbiguousDestinationError    a create whose outcome is unknown: look it up, never resend
+    │   ├── RejectedByDestinationError   400/404/409/412: park the document with Visma's message
+    │   └── FatalDestinationError        401/403 after a token renewal, invalid_client/tenant
+    └── LedgerError                      our own database failed
+
+Library exceptions (asyncssh, OSError, httpx2, sqlite3, psycopg) are translated at the adapter
+edge into these; pipeline code never imports those libraries.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, *, context: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = dict(context or {})
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(ConnectorError):
+    exit_code = 2
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        full = message if not self.problems else message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(full)
+
+
+class SecretError(ConnectorError):
+    exit_code = 2
+
+
+class SourceError(ConnectorError):
+    pass
+
+
+class TransientSourceError(SourceError):
+    pass
+
+
+class FatalSourceError(SourceError):
+    pass
+
+
+class HostKeyMismatchError(FatalSourceError):
+    pass
+
+
+class DestinationError(ConnectorError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        visma_message: str | None = None,
+        context: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, context=context)
+        self.status = status
+        self.visma_message = visma_message
+
+
+class RetriableDestinationError(DestinationError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class AmbiguousDestinationError(DestinationError):
+    pass
+
+
+class RejectedByDestinationError(DestinationError):
+    pass
+
+
+class FatalDestinationError(DestinationError):
+    pass
+
+
+class LedgerError(ConnectorError):
+    pass

@@ -1,0 +1,1 @@
+"""pytest plugin: openssh fixtures (filled in by its owner)."""

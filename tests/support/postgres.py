@@ -1,0 +1,1 @@
+"""pytest plugin: postgres fixtures (filled in by its owner)."""

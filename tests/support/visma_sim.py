@@ -1,0 +1,1 @@
+"""pytest plugin: visma_sim fixtures (filled in by its owner)."""
