@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from ml_connector.domain.money import Money, format_amount
 
@@ -237,3 +238,53 @@ def content_hash(doc: Invoice | Payment) -> str:
 
     canonical = json.dumps(strip(to_json(doc)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _uncamel_map(cls: type) -> dict[str, str]:
+    return {camel(f.name): f.name for f in fields(cls)}
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if origin in (UnionType, Union):
+        non_none = [a for a in args if a is not type(None)]
+        return _convert(non_none[0], value)
+    if origin is tuple:
+        return tuple(_convert(args[0], v) for v in value)
+    if origin is Mapping or origin is dict:
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(tp, type) and is_dataclass(tp):
+        return from_json(tp, value)
+    if tp is Decimal:
+        return Decimal(str(value))
+    if tp is datetime:
+        return datetime.fromisoformat(value)
+    if tp is date:
+        return date.fromisoformat(value)
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        return tp(value)
+    if tp is int:
+        return int(value)
+    return value
+
+
+_T = TypeVar("_T")
+
+
+def from_json(cls: type[_T], data: Mapping[str, Any]) -> _T:
+    """Inverse of ``to_json`` for the document dataclasses (replays post from stored JSON)."""
+    hints = get_type_hints(cls)
+    names = _uncamel_map(cls)
+    kwargs = {names[k]: _convert(hints[names[k]], v) for k, v in data.items() if k in names}
+    return cls(**kwargs)
+
+
+def invoice_from_json(data: Mapping[str, Any]) -> Invoice:
+    return from_json(Invoice, data)
+
+
+def payment_from_json(data: Mapping[str, Any]) -> Payment:
+    return from_json(Payment, data)
