@@ -1,0 +1,147 @@
+"""The configuration as the rest of ml-connector sees it: frozen dataclasses, already validated.
+
+Secrets appear only as ``SecretRef`` (where the secret lives). Resolve them when they are needed,
+with ``ref.resolve(resolver)`` or ``resolve_secret(ref, environ)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ml_connector.config.hostkey import PinnedHostKey, parse_host_key
+from ml_connector.config.secrets import SecretRef
+
+ClosedPeriodPolicy = Literal["park", "next_open"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["console", "json"]
+
+BUILTIN_PROFILES = ("canonical", "nordic", "us")
+DEFAULT_FILE_PATTERNS = ("stampli_*.csv", "stampli_*.xml")
+
+
+@dataclass(frozen=True)
+class SftpConfig:
+    host: str
+    username: str
+    host_key: str  # pinned; see ml_connector.config.hostkey for the accepted forms
+    port: int = 22
+    password: SecretRef | None = None
+    private_key: SecretRef | None = None  # the key text itself, from a secret
+    private_key_file: Path | None = None  # or a key file (absolute; relative paths resolved at load)
+    private_key_passphrase: SecretRef | None = None
+    invoices_folder: str = "/outbound/invoices"
+    payments_folder: str = "/outbound/payments"
+    vendors_folder: str = "/inbound/vendors"
+    file_pattern: tuple[str, ...] = DEFAULT_FILE_PATTERNS  # glob(s) on the file name
+    min_file_age: int = 120  # seconds; younger files may still be being written
+    archive_folder: str | None = None  # move processed files here (None: leave them)
+    connect_timeout: float = 30.0
+
+    @property
+    def pinned_host_key(self) -> PinnedHostKey:
+        return parse_host_key(self.host_key)
+
+
+@dataclass(frozen=True)
+class VismaConfig:
+    api_url: str
+    token_url: str
+    client_id: str
+    client_secret: SecretRef
+    tenant_id: str
+    company_id: str  # sent as the ipp-company-id header
+    ca_bundle: Path | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    credit_account: str  # clearing or AP account that allows manual entry
+    cost_center_field: str = "department"
+    cost_center_segment_id: int = 1
+    cost_center_length: int = 4  # left-padded with "0"
+    default_segments: dict[int, str] = field(default_factory=dict)
+    project_segment_id: int | None = None
+    project_map: dict[str, str] = field(default_factory=dict)
+    tax_accounts: dict[str, str] = field(default_factory=dict)
+    reverse_charge: dict[str, tuple[str, str]] | None = None  # taxCode -> (input VAT, output VAT)
+    bank_accounts: dict[str, str] = field(default_factory=dict)
+    default_bank_account: str | None = None
+    supplier_map: dict[str, str] = field(default_factory=dict)
+
+    def cost_center_value(self, raw: str) -> str:
+        """The SUBACCOUNT segment value for a Stampli cost-center value: stripped, left-padded with 0."""
+        return raw.strip().rjust(self.cost_center_length, "0")
+
+
+@dataclass(frozen=True)
+class PostingConfig:
+    release: bool = True
+    closed_period_policy: ClosedPeriodPolicy = "park"
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    name: str
+    stampli_company_id: str
+    sftp: SftpConfig
+    visma: VismaConfig
+    mapping: MappingConfig
+    posting: PostingConfig = field(default_factory=PostingConfig)
+    enabled: bool = True
+    poll_interval: int = 900  # seconds
+    allow_fast_poll: bool = False
+    profile: str = "canonical"
+    # The [profiles.NAME] table as written (empty for a built-in profile). Convert it with
+    # ml_connector.stampli.profile.ReaderProfile.from_mapping.
+    profile_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: LogLevel = "INFO"
+    format: LogFormat = "console"
+    file: Path | None = None
+
+
+_URL_PASSWORD = re.compile(r"^(?P<head>[^:/]+(?:\+[^:/]+)?://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@.*)$")
+
+
+def redact_url(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``."""
+    m = _URL_PASSWORD.match(url)
+    return url if m is None else f"{m['head']}***{m['tail']}"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    path: Path
+    ledger_url: str = field(repr=False)  # may hold a password when it comes from the environment
+    ledger_url_source: str = "default"
+    log: LogConfig = field(default_factory=LogConfig)
+    connections: tuple[ConnectionConfig, ...] = ()
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ledger_url_redacted(self) -> str:
+        return redact_url(self.ledger_url)
+
+    @property
+    def enabled_connections(self) -> tuple[ConnectionConfig, ...]:
+        return tuple(c for c in self.connections if c.enabled)
+
+    def connection(self, name: str) -> ConnectionConfig:
+        for c in self.connections:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def __repr__(self) -> str:
+        return (
+            f"AppConfig(path={self.path!r}, ledger_url={self.ledger_url_redacted!r}, "
+            f"ledger_url_source={self.ledger_url_source!r}, log={self.log!r}, "
+            f"connections={self.connections!r}, profiles={self.profiles!r})"
+        )
