@@ -1,0 +1,370 @@
+"""The Visma.net ERP client: async over httpx2, one token, one classifier, one retry policy.
+
+Every API call carries ``Authorization``, ``ipp-company-id``, ``Accept: application/json`` (and
+``Content-Type: application/json`` when it has a body) and explicit timeouts. Reads are retried
+on ``RetriableDestinationError`` through ``retry_async`` (honouring ``Retry-After``). A create is
+resent only when it certainly never reached Visma (connection refused, 429, 401 before the token
+renewal); any other doubt raises ``AmbiguousDestinationError`` for the caller to settle with
+``find_by_reference``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx2
+
+from ml_connector import __version__
+from ml_connector.adapters.visma import wire
+from ml_connector.adapters.visma.auth import TokenCache
+from ml_connector.adapters.visma.classify import classify_exception, classify_response
+from ml_connector.adapters.visma.models import (
+    Account,
+    Branch,
+    CreatedJournal,
+    Currency,
+    FinancialPeriod,
+    JournalTransaction,
+    Ledger,
+    Segment,
+    Subaccount,
+    Supplier,
+)
+from ml_connector.adapters.visma.ratelimit import (
+    InProcessBudget,
+    RateBudget,
+    RateState,
+    parse_rate_headers,
+    wait_for_slot,
+)
+from ml_connector.adapters.visma.settings import VismaSettings
+from ml_connector.domain.journal import Voucher
+from ml_connector.errors import (
+    AmbiguousDestinationError,
+    DestinationError,
+    FatalDestinationError,
+    RejectedByDestinationError,
+    RetriableDestinationError,
+)
+from ml_connector.retry import VISMA_POLICY, RetryPolicy, retry_async
+
+log = logging.getLogger("ml_connector.visma")
+
+JOURNAL_PATH = "/v2/journaltransaction"
+_MAX_PAGES = 100_000
+
+
+def _retry_hint(exc: BaseException) -> float | None:
+    return exc.retry_after if isinstance(exc, RetriableDestinationError) else None
+
+
+def _quote_etag(etag: str) -> str:
+    etag = etag.strip()
+    return etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
+
+
+class VismaClient:
+    """``async with VismaClient(settings) as c: await c.accounts()``."""
+
+    def __init__(
+        self,
+        settings: VismaSettings,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        *,
+        budget: RateBudget | None = None,
+        policy: RetryPolicy = VISMA_POLICY,
+        clock: Callable[[], float] = time.time,
+        token_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        t = settings.timeout
+        verify: ssl.SSLContext | bool = True
+        if settings.ca_bundle:
+            verify = ssl.create_default_context(cafile=settings.ca_bundle)
+        self._http = httpx2.AsyncClient(
+            transport=transport,
+            timeout=httpx2.Timeout(t, connect=t, read=t, write=t, pool=t),
+            verify=verify,
+            trust_env=False,
+            follow_redirects=False,
+            headers={"User-Agent": f"ml-connector/{__version__}"},
+        )
+        self.counters: Counter[str] = Counter()
+        self.paced_seconds = 0.0
+        self._budget: RateBudget = budget or InProcessBudget(low_water=settings.low_water)
+        self._policy = policy
+        self._clock = clock
+        self._tokens = TokenCache(settings, self._http, clock=token_clock, on_fetch=self._count_token)
+        self._tz = ZoneInfo(settings.server_timezone)
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"VismaClient(api_url={s.api_url!r}, company_id={s.company_id!r}, client_id={s.client_id!r})"
+
+    async def __aenter__(self) -> VismaClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def rate_state(self) -> RateState:
+        return self._budget.snapshot()
+
+    def _count_token(self) -> None:
+        self.counters["token_requests"] += 1
+
+    # ---------------------------------------------------------------- transport core
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        is_create: bool = False,
+    ) -> httpx2.Response:
+        what = f"{method} {path}"
+        content = None if body is None else wire.dumps(body).encode("utf-8")
+
+        async def attempt() -> httpx2.Response:
+            return await self._attempt(method, path, params, content, headers, is_create, what)
+
+        def on_retry(attempt_no: int, exc: BaseException, delay: float) -> None:
+            self.counters["retries"] += 1
+
+        return await retry_async(
+            attempt,
+            policy=self._policy,
+            retry_on=(RetriableDestinationError,),
+            what=what,
+            wait_hint=_retry_hint,
+            on_retry=on_retry,
+        )
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        content: bytes | None,
+        extra: Mapping[str, str] | None,
+        is_create: bool,
+        what: str,
+    ) -> httpx2.Response:
+        renewed = False
+        while True:
+            token = await self._tokens.get()
+            self.paced_seconds += await wait_for_slot(self._budget, self._clock)
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "ipp-company-id": self.settings.company_id,
+                "Accept": "application/json",
+            }
+            if content is not None:
+                headers["Content-Type"] = "application/json"
+            if extra:
+                headers.update(extra)
+            self.counters["requests"] += 1
+            self.counters[what] += 1
+            started = time.monotonic()
+            try:
+                response = await self._http.request(
+                    method, self.settings.api_base + path, params=params, content=content, headers=headers
+                )
+            except httpx2.HTTPError as exc:
+                self.counters["transport_errors"] += 1
+                err = classify_exception(exc, is_create=is_create, what=what)
+                log.warning("%s: %s", what, err)
+                raise err from exc
+            log.debug("%s -> %d in %.3fs", what, response.status_code, time.monotonic() - started)
+            state = parse_rate_headers(response.headers, self._clock())
+            if state is not None:
+                await self._budget.observe(state, self._clock())
+            if response.status_code == 401 and not renewed:
+                renewed = True
+                self.counters["token_renewals"] += 1
+                self._tokens.invalidate(token)
+                continue
+            failure = classify_response(
+                response, is_create=is_create, secrets=(self.settings.client_secret, token)
+            )
+            if failure is None:
+                return response
+            if response.status_code == 429:
+                self.counters["throttled"] += 1
+                wait = failure.retry_after if isinstance(failure, RetriableDestinationError) else None
+                await self._budget.throttled(wait if wait is not None else 1.0, self._clock())
+            raise failure
+
+    async def _get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
+        response = await self._send("GET", path, params=params)
+        return wire.loads(response.content) if response.content.strip() else None
+
+    async def _get_list(
+        self, path: str, params: Mapping[str, str | int] | None = None
+    ) -> list[dict[str, Any]]:
+        data = await self._get_json(path, params)
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise FatalDestinationError(f"GET {path}: expected a JSON array, got {type(data).__name__}")
+        return [x for x in data if isinstance(x, dict)]
+
+    async def _get_pages(
+        self, path: str, params: Mapping[str, str | int], *, count_lines: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every page of a paged list. Paging stops at ``ceil(totalCount / effective page size)``,
+        on a short page or on an empty one. ``count_lines``: the page size counts journal lines."""
+        size = self.settings.page_size
+        items: list[dict[str, Any]] = []
+        for page in range(1, _MAX_PAGES):
+            batch = await self._get_list(path, {**params, "pageNumber": page, "pageSize": size})
+            if not batch:
+                break
+            items.extend(batch)
+            meta = batch[0].get("metadata") or {}
+            total = meta.get("totalCount") if isinstance(meta, dict) else None
+            max_size = meta.get("maxPageSize") if isinstance(meta, dict) else None
+            effective = min(size, int(max_size)) if isinstance(max_size, int) and max_size > 0 else size
+            if count_lines:
+                units = sum(len(x.get("journalTransactionLines") or []) for x in batch)
+            else:
+                units = len(batch)
+            if isinstance(total, int) and page * effective >= total:
+                break
+            if units < effective:
+                break
+        return items
+
+    def _since(self, modified_since: datetime | None, *, condition: bool = True) -> dict[str, str | int]:
+        if modified_since is None:
+            return {}
+        dt = modified_since
+        if dt.tzinfo is not None:
+            dt = dt.astimezone(self._tz).replace(tzinfo=None)
+        text = dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{dt.microsecond // 1000:03d}"
+        params: dict[str, str | int] = {"lastModifiedDateTime": text}
+        if condition:
+            params["lastModifiedDateTimeCondition"] = ">="
+        return params
+
+    # ---------------------------------------------------------------- master data
+
+    async def accounts(self, *, modified_since: datetime | None = None) -> list[Account]:
+        return [Account.from_dto(d) for d in await self._get_list("/v1/account", self._since(modified_since))]
+
+    async def subaccount_dimension(self) -> list[Segment]:
+        data = await self._get_json("/v1/dimension/SUBACCOUNT", {"expandSegmentsValues": "true"})
+        segments = data.get("segments") if isinstance(data, dict) else None
+        return [Segment.from_dto(s) for s in segments or [] if isinstance(s, dict)]
+
+    async def subaccounts(self, *, modified_since: datetime | None = None) -> list[Subaccount]:
+        items = await self._get_pages("/v1/subaccount", self._since(modified_since))
+        return [Subaccount.from_dto(d) for d in items]
+
+    async def suppliers(self, *, modified_since: datetime | None = None) -> list[Supplier]:
+        items = await self._get_pages("/v1/supplier", self._since(modified_since))
+        return [Supplier.from_dto(d) for d in items]
+
+    async def branches(self, *, modified_since: datetime | None = None) -> list[Branch]:
+        return [Branch.from_dto(d) for d in await self._get_list("/v1/branch", self._since(modified_since))]
+
+    async def ledgers(self, *, modified_since: datetime | None = None) -> list[Ledger]:
+        return [Ledger.from_dto(d) for d in await self._get_list("/v1/ledger", self._since(modified_since))]
+
+    async def currencies(self) -> list[Currency]:
+        return [Currency.from_dto(d) for d in await self._get_list("/v1/currency")]
+
+    async def financial_periods(self, *, from_period: str | None = None) -> list[FinancialPeriod]:
+        params: dict[str, str | int] = {"greaterThanValue": from_period} if from_period else {}
+        return [FinancialPeriod.from_dto(d) for d in await self._get_list("/v1/financialPeriod", params)]
+
+    # ---------------------------------------------------------------- journal transactions
+
+    async def create_journal(self, voucher: Voucher) -> CreatedJournal:
+        """POST the voucher. Never resent once it may have reached Visma: that raises
+        ``AmbiguousDestinationError``; settle it with ``find_by_reference``."""
+        response = await self._send("POST", JOURNAL_PATH, body=wire.journal_dto(voucher), is_create=True)
+        location = response.headers.get("location")
+        if response.status_code not in (200, 201) or not location:
+            raise AmbiguousDestinationError(
+                f"POST {JOURNAL_PATH} answered {response.status_code} without a Location; "
+                "the batch may exist but its number is unknown",
+                status=response.status_code,
+                context={"reference": voucher.reference},
+            )
+        batch = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
+        if not batch:
+            raise AmbiguousDestinationError(f"unusable Location {location!r} after a create")
+        self.counters["journals_created"] += 1
+        return CreatedJournal(batch_number=batch, etag=response.headers.get("etag"), location=location)
+
+    async def release_journal(self, batch_number: str, etag: str | None = None) -> str | None:
+        """Release (post) a batch, guarded by ``If-Match`` when an ETag is given; return the new ETag."""
+        headers = {"If-Match": _quote_etag(etag)} if etag else None
+        path = f"{JOURNAL_PATH}/{quote(batch_number, safe='')}/action/release"
+        response = await self._send("POST", path, headers=headers, is_create=True)
+        if response.status_code == 202:
+            raise AmbiguousDestinationError(f"release of {batch_number} was queued, not done", status=202)
+        body = wire.loads(response.content) if response.content.strip() else None
+        if isinstance(body, dict) and str(body.get("actionResult", "")).lower() == "failed":
+            message = str(body.get("errorInfo") or "release failed")
+            raise RejectedByDestinationError(
+                f"release of {batch_number} failed: {message}",
+                status=response.status_code,
+                visma_message=message,
+            )
+        return response.headers.get("etag")
+
+    async def get_journal(self, batch_number: str) -> JournalTransaction:
+        response = await self._send("GET", f"{JOURNAL_PATH}/{quote(batch_number, safe='')}")
+        data = wire.loads(response.content)
+        if not isinstance(data, dict):
+            raise FatalDestinationError(f"GET journal {batch_number}: expected an object")
+        return JournalTransaction.from_dto(data, etag=response.headers.get("etag"))
+
+    async def journals(
+        self, *, period: str | None = None, modified_since: datetime | None = None
+    ) -> list[JournalTransaction]:
+        """Batches of a period (YYYYPP) and/or modified since a time; pages count lines, so a
+        batch split over pages is merged back by ``batchNumber``."""
+        if period is None and modified_since is None:
+            raise ValueError("journals() needs a period or modified_since (Visma requires one)")
+        params: dict[str, str | int] = self._since(modified_since, condition=False)
+        if period is not None:
+            params["periodId"] = period
+        merged: dict[str, dict[str, Any]] = {}
+        for item in await self._get_pages(JOURNAL_PATH, params, count_lines=True):
+            key = str(item.get("batchNumber") or "")
+            lines = [x for x in item.get("journalTransactionLines") or [] if isinstance(x, dict)]
+            if key not in merged:
+                merged[key] = {**item, "journalTransactionLines": lines}
+                continue
+            have = merged[key]["journalTransactionLines"]
+            seen = {x.get("lineNumber") for x in have if x.get("lineNumber") is not None}
+            have.extend(x for x in lines if x.get("lineNumber") is None or x.get("lineNumber") not in seen)
+        return [JournalTransaction.from_dto(d) for d in merged.values()]
+
+    async def find_by_reference(self, reference: str, *, period: str) -> list[JournalTransaction]:
+        """Batches of ``period`` with a line whose ``referenceNumber`` is ``reference``."""
+        return [j for j in await self.journals(period=period) if reference in j.references]
+
+
+__all__ = ["DestinationError", "VismaClient"]
