@@ -509,15 +509,19 @@ class Ledger:
         with self.tx() as conn:
             return conn.execute(sa.select(failures).where(failures.c.id == failure_id)).mappings().first()
 
-    def resolve_failures(self, doc_id: int, *, actor: str, reason: str) -> None:
+    def resolve_failures(
+        self, doc_id: int | None = None, *, actor: str, reason: str, file_id: int | None = None
+    ) -> None:
+        """Close the open failures of a document, or those of a file that have no document."""
         with self.tx() as conn:
-            rows = list(
-                conn.execute(
-                    sa.select(failures.c.id).where(
-                        failures.c.document_id == doc_id, failures.c.status == "open"
-                    )
-                )
-            )
+            q = sa.select(failures.c.id).where(failures.c.status == "open")
+            if doc_id is not None:
+                q = q.where(failures.c.document_id == doc_id)
+            elif file_id is not None:
+                q = q.where(failures.c.file_id == file_id, failures.c.document_id.is_(None))
+            else:
+                raise ValueError("resolve_failures needs a document or a file")
+            rows = list(conn.execute(q))
             for (fid,) in rows:
                 conn.execute(
                     failures.update()

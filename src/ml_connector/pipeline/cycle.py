@@ -1,0 +1,81 @@
+"""One cycle of one connection: finish pending work, then take in new files, then post.
+
+    run_cycle(rt):
+      1. refresh the cached Visma master data (incremental; no per-invoice calls)
+      2. settle what earlier runs left open (claims of dead processes, unknown outcomes, releases)
+      3. replay parked documents whose missing master data now exists
+      4. process files downloaded before a crash, then list, download and read new files
+      5. validate and post every pending document
+
+The CLI's ``run``, ``serve``'s schedule, ``replay`` and the demo all call this one function.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ml_connector.errors import ConnectorError, FatalDestinationError, SourceError
+from ml_connector.pipeline.intake import IntakeStats, intake, resume_downloaded_files
+from ml_connector.pipeline.masterdata import MasterData
+from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending, settle
+from ml_connector.pipeline.refresh import refresh
+from ml_connector.pipeline.runtime import Runtime
+
+log = logging.getLogger("ml_connector.cycle")
+
+
+@dataclass
+class CycleResult:
+    connection: str
+    status: str = "ok"  # ok | partial (one side failed, the other went on) | failed
+    intake: IntakeStats = field(default_factory=IntakeStats)
+    posting: PostingStats = field(default_factory=PostingStats)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        out = {"connection": self.connection, "status": self.status, "seconds": round(self.seconds, 3)}
+        out.update({k: v for k, v in asdict(self.intake).items() if k != "issues"})
+        out.update({k: v for k, v in asdict(self.posting).items() if k != "posted_keys"})
+        out["errors"] = list(self.errors)
+        return out
+
+
+async def run_cycle(rt: Runtime, *, intake_files: bool = True) -> CycleResult:
+    result = CycleResult(rt.name)
+    started = time.monotonic()
+    run_id = rt.ledger.start_run(rt.name)
+    try:
+        async with rt.visma() as visma:
+            md: MasterData = await refresh(visma, rt.ledger, rt.name, rt.config.visma.company_id)
+            await settle(rt, visma, result.posting)
+            auto_replay(rt, md, result.posting)
+            resume_downloaded_files(rt, result.intake)
+            if intake_files:
+                try:
+                    async with rt.sftp() as source:
+                        await intake(rt, source, result.intake)
+                except SourceError as exc:
+                    # The Stampli side failing must not stop posting what is already here.
+                    result.status = "partial"
+                    result.errors.append(f"sftp: {exc}")
+                    log.error("connection %s: SFTP failed: %s", rt.name, exc)
+            await post_pending(rt, visma, md, result.posting)
+    except FatalDestinationError as exc:
+        result.status = "failed"
+        result.errors.append(f"visma: {exc}")
+    except ConnectorError as exc:
+        result.status = "failed"
+        result.errors.append(str(exc))
+    finally:
+        result.seconds = time.monotonic() - started
+        rt.ledger.finish_run(
+            run_id,
+            status=result.status,
+            stats=result.summary(),
+            error="; ".join(result.errors) or None,
+        )
+    return result

@@ -1,0 +1,295 @@
+"""Intake: list new export files, download them to our archive, read them, store the documents.
+
+Nothing is lost: every readable document becomes a ledger row; every unreadable record or file
+becomes an open failure that keeps the raw text; the file itself stays in our archive so a
+replay never needs Stampli's copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ml_connector.adapters.sftp.source import Downloaded, RemoteFile
+from ml_connector.domain.documents import (
+    Invoice,
+    Payment,
+    content_hash,
+    invoice_json,
+    payment_json,
+)
+from ml_connector.domain.issues import Issue
+from ml_connector.ledger.store import DocStatus
+from ml_connector.pipeline.crashpoints import crashpoint
+from ml_connector.pipeline.journal import invoice_reference, payment_reference, void_reference
+from ml_connector.pipeline.rules import Category
+from ml_connector.pipeline.runtime import Runtime
+from ml_connector.stampli.read import ReadResult, RejectedRecord, read_export
+
+PAYMENT_PATTERNS = ("stampli_payments_*.csv", "stampli_payments_*.xml")
+SKIP_CODES = frozenset({"not_approved"})
+
+
+class ExportSource(Protocol):
+    async def list_ready(self, folder: str, pattern: str = "*") -> list[RemoteFile]: ...
+    async def download(self, remote: RemoteFile, dest_dir: Path) -> Downloaded: ...
+
+
+@dataclass
+class IntakeStats:
+    files_new: int = 0
+    files_skipped: int = 0
+    files_rejected: int = 0
+    documents_new: int = 0
+    duplicates: int = 0
+    superseded: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+    records_rejected: int = 0
+    issues: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
+    cfg = rt.config.sftp
+    known = rt.ledger.known_file_paths(rt.name)
+    staging = rt.archive_dir / ".incoming"
+    staging.mkdir(parents=True, exist_ok=True)
+    for kind, folder, patterns in (
+        ("invoices", cfg.invoices_folder, cfg.file_pattern),
+        ("payments", cfg.payments_folder, PAYMENT_PATTERNS),
+    ):
+        seen: set[str] = set()
+        for pattern in patterns:
+            for remote in await source.list_ready(folder, pattern):
+                if remote.path in seen:
+                    continue
+                seen.add(remote.path)
+                if (remote.path, remote.size, remote.mtime) in known:
+                    stats.files_skipped += 1
+                    continue
+                downloaded = await source.download(remote, staging)
+                archived = _archive(rt.archive_dir, downloaded)
+                crashpoint("after_download")
+                file_id, new = rt.ledger.record_file(
+                    connection=rt.name,
+                    kind=kind,
+                    remote_path=remote.path,
+                    size=downloaded.size,
+                    mtime=remote.mtime,
+                    sha256=downloaded.sha256,
+                    archive_path=str(archived),
+                    actor=rt.actor,
+                )
+                if not new:
+                    row = rt.ledger.file_by_hash(rt.name, downloaded.sha256)
+                    if row is not None and row["status"] != "downloaded":
+                        stats.files_skipped += 1  # same content already processed (maybe under another name)
+                        continue
+                stats.files_new += 1
+                process_file(rt, file_id, archived, remote.path, kind, downloaded.sha256, stats)
+
+
+def _archive(archive_dir: Path, dl: Downloaded) -> Path:
+    """Our own copy, named by content, so replays never depend on Stampli's server."""
+    name = Path(dl.remote.path).name
+    target = archive_dir / f"{dl.sha256[:16]}-{name}"
+    if not target.exists():
+        shutil.move(str(dl.local_path), target)
+    else:
+        dl.local_path.unlink(missing_ok=True)
+    return target
+
+
+def resume_downloaded_files(rt: Runtime, stats: IntakeStats) -> None:
+    """Files downloaded before a crash but never processed: process them from the archive."""
+    for row in rt.ledger.files_with_status(rt.name, ["downloaded"]):
+        path = Path(row["archive_path"])
+        if path.exists():
+            process_file(rt, int(row["id"]), path, row["remote_path"], row["kind"], row["sha256"], stats)
+
+
+def process_file(
+    rt: Runtime, file_id: int, path: Path, remote_path: str, kind: str, sha256: str, stats: IntakeStats
+) -> ReadResult:
+    result = read_export(path, remote_path=remote_path, profile=rt.profile(), kind=kind, sha256=sha256)
+    issues = [i.as_dict() for i in result.issues]
+    stats.issues.extend({"file": remote_path, **i} for i in issues)
+    if result.status == "rejected":
+        stats.files_rejected += 1
+        rt.ledger.record_failure(
+            connection=rt.name,
+            actor=rt.actor,
+            category=Category.SOURCE_DATA,
+            code="file_rejected:" + ",".join(sorted({i.code for i in result.issues})),
+            reason=f"file {remote_path} was rejected as a whole: "
+            + "; ".join(str(i) for i in result.issues[:5]),
+            file_id=file_id,
+        )
+        rt.ledger.finish_file(file_id, status="rejected", count=0, issues=issues, actor=rt.actor)
+        return result
+    for doc in result.documents:
+        ingest(rt, doc, file_id, stats)
+    for rec in result.rejected:
+        _rejected_record(rt, rec, file_id, stats)
+    status = "processed" if result.status == "ok" else "partial"
+    rt.ledger.finish_file(file_id, status=status, count=len(result.documents), issues=issues, actor=rt.actor)
+    return result
+
+
+def _rejected_record(rt: Runtime, rec: RejectedRecord, file_id: int, stats: IntakeStats) -> None:
+    codes = sorted({i.code for i in rec.issues if i.level == "error"}) or sorted({i.code for i in rec.issues})
+    if codes and set(codes) <= SKIP_CODES and rec.key:
+        # Not approved: recorded as skipped, with its reason, and never posted.
+        stats.skipped += 1
+        existing = rt.ledger.document(rt.name, rec.key)
+        if existing is None:
+            rt.ledger.insert_document(
+                {
+                    "connection": rt.name,
+                    "doc_key": rec.key,
+                    "kind": "invoice" if rec.kind == "invoice" else "payment",
+                    "content_hash": "skipped",
+                    "reference": "-",
+                    "source": rec.parsed or {},
+                    "raw": rec.raw,
+                    "file_id": file_id,
+                },
+                status=DocStatus.SKIPPED,
+                actor=rt.actor,
+                reason="; ".join(i.message for i in rec.issues),
+            )
+        return
+    stats.records_rejected += 1
+    rt.ledger.record_failure(
+        connection=rt.name,
+        actor=rt.actor,
+        category=Category.SOURCE_DATA,
+        code=",".join(codes) or "rejected",
+        reason=_record_reason(rec.issues),
+        file_id=file_id,
+        doc_key=rec.key,
+        source=rec.parsed,
+        raw=rec.raw,
+    )
+
+
+def _record_reason(issues: list[Issue]) -> str:
+    return "; ".join(str(i) for i in issues[:5]) + (f" (+{len(issues) - 5} more)" if len(issues) > 5 else "")
+
+
+def document_values(doc: Invoice | Payment, file_id: int | None) -> dict[str, Any]:
+    if isinstance(doc, Invoice):
+        return {
+            "doc_key": doc.key,
+            "kind": "invoice",
+            "reference": invoice_reference(doc),
+            "vendor_id": doc.vendor_id,
+            "vendor_name": doc.vendor_name,
+            "number": doc.invoice_number,
+            "document_date": doc.invoice_date,
+            "currency": doc.currency,
+            "amount": str(doc.total_amount),
+            "source": invoice_json(doc),
+            "file_id": file_id,
+            "content_hash": content_hash(doc),
+        }
+    voided = doc.payment_status == "VOIDED"
+    return {
+        "doc_key": f"{'PAYV' if voided else 'PAY'}:{doc.stampli_payment_id}",
+        "kind": "payment_void" if voided else "payment",
+        "reference": void_reference(doc) if voided else payment_reference(doc),
+        "vendor_id": doc.vendor_id,
+        "vendor_name": doc.vendor_name,
+        "number": doc.payment_number or doc.stampli_payment_id,
+        "document_date": doc.voided_at.date() if voided and doc.voided_at else doc.payment_date,
+        "currency": doc.payment_currency,
+        "amount": str(doc.payment_amount),
+        "source": payment_json(doc),
+        "file_id": file_id,
+        "content_hash": content_hash(doc),
+    }
+
+
+def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: IntakeStats) -> None:
+    """Dedupe by key and content: new -> pending; same -> skip; changed -> supersede or conflict."""
+    values = document_values(doc, file_id)
+    values["connection"] = rt.name
+    key = values["doc_key"]
+    if values["kind"] == "payment_void":
+        _ingest_void(rt, doc, values, stats)
+        return
+    existing = rt.ledger.document(rt.name, key)
+    if existing is None:
+        if rt.ledger.insert_document(values, status=DocStatus.PENDING, actor=rt.actor, reason="read"):
+            stats.documents_new += 1
+        else:
+            stats.duplicates += 1
+        return
+    if existing["content_hash"] == values["content_hash"]:
+        stats.duplicates += 1
+        return
+    if existing["status"] in (DocStatus.PARKED, DocStatus.PENDING, DocStatus.SKIPPED):
+        if rt.ledger.replace_source(
+            int(existing["id"]),
+            source=values["source"],
+            raw=None,
+            content_hash=values["content_hash"],
+            file_id=file_id or 0,
+            actor=rt.actor,
+        ):
+            rt.ledger.resolve_failures(
+                int(existing["id"]), actor=rt.actor, reason="superseded by a re-export"
+            )
+            stats.superseded += 1
+        return
+    stats.conflicts += 1
+    rt.ledger.record_failure(
+        connection=rt.name,
+        actor=rt.actor,
+        category=Category.SOURCE_DATA,
+        code="conflict",
+        reason=(
+            f"{key} was already {existing['status']} in Visma (batch {existing['batch_number'] or '?'}) and "
+            "Stampli exported it again with different content; ml-connector never overwrites a posted "
+            "document: correct it in Visma by hand, then close this failure"
+        ),
+        doc_key=key,
+        file_id=file_id,
+        source=values["source"],
+    )
+
+
+def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], stats: IntakeStats) -> None:
+    if not isinstance(doc, Payment):
+        raise TypeError("a payment_void document must be a Payment")
+    key = values["doc_key"]
+    if rt.ledger.document(rt.name, key) is not None:
+        stats.duplicates += 1
+        return
+    original = rt.ledger.document(rt.name, f"PAY:{doc.stampli_payment_id}")
+    posted = original is not None and original["status"] not in (
+        DocStatus.PENDING,
+        DocStatus.PARKED,
+        DocStatus.SKIPPED,
+    )
+    if posted:
+        if rt.ledger.insert_document(
+            values, status=DocStatus.PENDING, actor=rt.actor, reason="payment voided"
+        ):
+            stats.documents_new += 1
+        return
+    reason = "the payment was voided in Stampli before it was posted to Visma; nothing to reverse"
+    rt.ledger.insert_document(values, status=DocStatus.SKIPPED, actor=rt.actor, reason=reason)
+    stats.skipped += 1
+    if original is not None:
+        rt.ledger.transition(
+            int(original["id"]),
+            [DocStatus.PENDING, DocStatus.PARKED],
+            DocStatus.SKIPPED,
+            actor=rt.actor,
+            action="voided",
+            reason=reason,
+        )
+        rt.ledger.resolve_failures(int(original["id"]), actor=rt.actor, reason="payment voided in Stampli")

@@ -1,0 +1,430 @@
+"""Posting, exactly once: validate, claim, create, record, release; settle what a crash left open.
+
+The order of effects for one document, each step committed before the next begins:
+
+    pending --claim--> posting --create ok--> created --release ok--> posted
+                          |  \\--rejected--> parked (failure with Visma's answer)
+                          \\--outcome unknown (timeout, drop, 5xx, crash)--> unknown
+    unknown --reference found in Visma--> created     unknown --not found--> pending
+
+A create is never sent again until a lookup by reference has shown it is not in Visma.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from sqlalchemy.engine import RowMapping
+
+from ml_connector.adapters.visma.models import CreatedJournal, JournalTransaction
+from ml_connector.adapters.visma.wire import journal_dto
+from ml_connector.config.model import ConnectionConfig
+from ml_connector.domain.documents import invoice_from_json, payment_from_json
+from ml_connector.domain.journal import Voucher
+from ml_connector.errors import (
+    AmbiguousDestinationError,
+    DestinationError,
+    FatalDestinationError,
+    RejectedByDestinationError,
+    RetriableDestinationError,
+)
+from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow
+from ml_connector.pipeline.crashpoints import crashpoint
+from ml_connector.pipeline.journal import (
+    MappingProblem,
+    invoice_voucher,
+    payment_voucher,
+    period_of,
+    reversal_voucher,
+    void_reference,
+)
+from ml_connector.pipeline.masterdata import PERIOD, SEGMENT_VALUE, MasterData
+from ml_connector.pipeline.rules import Category, Problem, check_voucher
+from ml_connector.pipeline.runtime import Runtime
+
+log = logging.getLogger("ml_connector.posting")
+
+RELEASED = frozenset({"Released", "Posted", "Completed", "Unposted"})
+
+
+class JournalPort(Protocol):
+    async def create_journal(self, voucher: Voucher) -> CreatedJournal: ...
+    async def release_journal(self, batch_number: str, etag: str | None) -> str | None: ...
+    async def get_journal(self, batch_number: str) -> JournalTransaction: ...
+    async def find_by_reference(self, reference: str, *, period: str) -> list[JournalTransaction]: ...
+    async def journals(self, *, period: str | None = None) -> list[JournalTransaction]: ...
+
+
+@dataclass
+class PostingStats:
+    posted: int = 0
+    parked: int = 0
+    unknown: int = 0
+    settled_found: int = 0
+    settled_not_found: int = 0
+    retry_later: int = 0
+    auto_replayed: int = 0
+    duplicates_found: int = 0
+    posted_keys: list[str] = field(default_factory=list)
+
+
+class PeriodProblem(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.reason)
+        self.problem = problem
+
+
+def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str, date]:
+    """The period to post in, by the closed-period policy; raises PeriodProblem to park."""
+    period = period_of(day)
+    if md.period_open(period):
+        return period, day
+    exists = period in md.periods
+    if exists and cfg.posting.closed_period_policy == "next_open":
+        nxt = md.next_open_period(period)
+        if nxt is not None:
+            start = md.periods[nxt][1].get("start_date")
+            first = date.fromisoformat(start) if start else date(int(nxt[:4]), int(nxt[4:]), 1)
+            return nxt, first
+    state = "closed" if exists else "not set up"
+    raise PeriodProblem(
+        Problem(
+            Category.VISMA_MASTER_DATA,
+            "period_closed" if exists else "period_missing",
+            f"financial period {period} is {state} in Visma company {md.company_id}; open it in Visma "
+            '(or set posting.closed_period_policy = "next_open"), then it posts by itself',
+            ((PERIOD, period),),
+        )
+    )
+
+
+def build_voucher(row: RowMapping, md: MasterData, cfg: ConnectionConfig) -> tuple[Voucher, str | None]:
+    """The voucher for a ledger document and the Visma supplier it must name. Pure."""
+    mapping = cfg.mapping
+    source: dict[str, Any] = dict(row["source"])
+    if row["kind"] == "invoice":
+        inv = invoice_from_json(source)
+        period, day = choose_period(inv.effective_posting_date, md, cfg)
+        supplier = mapping.supplier_map.get(inv.vendor_id, inv.vendor_id)
+        return invoice_voucher(inv, mapping, period=period, transaction_date=day), supplier
+    pay = payment_from_json(source)
+    supplier = mapping.supplier_map.get(pay.vendor_id, pay.vendor_id)
+    if row["kind"] == "payment":
+        period, day = choose_period(pay.payment_date, md, cfg)
+        return payment_voucher(pay, mapping, period=period, transaction_date=day), supplier
+    when = pay.voided_at.date() if pay.voided_at else pay.payment_date
+    period, day = choose_period(when, md, cfg)
+    original = payment_voucher(pay, mapping, period=period, transaction_date=day)
+    why = f"payment {pay.payment_number or pay.stampli_payment_id} voided in Stampli: {pay.void_reason or ''}"
+    return reversal_voucher(
+        original, reference=void_reference(pay), period=period, transaction_date=day, why=why
+    ), (supplier)
+
+
+def _visma_category(exc: DestinationError) -> str:
+    text = (exc.visma_message or "").lower()
+    if any(word in text for word in ("account", "subaccount", "segment", "period", "supplier", "vendor")):
+        return Category.VISMA_MASTER_DATA
+    return Category.SOURCE_DATA
+
+
+async def post_pending(rt: Runtime, visma: JournalPort, md: MasterData, stats: PostingStats) -> None:
+    rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
+    # Invoices before payments, oldest first: a payment's invoice should be in the books first.
+    rows.sort(key=lambda r: (r["kind"] != "invoice", r["id"]))
+    semaphore = asyncio.Semaphore(max(1, rt.post_concurrency))
+    done = 0
+
+    async def one(row: RowMapping) -> None:
+        nonlocal done
+        async with semaphore:
+            await post_one(rt, visma, md, row, stats)
+            done += 1
+            if rt.on_progress:
+                rt.on_progress("posting", done, len(rows))
+
+    results = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)
+    for res in results:
+        if isinstance(res, FatalDestinationError):
+            raise res
+        if isinstance(res, BaseException):
+            raise res
+
+
+def _park(
+    rt: Runtime, row: RowMapping, from_statuses: list[str], problems: list[Problem], **extra: Any
+) -> None:
+    first = problems[0]
+    missing = [m for p in problems for m in p.missing_json()]
+    rt.ledger.park(
+        int(row["id"]),
+        from_statuses,
+        category=first.category,
+        code=",".join(dict.fromkeys(p.code for p in problems)),
+        reason="; ".join(p.reason for p in problems),
+        missing=missing or None,
+        actor=rt.actor,
+        **extra,
+    )
+
+
+async def post_one(
+    rt: Runtime, visma: JournalPort, md: MasterData, row: RowMapping, stats: PostingStats
+) -> None:
+    cfg = rt.config
+    try:
+        voucher, supplier = build_voucher(row, md, cfg)
+    except MappingProblem as exc:
+        _park(rt, row, [DocStatus.PENDING], [Problem(Category.MAPPING, exc.code, exc.reason)])
+        stats.parked += 1
+        return
+    except PeriodProblem as exc:
+        _park(rt, row, [DocStatus.PENDING], [exc.problem])
+        stats.parked += 1
+        return
+    problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
+    if problems:
+        _park(rt, row, [DocStatus.PENDING], problems)
+        stats.parked += 1
+        return
+    dto = journal_dto(voucher)
+    if not rt.ledger.claim(
+        int(row["id"]), voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
+    ):
+        return  # another worker took it
+    crashpoint("after_claim")
+    doc_id = int(row["id"])
+    try:
+        created = await visma.create_journal(voucher)
+    except AmbiguousDestinationError as exc:
+        stats.unknown += 1
+        rt.ledger.transition(
+            doc_id,
+            [DocStatus.POSTING],
+            DocStatus.UNKNOWN,
+            actor=rt.actor,
+            action="outcome_unknown",
+            reason=f"the create's outcome is unknown ({exc}); looked up by reference before any retry",
+        )
+        return
+    except RejectedByDestinationError as exc:
+        stats.parked += 1
+        problem = Problem(
+            _visma_category(exc),
+            f"visma_rejected_{exc.status or 400}",
+            f"Visma refused the journal transaction: {exc.visma_message or exc}",
+        )
+        _park(rt, row, [DocStatus.POSTING], [problem], visma_answer=exc.visma_message or str(exc))
+        return
+    except RetriableDestinationError as exc:
+        stats.retry_later += 1
+        rt.ledger.transition(
+            doc_id,
+            [DocStatus.POSTING],
+            DocStatus.PENDING,
+            actor=rt.actor,
+            action="retry_later",
+            reason=f"Visma was not reachable before the request was sent ({exc}); posts in the next cycle",
+            claimed_by=None,
+            claim_expires=None,
+        )
+        return
+    except FatalDestinationError:
+        rt.ledger.transition(
+            doc_id, [DocStatus.POSTING], DocStatus.PENDING, actor=rt.actor, action="aborted", reason="fatal"
+        )
+        raise
+    crashpoint("after_send")
+    rt.ledger.transition(
+        doc_id,
+        [DocStatus.POSTING],
+        DocStatus.CREATED,
+        actor=rt.actor,
+        action="created",
+        reason=f"Visma created batch {created.batch_number}",
+        details={"location": created.location},
+        batch_number=created.batch_number,
+        etag=created.etag,
+    )
+    crashpoint("after_record")
+    await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
+
+
+async def finish_created(rt: Runtime, visma: JournalPort, row: RowMapping, stats: PostingStats) -> None:
+    """created -> posted: release the batch when configured, tolerating a release already done."""
+    doc_id = int(row["id"])
+    if not rt.config.posting.release:
+        if rt.ledger.transition(
+            doc_id,
+            [DocStatus.CREATED],
+            DocStatus.POSTED,
+            actor=rt.actor,
+            action="posted",
+            reason="left on hold",
+        ):
+            stats.posted += 1
+            stats.posted_keys.append(row["doc_key"])
+        return
+    batch = str(row["batch_number"])
+    etag = row["etag"]
+    try:
+        try:
+            new_etag = await visma.release_journal(batch, etag)
+        except RejectedByDestinationError as exc:
+            current = await visma.get_journal(batch)
+            if current.status in RELEASED:
+                new_etag = current.etag
+            elif exc.status == 412:
+                new_etag = await visma.release_journal(batch, current.etag)
+            else:
+                raise
+    except RejectedByDestinationError as exc:
+        stats.parked += 1
+        problem = Problem(
+            _visma_category(exc),
+            "release_refused",
+            f"Visma created batch {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
+            "Visma or replay to retry the release (no second batch is created)",
+        )
+        _park(rt, row, [DocStatus.CREATED], [problem], visma_answer=exc.visma_message or str(exc))
+        return
+    except (RetriableDestinationError, AmbiguousDestinationError) as exc:
+        stats.retry_later += 1
+        log.warning("release of batch %s deferred: %s", batch, exc)
+        return
+    if rt.ledger.transition(
+        doc_id,
+        [DocStatus.CREATED],
+        DocStatus.POSTED,
+        actor=rt.actor,
+        action="released",
+        reason=f"batch {batch} released",
+        etag=new_etag or etag,
+        claimed_by=None,
+        claim_expires=None,
+    ):
+        stats.posted += 1
+        stats.posted_keys.append(row["doc_key"])
+
+
+async def settle(rt: Runtime, visma: JournalPort, stats: PostingStats) -> None:
+    """Finish what earlier runs left open, before any new work."""
+    now = utcnow()
+    for row in rt.ledger.documents_with_status(rt.name, [DocStatus.POSTING]):
+        if claim_is_dead(row["claimed_by"], row["claim_expires"], now):
+            rt.ledger.transition(
+                int(row["id"]),
+                [DocStatus.POSTING],
+                DocStatus.UNKNOWN,
+                actor=rt.actor,
+                action="claim_expired",
+                reason=f"its claimant ({row['claimed_by']}) is gone; the create may have reached Visma",
+            )
+    unknown = [
+        r
+        for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
+        if now - r["updated_at"] >= rt.settle_after
+    ]
+    index: dict[str, dict[str, list[JournalTransaction]]] = {}
+    for row in unknown:
+        period = str(row["period"])
+        if period not in index:
+            # One listing per period answers every lookup in it (journal pages are read once).
+            try:
+                index[period] = by_reference(await visma.journals(period=period))
+            except (RetriableDestinationError, AmbiguousDestinationError):
+                continue  # look again next cycle
+        await settle_unknown(rt, visma, row, index[period].get(row["reference"], []), stats)
+    for row in rt.ledger.documents_with_status(rt.name, [DocStatus.CREATED]):
+        await finish_created(rt, visma, row, stats)
+
+
+def by_reference(journals: list[JournalTransaction]) -> dict[str, list[JournalTransaction]]:
+    index: dict[str, list[JournalTransaction]] = {}
+    for j in journals:
+        for ref in j.references:
+            index.setdefault(ref, []).append(j)
+    return index
+
+
+async def settle_unknown(
+    rt: Runtime, visma: JournalPort, row: RowMapping, found: list[JournalTransaction], stats: PostingStats
+) -> None:
+    doc_id = int(row["id"])
+    found = sorted(found, key=lambda j: j.batch_number)
+    if not found:
+        stats.settled_not_found += 1
+        rt.ledger.transition(
+            doc_id,
+            [DocStatus.UNKNOWN],
+            DocStatus.PENDING,
+            actor=rt.actor,
+            action="settled_not_found",
+            reason=f"reference {row['reference']} is not in Visma period {row['period']}: safe to post",
+            claimed_by=None,
+            claim_expires=None,
+        )
+        return
+    if len(found) > 1:
+        stats.duplicates_found += len(found) - 1
+        log.error("reference %s found in %d Visma batches", row["reference"], len(found))
+    batch = found[0]
+    full = await visma.get_journal(batch.batch_number)
+    stats.settled_found += 1
+    target = (
+        DocStatus.POSTED if (full.status in RELEASED or not rt.config.posting.release) else DocStatus.CREATED
+    )
+    if rt.ledger.transition(
+        doc_id,
+        [DocStatus.UNKNOWN],
+        target,
+        actor=rt.actor,
+        action="settled_found",
+        reason=f"reference {row['reference']} found in Visma batch {batch.batch_number} ({full.status})",
+        details={"batches": [j.batch_number for j in found]},
+        batch_number=batch.batch_number,
+        etag=full.etag,
+    ):
+        if target == DocStatus.POSTED:
+            stats.posted += 1
+            stats.posted_keys.append(row["doc_key"])
+        else:
+            await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
+
+
+def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
+    """Parked documents whose missing master data now exists in Visma go back to pending."""
+    for failure in rt.ledger.open_failures(rt.name):
+        if (
+            failure["category"] != Category.VISMA_MASTER_DATA
+            or not failure["missing"]
+            or not failure["document_id"]
+        ):
+            continue
+        if all(_present(md, m["kind"], m["key"]) for m in failure["missing"]):
+            doc_id = int(failure["document_id"])
+            if rt.ledger.transition(
+                doc_id,
+                [DocStatus.PARKED],
+                DocStatus.PENDING,
+                actor="system:auto-replay",
+                action="replayed",
+                reason="the missing master data now exists in Visma: "
+                + ", ".join(f"{m['kind']} {m['key']}" for m in failure["missing"]),
+            ):
+                rt.ledger.resolve_failures(
+                    doc_id, actor="system:auto-replay", reason="master data now present"
+                )
+                stats.auto_replayed += 1
+
+
+def _present(md: MasterData, kind: str, key: str) -> bool:
+    if kind == PERIOD:
+        return md.period_open(key)
+    if kind == SEGMENT_VALUE:
+        return md.has(SEGMENT_VALUE, key)
+    return md.has(kind, key)

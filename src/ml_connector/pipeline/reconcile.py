@@ -1,0 +1,175 @@
+"""Reconciliation: what Stampli approved (the ledger) against what Visma holds, per document.
+
+One listing of the period's journal transactions (pages read once) answers every document; no
+per-document calls. Outcomes:
+
+    matched            posted, found once, same amount, unchanged since we posted
+    missing_in_visma   we posted it, Visma has no line with its reference
+    duplicate_in_visma its reference is on more than one batch
+    amount_difference  found, but the booked total differs from what we sent
+    changed_in_visma   found with the same amount, but edited in Visma since (its timeStamp moved)
+    not_posted         approved in Stampli, parked or waiting (see ``failures``)
+    unknown_in_ledger  a batch carries one of our references but the ledger has no such document
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from ml_connector.adapters.visma.models import JournalTransaction
+from ml_connector.ledger.store import DocStatus
+from ml_connector.pipeline.posting import JournalPort, by_reference
+from ml_connector.pipeline.runtime import Runtime
+
+OUTCOMES = (
+    "matched",
+    "missing_in_visma",
+    "duplicate_in_visma",
+    "amount_difference",
+    "changed_in_visma",
+    "not_posted",
+    "unknown_in_ledger",
+)
+OUR_PREFIXES = ("ST-", "SP-", "SPV-")
+
+
+@dataclass(frozen=True)
+class ReconRow:
+    doc_key: str
+    outcome: str
+    status: str
+    reference: str
+    vendor: str
+    number: str
+    currency: str
+    sent_total: str
+    visma_total: str
+    batch_number: str
+    detail: str
+
+
+def _tag(value: str | None) -> str:
+    if not value:
+        return ""
+    v = value.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    return v.strip('"')
+
+
+def _sent_total(voucher: dict[str, Any] | None) -> Decimal:
+    total = Decimal(0)
+    for line in (voucher or {}).get("journalTransactionLines", []):
+        debit = line.get("debitAmountInCurrency")
+        if isinstance(debit, dict) and debit.get("value") is not None:
+            total += Decimal(str(debit["value"]))
+    return total
+
+
+def _visma_total(batches: list[JournalTransaction], reference: str) -> Decimal:
+    return sum((ln.debit for j in batches for ln in j.lines if ln.reference == reference), Decimal(0))
+
+
+def period_key(period: str) -> str:
+    """``2025-03`` or ``202503`` -> ``202503``."""
+    digits = period.replace("-", "")
+    if len(digits) != 6 or not digits.isdigit():
+        raise ValueError(f"period must look like YYYY-MM, got {period!r}")
+    return digits
+
+
+async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconRow]:
+    p = period_key(period)
+    index = by_reference(await visma.journals(period=p))
+    rows: list[ReconRow] = []
+    ours: set[str] = set()
+    for doc in rt.ledger.all_documents(rt.name):
+        if doc["status"] == DocStatus.SKIPPED:
+            continue
+        doc_period = doc["period"] or (
+            doc["document_date"].strftime("%Y%m") if doc["document_date"] else None
+        )
+        if doc_period != p:
+            continue
+        ref = str(doc["reference"])
+        ours.add(ref)
+        found = index.get(ref, [])
+        sent = _sent_total(doc["voucher"])
+        base = {
+            "doc_key": doc["doc_key"],
+            "status": doc["status"],
+            "reference": ref,
+            "vendor": doc["vendor_name"] or doc["vendor_id"] or "",
+            "number": doc["number"] or "",
+            "currency": doc["currency"] or "",
+            "sent_total": str(sent) if doc["voucher"] else "",
+            "batch_number": doc["batch_number"] or "",
+        }
+        if doc["status"] not in (DocStatus.POSTED, DocStatus.CREATED):
+            detail = f"status {doc['status']}"
+            if found:  # an unknown outcome not settled yet, but Visma already has it
+                detail += f"; already in Visma batch {found[0].batch_number}, settled in the next cycle"
+            rows.append(ReconRow(**base, outcome="not_posted", visma_total="", detail=detail))
+            continue
+        if not found:
+            rows.append(
+                ReconRow(
+                    **base, outcome="missing_in_visma", visma_total="", detail="no line carries the reference"
+                )
+            )
+            continue
+        batches = sorted({j.batch_number: j for j in found}.values(), key=lambda j: j.batch_number)
+        booked = _visma_total(batches, ref)
+        if len(batches) > 1:
+            outcome, detail = "duplicate_in_visma", "batches " + ", ".join(j.batch_number for j in batches)
+        elif booked != sent:
+            outcome, detail = "amount_difference", f"sent {sent}, Visma holds {booked}"
+        elif doc["etag"] and batches[0].timestamp and _tag(doc["etag"]) != _tag(batches[0].timestamp):
+            outcome, detail = "changed_in_visma", "the batch was edited in Visma after it was posted"
+        else:
+            outcome, detail = "matched", ""
+        rows.append(ReconRow(**base, outcome=outcome, visma_total=str(booked), detail=detail))
+    for ref, batches in sorted(index.items()):
+        if ref.startswith(OUR_PREFIXES) and ref not in ours:
+            rows.append(
+                ReconRow(
+                    doc_key="",
+                    outcome="unknown_in_ledger",
+                    status="",
+                    reference=ref,
+                    vendor="",
+                    number="",
+                    currency=batches[0].currency or "",
+                    sent_total="",
+                    visma_total=str(_visma_total(batches, ref)),
+                    batch_number=", ".join(j.batch_number for j in batches),
+                    detail="a batch carries our reference but the ledger has no such document",
+                )
+            )
+    return rows
+
+
+def totals(rows: list[ReconRow]) -> dict[str, int]:
+    out = dict.fromkeys(OUTCOMES, 0)
+    for r in rows:
+        out[r.outcome] += 1
+    return out
+
+
+def to_csv(rows: list[ReconRow]) -> str:
+    buf = io.StringIO()
+    fields = list(ReconRow.__dataclass_fields__)
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\r\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(asdict(r))
+    return buf.getvalue()
+
+
+def to_json(rows: list[ReconRow]) -> str:
+    return json.dumps({"totals": totals(rows), "documents": [asdict(r) for r in rows]}, ensure_ascii=False)

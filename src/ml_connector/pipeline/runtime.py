@@ -1,0 +1,98 @@
+"""Everything one connection's cycle needs, built from the configuration in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ml_connector.adapters.sftp.settings import SftpSettings
+from ml_connector.adapters.sftp.source import SftpSource
+from ml_connector.adapters.visma.client import VismaClient
+from ml_connector.adapters.visma.settings import VismaSettings
+from ml_connector.config.model import ConnectionConfig
+from ml_connector.config.secrets import SecretResolver, default_resolver
+from ml_connector.errors import ConfigError
+from ml_connector.ledger.store import Ledger
+from ml_connector.stampli.profile import BUILTIN_PROFILES, ReaderProfile
+
+
+def visma_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> VismaSettings:
+    v = cfg.visma
+    return VismaSettings(
+        client_id=v.client_id,
+        client_secret=v.client_secret.resolve(resolver),
+        tenant_id=v.tenant_id,
+        company_id=v.company_id,
+        api_url=v.api_url,
+        token_url=v.token_url,
+        timeout=v.timeout,
+        ca_bundle=str(v.ca_bundle) if v.ca_bundle else None,
+    )
+
+
+def sftp_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> SftpSettings:
+    s = cfg.sftp
+    key: str | None = None
+    if s.private_key is not None:
+        key = s.private_key.resolve(resolver)
+    elif s.private_key_file is not None:
+        key = Path(s.private_key_file).read_text()
+    return SftpSettings(
+        host=s.host,
+        port=s.port,
+        username=s.username,
+        password=s.password.resolve(resolver) if s.password else None,
+        private_key=key,
+        private_key_passphrase=s.private_key_passphrase.resolve(resolver)
+        if s.private_key_passphrase
+        else None,
+        host_key=s.host_key,
+        connect_timeout=s.connect_timeout,
+        min_file_age=float(s.min_file_age),
+        archive_folder=s.archive_folder,
+    )
+
+
+def reader_profile(cfg: ConnectionConfig) -> ReaderProfile:
+    if cfg.profile_options:
+        data = dict(cfg.profile_options)
+        data.setdefault("company_id", cfg.stampli_company_id)
+        try:
+            return ReaderProfile.from_mapping(data, name=cfg.profile)
+        except ValueError as exc:
+            problems = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [str(exc)]
+            raise ConfigError(f"reader profile {cfg.profile!r} is invalid", problems=problems) from exc
+    base = BUILTIN_PROFILES[cfg.profile]
+    return base.with_company(cfg.stampli_company_id) if hasattr(base, "with_company") else base
+
+
+@dataclass
+class Runtime:
+    """One connection, ready to run: its configuration, the ledger and how to reach both sides."""
+
+    config: ConnectionConfig
+    ledger: Ledger
+    archive_dir: Path
+    resolver: SecretResolver = field(default_factory=default_resolver)
+    actor: str = "system"
+    post_concurrency: int = 4
+    claim_lease: timedelta = timedelta(minutes=10)
+    settle_after: timedelta = timedelta(seconds=60)  # let an in-flight create land before looking it up
+    visma_transport: Any = None  # tests and benchmarks may route the client through a transport
+    on_progress: Callable[[str, int, int], None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def visma(self) -> VismaClient:
+        return VismaClient(visma_settings(self.config, self.resolver), transport=self.visma_transport)
+
+    def sftp(self) -> SftpSource:
+        return SftpSource(sftp_settings(self.config, self.resolver))
+
+    def profile(self) -> ReaderProfile:
+        return reader_profile(self.config)
