@@ -1,0 +1,500 @@
+"""Streaming CSV reader for §4.3 (invoices) and §4.5 (payments).
+
+Two streaming passes, both O(1) in memory:
+
+1. ``scan_csv`` decodes the whole file (BOM / strict UTF-8 / cp1252 fallback), finds the
+   delimiter, resolves the header and checks every structural rule (quotes, field counts, field
+   size, row limit, company id). It raises ``FileRejected`` so nothing is yielded from a bad file.
+   It also counts, per hash bucket, how many *contiguous groups* start there (a fixed-size
+   bytearray, counts saturate at 2).
+2. ``iter_csv_documents`` streams the rows again and groups them by document key. A group whose
+   bucket saw exactly one group start is complete when it ends and is yielded at once (the normal,
+   contiguous case). Any other group (non-contiguous rows, or a hash collision) is spilled to a
+   temporary SQLite file and yielded at the end of the file, in order of its first row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from ml_connector.domain.documents import normalize_invoice_number
+from ml_connector.domain.issues import Issue, error, warning
+from ml_connector.stampli.build import RawDocument, RawLine
+from ml_connector.stampli.columns import (
+    INVOICE_EXTENSION_COLUMNS,
+    INVOICE_HEADER_COLUMNS,
+    INVOICE_LINE_COLUMNS,
+    PAYMENT_APPLICATION_COLUMNS,
+    PAYMENT_LEVEL,
+    HeaderMap,
+    Kind,
+    detect_kind_from_header,
+    known_count,
+    resolve_header,
+)
+from ml_connector.stampli.errors import FileRejected
+from ml_connector.stampli.profile import ReaderProfile
+from ml_connector.stampli.values import ValueRules
+
+_DETECT_ORDER = ("\t", ";", ",")
+_BUCKET_BITS_MAX = 24  # 16 MiB of group-start counters at most
+
+
+@dataclass
+class CsvPlan:
+    path: Path
+    file: str
+    encoding: str
+    delimiter: str
+    kind: Kind
+    header: HeaderMap
+    rules: ValueRules
+    buckets: bytearray
+    mask: int
+    records: int
+    warnings: list[Issue] = field(default_factory=list)
+
+
+def _open_text(path: Path, encoding: str) -> TextIO:
+    return io.TextIOWrapper(open(path, "rb"), encoding=encoding, errors="strict", newline="")
+
+
+def _reject(file: str, code: str, message: str, warnings: list[Issue], **where: object) -> FileRejected:
+    return FileRejected([error(code, message, file=file, **where)], warnings)
+
+
+def _encodings(path: Path, profile: ReaderProfile) -> list[str]:
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if profile.encoding:
+        enc = profile.encoding.lower().replace("_", "-")
+        if enc in ("utf-8", "utf8") and head.startswith(b"\xef\xbb\xbf"):
+            return ["utf-8-sig"]
+        if enc in ("utf-16", "utf16") and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return [enc]
+        return [profile.encoding]
+    if head.startswith(b"\xef\xbb\xbf"):
+        return ["utf-8-sig"]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return ["utf-16"]
+    return ["utf-8", "cp1252"]
+
+
+def _ends_with_newline(path: Path, encoding: str) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, io.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 4))
+        tail = fh.read()
+    if encoding.startswith("utf-16"):
+        return tail.endswith((b"\n\x00", b"\x00\n", b"\r\x00", b"\x00\r"))
+    return tail.endswith((b"\n", b"\r"))
+
+
+def key_function(kind: Kind, header: HeaderMap) -> Callable[[list[str]], str]:
+    idx = header.index
+    if kind == "payments":
+        pid = idx["stampliPaymentId"]
+        return lambda row: "PAY:" + row[pid].strip()
+    iid = idx.get("stampliInvoiceId")
+    fallback = [idx.get(c) for c in ("stampliCompanyId", "vendorId", "invoiceNumber", "documentType")]
+
+    def key(row: list[str]) -> str:
+        if iid is not None and row[iid].strip():
+            return "INV:" + row[iid].strip()
+        company, vendor, number, doc_type = (row[i].strip() if i is not None else "" for i in fallback)
+        return f"INVX:{company}:{vendor}:{normalize_invoice_number(number)}:{doc_type.upper()}"
+
+    return key
+
+
+def scan_csv(
+    path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None, hint: Kind | None = None
+) -> CsvPlan:
+    """Pass 1: every structural check; raises ``FileRejected``. ``kind`` is a requirement (a
+    header of the other kind is ``kind_mismatch``); ``hint`` (from the file name) is used only when
+    the header does not tell."""
+    warnings: list[Issue] = []
+    candidates = _encodings(path, profile)
+    for n, enc in enumerate(candidates):
+        try:
+            return _scan(path, file, profile, kind, hint, enc, warnings)
+        except UnicodeDecodeError as exc:
+            if n + 1 < len(candidates):
+                warnings.append(
+                    warning(
+                        "encoding_fallback",
+                        f"not valid UTF-8 ({exc.reason} at byte {exc.start} of a read block); "
+                        f"decoded as Windows-1252 - check that the letters look right",
+                        file=file,
+                    )
+                )
+                continue
+            raise _reject(
+                file, "encoding_error", f"cannot decode the file as {enc}: {exc.reason}", warnings
+            ) from None
+        except UnicodeError as exc:
+            raise _reject(
+                file, "encoding_error", f"cannot decode the file as {enc}: {exc}", warnings
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _detect_delimiter(line: str, profile: ReaderProfile) -> str | None:
+    if profile.delimiter:
+        return profile.delimiter
+    for d in _DETECT_ORDER:
+        cells = next(csv.reader([line], delimiter=d), [])
+        if known_count(cells, profile.header_aliases) > 3:
+            return d
+    return None
+
+
+def _scan(
+    path: Path,
+    file: str,
+    profile: ReaderProfile,
+    kind: Kind | None,
+    hint: Kind | None,
+    encoding: str,
+    warnings: list[Issue],
+) -> CsvPlan:
+    limits = profile.limits
+    if csv.field_size_limit() <= limits.max_field_chars:
+        csv.field_size_limit(limits.max_field_chars + 1)
+    with _open_text(path, encoding) as text:
+        first = text.readline(limits.max_field_chars * 4)
+    first = first.lstrip("\ufeff")
+    if "\x00" in first:
+        raise _reject(
+            file, "encoding_error", "NUL bytes in the header: UTF-16 without a BOM is not accepted", warnings
+        )
+    if not first.strip():
+        raise _reject(file, "empty_file", "the file has no header row", warnings)
+    delimiter = _detect_delimiter(first.rstrip("\r\n"), profile)
+    if delimiter is None:
+        raise _reject(
+            file,
+            "delimiter_undetected",
+            "none of TAB, ';' or ',' splits the header into more than 3 known columns",
+            warnings,
+            row=1,
+        )
+    with _open_text(path, encoding) as text:
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        try:
+            cells = next(reader)
+        except csv.Error as exc:
+            raise _csv_error(file, exc, 1, warnings) from None
+        if cells:
+            cells[0] = cells[0].lstrip("\ufeff")
+        found = detect_kind_from_header(cells, profile.header_aliases)
+        if kind is not None and found is not None and found != kind:
+            raise _reject(
+                file, "kind_mismatch", f"expected {kind} but the header is a {found} header", warnings, row=1
+            )
+        the_kind = kind or found or hint
+        if the_kind is None:
+            raise _reject(
+                file, "unknown_kind", "the header names neither invoice nor payment columns", warnings, row=1
+            )
+        header = resolve_header(cells, the_kind, profile.header_aliases)
+        problems = [
+            error("duplicate_column", f"two header cells map to column {name}", file=file, row=1, field=name)
+            for name in header.duplicates
+        ] + [
+            error(
+                "missing_column",
+                f"required column {name} is missing from the header",
+                file=file,
+                row=1,
+                field=name,
+            )
+            for name in header.missing
+        ]
+        if problems:
+            raise FileRejected(problems, warnings)
+        for name in header.extra:
+            warnings.append(
+                warning(
+                    "unknown_column",
+                    f"unknown column {name!r}; values kept under 'extra'",
+                    file=file,
+                    field=name,
+                )
+            )
+
+        # Group-start counters, sized from the file (about one bucket per 16 bytes, bounded).
+        size = path.stat().st_size
+        bits = max(10, min(_BUCKET_BITS_MAX, (max(size, 1) // 16).bit_length()))
+        buckets = bytearray(1 << bits)
+        mask = (1 << bits) - 1
+        key_of = key_function(the_kind, header)
+        ncols = len(cells)
+        company_idx = header.index.get("stampliCompanyId")
+        prev_key: str | None = None
+        records = 0
+        short_row: int | None = None
+        rec_no = 1
+        try:
+            for row in reader:
+                rec_no += 1
+                if not row:
+                    rec_no -= 1
+                    continue
+                if short_row is not None:
+                    raise _reject(
+                        file,
+                        "row_field_count",
+                        "record has a different number of fields than the header",
+                        warnings,
+                        row=short_row,
+                    )
+                records += 1
+                if records > limits.max_rows:
+                    raise _reject(
+                        file, "too_many_rows", f"more than {limits.max_rows} records", warnings, row=rec_no
+                    )
+                if len(row) != ncols:
+                    short_row = rec_no
+                    continue
+                longest = max(map(len, row))
+                if longest > limits.max_field_chars:
+                    raise _reject(
+                        file,
+                        "field_too_large",
+                        f"a field of {longest} characters (limit {limits.max_field_chars})",
+                        warnings,
+                        row=rec_no,
+                    )
+                if profile.company_id is not None and company_idx is not None:
+                    cid = row[company_idx].strip()
+                    if cid and cid != profile.company_id:
+                        raise _reject(
+                            file,
+                            "company_mismatch",
+                            f"stampliCompanyId {cid!r} is not the configured company {profile.company_id!r}",
+                            warnings,
+                            row=rec_no,
+                            field="stampliCompanyId",
+                        )
+                key = key_of(row)
+                if key != prev_key:
+                    b = hash(key) & mask
+                    if buckets[b] < 2:
+                        buckets[b] += 1
+                    prev_key = key
+        except csv.Error as exc:
+            raise _csv_error(file, exc, rec_no + 1, warnings) from None
+    if short_row is not None:
+        if _ends_with_newline(path, encoding):
+            raise _reject(
+                file,
+                "row_field_count",
+                "record has a different number of fields than the header",
+                warnings,
+                row=short_row,
+            )
+        raise _reject(
+            file,
+            "truncated_file",
+            "the last record is short and has no line end: the file is partial",
+            warnings,
+            row=short_row,
+        )
+    if records == 0:
+        warnings.append(warning("no_records", "the file has a header but no records", file=file))
+    comma_rule = profile.decimal_sep is None and delimiter == ";"
+    rules = ValueRules(
+        decimal_sep=profile.decimal_sep or ".",
+        thousands_sep=profile.thousands_sep,
+        comma_rule=comma_rule,
+        date_formats=profile.date_formats,
+        datetime_formats=profile.datetime_formats,
+        tz=profile.tz,
+    )
+    return CsvPlan(path, file, encoding, delimiter, the_kind, header, rules, buckets, mask, records, warnings)
+
+
+def _csv_error(file: str, exc: csv.Error, rec_no: int, warnings: list[Issue]) -> FileRejected:
+    msg = str(exc)
+    if "unexpected end of data" in msg:
+        return _reject(
+            file,
+            "unterminated_quote",
+            f"a quoted field is still open at end of file (from record {rec_no})",
+            warnings,
+            row=rec_no,
+        )
+    if "field larger than field limit" in msg:
+        return _reject(
+            file, "field_too_large", f"a field exceeds the size limit: {msg}", warnings, row=rec_no
+        )
+    return _reject(file, "malformed_csv", f"broken CSV quoting: {msg}", warnings, row=rec_no)
+
+
+# ---- pass 2 --------------------------------------------------------------------------------------
+
+Group = list[tuple[int, list[str]]]
+
+
+def _raw_text(plan: CsvPlan, group: Group) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=plan.delimiter, lineterminator="\r\n")
+    writer.writerow(plan.header.cells)
+    for _, row in group:
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def iter_csv_documents(plan: CsvPlan, max_lines: int) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
+    """Pass 2: yields each document's raw record and a function giving its raw CSV text."""
+    key_of = key_function(plan.kind, plan.header)
+    with contextlib.ExitStack() as stack:
+        spill: _Spill | None = None
+        text = stack.enter_context(_open_text(plan.path, plan.encoding))
+        reader = csv.reader(text, delimiter=plan.delimiter, strict=True)
+        next(reader)
+        group: Group = []
+        group_key: str | None = None
+        rec_no = 1
+
+        def finish() -> Iterator[tuple[RawDocument, Callable[[], str]]]:
+            nonlocal spill
+            if group_key is None:
+                return
+            if plan.buckets[hash(group_key) & plan.mask] == 1:
+                yield _document(plan, group), _text_fn(plan, group)
+            else:
+                if spill is None:
+                    spill = stack.enter_context(_Spill())
+                spill.add(group_key, group)
+
+        for row in reader:
+            rec_no += 1
+            if not row:
+                rec_no -= 1
+                continue
+            key = key_of(row)
+            if key != group_key:
+                yield from finish()
+                group, group_key = [], key
+            if len(group) <= max_lines:
+                group.append((rec_no, row))
+        yield from finish()
+        if spill is not None:
+            for spilled in spill.groups(max_lines):
+                yield _document(plan, spilled), _text_fn(plan, spilled)
+
+
+def _text_fn(plan: CsvPlan, group: Group) -> Callable[[], str]:
+    return lambda: _raw_text(plan, group)
+
+
+class _Spill:
+    """Rows of non-contiguous groups, on disk, read back grouped and in first-row order."""
+
+    def __enter__(self) -> _Spill:
+        self._dir = tempfile.TemporaryDirectory(prefix="ml-connector-spill-")
+        self._db = sqlite3.connect(Path(self._dir.name) / "spill.sqlite")
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE spill (k TEXT NOT NULL, rn INTEGER NOT NULL, row TEXT NOT NULL)")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._db.close()
+        self._dir.cleanup()
+
+    def add(self, key: str, group: Group) -> None:
+        self._db.executemany(
+            "INSERT INTO spill VALUES (?, ?, ?)",
+            [(key, rn, json.dumps(row, ensure_ascii=False)) for rn, row in group],
+        )
+
+    def groups(self, max_lines: int) -> Iterator[Group]:
+        self._db.execute("CREATE INDEX spill_k ON spill (k, rn)")
+        cur = self._db.execute(
+            "SELECT s.k, s.rn, s.row FROM spill s "
+            "JOIN (SELECT k, MIN(rn) AS f FROM spill GROUP BY k) g ON s.k = g.k ORDER BY g.f, s.rn"
+        )
+        group: Group = []
+        current: str | None = None
+        for key, rn, row in cur:
+            if key != current:
+                if group:
+                    yield group
+                group, current = [], key
+            if len(group) <= max_lines:
+                group.append((rn, json.loads(row)))
+        if group:
+            yield group
+
+
+def _document(plan: CsvPlan, group: Group) -> RawDocument:
+    header = plan.header
+    idx = header.index
+    rows = tuple(rn for rn, _ in group)
+    if plan.kind == "invoices":
+        doc_cols = [c for c in INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS if c in idx]
+        line_cols = [c for c in INVOICE_LINE_COLUMNS if c in idx]
+    else:
+        doc_cols = [c for c in idx if c in PAYMENT_LEVEL]
+        line_cols = [c for c in PAYMENT_APPLICATION_COLUMNS if c in idx]
+    first_rn, first = group[0]
+    doc_values = {c: (first[idx[c]] or None) for c in doc_cols}
+    # Custom fields: the same value on every row belongs to the invoice; otherwise to the line.
+    doc_custom: dict[str, str] = {}
+    line_custom_names: list[str] = []
+    for name, pos in header.custom.items():
+        values = {row[pos] for _, row in group}
+        if len(values) == 1:
+            if first[pos]:
+                doc_custom[name] = first[pos]
+        else:
+            line_custom_names.append(name)
+    lines = []
+    for rn, row in group:
+        lines.append(
+            RawLine(
+                values={c: (row[idx[c]] or None) for c in line_cols},
+                custom={n: row[header.custom[n]] for n in line_custom_names if row[header.custom[n]]},
+                extra={n: row[p] for n, p in header.extra.items() if row[p]}
+                if plan.kind == "invoices"
+                else {},
+                row=rn,
+            )
+        )
+    extra = {n: first[p] for n, p in header.extra.items() if first[p]} if plan.kind == "payments" else {}
+    raw = RawDocument(
+        kind="invoice" if plan.kind == "invoices" else "payment",
+        header=doc_values,
+        lines=lines,
+        rows=rows,
+        custom=doc_custom,
+        extra=extra,
+    )
+    doc_key = raw.key()
+    for rn, row in group[1:]:
+        for c in doc_cols:
+            if (row[idx[c]] or None) != doc_values[c]:
+                raw.issues.append(
+                    error(
+                        "header_mismatch",
+                        f"{c} is {row[idx[c]]!r} here but {doc_values[c] or ''!r} on row {first_rn}",
+                        file=plan.file,
+                        row=rn,
+                        field=c,
+                        document=doc_key,
+                    )
+                )
+    return raw

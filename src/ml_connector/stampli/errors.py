@@ -1,0 +1,18 @@
+"""The one exception of the readers: a file-level (structural) failure."""
+
+from __future__ import annotations
+
+from ml_connector.domain.issues import Issue
+
+
+class FileRejected(Exception):
+    """The whole file is rejected; ``issues`` says why (at least one error with a file-level code).
+
+    ``iter_export`` raises it *before* the first document: both readers check the whole file's
+    structure in a first streaming pass. ``warnings`` holds file-level warnings found before the
+    failure (e.g. ``encoding_fallback``)."""
+
+    def __init__(self, issues: list[Issue], warnings: list[Issue] | None = None) -> None:
+        super().__init__("; ".join(f"{i.code}: {i.message}" for i in issues))
+        self.issues = list(issues)
+        self.warnings = list(warnings or [])

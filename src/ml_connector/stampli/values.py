@@ -1,0 +1,93 @@
+"""Text to typed values under a profile's explicit rules. Raises ``BadValue`` with an issue code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+
+from ml_connector.domain.money import AmountFormatError, is_currency_code, parse_amount
+
+_COMMA_VALUE = re.compile(r"^-?\d+(,\d+)?$")
+_INT = re.compile(r"^\d+$")
+
+
+class BadValue(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ValueRules:
+    """How one file writes its values. ``comma_rule`` is the §4.2 rule for ``;`` files with no
+    explicit decimal separator: a value shaped ``-?digits,digits`` is read with a decimal comma."""
+
+    decimal_sep: str = "."
+    thousands_sep: str | None = None
+    comma_rule: bool = False
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    datetime_formats: tuple[str, ...] = ()
+    tz: tzinfo | None = None
+
+    def amount(self, text: str) -> Decimal:
+        sep = self.decimal_sep
+        if self.comma_rule and _COMMA_VALUE.match(text.strip()):
+            sep = ","
+        try:
+            value = parse_amount(text, decimal_sep=sep, thousands_sep=self.thousands_sep)
+        except AmountFormatError as exc:
+            raise BadValue("invalid_amount", str(exc)) from None
+        if not value.is_finite():
+            raise BadValue("invalid_amount", f"{text!r} is not a finite amount")
+        return value
+
+    def integer(self, text: str) -> int:
+        raw = text.strip()
+        if not _INT.match(raw) or int(raw) < 1:
+            raise BadValue("invalid_number", f"{text!r} is not a positive integer")
+        return int(raw)
+
+    def date(self, text: str) -> date:
+        raw = text.strip()
+        for fmt in self.date_formats:
+            try:
+                return datetime.strptime(raw, fmt).date()  # noqa: DTZ007  (a date, no time zone)
+            except ValueError:
+                continue
+        raise BadValue(
+            "invalid_date", f"{text!r} matches none of the date formats {', '.join(self.date_formats)}"
+        )
+
+    def timestamp(self, text: str) -> tuple[datetime, bool]:
+        """The aware timestamp, and whether it was naive (read in the profile's time zone)."""
+        raw = text.strip()
+        parsed: datetime | None = None
+        if re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", raw):
+            try:
+                parsed = datetime.fromisoformat(raw)
+            except ValueError:
+                parsed = None
+        if parsed is None:
+            for fmt in self.datetime_formats:
+                try:
+                    parsed = datetime.strptime(raw, fmt)  # noqa: DTZ007  (zone applied below)
+                    break
+                except ValueError:
+                    continue
+        if parsed is None:
+            raise BadValue("invalid_timestamp", f"{text!r} is not an ISO 8601 timestamp")
+        if parsed.tzinfo is None:
+            if self.tz is None:
+                raise BadValue("invalid_timestamp", f"{text!r} has no UTC offset")
+            return parsed.replace(tzinfo=self.tz), True
+        return parsed, False
+
+    @staticmethod
+    def currency(text: str) -> str:
+        raw = text.strip()
+        if not is_currency_code(raw):
+            raise BadValue("invalid_currency", f"{text!r} is not an ISO 4217 currency code")
+        return raw

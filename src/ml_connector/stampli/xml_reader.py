@@ -1,0 +1,483 @@
+"""Streaming XML reader for §4.4 (invoices) and the §4.5 payment XML, on expat directly.
+
+Any DOCTYPE (and so any entity declaration) is refused before expat can expand anything, which
+covers billion-laughs and XXE. Pass 1 (``scan_xml``) checks well-formedness to the end, depth,
+text sizes, the root element, ``companyId`` and ``invoiceCount``/``paymentCount``; pass 2
+(``iter_xml_documents``) builds one ``<Invoice>``/``<Payment>`` element at a time and drops it.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.parsers import expat
+
+from ml_connector.domain.issues import Issue, error, warning
+from ml_connector.stampli.build import RawDocument, RawLine
+from ml_connector.stampli.columns import Kind
+from ml_connector.stampli.errors import FileRejected
+from ml_connector.stampli.profile import ReaderProfile
+from ml_connector.stampli.values import ValueRules
+
+ROOTS: dict[str, Kind] = {"StampliInvoiceExport": "invoices", "StampliPaymentExport": "payments"}
+DOC_TAG: dict[Kind, str] = {"invoices": "Invoice", "payments": "Payment"}
+COUNT_ATTR: dict[Kind, str] = {"invoices": "invoiceCount", "payments": "paymentCount"}
+_CHUNK = 64 * 1024
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _harden(parser: Any) -> None:
+    def doctype(*_: object) -> None:
+        raise _Refused(
+            "xml_doctype",
+            "the XML has a DOCTYPE; DTDs and entity declarations are refused (XXE, entity bombs)",
+        )
+
+    def entity(*_: object) -> None:
+        raise _Refused("xml_doctype", "the XML declares an entity; refused (XXE, entity bombs)")
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
+    parser.UnparsedEntityDeclHandler = entity
+    parser.ExternalEntityRefHandler = entity
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.buffer_text = True
+
+
+@dataclass
+class XmlPlan:
+    path: Path
+    file: str
+    kind: Kind
+    root_attrs: dict[str, str]
+    count: int
+    rules: ValueRules
+    warnings: list[Issue] = field(default_factory=list)
+
+
+def _feed(path: Path, parser: Any, file: str, after_chunk: Callable[[], None] | None = None) -> None:
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                parser.Parse(chunk, False)
+                if after_chunk is not None:
+                    after_chunk()
+            parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        code = "xml_malformed"
+        if exc.code in (
+            expat.errors.codes[expat.errors.XML_ERROR_UNKNOWN_ENCODING],
+            expat.errors.codes[expat.errors.XML_ERROR_INCORRECT_ENCODING],
+        ):
+            code = "encoding_error"
+        raise FileRejected(
+            [
+                error(
+                    code,
+                    f"XML error at line {exc.lineno}, column {exc.offset}: {expat.errors.messages[exc.code]}",
+                    file=file,
+                )
+            ]
+        ) from None
+    except _Refused as exc:
+        raise FileRejected([error(exc.code, exc.message, file=file)]) from None
+
+
+def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None) -> XmlPlan:
+    limits = profile.limits
+    parser = expat.ParserCreate()
+    _harden(parser)
+    state: dict[str, Any] = {"depth": 0, "root": None, "attrs": {}, "docs": 0, "rows": 0, "text": 0}
+    warnings: list[Issue] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        state["depth"] += 1
+        state["text"] = 0
+        depth = state["depth"]
+        if depth > limits.max_xml_depth:
+            raise _Refused("xml_too_deep", f"XML nesting deeper than {limits.max_xml_depth} at <{name}>")
+        for value in attrs.values():
+            if len(value) > limits.max_field_chars:
+                raise _Refused(
+                    "field_too_large", f"an attribute of <{name}> exceeds {limits.max_field_chars} characters"
+                )
+        if depth == 1:
+            found = ROOTS.get(name)
+            if found is None:
+                raise _Refused(
+                    "unknown_kind",
+                    f"root element <{name}> is neither StampliInvoiceExport nor StampliPaymentExport",
+                )
+            if kind is not None and found != kind:
+                raise _Refused("kind_mismatch", f"expected {kind} but the root element is <{name}>")
+            state["root"], state["attrs"] = found, dict(attrs)
+            cid = attrs.get("companyId")
+            if profile.company_id is not None and cid is not None and cid.strip() != profile.company_id:
+                raise _Refused(
+                    "company_mismatch",
+                    f"companyId {cid!r} is not the configured company {profile.company_id!r}",
+                )
+        elif depth == 2 and name == DOC_TAG[state["root"]]:
+            state["docs"] += 1
+        if name in ("Line", "Application") or depth == 2:
+            state["rows"] += 1
+            if state["rows"] > limits.max_rows:
+                raise _Refused("too_many_rows", f"more than {limits.max_rows} documents and lines")
+
+    def end(_name: str) -> None:
+        state["depth"] -= 1
+        state["text"] = 0
+
+    def data(text: str) -> None:
+        state["text"] += len(text)
+        if state["text"] > limits.max_field_chars:
+            raise _Refused("field_too_large", f"an XML text node exceeds {limits.max_field_chars} characters")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
+    _feed(path, parser, file)
+    if state["root"] is None:
+        raise FileRejected([error("empty_file", "no root element", file=file)])
+    the_kind: Kind = state["root"]
+    attrs: dict[str, str] = state["attrs"]
+    count_attr = COUNT_ATTR[the_kind]
+    root_path = "/" + next(k for k, v in ROOTS.items() if v == the_kind)
+    if count_attr not in attrs:
+        raise FileRejected(
+            [error("missing_count", f"the root has no {count_attr} attribute", file=file, xpath=root_path)]
+        )
+    declared = attrs[count_attr].strip()
+    if not declared.isdigit() or int(declared) != state["docs"]:
+        raise FileRejected(
+            [
+                error(
+                    "count_mismatch",
+                    f"{count_attr}={declared!r} but the file holds {state['docs']} "
+                    f"<{DOC_TAG[the_kind]}> elements",
+                    file=file,
+                    xpath=root_path,
+                )
+            ]
+        )
+    if state["docs"] == 0:
+        warnings.append(warning("no_records", "the file holds no documents", file=file, xpath=root_path))
+    rules = ValueRules(decimal_sep=".", date_formats=("%Y-%m-%d",), tz=profile.tz)
+    return XmlPlan(path, file, the_kind, attrs, state["docs"], rules, warnings)
+
+
+# ---- pass 2 --------------------------------------------------------------------------------------
+
+
+def iter_xml_documents(
+    plan: XmlPlan, seen_warnings: set[str]
+) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
+    parser = expat.ParserCreate()
+    _harden(parser)
+    doc_tag = DOC_TAG[plan.kind]
+    root_name = next(k for k, v in ROOTS.items() if v == plan.kind)
+    state: dict[str, Any] = {"depth": 0, "builder": None, "n": 0}
+    done: list[tuple[int, ET.Element]] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        state["depth"] += 1
+        if state["depth"] == 2 and name == doc_tag:
+            state["builder"] = ET.TreeBuilder()
+            state["n"] += 1
+        if state["builder"] is not None:
+            state["builder"].start(name, attrs)
+
+    def end(name: str) -> None:
+        builder = state["builder"]
+        if builder is not None:
+            builder.end(name)
+            if state["depth"] == 2:
+                done.append((state["n"], builder.close()))
+                state["builder"] = None
+        state["depth"] -= 1
+
+    def data(text: str) -> None:
+        if state["builder"] is not None:
+            state["builder"].data(text)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
+    company = plan.root_attrs.get("companyId")
+    ids: set[str] = set()
+    with open(plan.path, "rb") as fh:
+        final = False
+        while not final:
+            chunk = fh.read(_CHUNK)
+            final = not chunk
+            try:
+                parser.Parse(chunk, final)
+            except (expat.ExpatError, _Refused) as exc:  # the file changed since pass 1
+                raise FileRejected(
+                    [error("xml_malformed", f"XML error in pass 2: {exc}", file=plan.file)]
+                ) from None
+            for n, elem in done:
+                xpath = f"/{root_name}/{doc_tag}[{n}]"
+                if plan.kind == "invoices":
+                    raw = _invoice(elem, xpath, company, plan, seen_warnings)
+                    id_field = "stampliInvoiceId"
+                else:
+                    raw = _payment(elem, xpath, company, plan, seen_warnings)
+                    id_field = "stampliPaymentId"
+                doc_id = (raw.header.get(id_field) or "").strip()
+                if doc_id:
+                    if doc_id in ids:
+                        raw.issues.append(
+                            error(
+                                "duplicate_document",
+                                f"{id_field} {doc_id} appears earlier in this file",
+                                file=plan.file,
+                                xpath=xpath,
+                                field=id_field,
+                                document=raw.key(),
+                            )
+                        )
+                    ids.add(doc_id)
+                yield raw, _fragment(elem)
+            done.clear()
+
+
+def _fragment(elem: ET.Element) -> Callable[[], str]:
+    text = ET.tostring(elem, encoding="unicode")
+    return lambda: text
+
+
+def _text(elem: ET.Element | None, path: str | None = None) -> str | None:
+    if elem is None:
+        return None
+    node = elem.find(path) if path else elem
+    if node is None or node.text is None or node.text == "":
+        return None
+    return node.text
+
+
+def _attr(elem: ET.Element | None, path: str, name: str) -> str | None:
+    if elem is None:
+        return None
+    node = elem.find(path) if path else elem
+    if node is None:
+        return None
+    return node.get(name) or None
+
+
+def _custom(elem: ET.Element) -> dict[str, str]:
+    return {f.get("name", ""): f.text or "" for f in elem.findall("CustomFields/Field") if f.get("name")}
+
+
+_INVOICE_CHILDREN = frozenset(
+    {
+        "StampliInvoiceId",
+        "StampliLink",
+        "DocumentType",
+        "InvoiceNumber",
+        "OriginalInvoiceNumber",
+        "Vendor",
+        "InvoiceDate",
+        "DueDate",
+        "PostingDate",
+        "Currency",
+        "ExchangeRate",
+        "Amounts",
+        "PaymentTerms",
+        "PaymentReference",
+        "PONumber",
+        "Description",
+        "Approval",
+        "ExportedAt",
+        "Lines",
+        "CustomFields",
+        "StampliCompanyId",
+    }
+)
+_LINE_CHILDREN = frozenset(
+    {
+        "GLAccount",
+        "ItemCode",
+        "Description",
+        "Quantity",
+        "UnitPrice",
+        "NetAmount",
+        "Tax",
+        "Dimensions",
+        "POLineNumber",
+        "CustomFields",
+    }
+)
+_PAYMENT_CHILDREN = frozenset(
+    {
+        "StampliPaymentId",
+        "PaymentNumber",
+        "PaymentDate",
+        "Method",
+        "Status",
+        "Source",
+        "CheckNumber",
+        "BankAccount",
+        "Currency",
+        "Amount",
+        "ExchangeRate",
+        "Vendor",
+        "RemittanceReference",
+        "Void",
+        "Applications",
+        "ExportedAt",
+        "StampliCompanyId",
+    }
+)
+_APPLICATION_CHILDREN = frozenset(
+    {
+        "StampliInvoiceId",
+        "InvoiceNumber",
+        "DocumentType",
+        "InvoiceCurrency",
+        "AppliedAmount",
+        "DiscountAmount",
+    }
+)
+
+
+def _unknown(
+    elem: ET.Element, known: frozenset[str], where: str, plan: XmlPlan, seen: set[str], extra: dict[str, str]
+) -> None:
+    for child in elem:
+        if child.tag in known:
+            continue
+        if len(child) == 0 and child.text:
+            extra[child.tag] = child.text
+        tag = f"{where}/{child.tag}"
+        if tag not in seen:
+            seen.add(tag)
+            plan.warnings.append(
+                warning(
+                    "unknown_element",
+                    f"unknown element <{child.tag}> in <{where}>; text kept under 'extra'",
+                    file=plan.file,
+                    field=child.tag,
+                )
+            )
+
+
+def _invoice(elem: ET.Element, xpath: str, company: str | None, plan: XmlPlan, seen: set[str]) -> RawDocument:
+    approval = elem.find("Approval")
+    approvers: list[tuple[int, int, str]] = []
+    if approval is not None:
+        for pos, a in enumerate(approval.findall("Approver")):
+            seq = a.get("sequence", "")
+            approvers.append((int(seq) if seq.isdigit() else 1 << 30, pos, a.get("email", "")))
+    header = {
+        "stampliCompanyId": _text(elem, "StampliCompanyId") or company,
+        "stampliInvoiceId": _text(elem, "StampliInvoiceId"),
+        "stampliLink": _text(elem, "StampliLink"),
+        "documentType": _text(elem, "DocumentType"),
+        "invoiceNumber": _text(elem, "InvoiceNumber"),
+        "originalInvoiceNumber": _text(elem, "OriginalInvoiceNumber"),
+        "vendorId": _text(elem, "Vendor/VendorId"),
+        "vendorName": _text(elem, "Vendor/Name"),
+        "vendorTaxId": _text(elem, "Vendor/TaxId"),
+        "invoiceDate": _text(elem, "InvoiceDate"),
+        "dueDate": _text(elem, "DueDate"),
+        "postingDate": _text(elem, "PostingDate"),
+        "currency": _text(elem, "Currency"),
+        "exchangeRate": _text(elem, "ExchangeRate"),
+        "subtotalAmount": _text(elem, "Amounts/Subtotal"),
+        "taxAmount": _text(elem, "Amounts/Tax"),
+        "totalAmount": _text(elem, "Amounts/Total"),
+        "paymentTerms": _text(elem, "PaymentTerms"),
+        "paymentReference": _text(elem, "PaymentReference"),
+        "paymentReferenceType": _attr(elem, "PaymentReference", "type"),
+        "poNumber": _text(elem, "PONumber"),
+        "description": _text(elem, "Description"),
+        "approvalStatus": _attr(approval, "", "status"),
+        "approvedAt": _attr(approval, "", "approvedAt"),
+        "exportedAt": _text(elem, "ExportedAt"),
+    }
+    extra: dict[str, str] = {}
+    _unknown(elem, _INVOICE_CHILDREN, "Invoice", plan, seen, extra)
+    lines = []
+    for n, line in enumerate(elem.findall("Lines/Line"), start=1):
+        line_extra: dict[str, str] = {}
+        _unknown(line, _LINE_CHILDREN, "Line", plan, seen, line_extra)
+        values = {
+            "lineNumber": line.get("number"),
+            "lineType": line.get("type"),
+            "glAccount": _text(line, "GLAccount"),
+            "itemCode": _text(line, "ItemCode"),
+            "lineDescription": _text(line, "Description"),
+            "quantity": _text(line, "Quantity"),
+            "unitPrice": _text(line, "UnitPrice"),
+            "lineNetAmount": _text(line, "NetAmount"),
+            "taxCode": _attr(line, "Tax", "code"),
+            "taxRate": _attr(line, "Tax", "rate"),
+            "lineTaxAmount": _text(line, "Tax"),
+            "department": _text(line, "Dimensions/Department"),
+            "costCenter": _text(line, "Dimensions/CostCenter"),
+            "location": _text(line, "Dimensions/Location"),
+            "class": _text(line, "Dimensions/Class"),
+            "project": _text(line, "Dimensions/Project"),
+            "poLineNumber": _text(line, "POLineNumber"),
+        }
+        lines.append(
+            RawLine(values, custom=_custom(line), extra=line_extra, xpath=f"{xpath}/Lines/Line[{n}]")
+        )
+    return RawDocument(
+        kind="invoice",
+        header=header,
+        lines=lines,
+        xpath=xpath,
+        custom=_custom(elem),
+        extra=extra,
+        approvers=tuple(e for _, _, e in sorted(approvers) if e),
+    )
+
+
+def _payment(elem: ET.Element, xpath: str, company: str | None, plan: XmlPlan, seen: set[str]) -> RawDocument:
+    header = {
+        "stampliCompanyId": _text(elem, "StampliCompanyId") or company,
+        "stampliPaymentId": _text(elem, "StampliPaymentId"),
+        "paymentNumber": _text(elem, "PaymentNumber"),
+        "paymentDate": _text(elem, "PaymentDate"),
+        "paymentMethod": _text(elem, "Method"),
+        "paymentStatus": _text(elem, "Status"),
+        "paymentSource": _text(elem, "Source"),
+        "checkNumber": _text(elem, "CheckNumber"),
+        "bankAccount": _text(elem, "BankAccount"),
+        "paymentCurrency": _text(elem, "Currency"),
+        "paymentAmount": _text(elem, "Amount"),
+        "exchangeRate": _text(elem, "ExchangeRate"),
+        "vendorId": _text(elem, "Vendor/VendorId"),
+        "vendorName": _text(elem, "Vendor/Name"),
+        "remittanceReference": _text(elem, "RemittanceReference"),
+        "voidedAt": _attr(elem, "Void", "voidedAt"),
+        "voidReason": _attr(elem, "Void", "reason"),
+        "exportedAt": _text(elem, "ExportedAt"),
+    }
+    extra: dict[str, str] = {}
+    _unknown(elem, _PAYMENT_CHILDREN, "Payment", plan, seen, extra)
+    lines = []
+    for n, app in enumerate(elem.findall("Applications/Application"), start=1):
+        app_extra: dict[str, str] = {}
+        _unknown(app, _APPLICATION_CHILDREN, "Application", plan, seen, app_extra)
+        values = {
+            "stampliInvoiceId": _text(app, "StampliInvoiceId"),
+            "invoiceNumber": _text(app, "InvoiceNumber"),
+            "documentType": _text(app, "DocumentType"),
+            "invoiceCurrency": _text(app, "InvoiceCurrency"),
+            "appliedAmount": _text(app, "AppliedAmount"),
+            "discountAmount": _text(app, "DiscountAmount"),
+        }
+        lines.append(RawLine(values, extra=app_extra, xpath=f"{xpath}/Applications/Application[{n}]"))
+    return RawDocument(kind="payment", header=header, lines=lines, xpath=xpath, extra=extra)
