@@ -63,7 +63,7 @@ def load_client_key(settings: SftpSettings) -> asyncssh.SSHKey | None:
                 "sftp private_key is an encrypted OpenSSH-format key, which needs the 'bcrypt' package "
                 "(pip install 'asyncssh[bcrypt]'); or convert it: ssh-keygen -p -m PKCS8 -f KEYFILE"
             ) from None
-        if "assphrase" in reason:
+        if "assphrase" in reason or "decrypt" in reason.lower():
             raise ConfigError(
                 "sftp private_key could not be decrypted: wrong or missing passphrase"
             ) from None
