@@ -65,18 +65,18 @@ def next_slot(state: RateState, now: float, last_slot: float | None, low_water: 
     - unknown budget, or the window already reset: now;
     - nothing remaining: the reset;
     - at least ``low_water`` remaining: now (no pacing while the budget is comfortable);
-    - otherwise: one call every ``time_left / remaining`` seconds after the previous slot.
+    - otherwise: the calls left share the time from the previous slot to the reset evenly,
+      ``last + (reset - last) / (remaining + 1)``; the ``+ 1`` keeps the last call one share
+      before the reset instead of on it.
     """
     if state.remaining is None or state.reset_at is None or state.reset_at <= now:
         return now
     if state.remaining <= 0:
         return state.reset_at
-    if state.remaining >= low_water:
+    if state.remaining >= low_water or last_slot is None:
         return now
-    interval = (state.reset_at - now) / state.remaining
-    if last_slot is None:
-        return now
-    return max(now, last_slot + interval)
+    share = (state.reset_at - last_slot) / (state.remaining + 1)
+    return max(now, last_slot + share)
 
 
 class RateBudget(Protocol):
