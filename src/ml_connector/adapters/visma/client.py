@@ -139,8 +139,11 @@ class VismaClient:
         body: object = None,
         headers: Mapping[str, str] | None = None,
         is_create: bool = False,
+        op: str | None = None,
     ) -> httpx2.Response:
-        what = f"{method} {path}"
+        """``op`` names the operation in counters and logs (a path template, so that batch
+        numbers do not become metric labels); it defaults to the path."""
+        what = f"{method} {op or path}"
         content = None if body is None else wire.dumps(body).encode("utf-8")
 
         async def attempt() -> httpx2.Response:
@@ -320,7 +323,9 @@ class VismaClient:
         """Release (post) a batch, guarded by ``If-Match`` when an ETag is given; return the new ETag."""
         headers = {"If-Match": _quote_etag(etag)} if etag else None
         path = f"{JOURNAL_PATH}/{quote(batch_number, safe='')}/action/release"
-        response = await self._send("POST", path, headers=headers, is_create=True)
+        response = await self._send(
+            "POST", path, headers=headers, is_create=True, op=f"{JOURNAL_PATH}/{{number}}/action/release"
+        )
         if response.status_code == 202:
             raise AmbiguousDestinationError(f"release of {batch_number} was queued, not done", status=202)
         body = wire.loads(response.content) if response.content.strip() else None
@@ -334,7 +339,9 @@ class VismaClient:
         return response.headers.get("etag")
 
     async def get_journal(self, batch_number: str) -> JournalTransaction:
-        response = await self._send("GET", f"{JOURNAL_PATH}/{quote(batch_number, safe='')}")
+        response = await self._send(
+            "GET", f"{JOURNAL_PATH}/{quote(batch_number, safe='')}", op=f"{JOURNAL_PATH}/{{number}}"
+        )
         data = wire.loads(response.content)
         if not isinstance(data, dict):
             raise FatalDestinationError(f"GET journal {batch_number}: expected an object")
