@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -359,3 +359,35 @@ def test_config_error_exit_code_and_listing(write: Write) -> None:
     assert err.exit_code == 2 and len(err.problems) == 3
     assert str(err).splitlines()[0].endswith("ml-connector.toml: 3 configuration problems")
     assert all(f"  - {p}" in str(err) for p in err.problems)
+
+
+def test_profile_validator_problems_are_reported_with_the_rest(write: Write) -> None:
+    def validator(name: str, table: Mapping[str, object]) -> list[str]:
+        return [f"unknown profile key {k!r}" for k in table if k != "delimiter"]
+
+    text = '[profiles.acme-export]\ndelimiter = ";"\ndecimal = ","\n\n' + conn('profile = "acme-export"')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(text), environ={}, profile_validator=validator)
+    problems = info.value.problems
+    assert "profiles.acme-export (ml-connector.toml line 1): unknown profile key 'decimal'" in problems
+    assert len(problems) == 3  # plus the two unset environment variables
+
+
+def test_documented_profile_example_is_accepted_by_the_reader(write: Write) -> None:
+    from ml_connector.stampli.profile import ReaderProfile
+
+    def validator(name: str, table: Mapping[str, object]) -> list[str]:
+        try:
+            ReaderProfile.from_mapping(table, name=name)
+        except ValueError as exc:
+            return [str(p) for p in exc.args[0]]
+        return []
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    example = docs.split("```toml\n[profiles.acme-export]\n", 1)[1].split("```", 1)[0]
+    text = "[profiles.acme-export]\n" + example + "\n" + conn('profile = "acme-export"')
+    cfg = load_config(write(text), environ=ENV, profile_validator=validator)
+    assert cfg.connections[0].profile_options["decimal_sep"] == ","
+    broken = text.replace('decimal_sep = ","', 'decimal_sep = "x"')
+    with pytest.raises(ConfigError, match="decimal_sep"):
+        load_config(write(broken), environ=ENV, profile_validator=validator)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -65,3 +66,11 @@ def test_init_default_path_is_in_the_working_directory(
     monkeypatch.chdir(tmp_path)
     assert CliRunner().invoke(app, ["init"]).exit_code == 0
     assert (tmp_path / "ml-connector.toml").is_file()
+
+
+def test_every_template_key_is_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    keys = set(re.findall(r"^#? ?([a-z_]+) = ", render_template(), flags=re.M))
+    assert len(keys) > 30
+    missing = sorted(k for k in keys if f"`{k}`" not in docs)
+    assert missing == []

@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
@@ -49,6 +49,9 @@ COST_CENTER_FIELDS: Final = ("department", "costCenter", "location", "class", "p
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 T = TypeVar("T")
+
+#: ``(profile name, raw [profiles.NAME] table) -> problems`` (empty when the table is fine).
+ProfileValidator = Callable[[str, Mapping[str, Any]], list[str]]
 
 
 class _Required:
@@ -255,12 +258,15 @@ def load_config(
     *,
     environ: Mapping[str, str] = os.environ,
     resolver: SecretResolver | None = None,
+    profile_validator: ProfileValidator | None = None,
 ) -> AppConfig:
     """Read, validate and return the configuration, or raise ``ConfigError`` listing every problem.
 
     Secret references of enabled connections are resolved once (the values are dropped) so that a
     missing environment variable is reported now, not at the first poll. ``resolver`` defaults to
     ``env:`` references over ``environ``; pass a ``SchemeResolver`` to add ``vault:``.
+    ``profile_validator(name, table)`` returns the problems of one ``[profiles.NAME]`` table (e.g. a
+    wrapper around ``ReaderProfile.from_mapping``); they are reported with all the others.
     """
     path = Path(path)
     try:
@@ -281,19 +287,25 @@ def load_config(
         raise ConfigError(f"{path}: not valid TOML", problems=[f"{path.name}: {exc}"]) from None
 
     ctx = _Context(path, text, resolver or default_resolver(environ))
-    config = _read(ctx, path.resolve(), data, environ)
+    config = _read(ctx, path.resolve(), data, environ, profile_validator)
     if ctx.problems:
         n = len(ctx.problems)
         raise ConfigError(f"{path}: {n} configuration problem{'s' if n != 1 else ''}", problems=ctx.problems)
     return config
 
 
-def _read(ctx: _Context, path: Path, data: dict[str, Any], environ: Mapping[str, str]) -> AppConfig:
+def _read(
+    ctx: _Context,
+    path: Path,
+    data: dict[str, Any],
+    environ: Mapping[str, str],
+    profile_validator: ProfileValidator | None,
+) -> AppConfig:
     top = _Table(ctx, (), data)
     base = path.parent
     ledger_url, source = _ledger_url(top, base, environ)
     log = _log(top, base)
-    profiles = _profiles(top)
+    profiles = _profiles(top, profile_validator)
     connections: list[ConnectionConfig] = []
     conns = top.sub("connections", required=True)
     if conns is not None:
@@ -363,7 +375,7 @@ def _log(top: _Table, base: Path) -> LogConfig:
     return LogConfig(level=cast(LogLevel, level), format=cast(LogFormat, fmt), file=file)
 
 
-def _profiles(top: _Table) -> dict[str, dict[str, Any]]:
+def _profiles(top: _Table, validator: ProfileValidator | None) -> dict[str, dict[str, Any]]:
     t = top.sub("profiles")
     if t is None:
         return {}
@@ -378,6 +390,8 @@ def _profiles(top: _Table) -> dict[str, dict[str, Any]]:
             t.add(name, f"must be a table ([profiles.{name}]), not {_toml_type(value)}")
         else:
             out[name] = value
+            for message in validator(name, value) if validator else ():
+                t.add(name, message)
     return out
 
 

@@ -32,11 +32,11 @@ format = "console"      # "console" for people, "json" for log collectors
 
 # Reader profiles describe the file dialect Stampli sends (delimiter, decimal separator, date
 # formats, ...). Built in: "canonical", "nordic", "us". Define your own like this and refer to
-# it with profile = "acme-export" in a connection:
+# it with profile = "acme-export" in a connection (keys: see docs/configuration.md):
 # [profiles.acme-export]
 # delimiter = ";"
-# decimal = ","
-# date_formats = ["dd.MM.yyyy"]
+# decimal_sep = ","
+# date_formats = ["%d.%m.%Y"]
 
 # One [connections.NAME] table per Stampli company -> Visma company pair. NAME appears in logs
 # and in the ledger; use letters, digits, '-' and '_'.
