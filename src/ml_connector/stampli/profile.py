@@ -237,10 +237,35 @@ def _limits(value: object, problems: list[str]) -> ReaderLimits:
     return ReaderLimits(**kw)
 
 
+# Norwegian report headers an AP team is likely to use in a customer-defined template.
+NORDIC_ALIASES: Mapping[str, str] = {
+    "Fakturanummer": "invoiceNumber",
+    "Leverandørnummer": "vendorId",
+    "Leverandør": "vendorName",
+    "Fakturadato": "invoiceDate",
+    "Forfallsdato": "dueDate",
+    "Bokføringsdato": "postingDate",
+    "Valuta": "currency",
+    "Nettobeløp": "subtotalAmount",
+    "MVA-beløp": "taxAmount",
+    "Totalbeløp": "totalAmount",
+    "KID": "paymentReference",
+    "Linjenummer": "lineNumber",
+    "Konto": "glAccount",
+    "Avdeling": "department",
+    "Prosjekt": "project",
+    "Betalingsdato": "paymentDate",
+    "Betalt beløp": "paymentAmount",
+}
+
 BUILTIN_PROFILES: dict[str, ReaderProfile] = {
     "canonical": ReaderProfile(name="canonical"),
     "nordic": ReaderProfile(
-        name="nordic", delimiter=None, decimal_sep=",", date_formats=("%d.%m.%Y", "%Y-%m-%d")
+        name="nordic",
+        delimiter=None,
+        decimal_sep=",",
+        date_formats=("%d.%m.%Y", "%Y-%m-%d"),
+        header_aliases=NORDIC_ALIASES,
     ),
     "us": ReaderProfile(
         name="us",
