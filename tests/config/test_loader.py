@@ -275,6 +275,11 @@ def test_urls_must_be_https_except_loopback(write: Write) -> None:
     )
     problems = problems_of(write(remote))
     assert len(problems) == 1 and "must use https" in problems[0]
+    creds = BASE.replace('client_id = "isv_acme"', 'client_id = "x"\napi_url = "https://u:url-Pw-4@api.x"')
+    problems = problems_of(write(creds))
+    assert (
+        len(problems) == 1 and "must not contain a password" in problems[0] and "url-Pw-4" not in problems[0]
+    )
 
 
 def test_company_id_may_be_an_integer(write: Write) -> None:

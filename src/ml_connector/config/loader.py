@@ -520,7 +520,9 @@ def _url(t: _Table, key: str, default: str) -> str:
         return url
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        t.add(key, f"{url!r} is not an http(s) URL")
+        t.add(key, "is not an http(s) URL")
+    elif parts.password is not None:
+        t.add(key, "must not contain a password; credentials come from client_id and client_secret")
     elif parts.scheme == "http" and parts.hostname not in _LOOPBACK:
         t.add(key, "must use https (plain http is allowed only for localhost, e.g. the simulator)")
     return url.rstrip("/") if key == "api_url" else url
