@@ -28,7 +28,6 @@ from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.stampli.read import ReadResult, RejectedRecord, read_export
 
-PAYMENT_PATTERNS = ("stampli_payments_*.csv", "stampli_payments_*.xml")
 SKIP_CODES = frozenset({"not_approved"})
 
 
@@ -58,7 +57,7 @@ async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
     staging.mkdir(parents=True, exist_ok=True)
     for kind, folder, patterns in (
         ("invoices", cfg.invoices_folder, cfg.file_pattern),
-        ("payments", cfg.payments_folder, PAYMENT_PATTERNS),
+        ("payments", cfg.payments_folder, cfg.file_pattern),
     ):
         seen: set[str] = set()
         for pattern in patterns:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy.engine import RowMapping
@@ -125,6 +126,17 @@ def build_voucher(row: RowMapping, md: MasterData, cfg: ConnectionConfig) -> tup
     ), (supplier)
 
 
+def stored_form(value: Any) -> Any:
+    """The payload as the ledger keeps it: JSON with every Decimal as its exact text."""
+    if isinstance(value, dict):
+        return {k: stored_form(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [stored_form(v) for v in value]
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
 def _visma_category(exc: DestinationError) -> str:
     text = (exc.visma_message or "").lower()
     if any(word in text for word in ("account", "subaccount", "segment", "period", "supplier", "vendor")):
@@ -191,7 +203,7 @@ async def post_one(
         _park(rt, row, [DocStatus.PENDING], problems)
         stats.parked += 1
         return
-    dto = journal_dto(voucher)
+    dto = stored_form(journal_dto(voucher))
     if not rt.ledger.claim(
         int(row["id"]), voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
     ):

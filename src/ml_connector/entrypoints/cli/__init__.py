@@ -5,7 +5,10 @@ from __future__ import annotations
 import sys
 
 from ml_connector.entrypoints.cli import (  # noqa: F401  (importing registers the commands)
+    config_cmd,
+    demo_cmd,
     inspect_cmd,
+    ops_cmd,
     sftp_cmd,
     visma_cmd,
 )

@@ -1,0 +1,1 @@
+"""The embedded demo: SFTP server, Visma simulator, a generated Stampli export, two cycles."""

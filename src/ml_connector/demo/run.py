@@ -1,0 +1,179 @@
+"""``ml-connector demo``: the main job on the embedded default, from a fresh clone, no credentials.
+
+It starts the embedded SFTP server and the Visma simulator on loopback, writes a generated Stampli
+export (a few invoices carry a cost center Visma does not know), runs a cycle, creates the
+missing cost center in the simulator, writes a payment void, runs again (the parked invoices post
+by themselves), reconciles, checks the simulator for duplicates, and stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from ml_connector import service
+from ml_connector.demo.generate import MISSING_DEPARTMENT, Export, generate
+from ml_connector.pipeline.cycle import CycleResult, run_cycle
+from ml_connector.pipeline.reconcile import ReconRow, reconcile, totals
+from ml_connector.sim.sftp_server import EmbeddedSftpServer
+from ml_connector.sim.visma.server import SimulatorServer
+
+PERIOD = "2025-03"
+SFTP_ENV = "ML_CONNECTOR_DEMO_SFTP_PASSWORD"
+VISMA_ENV = "ML_CONNECTOR_DEMO_VISMA_SECRET"
+
+
+@dataclass
+class DemoResult:
+    summary: dict[str, Any]
+    reconciliation: list[ReconRow]
+    cycles: list[CycleResult]
+    workdir: Path
+
+
+def _config_text(sftp: EmbeddedSftpServer, sim: SimulatorServer) -> str:
+    return f"""# Written by `ml-connector demo`: the embedded SFTP server and the Visma simulator on loopback.
+[log]
+level = "WARNING"
+
+[connections.demo]
+stampli_company_id = "C100234"
+poll_interval = 300
+profile = "canonical"
+
+[connections.demo.sftp]
+host = "{sftp.host}"
+port = {sftp.port}
+username = "{sftp.username}"
+password = "env:{SFTP_ENV}"
+host_key = "{sftp.host_public_key}"
+invoices_folder = "/outbound/invoices"
+payments_folder = "/outbound/payments"
+min_file_age = 0
+
+[connections.demo.visma]
+api_url = "{sim.api_url}"
+token_url = "{sim.token_url}"
+client_id = "{sim.client_id}"
+client_secret = "env:{VISMA_ENV}"
+tenant_id = "{sim.tenant_id}"
+company_id = "{sim.company_id}"
+
+[connections.demo.mapping]
+credit_account = "2460"
+cost_center_field = "department"
+cost_center_segment_id = 1
+cost_center_length = 4
+default_bank_account = "1920"
+
+[connections.demo.mapping.default_segments]
+1 = "0000"
+2 = "00"
+
+[connections.demo.mapping.tax_accounts]
+"1" = "2710"
+"11" = "2711"
+
+[connections.demo.mapping.bank_accounts]
+"DNB-1503.12.34567" = "1920"
+"DNB-EUR-1503.99.12345" = "1921"
+"SEB-5000.00.58398" = "1920"
+
+[connections.demo.posting]
+release = true
+closed_period_policy = "park"
+"""
+
+
+def _write(folder: Path, files: list[tuple[str, str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    old = time.time() - 600  # older than any file-age guard: Stampli finished writing long ago
+    for name, text in files:
+        path = folder / name
+        path.write_text(text, encoding="utf-8", newline="")
+        os.utime(path, (old, old))
+
+
+def _duplicates(journal: list[dict[str, Any]]) -> tuple[int, int]:
+    """(references on more than one batch, batches carrying one of our references)."""
+    refs: Counter[str] = Counter()
+    for batch in journal:
+        for ref in {ln.get("referenceNumber") for ln in batch.get("journalTransactionLines", [])}:
+            if isinstance(ref, str) and ref.startswith(("ST-", "SP-", "SPV-")):
+                refs[ref] += 1
+    return sum(1 for n in refs.values() if n > 1), sum(refs.values())
+
+
+async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path | None = None) -> DemoResult:
+    work = workdir or Path(tempfile.mkdtemp(prefix="ml-connector-demo-"))
+    export: Export = generate(n_invoices)
+    stampli_root = work / "stampli"
+    _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
+    _write(stampli_root / "outbound" / "payments", export.payments_csv)
+    sftp = EmbeddedSftpServer(stampli_root).start_in_thread()
+    sim = SimulatorServer(seed="demo").start_in_thread()
+    app: service.App | None = None
+    try:
+        env = {**os.environ, SFTP_ENV: sftp.password, VISMA_ENV: sim.client_secret}
+        config_path = work / "ml-connector.toml"
+        config_path.write_text(_config_text(sftp, sim), encoding="utf-8")
+        app = service.open_app(config_path, environ=env, settle_after=timedelta(0))
+        rt = app.runtime("demo", actor="demo")
+        first = await run_cycle(rt)
+        # A Visma administrator creates the missing cost center; Stampli exports a payment void.
+        with httpx2.Client(base_url=sim.api_url, timeout=10) as http:
+            http.post(
+                "/_sim/segment-values",
+                json={
+                    "segmentId": 1,
+                    "valueId": MISSING_DEPARTMENT.rjust(4, "0"),
+                    "description": "Prosjektkontor",
+                },
+            ).raise_for_status()
+        _write(stampli_root / "outbound" / "payments", export.voids_csv)
+        second = await run_cycle(rt)
+        async with rt.visma() as visma:
+            recon = await reconcile(rt, visma, PERIOD)
+        with httpx2.Client(base_url=sim.api_url, timeout=30) as http:
+            journal = http.get("/_sim/journal").json()
+        dup_refs, batches = _duplicates(journal)
+        counts = app.ledger.status_counts("demo")
+        t = totals(recon)
+        summary = {
+            "invoices": len(export.invoices),
+            "payments": export.payments,
+            "payment_voids": len(export.voids_csv and export.voids_csv[0][1].splitlines()[1:]),
+            "posted": counts.get("posted", 0),
+            "posted_first_cycle": first.posting.posted,
+            "parked_first_cycle": first.posting.parked,
+            "replayed": second.posting.auto_replayed,
+            "parked_now": counts.get("parked", 0),
+            "skipped": counts.get("skipped", 0),
+            "visma_batches_with_our_reference": batches,
+            "duplicates_in_visma": dup_refs,
+            "reconciliation": {
+                "matched": t["matched"],
+                "missing": t["missing_in_visma"],
+                "differences": t["amount_difference"] + t["changed_in_visma"] + t["duplicate_in_visma"],
+                "not_posted": t["not_posted"],
+            },
+            "seconds": {"first_cycle": round(first.seconds, 2), "second_cycle": round(second.seconds, 2)},
+            "errors": first.errors + second.errors,
+        }
+        return DemoResult(summary, recon, [first, second], work)
+    finally:
+        if app is not None:
+            app.close()
+        sim.stop()
+        sftp.stop()
+        if not keep and workdir is None:
+            shutil.rmtree(work, ignore_errors=True)

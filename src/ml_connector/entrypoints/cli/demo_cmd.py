@@ -1,0 +1,56 @@
+"""``ml-connector demo``: the whole product on the embedded default, in under a minute."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ml_connector.demo.run import run_demo
+from ml_connector.entrypoints.cli.app import app
+
+
+@app.command("demo")
+def demo(
+    invoices: Annotated[int, typer.Option("--invoices", min=1, help="How many invoices to generate.")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object with the summary.")] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the work folder (ledger, archive, config).")
+    ] = False,
+) -> None:
+    """Run the main job against an embedded SFTP server and the Visma simulator: no credentials needed."""
+    result = asyncio.run(run_demo(invoices, keep=keep))
+    s = result.summary
+    if as_json:
+        typer.echo(json.dumps(s, ensure_ascii=False))
+    else:
+        console = Console()
+        console.print(
+            f"[bold]ml-connector demo[/]: {s['invoices']} invoices and {s['payments']} payments "
+            "exported by Stampli"
+        )
+        console.print(
+            f"cycle 1: {s['posted_first_cycle']} posted, {s['parked_first_cycle']} parked "
+            f"(cost center {('0450')} missing in Visma) in {s['seconds']['first_cycle']}s"
+        )
+        console.print(
+            f"cost center 0450 created in Visma; cycle 2: {s['replayed']} replayed automatically, "
+            f"1 payment void reversed, in {s['seconds']['second_cycle']}s"
+        )
+        table = Table("outcome", "documents")
+        for k, v in s["reconciliation"].items():
+            table.add_row(k, str(v))
+        console.print(table)
+        console.print(
+            f"posted {s['posted']}, parked {s['parked_now']}, duplicates in Visma {s['duplicates_in_visma']}"
+        )
+        if keep:
+            console.print(f"work folder kept: {result.workdir}")
+        for err in s["errors"]:
+            console.print(f"[red]error[/]: {err}")
+    ok = s["duplicates_in_visma"] == 0 and s["reconciliation"]["missing"] == 0 and not s["errors"]
+    raise typer.Exit(0 if ok else 1)

@@ -1,0 +1,262 @@
+"""CLI commands of the main flow: run, serve, status, failures, replay, preview, reconcile, check.
+
+Each command only parses options, calls ``ml_connector.service`` and prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from ml_connector import service
+from ml_connector.entrypoints.cli.app import app
+from ml_connector.logs import configure, redact
+from ml_connector.pipeline.reconcile import to_csv, totals
+from ml_connector.pipeline.reconcile import to_json as recon_json
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="ML_CONNECTOR_CONFIG",
+        help="The configuration file (see `ml-connector init`).",
+    ),
+]
+ConnOpt = Annotated[str | None, typer.Option("--connection", help="Only this connection.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DEFAULT_CONFIG = Path("ml-connector.toml")
+console = Console()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def _dump(data: Any) -> None:
+    typer.echo(redact(json.dumps(data, default=_json_default, ensure_ascii=False)))
+
+
+@contextmanager
+def _app(config: Path, **runtime_options: Any) -> Iterator[service.App]:
+    application = service.open_app(config, **runtime_options)
+    log = application.config.log
+    configure(log.level, log.format, log.file)
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid{os.getuid()}"
+
+
+@app.command("run")
+def run(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json: JsonOpt = False) -> None:
+    """Run one cycle for every enabled connection (or one): settle, take in new files, post."""
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console)
+    tasks: dict[str, Any] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    with _app(config, on_progress=None if as_json else on_progress) as application:
+        if as_json:
+            results = asyncio.run(service.run_once(application, connection))
+        else:
+            with progress:
+                results = asyncio.run(service.run_once(application, connection))
+    if as_json:
+        _dump([r.summary() for r in results])
+    else:
+        for r in results:
+            s = r.summary()
+            console.print(
+                f"[bold]{r.connection}[/]: {r.status} in {s['seconds']}s - files {s['files_new']} new, "
+                f"{s['documents_new']} documents new, {s['duplicates']} duplicates, {s['posted']} posted, "
+                f"{s['parked']} parked, {s['auto_replayed']} replayed, {s['skipped']} skipped"
+            )
+            for err in r.errors:
+                console.print(f"  [red]error[/]: {redact(err)}")
+    raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
+
+
+@app.command("serve")
+def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Run every connection on its poll interval until stopped (SIGINT/SIGTERM finish the cycle)."""
+    with _app(config) as application:
+        asyncio.run(service.serve(application))
+
+
+@app.command("status")
+def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+    """Documents per state, open failures and the last run of each connection."""
+    with _app(config) as application:
+        data = service.status(application)
+    if as_json:
+        _dump(data)
+        return
+    table = Table("connection", "posted", "parked", "pending", "other", "open failures", "last run")
+    for row in data:
+        docs = dict(row["documents"])
+        posted, parked, pending = docs.pop("posted", 0), docs.pop("parked", 0), docs.pop("pending", 0)
+        last = row["last_run"]
+        last_text = f"{last['status']} at {last['started_at']:%Y-%m-%d %H:%M}" if last else "never"
+        table.add_row(
+            row["connection"],
+            str(posted),
+            str(parked),
+            str(pending),
+            str(sum(docs.values())),
+            str(row["open_failures"]),
+            last_text,
+        )
+    console.print(table)
+
+
+@app.command("failures")
+def failures(
+    config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Open failures: what, why, and who can fix it."""
+    with _app(config) as application:
+        rows = service.failures(application, connection)
+    if as_json:
+        _dump(rows)
+        return
+    if not rows:
+        console.print("no open failures")
+        return
+    table = Table("id", "connection", "document", "who can fix it", "reason", show_lines=True)
+    for r in rows:
+        table.add_row(
+            str(r["id"]), r["connection"], r["doc_key"] or "(file)", r["who_can_fix"], redact(r["reason"])
+        )
+    console.print(table)
+
+
+@app.command("replay")
+def replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Failure ids (see `failures`).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every open failure.")] = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    connection: ConnOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay failures from the stored records (never a new download), then post them."""
+    if not ids and not all_:
+        raise typer.BadParameter("give failure ids or --all")
+    with _app(config) as application:
+        result, cycles = asyncio.run(
+            service.replay_failures(
+                application, None if all_ else list(ids or []), actor=_actor(), connection=connection
+            )
+        )
+    data = {
+        "requeued": result.requeued,
+        "files_reread": result.files_reread,
+        "refused": result.refused,
+        "cycles": [c.summary() for c in cycles],
+    }
+    if as_json:
+        _dump(data)
+    else:
+        console.print(
+            f"requeued {len(result.requeued)} documents, read {len(result.files_reread)} files again"
+        )
+        for c in cycles:
+            s = c.summary()
+            console.print(f"{c.connection}: {s['posted']} posted, {s['parked']} parked again")
+        for why in result.refused:
+            console.print(f"[yellow]not replayed[/]: {why}")
+    raise typer.Exit(0 if not result.refused else 1)
+
+
+@app.command("preview")
+def preview(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A local Stampli export file.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    connection: ConnOpt = None,
+) -> None:
+    """Print the exact Visma payloads a file would produce. Writes nothing anywhere."""
+    with _app(config) as application:
+        _dump(service.preview(application, file, connection))
+
+
+@app.command("reconcile")
+def reconcile(
+    period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    config: ConfigOpt = DEFAULT_CONFIG,
+    connection: ConnOpt = None,
+) -> None:
+    """Compare, per document, what Stampli approved with what Visma holds for a period."""
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter("--format must be table, csv or json")
+    with _app(config) as application:
+        by_conn = asyncio.run(service.reconcile_period(application, period, connection))
+    rows = [r for rs in by_conn.values() for r in rs]
+    if fmt == "csv":
+        typer.echo(to_csv(rows), nl=False)
+    elif fmt == "json":
+        typer.echo(recon_json(rows))
+    else:
+        table = Table(
+            "document", "outcome", "vendor", "number", "currency", "sent", "in Visma", "batch", "detail"
+        )
+        for r in rows:
+            table.add_row(
+                r.doc_key,
+                r.outcome,
+                r.vendor,
+                r.number,
+                r.currency,
+                r.sent_total,
+                r.visma_total,
+                r.batch_number,
+                r.detail,
+            )
+        console.print(table)
+        console.print(" ".join(f"{k}={v}" for k, v in totals(rows).items()))
+    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted"))
+    raise typer.Exit(0 if bad == 0 else 1)
+
+
+@app.command("check")
+def check(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json: JsonOpt = False) -> None:
+    """Ping both sides: SFTP login, host key and listing; Visma token and one read."""
+    with _app(config) as application:
+        rows = asyncio.run(service.check(application, connection))
+    if as_json:
+        _dump([r.__dict__ for r in rows])
+    else:
+        table = Table("connection", "side", "check", "result", "detail")
+        for r in rows:
+            table.add_row(
+                r.connection, r.side, r.check, "[green]ok[/]" if r.ok else "[red]FAILED[/]", redact(r.detail)
+            )
+        console.print(table)
+    raise typer.Exit(0 if rows and all(r.ok for r in rows) else 1)
