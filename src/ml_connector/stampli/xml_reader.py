@@ -90,6 +90,8 @@ def _feed(path: Path, parser: Any, file: str, after_chunk: Callable[[], None] | 
         ) from None
     except _Refused as exc:
         raise FileRejected([error(exc.code, exc.message, file=file)]) from None
+    except (LookupError, UnicodeError) as exc:  # an encoding expat and Python do not know
+        raise FileRejected([error("encoding_error", f"cannot decode the XML: {exc}", file=file)]) from None
 
 
 def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None) -> XmlPlan:
