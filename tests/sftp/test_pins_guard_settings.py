@@ -118,7 +118,7 @@ def test_settings_report_every_problem_and_require_a_pin() -> None:
 
 def test_settings_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        SftpSettings("h", 22, "u")  # type: ignore[misc]
+        SftpSettings("h", 22, "u")  # type: ignore[call-arg]
 
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

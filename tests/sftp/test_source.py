@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ml_connector.errors import (
     HostKeyMismatchError,
     TransientSourceError,
 )
-from ml_connector.retry import RetryPolicy
+from ml_connector.retry import SFTP_POLICY, RetryPolicy
 from tests.sftp.conftest import Target
 
 FAST = RetryPolicy(attempts=4, base_delay=1.0, max_delay=5.0, total_timeout=60.0)
@@ -156,7 +157,7 @@ async def test_growing_file_not_picked_up_until_stable(target: Target) -> None:
         while not stop.is_set():
             with growing.open("ab") as fh:
                 fh.write(b"more,rows\n")
-            await asyncio.sleep(0.03)
+            await asyncio.sleep(0.02)
 
     task = asyncio.create_task(writer())
     settings = target.settings(min_file_age=300, stability_wait=0.3)
@@ -203,14 +204,19 @@ async def test_server_killed_mid_download_completes_after_backoff(
         await target.restart()
         events.append("restarted")
 
+    seen: list[int] = []
+
     def progress(done: int, total: int) -> None:
+        seen.append(done)
         if not events and done < total:
             events.append(f"at {done}")
             t = asyncio.get_running_loop().create_task(outage())
             background.add(t)
 
     caplog.set_level(logging.WARNING, logger="ml_connector.retry")
-    async with SftpSource(target.settings()) as src:  # the production SFTP_POLICY (delays x0.01)
+    # The production SFTP_POLICY (delays x0.01), with more attempts so a slow restart on a busy
+    # machine cannot exhaust it.
+    async with SftpSource(target.settings(), policy=replace(SFTP_POLICY, attempts=10)) as src:
         (remote,) = await src.list_ready(target.folder)
         got = await src.download(remote, tmp_path, on_progress=progress)
     await asyncio.gather(*background)
@@ -218,6 +224,7 @@ async def test_server_killed_mid_download_completes_after_backoff(
     assert got.sha256 == hashlib.sha256(data).hexdigest()
     assert got.local_path.read_bytes() == data
     assert "retry" in caplog.text  # it backed off at least once
+    assert seen == sorted(set(seen))  # resumed where it stopped, never started over
 
 
 async def test_download_of_a_file_that_changed_is_transient(target: Target, tmp_path: Path) -> None:
