@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx2
 import pytest
 
-from ml_connector.sim.visma import Exchange, SimulatorOptions, SimulatorServer
+from ml_connector.sim.visma import Exchange, SimulatorOptions, SimulatorServer, jsonio
 from tests.support.contract import ContractValidator, Violation, load_validator
 
 _VALIDATORS_USED: list[ContractValidator] = []
@@ -224,3 +225,66 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for validator in _VALIDATORS_USED:
         terminalreporter.write_sep("-", "Visma OpenAPI contract")
         terminalreporter.write_line(validator.summary())
+
+
+def journal_line(
+    account: str,
+    *,
+    debit: str | None = None,
+    credit: str | None = None,
+    department: str = "0000",
+    project: str = "00",
+    reference: str = "REF-1",
+    description: str | None = None,
+) -> dict[str, Any]:
+    """A ``JournalTransactionLineUpdateDto`` in wire form (amounts are JSON numbers via Decimal)."""
+    line: dict[str, Any] = {
+        "operation": "Insert",
+        "accountNumber": {"value": account},
+        "subaccount": [
+            {"segmentId": 1, "segmentValue": department},
+            {"segmentId": 2, "segmentValue": project},
+        ],
+        "referenceNumber": {"value": reference},
+    }
+    if description is not None:
+        line["transactionDescription"] = {"value": description}
+    if debit is not None:
+        line["debitAmountInCurrency"] = {"value": Decimal(debit)}
+    if credit is not None:
+        line["creditAmountInCurrency"] = {"value": Decimal(credit)}
+    return line
+
+
+def journal_body(
+    lines: list[dict[str, Any]],
+    *,
+    period: str = "202503",
+    date: str = "2025-03-03T00:00:00",
+    currency: str = "NOK",
+    description: str = "Test batch",
+    hold: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``JournalTransactionUpdateDto``; ``extra`` values are wrapped as ``{"value": ...}``."""
+    body: dict[str, Any] = {
+        "transactionDate": {"value": date},
+        "financialPeriod": {"value": period},
+        "currencyId": {"value": currency},
+        "description": {"value": description},
+        "hold": {"value": hold},
+        "journalTransactionLines": lines,
+    }
+    body.update({key: {"value": value} for key, value in extra.items()})
+    return body
+
+
+def post_json(client: httpx2.Client, url: str, body: Any, **kwargs: Any) -> httpx2.Response:
+    """POST a body containing Decimals as exact JSON numbers."""
+    headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+    return client.post(url, content=jsonio.dumps(body).encode(), headers=headers, **kwargs)
+
+
+def decoded(response: httpx2.Response) -> Any:
+    """A response body parsed with Decimal for every non-integer number."""
+    return jsonio.loads(response.content)
