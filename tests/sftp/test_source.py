@@ -98,14 +98,14 @@ async def test_wrong_passphrase_is_a_config_error_without_the_passphrase(target:
 
 
 async def test_secrets_never_in_logs_reprs_or_errors(
-    target: Target, caplog: pytest.LogCaptureFixture
+    target: Target, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG)
     settings = target.settings("key+passphrase", password=target.password)
     target.put("s.csv", b"secret-free")
     async with SftpSource(settings) as src:
         files = await src.list_ready(target.folder)
-        await src.download(files[0], target.root.parent / f"dl-{target.folder.strip('/')}")
+        await src.download(files[0], tmp_path / "dl")
         assert target.password not in repr(src)
     errors: list[str] = []
     for bad in (
@@ -237,16 +237,13 @@ async def test_download_of_a_file_that_changed_is_transient(target: Target, tmp_
     assert list((tmp_path / "dl").iterdir()) == []  # no half-written .part left behind
 
 
-async def test_upload_atomic_renames_over_existing(target: Target) -> None:
+async def test_upload_atomic_renames_over_existing(target: Target, tmp_path: Path) -> None:
     target.put("vendors.csv", b"old")
     async with SftpSource(target.settings()) as src:
         final = await src.upload_atomic(b"new,content\n" * 1000, target.folder, "vendors.csv")
-        payload = target.root.parent / f"payload-{target.folder.strip('/')}.csv"
+        payload = tmp_path / "payload.csv"
         payload.write_bytes(b"from a file")
-        try:
-            second = await src.upload_atomic(payload, target.folder, "second.csv")
-        finally:
-            payload.unlink()
+        second = await src.upload_atomic(payload, target.folder, "second.csv")
     assert final == f"{target.folder}/vendors.csv"
     assert target.local(final).read_bytes() == b"new,content\n" * 1000
     assert target.local(second).read_bytes() == b"from a file"
