@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,13 @@ from ml_connector.adapters.visma import wire
 from ml_connector.domain.journal import Voucher, VoucherLine
 from tests.visma.test_client_support import voucher
 
-SPEC = Path("/work/shared/visma-openapi/visma-journaltransactionv2-api-openapi.yml")
+# Same folder the contract validator uses (tests/support/contract.py): ../shared/visma-openapi.
+SPEC_DIR = Path(
+    os.environ.get(
+        "ML_CONNECTOR_VISMA_OPENAPI_DIR", Path(__file__).resolve().parents[3] / "shared" / "visma-openapi"
+    )
+)
+SPEC = SPEC_DIR / "visma-journaltransactionv2-api-openapi.yml"
 
 
 def test_decimal_is_written_as_exact_json_number() -> None:
