@@ -151,7 +151,8 @@ def scan_csv(
 
 def _detect_delimiter(line: str, profile: ReaderProfile) -> str | None:
     if profile.delimiter:
-        return profile.delimiter
+        cells = next(csv.reader([line], delimiter=profile.delimiter), [])
+        return profile.delimiter if known_count(cells, profile.header_aliases) > 3 else None
     for d in _DETECT_ORDER:
         cells = next(csv.reader([line], delimiter=d), [])
         if known_count(cells, profile.header_aliases) > 3:
@@ -185,7 +186,9 @@ def _scan(
         raise _reject(
             file,
             "delimiter_undetected",
-            "none of TAB, ';' or ',' splits the header into more than 3 known columns",
+            f"the configured delimiter {profile.delimiter!r} does not split the header into known columns"
+            if profile.delimiter
+            else "none of TAB, ';' or ',' splits the header into more than 3 known columns",
             warnings,
             row=1,
         )
@@ -221,8 +224,6 @@ def _scan(
             )
             for name in header.missing
         ]
-        if problems:
-            raise FileRejected(problems, warnings)
         for name in header.extra:
             warnings.append(
                 warning(
@@ -232,6 +233,8 @@ def _scan(
                     field=name,
                 )
             )
+        if problems:
+            raise FileRejected(problems, warnings)
 
         # Group-start counters, sized from the file (about one bucket per 16 bytes, bounded).
         size = path.stat().st_size
