@@ -68,6 +68,8 @@ async def test_budget_trusts_the_lowest_count_within_a_window_and_resets_on_a_ne
     await budget.observe(RateState(100, 50, 60.0), 0.0)
     await budget.observe(RateState(100, 55, 60.0), 1.0)  # late answer to an earlier call
     assert budget.snapshot().remaining == 50
+    await budget.observe(RateState(100, 49, 60.9), 2.0)  # Reset rounded up: same window
+    assert budget.snapshot() == RateState(100, 49, 60.0)
     await budget.observe(RateState(100, 99, 3660.0), 61.0)  # next window
     assert budget.snapshot() == RateState(100, 99, 3660.0)
 

@@ -138,13 +138,19 @@ class InProcessBudget:
                 or state.reset_at > old.reset_at + 1.0
             )
             remaining = state.remaining
-            if not new_window and remaining is not None and old.remaining is not None:
-                # Answers to concurrent calls arrive out of order: trust the lowest count.
-                remaining = min(remaining, old.remaining)
+            reset_at = state.reset_at
+            if not new_window:
+                # Answers to concurrent calls arrive out of order: trust the lowest count. The
+                # window's end does not move, but Reset is whole seconds (rounded up by the
+                # simulator): the earliest estimate is the closest.
+                if remaining is not None and old.remaining is not None:
+                    remaining = min(remaining, old.remaining)
+                if reset_at is not None and old.reset_at is not None:
+                    reset_at = min(reset_at, old.reset_at)
             self._state = RateState(
                 limit=state.limit if state.limit is not None else old.limit,
                 remaining=remaining if remaining is not None else old.remaining,
-                reset_at=state.reset_at if state.reset_at is not None else old.reset_at,
+                reset_at=reset_at if reset_at is not None else old.reset_at,
             )
 
     async def throttled(self, retry_after: float, now: float) -> None:
