@@ -58,7 +58,7 @@ TEXT = st.text(
     alphabet=st.sampled_from(list("abcXYZ 019-.,;\t\"'\n&<>|æøåÆØÅäöÄÖ€")), min_size=1, max_size=30
 ).filter(lambda s: s.strip() == s and s != "")
 CENTS = st.integers(min_value=0, max_value=10**9)
-STAMP = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)).map(
+STAMP = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)).map(  # noqa: DTZ001
     lambda d: d.replace(microsecond=0, tzinfo=timezone(timedelta(hours=1)))
 )
 
