@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +22,9 @@ def balanced_lines(amount: str = "31748.10", reference: str = "STAMPLI-41877203"
 
 
 @pytest.fixture
-def api(visma_sim: VismaSim) -> httpx2.Client:
+def api(visma_sim: VismaSim) -> Iterator[httpx2.Client]:
     client = visma_sim.api_client()
-    yield client  # type: ignore[misc]
+    yield client
     client.close()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx2
 import pytest
@@ -12,9 +12,9 @@ from tests.support.visma_sim import VismaSim, decoded
 
 
 @pytest.fixture
-def api(visma_sim: VismaSim) -> httpx2.Client:
+def api(visma_sim: VismaSim) -> Iterator[httpx2.Client]:
     client = visma_sim.api_client()
-    yield client  # type: ignore[misc]
+    yield client
     client.close()
 
 

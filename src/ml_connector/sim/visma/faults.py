@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
@@ -33,6 +34,10 @@ def parse_duration(text: str, default_unit: str = "s") -> float:
     value = float(match.group(1))
     unit = match.group(2) or default_unit
     return value * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(round(value, 6))).normalize()
 
 
 def _probability(key: str, text: str) -> float:
@@ -110,13 +115,14 @@ class Faults:
         return self.drop_after_commit > 0 and self.rng.random() < self.drop_after_commit
 
     def describe(self) -> dict[str, object]:
+        """Current settings (numbers as Decimal: the simulator's JSON writer refuses floats)."""
         return {
-            "latency_ms": round(self.latency * 1000, 3),
-            "5xx": self.error_rate,
+            "latency_ms": _dec(self.latency * 1000),
+            "5xx": _dec(self.error_rate),
             "5xx_next": self.error_next,
-            "drop_after_commit": self.drop_after_commit,
+            "drop_after_commit": _dec(self.drop_after_commit),
             "drop_next": self.drop_next,
-            "token_ttl_s": self.token_ttl,
+            "token_ttl_s": None if self.token_ttl is None else _dec(self.token_ttl),
             "seed": self.seed,
         }
 
