@@ -111,7 +111,9 @@ def invoice_voucher(inv: Invoice, mapping: MappingConfig, *, period: str, transa
                 reference=ref,
                 description=f"{title}: {text}".strip().rstrip(":")[:255],
                 subaccount=segments,
-                vat_code=line.tax_code,
+                # No vatCodeId: VAT is booked on its own lines from mapping.tax_accounts, and a
+                # vatCodeId would let Visma create a second VAT transaction for the same amount.
+                vat_code=None,
             )
         )
         if line.line_tax_amount:
