@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+import tempfile
 from pathlib import Path
 
 from ml_connector.domain.documents import DocumentType, Invoice, Payment, PaymentApplication, Provenance
@@ -141,8 +142,12 @@ def nordic_ddmm(kind: str) -> Dialect:
 def build_all() -> dict[Path, bytes]:
     """Every generated file and its bytes."""
     out: dict[Path, bytes] = {}
-    tmp = FIXTURES / ".tmp"
-    tmp.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stampli-fixtures-") as scratch_dir:
+        _build_into(Path(scratch_dir), out)
+    return out
+
+
+def _build_into(tmp: Path, out: dict[Path, bytes]) -> None:
     pays = payments()
     invs = sample_invoices()
     targets = [
@@ -162,9 +167,6 @@ def build_all() -> dict[Path, bytes]:
         scratch = tmp / target.name
         write(scratch)
         out[target] = scratch.read_bytes()
-        scratch.unlink()
-    tmp.rmdir()
-    return out
 
 
 if __name__ == "__main__":

@@ -341,6 +341,16 @@ CASES = [
         accepted=4,
     ),
     Case("bad currency", cells([(9, "currency", "EURO")]), "invalid_currency", "partial", accepted=4),
+    Case(
+        "amount out of range", cells([(9, "quantity", "9" * 5000)]), "invalid_amount", "partial", accepted=4
+    ),
+    Case(
+        "line number out of range",
+        cells([(9, "lineNumber", "1" * 5000)]),
+        "invalid_number",
+        "partial",
+        accepted=4,
+    ),
     Case("bad line number", cells([(5, "lineNumber", "1a")]), "invalid_number", "partial", accepted=4),
     Case("empty required value", cells([(5, "vendorId", "")]), "missing_value", "partial", accepted=4),
     Case(

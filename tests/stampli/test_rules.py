@@ -233,10 +233,26 @@ def test_rows_of_one_invoice_need_not_be_contiguous(tmp_path: Path) -> None:
 def test_spilled_groups_read_the_same_as_contiguous_ones(tmp_path: Path) -> None:
     """Force every group through the on-disk spill (as a hash collision would)."""
     plan = scan_csv(INVOICES_CSV, file="f", profile=CANONICAL, kind=None)
+    plan.exact = None
     plan.buckets = bytearray(b"\x02" * len(plan.buckets))
     ctx = BuildContext("f", "f", "x", plan.rules, CANONICAL.approved_statuses, Decimal(0), 100)
     docs = [build_invoice(raw, ctx)[0] for raw, _ in iter_csv_documents(plan, 100)]
     assert content([d for d in docs if d is not None]) == EXPECTED
+
+
+def test_bucket_mode_beyond_the_exact_key_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ml_connector.stampli.csv_reader as reader
+
+    monkeypatch.setattr(reader, "EXACT_KEYS_MAX", 2)
+    rows = invoice_rows()
+    body = rows[1:]
+    body.append(body.pop(0))  # invoice 41877203: rows 2-3 first, its line 1 at the very end
+    plan = scan_csv(write_rows(tmp_path / "f.csv", [rows[0], *body]), file="f", profile=CANONICAL, kind=None)
+    assert plan.exact is None and plan.buckets.count(2) >= 1
+    docs = {d["key"]: d for d in content(read(tmp_path / "f.csv").documents)}
+    assert docs.keys() == {d["key"] for d in EXPECTED}
+    assert sorted(line["lineNumber"] for line in docs["INV:41877203"]["lines"]) == [1, 2, 3]
+    assert docs["INV:41877203"]["totalAmount"] == "31748.10"
 
 
 def test_fallback_key_groups_invoices_without_a_stampli_id(tmp_path: Path) -> None:

@@ -5,12 +5,12 @@ Two streaming passes, both O(1) in memory:
 1. ``scan_csv`` decodes the whole file (BOM / strict UTF-8 / cp1252 fallback), finds the
    delimiter, resolves the header and checks every structural rule (quotes, field counts, field
    size, row limit, company id). It raises ``FileRejected`` so nothing is yielded from a bad file.
-   It also counts, per hash bucket, how many *contiguous groups* start there (a fixed-size
-   bytearray, counts saturate at 2).
+   It also counts how many *contiguous groups* each document key starts: exactly per key up to
+   ``EXACT_KEYS_MAX`` keys, then per hash bucket (a fixed-size bytearray, counts saturate at 2).
 2. ``iter_csv_documents`` streams the rows again and groups them by document key. A group whose
    bucket saw exactly one group start is complete when it ends and is yielded at once (the normal,
-   contiguous case). Any other group (non-contiguous rows, or a hash collision) is spilled to a
-   temporary SQLite file and yielded at the end of the file, in order of its first row.
+   contiguous case). Any other group (non-contiguous rows, or, in huge files, a hash collision) is
+   spilled to a temporary SQLite file and yielded at the end of the file, in order of its first row.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ from ml_connector.stampli.values import ValueRules
 
 _DETECT_ORDER = ("\t", ";", ",")
 _BUCKET_BITS_MAX = 24  # 16 MiB of group-start counters at most
+# Up to this many distinct documents, group starts are counted exactly per key (a few MB), so a
+# contiguous file is yielded in file order; beyond it, per hash bucket (fixed memory).
+EXACT_KEYS_MAX = 100_000
 
 
 @dataclass
@@ -62,6 +65,13 @@ class CsvPlan:
     mask: int
     records: int
     warnings: list[Issue] = field(default_factory=list)
+    exact: dict[str, int] | None = None  # key -> group starts (saturating at 2), while small
+
+    def complete_when_it_ends(self, key: str) -> bool:
+        """True when this key's rows form one contiguous group (or may, for a hash collision: no)."""
+        if self.exact is not None:
+            return self.exact.get(key, 0) == 1
+        return self.buckets[hash(key) & self.mask] == 1
 
 
 def _open_text(path: Path, encoding: str) -> TextIO:
@@ -245,6 +255,7 @@ def _scan(
         ncols = len(cells)
         company_idx = header.index.get("stampliCompanyId")
         prev_key: str | None = None
+        exact: dict[str, int] | None = {}
         records = 0
         short_row: int | None = None
         rec_no = 1
@@ -292,10 +303,18 @@ def _scan(
                         )
                 key = key_of(row)
                 if key != prev_key:
+                    prev_key = key
+                    if exact is not None:
+                        exact[key] = min(exact.get(key, 0) + 1, 2)
+                        if len(exact) > EXACT_KEYS_MAX:
+                            for k, count in exact.items():
+                                b = hash(k) & mask
+                                buckets[b] = min(buckets[b] + count, 2)
+                            exact = None
+                        continue
                     b = hash(key) & mask
                     if buckets[b] < 2:
                         buckets[b] += 1
-                    prev_key = key
         except csv.Error as exc:
             raise _csv_error(file, exc, rec_no + 1, warnings) from None
     if short_row is not None:
@@ -325,7 +344,9 @@ def _scan(
         datetime_formats=profile.datetime_formats,
         tz=profile.tz,
     )
-    return CsvPlan(path, file, encoding, delimiter, the_kind, header, rules, buckets, mask, records, warnings)
+    return CsvPlan(
+        path, file, encoding, delimiter, the_kind, header, rules, buckets, mask, records, warnings, exact
+    )
 
 
 def _csv_error(file: str, exc: csv.Error, rec_no: int, warnings: list[Issue]) -> FileRejected:
@@ -375,7 +396,7 @@ def iter_csv_documents(plan: CsvPlan, max_lines: int) -> Iterator[tuple[RawDocum
             nonlocal spill
             if group_key is None:
                 return
-            if plan.buckets[hash(group_key) & plan.mask] == 1:
+            if plan.complete_when_it_ends(group_key):
                 yield _document(plan, group), _text_fn(plan, group)
             else:
                 if spill is None:

@@ -226,14 +226,21 @@ def read_export(
             else:
                 documents.append(item)
     except FileRejected as exc:
+        name = Path(path).name if remote_path is None else remote_path.rsplit("/", 1)[-1]
+        digest = sha256 or ""
+        if not digest:
+            try:
+                digest = file_sha256(Path(path))
+            except OSError:
+                digest = ""
         return ReadResult(
             file=file,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind or _kind_from_name(name),  # type: ignore[arg-type]
             status="rejected",
             documents=[],
             rejected=[],
             issues=exc.warnings + exc.issues,
-            sha256=sha256 or "",
+            sha256=digest,
         )
     issues = list(stream.issues) + [i for r in rejected for i in r.issues]
     return ReadResult(

@@ -10,7 +10,10 @@ from decimal import Decimal
 from ml_connector.domain.money import AmountFormatError, is_currency_code, parse_amount
 
 _COMMA_VALUE = re.compile(r"^-?\d+(,\d+)?$")
-_INT = re.compile(r"^\d+$")
+_INT = re.compile(r"^\d{1,9}$")
+# decimal(18, x) of §4.3: at most 16 integer digits; keeps every product and rounding exact.
+_MAX_ADJUSTED = 15
+_MAX_DIGITS = 24
 
 
 class BadValue(ValueError):
@@ -42,12 +45,14 @@ class ValueRules:
             raise BadValue("invalid_amount", str(exc)) from None
         if not value.is_finite():
             raise BadValue("invalid_amount", f"{text!r} is not a finite amount")
+        if value and (value.adjusted() > _MAX_ADJUSTED or len(value.as_tuple().digits) > _MAX_DIGITS):
+            raise BadValue("invalid_amount", f"{text[:40]!r} is out of range (at most 16 integer digits)")
         return value
 
     def integer(self, text: str) -> int:
         raw = text.strip()
         if not _INT.match(raw) or int(raw) < 1:
-            raise BadValue("invalid_number", f"{text!r} is not a positive integer")
+            raise BadValue("invalid_number", f"{text[:40]!r} is not a positive integer (at most 9 digits)")
         return int(raw)
 
     def date(self, text: str) -> date:
