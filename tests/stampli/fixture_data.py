@@ -6,9 +6,9 @@ the committed files are exactly what this module writes, so they cannot drift.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-import tempfile
 from pathlib import Path
 
 from ml_connector.domain.documents import DocumentType, Invoice, Payment, PaymentApplication, Provenance
