@@ -14,14 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml_connector.config.loader import load_config
+from ml_connector.config.loader import config_resolver, load_config
 from ml_connector.config.model import AppConfig
-from ml_connector.config.secrets import SecretRef, SecretResolver, default_resolver
+from ml_connector.config.secrets import SecretRef, SecretResolver
 from ml_connector.domain.documents import Invoice
-from ml_connector.errors import ConfigError, ConnectorError, DestinationError, SourceError
+from ml_connector.errors import (
+    ConfigError,
+    ConnectorError,
+    DestinationError,
+    HostKeyMismatchError,
+    SourceError,
+)
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import remember_secret
-from ml_connector.pipeline.cycle import CycleResult, run_cycle
+from ml_connector.pipeline.cycle import CycleResult, audit_host_key_mismatch, run_cycle
 from ml_connector.pipeline.intake import document_values
 from ml_connector.pipeline.journal import MappingProblem
 from ml_connector.pipeline.posting import PeriodProblem, build_voucher
@@ -79,8 +85,9 @@ class App:
 
 
 def open_app(config_path: Path, *, environ: Mapping[str, str] | None = None, **runtime_options: Any) -> App:
-    resolver = RememberingResolver(default_resolver(environ))
-    config = load_config(config_path, environ=os.environ if environ is None else environ, resolver=resolver)
+    env = os.environ if environ is None else environ
+    config = load_config(config_path, environ=env)  # env: and, with a [vault] table, vault:
+    resolver = RememberingResolver(config_resolver(config, env))
     return App(config, Ledger.open(config.ledger_url), resolver, dict(runtime_options))
 
 
@@ -231,6 +238,8 @@ async def check(app: App, connection: str | None = None) -> list[CheckRow]:
                 )
             )
         except (SourceError, ConnectorError, OSError) as exc:
+            if isinstance(exc, HostKeyMismatchError):
+                audit_host_key_mismatch(rt, exc)
             rows.append(CheckRow(name, "stampli", "sftp", False, str(exc)))
         try:
             async with rt.visma() as visma:

@@ -15,7 +15,13 @@ from ml_connector.config.hostkey import (
     PinnedHostKey,
     parse_host_key,
 )
-from ml_connector.config.loader import DATABASE_URL_ENV, load_config
+from ml_connector.config.loader import (
+    DATABASE_URL_ENV,
+    MASTER_KEY_ENV,
+    config_resolver,
+    load_config,
+    load_vault_config,
+)
 from ml_connector.config.model import (
     BUILTIN_PROFILES,
     AppConfig,
@@ -25,6 +31,7 @@ from ml_connector.config.model import (
     MappingConfig,
     PostingConfig,
     SftpConfig,
+    VaultConfig,
     VismaConfig,
     redact_url,
 )
@@ -42,6 +49,7 @@ from ml_connector.config.template import TEMPLATE_ENV_VARS, render_template
 __all__ = [
     "BUILTIN_PROFILES",
     "DATABASE_URL_ENV",
+    "MASTER_KEY_ENV",
     "PLACEHOLDER_HOST_KEY",
     "TEMPLATE_ENV_VARS",
     "AppConfig",
@@ -58,9 +66,12 @@ __all__ = [
     "SecretRefSyntaxError",
     "SecretResolver",
     "SftpConfig",
+    "VaultConfig",
     "VismaConfig",
+    "config_resolver",
     "default_resolver",
     "load_config",
+    "load_vault_config",
     "parse_host_key",
     "redact_url",
     "render_template",

@@ -32,12 +32,16 @@ from ml_connector.config.model import (
     MappingConfig,
     PostingConfig,
     SftpConfig,
+    VaultBackendName,
+    VaultConfig,
     VismaConfig,
 )
 from ml_connector.config.secrets import SecretRef, SecretRefSyntaxError, SecretResolver, default_resolver
 from ml_connector.errors import ConfigError, SecretError
 
 DATABASE_URL_ENV: Final = "ML_CONNECTOR_DATABASE_URL"
+MASTER_KEY_ENV: Final = "ML_CONNECTOR_MASTER_KEY"
+DEFAULT_VAULT_FILE: Final = "ml-connector.vault"
 DEFAULT_DB_NAME: Final = "ml-connector.db"
 DEFAULT_API_URL: Final = "https://api.finance.visma.net"
 DEFAULT_TOKEN_URL: Final = "https://connect.visma.com/connect/token"  # noqa: S105
@@ -81,7 +85,7 @@ def _toml_type(value: object) -> str:
 
 
 class _Context:
-    def __init__(self, file: Path, text: str, resolver: SecretResolver) -> None:
+    def __init__(self, file: Path, text: str, resolver: SecretResolver | None) -> None:
         self.file = file
         self.index = LineIndex(text)
         self.resolver = resolver
@@ -218,7 +222,7 @@ class _Table:
         except SecretRefSyntaxError as exc:
             self.add(key, str(exc))
             return None
-        if check:
+        if check and self.ctx.resolver is not None:
             try:
                 ref.resolve(self.ctx.resolver)
             except SecretError as exc:
@@ -264,7 +268,8 @@ def load_config(
 
     Secret references of enabled connections are resolved once (the values are dropped) so that a
     missing environment variable is reported now, not at the first poll. ``resolver`` defaults to
-    ``env:`` references over ``environ``; pass a ``SchemeResolver`` to add ``vault:``.
+    ``env:`` references over ``environ`` plus ``vault:`` references when the file has a ``[vault]``
+    table (see ``config_resolver``); a resolver passed here is used as it is.
     ``profile_validator(name, table)`` returns the problems of one ``[profiles.NAME]`` table (e.g. a
     wrapper around ``ReaderProfile.from_mapping``); they are reported with all the others.
     """
@@ -286,7 +291,7 @@ def load_config(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML", problems=[f"{path.name}: {exc}"]) from None
 
-    ctx = _Context(path, text, resolver or default_resolver(environ))
+    ctx = _Context(path, text, resolver)
     config = _read(ctx, path.resolve(), data, environ, profile_validator)
     if ctx.problems:
         n = len(ctx.problems)
@@ -305,6 +310,9 @@ def _read(
     base = path.parent
     ledger_url, source = _ledger_url(top, base, environ)
     log = _log(top, base)
+    vault = _vault(top, base, ledger_url)
+    if ctx.resolver is None:
+        ctx.resolver = _checked_resolver(ctx, vault, environ)
     profiles = _profiles(top, profile_validator)
     connections: list[ConnectionConfig] = []
     conns = top.sub("connections", required=True)
@@ -331,6 +339,7 @@ def _read(
         log=log,
         connections=tuple(connections),
         profiles=profiles,
+        vault=vault,
     )
 
 
@@ -354,6 +363,96 @@ def _ledger_url(top: _Table, base: Path, environ: Mapping[str, str]) -> tuple[st
     if from_file is not None:
         return _absolute_sqlite(from_file, base), f"{top.ctx.where(('ledger_url',))}"
     return f"sqlite:///{base / DEFAULT_DB_NAME}", "default (next to the configuration file)"
+
+
+def _vault(top: _Table, base: Path, ledger_url: str) -> VaultConfig | None:
+    t = top.sub("vault")
+    if t is None:
+        return None
+    backend = cast(VaultBackendName, t.choice("backend", "file", ("file", "ledger")))
+    path: Path | None = None
+    if backend == "file":
+        path = t.path_value("path", base=base, must_exist=False) or base / DEFAULT_VAULT_FILE
+    elif t.has("path"):
+        t.used.add("path")
+        t.add("path", 'the vault lives in the ledger database with backend = "ledger"; remove path')
+    key_file = t.path_value("master_key_file", base=base, must_exist=False)
+    key_env: str | None = None
+    if t.has("master_key_env"):
+        key_env = t.text("master_key_env", what="an environment variable name")
+        if key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+            t.add("master_key_env", "an environment variable name: letters, digits and _ only")
+        if key_file is not None:
+            t.add("master_key_file", "set master_key_env or master_key_file, not both")
+    else:
+        t.used.add("master_key_env")
+        if key_file is None:
+            key_env = MASTER_KEY_ENV
+    t.finish()
+    return VaultConfig(
+        backend=backend,
+        path=path,
+        master_key_env=key_env,
+        master_key_file=key_file,
+        ledger_url=ledger_url if backend == "ledger" else "",
+    )
+
+
+def _checked_resolver(ctx: _Context, vault: VaultConfig | None, environ: Mapping[str, str]) -> SecretResolver:
+    """``config_resolver``, with the master key checked now and a problem recorded where it fails."""
+    if vault is None:
+        return default_resolver(environ)
+    from ml_connector.vault import BrokenVaultResolver, VaultResolver, open_vault
+
+    v = open_vault(vault, environ)
+    try:
+        v.keys.load()
+    except SecretError as exc:
+        key = "master_key_file" if vault.master_key_file is not None else "master_key_env"
+        where = ("vault", key) if ctx.index.line_of(("vault", key)) is not None else ("vault",)
+        ctx.add(where, exc.message)
+        return default_resolver(environ, vault=BrokenVaultResolver(f"see [vault]: {exc.message}"))
+    return default_resolver(environ, vault=VaultResolver(v))
+
+
+def config_resolver(config: AppConfig, environ: Mapping[str, str] | None = None) -> SecretResolver:
+    """The resolver for ``config``'s references: ``env:`` over ``environ`` and, when the file has a
+    ``[vault]`` table, ``vault:`` from that vault."""
+    env = os.environ if environ is None else environ
+    if config.vault is None:
+        return default_resolver(env)
+    from ml_connector.vault import VaultResolver, open_vault
+
+    return default_resolver(env, vault=VaultResolver(open_vault(config.vault, env)))
+
+
+def load_vault_config(path: Path, *, environ: Mapping[str, str] = os.environ) -> VaultConfig:
+    """Only the ``[vault]`` table (and the ledger URL it may need), without resolving any secret:
+    what ``ml-connector secrets`` needs before the secrets exist. Raises ``ConfigError``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it as TOML ({type(exc).__name__})") from None
+    ctx = _Context(path, text, None)
+    top = _Table(ctx, (), data)
+    base = path.resolve().parent
+    ledger_url, _ = _ledger_url(top, base, environ)
+    vault = _vault(top, base, ledger_url)
+    if vault is None and not ctx.problems:
+        ctx.problems.append(
+            f'{path.name}: no [vault] table; add one, e.g. [vault] path = "{DEFAULT_VAULT_FILE}"'
+            " (see docs/security.md)"
+        )
+    if ctx.problems or vault is None:
+        n = len(ctx.problems)
+        raise ConfigError(
+            f"{path}: {n} vault configuration problem{'s' if n != 1 else ''}", problems=ctx.problems
+        )
+    return vault
 
 
 def _absolute_sqlite(url: str, base: Path) -> str:

@@ -100,6 +100,22 @@ class ConnectionConfig:
     profile_options: dict[str, Any] = field(default_factory=dict)
 
 
+VaultBackendName = Literal["file", "ledger"]
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    """The ``[vault]`` table: where encrypted secrets live and where the master key comes from."""
+
+    backend: VaultBackendName = "file"
+    path: Path | None = None  # the vault file (backend "file"); absolute
+    master_key_env: str | None = "ML_CONNECTOR_MASTER_KEY"  # None when master_key_file is set
+    master_key_file: Path | None = None
+    ledger_url: str = field(
+        default="", repr=False
+    )  # backend "ledger": the ledger's URL (may hold a password)
+
+
 @dataclass(frozen=True)
 class LogConfig:
     level: LogLevel = "INFO"
@@ -124,6 +140,7 @@ class AppConfig:
     log: LogConfig = field(default_factory=LogConfig)
     connections: tuple[ConnectionConfig, ...] = ()
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vault: VaultConfig | None = None  # None: no [vault] table, vault: references cannot be resolved
 
     @property
     def ledger_url_redacted(self) -> str:
@@ -143,5 +160,5 @@ class AppConfig:
         return (
             f"AppConfig(path={self.path!r}, ledger_url={self.ledger_url_redacted!r}, "
             f"ledger_url_source={self.ledger_url_source!r}, log={self.log!r}, "
-            f"connections={self.connections!r}, profiles={self.profiles!r})"
+            f"connections={self.connections!r}, profiles={self.profiles!r}, vault={self.vault!r})"
         )

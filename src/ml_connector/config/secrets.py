@@ -19,8 +19,8 @@ from typing import Protocol
 
 from ml_connector.errors import SecretError
 
-#: Schemes the parser accepts. ``vault`` is reserved for the encrypted vault (another issue); until a
-#: resolver for it is registered, resolving a ``vault:`` reference reports that no resolver exists.
+#: Schemes the parser accepts. ``vault`` is the encrypted vault (``ml_connector.vault``); without a
+#: ``[vault]`` table no resolver for it is registered and a ``vault:`` reference reports that.
 KNOWN_SCHEMES = ("env", "vault")
 
 _REF = re.compile(r"^(?P<scheme>[a-z][a-z0-9]*):(?P<name>[A-Za-z_][A-Za-z0-9_.\-/]*)$")
@@ -118,9 +118,14 @@ class SchemeResolver:
         return f"SchemeResolver({sorted(self._resolvers)})"
 
 
-def default_resolver(environ: Mapping[str, str] | None = None) -> SchemeResolver:
-    """The resolver used when none is given: ``env:`` only."""
-    return SchemeResolver({"env": EnvResolver(environ)})
+def default_resolver(
+    environ: Mapping[str, str] | None = None, *, vault: SecretResolver | None = None
+) -> SchemeResolver:
+    """``env:`` over ``environ``, plus ``vault:`` when a vault resolver is given."""
+    resolvers: dict[str, SecretResolver] = {"env": EnvResolver(environ)}
+    if vault is not None:
+        resolvers["vault"] = vault
+    return SchemeResolver(resolvers)
 
 
 def resolve_secret(ref: SecretRef, environ: Mapping[str, str] | None = None) -> str:

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ml_connector.errors import ConnectorError, FatalDestinationError, SourceError
+from ml_connector.errors import ConnectorError, FatalDestinationError, HostKeyMismatchError, SourceError
 from ml_connector.pipeline.intake import IntakeStats, intake, resume_downloaded_files
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending, settle
@@ -44,6 +44,21 @@ class CycleResult:
         return out
 
 
+def audit_host_key_mismatch(rt: Runtime, exc: HostKeyMismatchError) -> None:
+    """A server that presents another host key than the pinned one is a security event: record it."""
+    with rt.ledger.tx() as conn:
+        rt.ledger.audit(
+            conn,
+            connection=rt.name,
+            entity="connection",
+            key=rt.name,
+            action="sftp_host_key_mismatch",
+            actor=rt.actor,
+            reason=str(exc),
+            details={"endpoint": str(exc.context.get("endpoint", ""))},
+        )
+
+
 async def run_cycle(rt: Runtime, *, intake_files: bool = True) -> CycleResult:
     result = CycleResult(rt.name)
     started = time.monotonic()
@@ -60,6 +75,8 @@ async def run_cycle(rt: Runtime, *, intake_files: bool = True) -> CycleResult:
                         await intake(rt, source, result.intake)
                 except SourceError as exc:
                     # The Stampli side failing must not stop posting what is already here.
+                    if isinstance(exc, HostKeyMismatchError):
+                        audit_host_key_mismatch(rt, exc)
                     result.status = "partial"
                     result.errors.append(f"sftp: {exc}")
                     log.error("connection %s: SFTP failed: %s", rt.name, exc)

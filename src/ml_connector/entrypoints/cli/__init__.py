@@ -9,6 +9,7 @@ from ml_connector.entrypoints.cli import (  # noqa: F401  (importing registers t
     demo_cmd,
     inspect_cmd,
     ops_cmd,
+    secrets_cmd,
     sftp_cmd,
     visma_cmd,
 )
