@@ -11,6 +11,7 @@ import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +85,32 @@ class App:
         self.ledger.close()
 
 
+SETTLE_AFTER_ENV = "ML_CONNECTOR_SETTLE_AFTER"
+
+
+def settle_after_from_env(environ: Mapping[str, str]) -> timedelta | None:
+    """``ML_CONNECTOR_SETTLE_AFTER`` (seconds, >= 0): how long an unknown outcome waits before its
+    lookup in Visma (``Runtime.settle_after``, 60 s when unset). The crash and fault tests set 0."""
+    text = environ.get(SETTLE_AFTER_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86400:
+        raise ConfigError(f"{SETTLE_AFTER_ENV} must be a number of seconds between 0 and 86400")
+    return timedelta(seconds=seconds)
+
+
 def open_app(config_path: Path, *, environ: Mapping[str, str] | None = None, **runtime_options: Any) -> App:
     env = os.environ if environ is None else environ
     config = load_config(config_path, environ=env)  # env: and, with a [vault] table, vault:
     resolver = RememberingResolver(config_resolver(config, env))
+    if "settle_after" not in runtime_options:
+        settle_after = settle_after_from_env(env)
+        if settle_after is not None:
+            runtime_options["settle_after"] = settle_after
     return App(config, Ledger.open(config.ledger_url), resolver, dict(runtime_options))
 
 
