@@ -25,11 +25,22 @@ from ml_connector.demo.generate import MISSING_DEPARTMENT, Export, generate
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.reconcile import ReconRow, reconcile, totals
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
-from ml_connector.sim.visma.server import SimulatorServer
+from ml_connector.sim.visma.server import SimulatorOptions, SimulatorServer
+from ml_connector.vault import (
+    DEFAULT_MASTER_KEY_ENV,
+    EnvKeySource,
+    FileBackend,
+    Vault,
+    encode_key,
+    generate_key,
+)
 
 PERIOD = "2025-03"
+# Optional: the embedded servers' credentials (random or built in when unset). The demo stores them
+# in a throwaway encrypted vault in its work folder, under a master key that lives only in memory.
 SFTP_ENV = "ML_CONNECTOR_DEMO_SFTP_PASSWORD"
 VISMA_ENV = "ML_CONNECTOR_DEMO_VISMA_SECRET"
+VAULT_FILE = "demo.vault"
 
 
 @dataclass
@@ -45,6 +56,10 @@ def _config_text(sftp: EmbeddedSftpServer, sim: SimulatorServer) -> str:
 [log]
 level = "WARNING"
 
+[vault]
+path = "{VAULT_FILE}"
+master_key_env = "{DEFAULT_MASTER_KEY_ENV}"
+
 [connections.demo]
 stampli_company_id = "C100234"
 poll_interval = 300
@@ -54,7 +69,7 @@ profile = "canonical"
 host = "{sftp.host}"
 port = {sftp.port}
 username = "{sftp.username}"
-password = "env:{SFTP_ENV}"
+password = "vault:demo_sftp_password"
 host_key = "{sftp.host_public_key}"
 invoices_folder = "/outbound/invoices"
 payments_folder = "/outbound/payments"
@@ -64,7 +79,7 @@ min_file_age = 0
 api_url = "{sim.api_url}"
 token_url = "{sim.token_url}"
 client_id = "{sim.client_id}"
-client_secret = "env:{VISMA_ENV}"
+client_secret = "vault:demo_visma_secret"
 tenant_id = "{sim.tenant_id}"
 company_id = "{sim.company_id}"
 
@@ -119,11 +134,19 @@ async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path |
     stampli_root = work / "stampli"
     _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
     _write(stampli_root / "outbound" / "payments", export.payments_csv)
-    sftp = EmbeddedSftpServer(stampli_root).start_in_thread()
-    sim = SimulatorServer(seed="demo").start_in_thread()
+    sftp = EmbeddedSftpServer(stampli_root, password=os.environ.get(SFTP_ENV) or None).start_in_thread()
+    sim_options = SimulatorOptions(seed="demo")
+    if os.environ.get(VISMA_ENV):
+        sim_options.client_secret = os.environ[VISMA_ENV]
+    sim = SimulatorServer(sim_options).start_in_thread()
     app: service.App | None = None
     try:
-        env = {**os.environ, SFTP_ENV: sftp.password, VISMA_ENV: sim.client_secret}
+        env = {**os.environ, DEFAULT_MASTER_KEY_ENV: encode_key(generate_key())}
+        env.pop(SFTP_ENV, None)
+        env.pop(VISMA_ENV, None)
+        vault = Vault(FileBackend(work / VAULT_FILE), EnvKeySource(DEFAULT_MASTER_KEY_ENV, env))
+        vault.set("demo_sftp_password", sftp.password)
+        vault.set("demo_visma_secret", sim.client_secret)
         config_path = work / "ml-connector.toml"
         config_path.write_text(_config_text(sftp, sim), encoding="utf-8")
         app = service.open_app(config_path, environ=env, settle_after=timedelta(0))
