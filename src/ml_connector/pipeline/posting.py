@@ -336,6 +336,9 @@ async def settle(rt: Runtime, visma: JournalPort, stats: PostingStats) -> None:
                 action="claim_expired",
                 reason=f"its claimant ({row['claimed_by']}) is gone; the create may have reached Visma",
             )
+    # A fresh clock: the claims just marked unknown carry a later updated_at than ``now`` above,
+    # so with settle_after = 0 they would otherwise wait a whole extra cycle for their lookup.
+    now = utcnow()
     unknown = [
         r
         for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
