@@ -38,6 +38,7 @@ from ml_connector.pipeline.replay import ReplayResult, replay
 from ml_connector.pipeline.rules import Category, check_voucher
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.stampli.read import read_export
+from ml_connector.vendors.schedule import run_scheduled
 
 
 class RememberingResolver:
@@ -299,6 +300,7 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
 
     async def loop_for(rt: Runtime) -> None:
         while not stop.is_set():
+            await run_scheduled(rt)  # vendors first: Stampli codes against the current suppliers
             await run_cycle(rt)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=rt.config.poll_interval)

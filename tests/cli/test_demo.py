@@ -34,3 +34,4 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
     assert s["visma_batches_with_our_reference"] == s["posted"]
     assert s["reconciliation"] == {"matched": s["posted"], "missing": 0, "differences": 0, "not_posted": 0}
     assert s["errors"] == []
+    assert s["vendors_exported"] > 0  # Visma's suppliers went to Stampli's inbound folder

@@ -17,6 +17,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ml_connector.config.hostkey import HostKeyFormatError, parse_host_key
 from ml_connector.config.locate import LineIndex
@@ -34,6 +35,7 @@ from ml_connector.config.model import (
     SftpConfig,
     VaultBackendName,
     VaultConfig,
+    VendorsConfig,
     VismaConfig,
 )
 from ml_connector.config.secrets import SecretRef, SecretRefSyntaxError, SecretResolver, default_resolver
@@ -518,10 +520,12 @@ def _connection(t: _Table, name: str, profiles: dict[str, dict[str, Any]], base:
     visma_t = t.sub("visma", required=True)
     mapping_t = t.sub("mapping", required=True)
     posting_t = t.sub("posting")
+    vendors_t = t.sub("vendors")
     sftp = _sftp(sftp_t, base, enabled) if sftp_t else None
     visma = _visma(visma_t, base, enabled) if visma_t else None
     mapping = _mapping(mapping_t) if mapping_t else None
     posting = _posting(posting_t) if posting_t else PostingConfig()
+    vendors = _vendors(vendors_t) if vendors_t else VendorsConfig()
     t.finish()
     return ConnectionConfig(
         name=name,
@@ -535,6 +539,7 @@ def _connection(t: _Table, name: str, profiles: dict[str, dict[str, Any]], base:
         allow_fast_poll=fast,
         profile=profile,
         profile_options=options,
+        vendors=vendors,
     )
 
 
@@ -743,3 +748,31 @@ def _posting(t: _Table) -> PostingConfig:
     policy = t.choice("closed_period_policy", "park", ("park", "next_open"))
     t.finish()
     return PostingConfig(release=release, closed_period_policy=cast(ClosedPeriodPolicy, policy))
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _vendors(t: _Table) -> VendorsConfig:
+    enabled = t.boolean("enabled", True)
+    full_at = "02:00"
+    raw_at = t.raw("full_at", "02:00")
+    if isinstance(raw_at, time):
+        full_at = f"{raw_at:%H:%M}"  # a TOML local time, e.g. full_at = 02:00:00
+    elif isinstance(raw_at, str) and _HHMM.match(raw_at.strip()):
+        full_at = raw_at.strip()
+    else:
+        t.add("full_at", 'must be a local time "HH:MM" (00:00 to 23:59), e.g. full_at = "02:00"')
+    zone = t.text("timezone", "Europe/Oslo", what='an IANA time zone, e.g. "Europe/Oslo"')
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            t.add("timezone", f'unknown time zone {zone!r}; use an IANA name such as "Europe/Oslo"')
+            zone = "Europe/Oslo"
+    delta = t.boolean("delta", True)
+    bom = t.boolean("bom", False)
+    t.finish()
+    return VendorsConfig(
+        enabled=enabled, full_at=full_at, timezone=zone or "Europe/Oslo", delta=delta, bom=bom
+    )

@@ -84,6 +84,17 @@ class PostingConfig:
 
 
 @dataclass(frozen=True)
+class VendorsConfig:
+    """The vendor master export to Stampli (docs/vendors.md); the folder is ``sftp.vendors_folder``."""
+
+    enabled: bool = True
+    full_at: str = "02:00"  # HH:MM, local time in ``timezone``: the daily full file
+    timezone: str = "Europe/Oslo"
+    delta: bool = True  # a delta file whenever Visma reports changes, checked at the poll interval
+    bom: bool = False  # a UTF-8 BOM, e.g. when people open the files in Excel
+
+
+@dataclass(frozen=True)
 class ConnectionConfig:
     name: str
     stampli_company_id: str
@@ -98,6 +109,7 @@ class ConnectionConfig:
     # The [profiles.NAME] table as written (empty for a built-in profile). Convert it with
     # ml_connector.stampli.profile.ReaderProfile.from_mapping.
     profile_options: dict[str, Any] = field(default_factory=dict)
+    vendors: VendorsConfig = field(default_factory=VendorsConfig)
 
 
 VaultBackendName = Literal["file", "ledger"]

@@ -118,6 +118,14 @@ default_bank_account = "1920"      # cash account for payments whose bank accoun
 [connections.acme.posting]
 release = true                   # release each journal transaction right after creating it
 closed_period_policy = "park"    # "park": hold for a person; "next_open": post in the next open period
+
+[connections.acme.vendors]
+# Visma's suppliers exported to Stampli as CSV files in sftp.vendors_folder (docs/vendors.md).
+enabled = true
+full_at = "02:00"          # the daily full file, at this local time in `timezone`
+timezone = "Europe/Oslo"
+delta = true               # plus a delta file whenever Visma reports supplier changes (checked every poll)
+bom = false                # true: start the files with a UTF-8 BOM (for people who open them in Excel)
 """
 
 

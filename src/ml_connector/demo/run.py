@@ -34,6 +34,7 @@ from ml_connector.vault import (
     encode_key,
     generate_key,
 )
+from ml_connector.vendors.export import export_vendors
 
 PERIOD = "2025-03"
 # Optional: the embedded servers' credentials (random or built in when unset). The demo stores them
@@ -134,6 +135,7 @@ async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path |
     stampli_root = work / "stampli"
     _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
     _write(stampli_root / "outbound" / "payments", export.payments_csv)
+    (stampli_root / "inbound" / "vendors").mkdir(parents=True, exist_ok=True)
     sftp = EmbeddedSftpServer(stampli_root, password=os.environ.get(SFTP_ENV) or None).start_in_thread()
     sim_options = SimulatorOptions(seed="demo")
     if os.environ.get(VISMA_ENV):
@@ -151,6 +153,7 @@ async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path |
         config_path.write_text(_config_text(sftp, sim), encoding="utf-8")
         app = service.open_app(config_path, environ=env, settle_after=timedelta(0))
         rt = app.runtime("demo", actor="demo")
+        vendors = await export_vendors(rt, mode="full")  # Stampli gets Visma's suppliers first
         first = await run_cycle(rt)
         # A Visma administrator creates the missing cost center; Stampli exports a payment void.
         with httpx2.Client(base_url=sim.api_url, timeout=10) as http:
@@ -190,7 +193,8 @@ async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path |
                 "not_posted": t["not_posted"],
             },
             "seconds": {"first_cycle": round(first.seconds, 2), "second_cycle": round(second.seconds, 2)},
-            "errors": first.errors + second.errors,
+            "vendors_exported": vendors.vendors_exported if vendors.status == "ok" else 0,
+            "errors": first.errors + second.errors + ([f"vendors: {vendors.error}"] if vendors.error else []),
         }
         return DemoResult(summary, recon, [first, second], work)
     finally:

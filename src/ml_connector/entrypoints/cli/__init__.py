@@ -11,6 +11,7 @@ from ml_connector.entrypoints.cli import (  # noqa: F401  (importing registers t
     ops_cmd,
     secrets_cmd,
     sftp_cmd,
+    vendors_cmd,
     visma_cmd,
 )
 from ml_connector.entrypoints.cli.app import app
