@@ -26,6 +26,8 @@ class VendorEnv:
     sftp: OpenSshServer
     sim: VismaSim
     remote_root: str  # e.g. "/v_test_full_0"
+    config_path: Path
+    environ: dict[str, str]
 
     @property
     def rt(self) -> Runtime:
@@ -112,7 +114,7 @@ def venv(tmp_path: Path, openssh_server: OpenSshServer, visma_sim: VismaSim) -> 
     app = service.open_app(path, environ=environ)
     retry.set_testing(0.01)
     try:
-        yield VendorEnv(app, openssh_server, visma_sim, root)
+        yield VendorEnv(app, openssh_server, visma_sim, root, path, environ)
     finally:
         retry.set_testing(None)
         app.close()

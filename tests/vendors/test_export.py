@@ -4,8 +4,12 @@ interrupted before the rename, inactive vendors, and vendor-master drift holding
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +196,31 @@ def test_bank_change_is_audited_and_holds_earlier_approved_payments_until_confir
     )
     still = [f for f in service.failures(venv.app, "acme") if f["code"] == "vendor_bank_changed"]
     assert len(still) == len(flagged) - 1
+
+
+def test_cli_dry_run_then_full_as_a_user_runs_it(venv: VendorEnv, tmp_path: Path) -> None:
+    cli = [str(Path(sys.executable).with_name("ml-connector")), "vendors", "export"]
+    env = {**venv.environ, "COLUMNS": "200"}
+    conf = ["--config", str(venv.config_path), "--json"]
+    dry = subprocess.run(
+        [*cli, "--full", "--dry-run", "--save", str(tmp_path / "v.csv"), *conf],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert dry.returncode == 0, dry.stderr
+    [summary] = json.loads(dry.stdout)
+    assert summary["dry_run"] and summary["vendors_exported"] == 4 and summary["remote_path"] is None
+    assert venv.files() == [] and (tmp_path / "v.csv").read_bytes().startswith(b"vendorId,vendorName,")
+    full = subprocess.run(
+        [*cli, "--full", *conf], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert full.returncode == 0, full.stderr
+    [summary] = json.loads(full.stdout)
+    assert summary["status"] == "ok" and venv.files() == [summary["file_name"]]
+    both = subprocess.run(
+        [*cli, "--full", "--delta", *conf], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert both.returncode != 0
