@@ -16,8 +16,16 @@ _TEMPLATE = """\
 #
 # SECRETS ARE NEVER WRITTEN IN THIS FILE. Secret keys (password, private_key,
 # private_key_passphrase, client_secret) hold a reference instead:
+#     "vault:NAME"  the secret NAME in the encrypted vault ([vault] below; set it with
+#                   `ml-connector secrets set NAME`, which prompts for the value)
 #     "env:NAME"    read the environment variable NAME
-# (an encrypted "vault:NAME" store is planned).
+
+# The encrypted vault (AES-256-GCM). Uncomment to use vault: references. The master key comes from
+# the environment variable ML_CONNECTOR_MASTER_KEY, or from a key file only you can read (chmod 600;
+# create one with `ml-connector secrets new-key /etc/ml-connector/master.key`). See docs/security.md.
+# [vault]
+# path = "ml-connector.vault"     # the vault file, next to this file; or backend = "ledger"
+# master_key_file = "/etc/ml-connector/master.key"   # default: master_key_env = "ML_CONNECTOR_MASTER_KEY"
 
 # Where ml-connector keeps its ledger of files and documents. Default: an SQLite file next to
 # this configuration file. The environment variable ML_CONNECTOR_DATABASE_URL overrides it;
