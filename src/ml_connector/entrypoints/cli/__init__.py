@@ -11,8 +11,10 @@ from ml_connector.entrypoints.cli import (  # noqa: F401  (importing registers t
     ops_cmd,
     secrets_cmd,
     sftp_cmd,
+    users_cmd,
     vendors_cmd,
     visma_cmd,
+    web_cmd,
 )
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.errors import ConnectorError

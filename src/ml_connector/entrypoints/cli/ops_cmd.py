@@ -105,10 +105,23 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json:
 
 
 @app.command("serve")
-def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """Run every connection on its poll interval until stopped (SIGINT/SIGTERM finish the cycle)."""
+def serve(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    host: Annotated[str, typer.Option("--host", help="Dashboard address (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", help="Dashboard port.")] = 8470,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Run the cycles only.")] = False,
+) -> None:
+    """Run every connection on its poll interval until stopped (SIGINT/SIGTERM finish the cycle),
+    with the dashboard on http://HOST:PORT/ in the same process (see `users add`)."""
+    from ml_connector.web.server import serve_with_dashboard, uvicorn_config
+
     with _app(config) as application:
-        asyncio.run(service.serve(application))
+        web = None if no_dashboard else uvicorn_config(application, host, port)
+        if web is not None:
+            console.print(f"dashboard on http://{host}:{port}/")
+        asyncio.run(serve_with_dashboard(application, web))
 
 
 @app.command("status")

@@ -1,0 +1,111 @@
+"""``ml-connector users``: who may log in to the dashboard (stored in the ledger, scrypt hashes)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ml_connector import service
+from ml_connector.entrypoints.cli.app import app
+from ml_connector.ledger.store import Ledger
+from ml_connector.web import accounts
+
+users_app = typer.Typer(help="Dashboard users: add, list, set a password, remove.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+console = Console()
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option("--config", "-c", envvar="ML_CONNECTOR_CONFIG", help="The configuration file."),
+]
+DEFAULT_CONFIG = Path("ml-connector.toml")
+StdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from the first line of standard input (for scripts)."
+    ),
+]
+
+
+def _ledger(config: Path) -> Ledger:
+    """The ledger named by the configuration (migrated to the newest schema)."""
+    return service.open_app(config).ledger
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@users_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="The user name to log in with.")],
+    role: Annotated[str, typer.Option("--role", help="viewer (reads) or operator (also replays).")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    password_stdin: StdinOpt = False,
+) -> None:
+    """Add a dashboard user. The password is asked for twice (or read from stdin); only its scrypt
+    hash is stored."""
+    if role not in accounts.ROLES:
+        raise typer.BadParameter("--role must be viewer or operator")
+    password = _password(password_stdin)
+    ledger = _ledger(config)
+    try:
+        accounts.add_user(ledger, name, role, password)
+    finally:
+        ledger.close()
+    console.print(
+        f"added {name} ({role}); the dashboard runs with `ml-connector serve` or `ml-connector dashboard`"
+    )
+
+
+@users_app.command("passwd")
+def passwd(
+    name: Annotated[str, typer.Argument(help="The user name.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    password_stdin: StdinOpt = False,
+) -> None:
+    """Set a new password (ends the user's open sessions)."""
+    password = _password(password_stdin)
+    ledger = _ledger(config)
+    try:
+        accounts.set_password(ledger, name, password)
+    finally:
+        ledger.close()
+    console.print(f"password of {name} changed; open sessions ended")
+
+
+@users_app.command("remove")
+def remove(name: Annotated[str, typer.Argument()], config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Remove a user (ends the user's open sessions)."""
+    ledger = _ledger(config)
+    try:
+        accounts.remove_user(ledger, name)
+    finally:
+        ledger.close()
+    console.print(f"removed {name}")
+
+
+@users_app.command("list")
+def list_(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Every user and role (never a password or hash)."""
+    ledger = _ledger(config)
+    try:
+        rows = accounts.list_users(ledger)
+    finally:
+        ledger.close()
+    if not rows:
+        console.print("no users; add one with `ml-connector users add NAME --role operator`")
+        return
+    table = Table("user", "role", "created")
+    for r in rows:
+        table.add_row(str(r["username"]), str(r["role"]), f"{r['created_at']:%Y-%m-%d %H:%M}")
+    console.print(table)
