@@ -343,7 +343,7 @@ def open_documents(app: service.App, name: str) -> list[str]:
 
 
 async def cycles_until_settled(
-    app: service.App, name: str, *, max_cycles: int = 12, between: Callable[[], None] | None = None
+    app: service.App, name: str, *, max_cycles: int = 12, between: Callable[[], object] | None = None
 ) -> list[CycleResult]:
     """Run cycles until nothing is open (pending, posting, unknown, created); bounded."""
     results: list[CycleResult] = []
