@@ -1,0 +1,543 @@
+"""``bench/run``: the benchmark suite. Prints a table and writes bench/results.json.
+
+    bench/run                      # every section with the issue's sizes
+    bench/run --only calls,rate    # some sections (calls, rate, throughput, parse, sftp)
+    bench/run --quick              # small sizes, a smoke test of the harness (figures not comparable)
+
+Every figure that depends on the machine is reported next to a reference measured in the same
+invocation (a ratio). The Visma simulator always runs in its own process; SFTP is Debian's sshd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bench import parse_speed
+from bench.lib import ROOT, Connection, OpenSsh, SimProcess, machine, make_batch
+from ml_connector import service
+from ml_connector.adapters.visma.client import VismaClient
+from ml_connector.domain.documents import Invoice, Payment
+from ml_connector.ledger.schema import files
+from ml_connector.ledger.store import utcnow
+from ml_connector.pipeline.cycle import run_cycle
+from ml_connector.pipeline.intake import IntakeStats, document_values, intake
+from ml_connector.pipeline.posting import build_voucher
+from ml_connector.pipeline.refresh import snapshot
+from ml_connector.stampli.read import read_export
+
+RESULTS = ROOT / "bench" / "results.json"
+SECTIONS = ("calls", "rate", "throughput", "parse", "sftp")
+API = ("/v1/", "/v2/")
+
+
+def api_calls(stats: dict[str, Any]) -> int:
+    """Visma API requests the simulator answered (token and /_sim/ requests excluded)."""
+    return sum(n for key, n in stats["requests"].items() if key.split(" ", 1)[1].startswith(API))
+
+
+def put_batch(c: Connection, n: int, tag: int, *, payments: bool = True) -> set[str]:
+    batch = make_batch(n, tag)
+    for name, text in batch.invoice_files:
+        c.put("invoices", name, text)
+    if payments:
+        for name, text in batch.payment_files:
+            c.put("payments", name, text)
+        return batch.expected
+    return {r for r in batch.expected if r.startswith("ST-")}
+
+
+def open_app(c: Connection, **options: Any) -> service.App:
+    return service.open_app(c.config_path, environ=c.environ, settle_after=timedelta(0), **options)
+
+
+# ------------------------------------------------------------------------------------ calls
+
+
+async def naive_flow(app: service.App, c: Connection, tag: int, n: int, *, release: bool) -> tuple[int, int]:
+    """The baseline: per document, look each account, the supplier and the period up in Visma,
+    then post (and release). Returns (documents, API calls counted by the simulator)."""
+    batch = make_batch(n, tag)
+    rt = app.runtime(c.name)
+    md = snapshot(rt.ledger, rt.name, rt.config.visma.company_id)
+    work = Path(tempfile.mkdtemp(prefix="naive-", dir=c.workdir))
+    docs: list[Invoice | Payment] = []
+    for name, text in batch.invoice_files + batch.payment_files:
+        path = work / name
+        path.write_text(text, encoding="utf-8", newline="")
+        docs += read_export(path, remote_path=name, profile=rt.profile()).documents
+    c.sim.reset_stats()
+    async with rt.visma() as visma:
+        assert isinstance(visma, VismaClient)
+        for doc in docs:
+            row = {**document_values(doc, None), "connection": rt.name, "id": 0, "status": "pending"}
+            voucher, supplier = build_voucher(row, md, rt.config)  # type: ignore[arg-type]
+            for account in sorted({line.account for line in voucher.lines}):
+                await visma._get_json(f"/v1/account/{account}")
+            if supplier:
+                await visma._get_json(f"/v1/supplier/{supplier}")
+            await visma._get_json(f"/v1/financialPeriod/{voucher.financial_period}")
+            created = await visma.create_journal(voucher)
+            if release:
+                await visma.release_journal(created.batch_number, created.etag)
+    return len(docs), api_calls(c.sim.stats())
+
+
+def bench_calls(work: Path, ssh: OpenSsh, n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"documents_per_run": None, "method": ""}
+    for release in (False, True):
+        key = "with_release" if release else "without_release"
+        sim = SimProcess(work)
+        try:
+            c = Connection(work / f"calls-{key}", ssh, sim, f"/calls_{key}", release=release)
+            app = open_app(c)
+            try:
+                rt = app.runtime(c.name)
+                put_batch(c, 20, 900)  # warm-up: master data cached, one cycle done
+                asyncio.run(run_cycle(rt))
+                expected = put_batch(c, n, 901)
+                sim.reset_stats()
+                result = asyncio.run(run_cycle(rt))
+                stats = sim.stats()
+                calls = api_calls(stats)
+                posted = result.posting.posted
+                ok = posted == len(expected) and result.status == "ok"
+                docs, naive_calls = asyncio.run(naive_flow(app, c, 902, n, release=release))
+            finally:
+                app.close()
+            out[key] = {
+                "posted": posted,
+                "all_posted": ok,
+                "api_calls": calls,
+                "calls_per_posted_document": round(calls / max(posted, 1), 4),
+                "journal_calls_per_posted_document": round(
+                    sum(v for k, v in stats["requests"].items() if "journaltransaction" in k)
+                    / max(posted, 1),
+                    4,
+                ),
+                "token_requests": stats["requests"].get("POST /connect/token", 0),
+                "by_path": {k: v for k, v in stats["requests"].items() if k.split(" ", 1)[1].startswith(API)},
+                "naive_documents": docs,
+                "naive_calls_per_document": round(naive_calls / max(docs, 1), 4),
+            }
+            out["documents_per_run"] = posted
+        finally:
+            sim.stop()
+    out["method"] = (
+        f"one warm-up cycle (20 invoices: master data cached), then a cycle over {n} new invoices and "
+        "their payments; Visma API requests counted by the simulator's /_sim/stats (token requests "
+        "excluded) / documents posted. Naive baseline: per document GET each account, GET the "
+        "supplier, GET the period, POST the journal (and release), over as many new documents."
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------ rate
+
+
+def bench_rate(work: Path, ssh: OpenSsh, n: int, limit: str) -> dict[str, Any]:
+    count, _, window_text = limit.partition("/")
+    per_window, window = int(count), float(window_text)
+    sim = SimProcess(work)
+    try:
+        c = Connection(work / "rate", ssh, sim, "/rate", release=False)
+        app = open_app(c)
+        try:
+            rt = app.runtime(c.name)
+            asyncio.run(run_cycle(rt))  # master data cached, nothing to post yet
+            expected = put_batch(c, n, 910, payments=False)
+
+            async def take_in() -> None:
+                async with rt.sftp() as source:
+                    await intake(rt, source, IntakeStats())
+
+            asyncio.run(take_in())  # the backlog: n pending invoices in the ledger
+            sim.set_rate_limit(limit)  # resets the windows
+            sim.reset_stats()
+            started = time.monotonic()
+            result = asyncio.run(run_cycle(rt))
+            seconds = time.monotonic() - started
+            stats = sim.stats()
+        finally:
+            app.close()
+    finally:
+        sim.stop()
+    calls = api_calls(stats)
+    limited = int(stats["rate_limited"])
+    accepted = calls - limited
+    budget = per_window * seconds / window
+    return {
+        "backlog_invoices": n,
+        "rate_limit": limit,
+        "posted": result.posting.posted,
+        "all_posted": result.posting.posted == len(expected),
+        "seconds": round(seconds, 2),
+        "requests": calls,
+        "answered_429": limited,
+        "share_429": round(limited / max(calls, 1), 5),
+        "budget_share_used": round(accepted / budget, 4),
+        "method": (
+            f"{n} pending invoices taken in first (no Visma calls), then the simulator's limit set to "
+            f"{limit} (fixed window) and one cycle drains them, release off; budget share = accepted API "
+            "requests / (limit x cycle seconds / window); 429 share = 429 answers / API requests."
+        ),
+    }
+
+
+# ------------------------------------------------------------------------------------ throughput
+
+
+def bench_throughput(work: Path, ssh: OpenSsh, n: int, latency_ms: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, concurrency in (("sequential", 1), ("concurrent", 4)):
+        sim = SimProcess(work, faults=f"latency={latency_ms}ms")
+        try:
+            c = Connection(work / f"tp-{label}", ssh, sim, f"/tp_{label}", release=True)
+            app = open_app(c, post_concurrency=concurrency)
+            try:
+                rt = app.runtime(c.name)
+                asyncio.run(run_cycle(rt))  # master data cached
+                expected = put_batch(c, n, 920)
+                started = time.monotonic()
+                result = asyncio.run(run_cycle(rt))
+                seconds = time.monotonic() - started
+            finally:
+                app.close()
+        finally:
+            sim.stop()
+        out[label] = {
+            "post_concurrency": concurrency,
+            "documents": result.posting.posted,
+            "invoices": sum(1 for r in expected if r.startswith("ST-")),
+            "all_posted": result.posting.posted == len(expected),
+            "seconds": round(seconds, 2),
+            "invoices_per_second": round(sum(1 for r in expected if r.startswith("ST-")) / seconds, 2),
+            "documents_per_second": round(result.posting.posted / seconds, 2),
+        }
+    out["ratio_concurrent_to_sequential"] = round(
+        out["concurrent"]["documents_per_second"] / out["sequential"]["documents_per_second"], 2
+    )
+    out["method"] = (
+        f"one cycle end to end (SFTP listing and download from sshd, reading, ledger, posting with "
+        f"release) over {n} invoices and their payments, simulator latency {latency_ms} ms, no rate limit; "
+        "the same run with post_concurrency=1 (strictly sequential) and 4 (the default)."
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------ parse
+
+
+def bench_parse(work: Path, csv_lines: int, xml_lines: int) -> dict[str, Any]:
+    """bench/parse_speed.py's measurement (the readers' own benchmark), one run, on the same files."""
+    result = parse_speed.measure(csv_lines, repeat=1, xml_lines=xml_lines, work=work)
+    flat = {k: (v["median"] if isinstance(v, dict) and "median" in v else v) for k, v in result.items()}
+    return flat
+
+
+# ------------------------------------------------------------------------------------ sftp
+
+
+async def _download_ours(c: Connection, remote_path: str, dest: Path) -> tuple[float, str]:
+    app = open_app(c)
+    try:
+        rt = app.runtime(c.name)
+        async with rt.sftp() as src:
+            [remote] = [
+                f for f in await src.list_ready(str(Path(remote_path).parent)) if f.path == remote_path
+            ]
+            started = time.monotonic()
+            got = await src.download(remote, dest)
+            seconds = time.monotonic() - started
+            cipher = src.cipher if isinstance(src.cipher, str) else "?"
+        got.local_path.unlink()
+        return seconds, cipher
+    finally:
+        app.close()
+
+
+def _download_openssh(ssh: OpenSsh, remote_path: str, dest: Path) -> float:
+    target = dest / "openssh.bin"
+    argv = [
+        "sftp",
+        "-q",
+        "-b",
+        "-",
+        "-P",
+        str(ssh.port),
+        "-i",
+        str(ssh.client_key_path),
+        "-o",
+        f"UserKnownHostsFile={ssh.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        f"{ssh.user}@{ssh.host}",
+    ]
+    started = time.monotonic()
+    subprocess.run(argv, input=f"get {remote_path} {target}\n", text=True, check=True, capture_output=True)
+    seconds = time.monotonic() - started
+    target.unlink()
+    return seconds
+
+
+def bench_sftp(work: Path, ssh: OpenSsh, size_mb: int, idle_files: int, repeats: int) -> dict[str, Any]:
+    sim = SimProcess(work)
+    try:
+        c = Connection(work / "sftp", ssh, sim, "/sftp", release=False)
+        big = ssh.mkdir("/bigfile") / "big.bin"
+        with big.open("wb") as fh:
+            for _ in range(size_mb):
+                fh.write(os.urandom(1024 * 1024))
+        os.chown(big, ssh.uid, ssh.uid)
+        os.utime(big, (time.time() - 3600, time.time() - 3600))
+        dest = work / "downloads"
+        dest.mkdir()
+        ours: list[float] = []
+        theirs: list[float] = []
+        cipher = "?"
+        for _ in range(repeats):  # alternate, so load changes hit both alike
+            theirs.append(_download_openssh(ssh, "/bigfile/big.bin", dest))
+            s, cipher = asyncio.run(_download_ours(c, "/bigfile/big.bin", dest))
+            ours.append(s)
+        mb = size_mb * 1024 * 1024 / 1e6
+        ours_mbs = mb / statistics.median(ours)
+        theirs_mbs = mb / statistics.median(theirs)
+        big.unlink()
+        idle = _idle_cycle(c, idle_files, repeats)
+    finally:
+        sim.stop()
+    return {
+        "file_mb": round(mb, 1),
+        "ours_mb_per_s": round(ours_mbs, 1),
+        "openssh_sftp_mb_per_s": round(theirs_mbs, 1),
+        "ratio": round(ours_mbs / theirs_mbs, 3),
+        "ours_seconds": [round(x, 2) for x in ours],
+        "openssh_seconds": [round(x, 2) for x in theirs],
+        "our_cipher": cipher,
+        "idle_cycle": idle,
+        "method": (
+            f"a {size_mb} MiB random file on the same sshd (internal-sftp, loopback); OpenSSH's sftp "
+            "client (`get`, default cipher) and SftpSource.download (sha256 while writing, .part + rename) "
+            f"alternately, {repeats} times each; median seconds, MB = 10^6 bytes."
+        ),
+    }
+
+
+def _idle_cycle(c: Connection, n_files: int, repeats: int) -> dict[str, Any]:
+    """Put ``n_files`` small exports in the invoices folder, record them in the ledger as processed
+    (one bulk insert instead of 10,000 real intakes), then time whole cycles that find nothing new."""
+    folder = f"{c.remote_root}/invoices"
+    text = make_batch(1, 930).invoice_files[0][1]
+    stamp = time.time() - 7200
+    for i in range(n_files):
+        c.sftp.put(folder, f"stampli_invoices_C100234_20250301T000000Z_{i:05d}.csv", text, mtime=stamp + i)
+    app = open_app(c)
+    try:
+        rt = app.runtime(c.name)
+
+        async def listing() -> list[Any]:
+            async with rt.sftp() as src:
+                return await src.list_ready(f"/{folder.strip('/')}")
+
+        remote = asyncio.run(listing())
+        now = utcnow()
+        with rt.ledger.tx() as conn:
+            conn.execute(
+                files.insert(),
+                [
+                    {
+                        "connection": rt.name,
+                        "kind": "invoices",
+                        "remote_path": f.path,
+                        "size": f.size,
+                        "mtime": f.mtime,
+                        "sha256": f"{i:064x}",
+                        "status": "processed",
+                        "archive_path": None,
+                        "documents": 1,
+                        "issues": [],
+                        "first_seen": now,
+                        "processed_at": now,
+                    }
+                    for i, f in enumerate(remote)
+                ],
+            )
+            known = conn.execute(sa.select(sa.func.count()).select_from(files)).scalar_one()
+        times: list[float] = []
+        results = []
+        for _ in range(repeats):
+            result = asyncio.run(run_cycle(rt))
+            results.append(result)
+            times.append(result.seconds)
+    finally:
+        app.close()
+    last = results[-1]
+    return {
+        "files_in_folder": len(remote),
+        "files_in_ledger": known,
+        "seconds": [round(t, 3) for t in times],
+        "median_seconds": round(statistics.median(times), 3),
+        "downloaded": sum(r.intake.files_new for r in results),
+        "skipped_per_cycle": last.intake.files_skipped,
+        "status": last.status,
+        "method": (
+            "run_cycle in process (refresh master data: 5 Visma calls, settle, SFTP connect, list both "
+            "folders, compare with the ledger, post nothing); the ledger rows were bulk-inserted as "
+            "'processed' with the listed path, size and mtime."
+        ),
+    }
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def _row(name: str, value: Any, target: str, ok: bool | None) -> tuple[str, str, str, str]:
+    mark = "" if ok is None else ("met" if ok else "MISSED")
+    return name, str(value), target, mark
+
+
+def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    if "calls" in results:
+        r = results["calls"]
+        wo, wi = r["without_release"], r["with_release"]
+        cpd = wo["calls_per_posted_document"]
+        rows.append(_row("Visma calls / posted doc, no release", cpd, "<= 1.0", cpd <= 1.0))
+        rows.append(_row("Visma calls / posted doc, release", wi["calls_per_posted_document"], "", None))
+        rows.append(_row("naive calls / doc, no release", wo["naive_calls_per_document"], "(>= 4)", None))
+        rows.append(_row("naive calls / doc, release", wi["naive_calls_per_document"], "", None))
+    if "rate" in results:
+        r = results["rate"]
+        rows.append(
+            _row("rate budget share used", r["budget_share_used"], ">= 0.95", r["budget_share_used"] >= 0.95)
+        )
+        rows.append(_row("share answered 429", r["share_429"], "<= 0.005", r["share_429"] <= 0.005))
+    if "throughput" in results:
+        r = results["throughput"]
+        rows.append(_row("invoices/s, concurrent (4)", r["concurrent"]["invoices_per_second"], "", None))
+        rows.append(_row("invoices/s, sequential", r["sequential"]["invoices_per_second"], "", None))
+        rows.append(
+            _row("throughput ratio concurrent/sequential", r["ratio_concurrent_to_sequential"], "", None)
+        )
+    if "parse" in results:
+        r = results["parse"]
+        rows.append(_row("csv.reader rows/s", r["csv_reader_rows_per_second"], "", None))
+        rows.append(_row("canonical invoices/s", r["canonical_documents_per_second"], "", None))
+        rows.append(_row("canonical lines/s", r["canonical_lines_per_second"], "", None))
+        rows.append(
+            _row("parse ratio (lines/s vs rows/s)", r["ratio_lines"], ">= 0.35", r["ratio_lines"] >= 0.35)
+        )
+        rows.append(_row("XML lines/s", r["xml_lines_per_second"], "", None))
+        rows.append(
+            _row(
+                f"peak RSS, {r['csv_file']['lines']:,} lines (MB)",
+                r["peak_rss_mb"],
+                "<= 150",
+                r["peak_rss_mb"] <= 150,
+            )
+        )
+    if "sftp" in results:
+        r = results["sftp"]
+        rows.append(_row("SFTP download MB/s (ours)", r["ours_mb_per_s"], "", None))
+        rows.append(_row("SFTP download MB/s (OpenSSH sftp)", r["openssh_sftp_mb_per_s"], "", None))
+        rows.append(_row("SFTP ratio ours/OpenSSH", r["ratio"], ">= 0.8", r["ratio"] >= 0.8))
+        idle = r["idle_cycle"]
+        n = idle["files_in_folder"]
+        rows.append(
+            _row(
+                f"idle cycle, {n:,} processed files (s)",
+                idle["median_seconds"],
+                "<= 2",
+                idle["median_seconds"] <= 2,
+            )
+        )
+    return rows
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    widths = [max(len(r[i]) for r in [("figure", "value", "target", ""), *rows]) for i in range(4)]
+    for r in [("figure", "value", "target", ""), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    ap.add_argument("--quick", action="store_true", help="small sizes: checks the harness, not the targets")
+    ap.add_argument("--calls-invoices", type=int, default=500)
+    ap.add_argument("--rate-invoices", type=int, default=2000)
+    ap.add_argument("--rate-limit", default="40/4", help="the simulator's fixed window, N/SECONDS")
+    ap.add_argument("--throughput-invoices", type=int, default=500)
+    ap.add_argument("--latency-ms", type=int, default=20)
+    ap.add_argument("--csv-lines", type=int, default=1_000_000)
+    ap.add_argument("--xml-lines", type=int, default=200_000)
+    ap.add_argument("--sftp-mb", type=int, default=200)
+    ap.add_argument("--idle-files", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--output", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    if args.quick:
+        args.calls_invoices, args.rate_invoices, args.rate_limit = 60, 120, "20/1"
+        args.throughput_invoices, args.csv_lines, args.xml_lines = 60, 20_000, 8_000
+        args.sftp_mb, args.idle_files, args.repeats = 10, 200, 1
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    needs_ssh = bool(set(only) & {"calls", "rate", "throughput", "sftp"})
+    ssh = OpenSsh() if needs_ssh else None
+    work = Path(tempfile.mkdtemp(prefix="ml-connector-bench-"))
+    steps: dict[str, Callable[[], dict[str, Any]]] = {
+        "calls": lambda: bench_calls(work, _need(ssh), args.calls_invoices),
+        "rate": lambda: bench_rate(work, _need(ssh), args.rate_invoices, args.rate_limit),
+        "throughput": lambda: bench_throughput(work, _need(ssh), args.throughput_invoices, args.latency_ms),
+        "parse": lambda: bench_parse(work, args.csv_lines, args.xml_lines),
+        "sftp": lambda: bench_sftp(work, _need(ssh), args.sftp_mb, args.idle_files, args.repeats),
+    }
+    try:
+        for section in SECTIONS:
+            if section in only:
+                started = time.monotonic()
+                print(f"[bench] {section} ...", file=sys.stderr, flush=True)
+                results[section] = steps[section]()
+                results[section]["section_seconds"] = round(time.monotonic() - started, 1)
+                print(
+                    f"[bench] {section} done in {time.monotonic() - started:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        if ssh is not None:
+            ssh.stop()
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print_table(table(results))
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+def _need(ssh: OpenSsh | None) -> OpenSsh:
+    if ssh is None:  # pragma: no cover  (main starts it whenever a section needs it)
+        raise RuntimeError("sshd not started")
+    return ssh
+
+
+if __name__ == "__main__":
+    sys.exit(main())
