@@ -1,0 +1,32 @@
+"""The chaos run, short: 2 rounds of 300 invoices under every fault, a SIGKILL in each round.
+
+The long run is ``bench/chaos`` (20 rounds of 5,000 invoices); this is the same code
+(bench/chaosrun.py) with small numbers, so the suite keeps it working.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.chaosrun import chaos
+
+pytestmark = [pytest.mark.openssh, pytest.mark.slow]
+
+
+def test_chaos_short_every_document_exactly_once(tmp_path: Path) -> None:
+    tally = chaos(rounds=2, invoices=300, seed=11, workdir=tmp_path, sftp_every=3.0, log=False)
+    summary = (
+        f"rounds {tally.rounds} kills {tally.kills} expected {tally.expected} posted {tally.posted} "
+        f"duplicates {tally.duplicates} missing {tally.missing} unexpected {tally.unexpected} "
+        f"sim {tally.sim} details {tally.details}"
+    )
+    assert tally.rounds == 2, summary
+    assert tally.expected > 2 * 300 * 0.9, summary  # invoices and payments of both rounds
+    assert tally.duplicates == 0, summary
+    assert tally.missing == 0, summary
+    assert tally.unexpected == 0, summary  # nothing not approved reached Visma
+    assert tally.posted == tally.expected, summary
+    assert tally.sim["injected_5xx"] > 0 and tally.sim["dropped_after_commit"] > 0, summary
+    assert not tally.details["open_at_end"], summary
