@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bench.chaosrun import chaos
 
 pytestmark = [pytest.mark.openssh, pytest.mark.slow]
