@@ -29,6 +29,7 @@ from ml_connector.errors import LedgerError
 from ml_connector.ledger.schema import audit, documents, failures, files, master_data, runs, sync_state
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 0x6D6C6331  # pg_advisory_xact_lock key held while migrating ("mlc1")
 
 
 class DocStatus:
@@ -88,10 +89,14 @@ class Ledger:
         return ledger
 
     def upgrade(self) -> None:
+        """Migrate to head; processes starting together wait for each other (else both would
+        find an empty database and both try to create the tables)."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
-            with self.engine.begin() as conn:
+            with _sqlite_file_lock(self.engine), self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:
@@ -545,38 +550,27 @@ class Ledger:
     def upsert_master(
         self, connection: str, kind: str, items: Mapping[str, tuple[bool, dict[str, Any]]]
     ) -> None:
+        """Insert or update in one statement per row (ON CONFLICT), so that two processes
+        refreshing the same connection at once cannot both insert a key."""
+        if not items:
+            return
         now = utcnow()
-        with self.tx() as conn:
-            existing = {
-                r.key
-                for r in conn.execute(
-                    sa.select(master_data.c.key).where(
-                        master_data.c.connection == connection, master_data.c.kind == kind
-                    )
-                )
+        rows = [
+            {
+                "connection": connection,
+                "kind": kind,
+                "key": key,
+                "active": active,
+                "data": data,
+                "refreshed_at": now,
             }
-            for key, (active, data) in items.items():
-                if key in existing:
-                    conn.execute(
-                        master_data.update()
-                        .where(
-                            master_data.c.connection == connection,
-                            master_data.c.kind == kind,
-                            master_data.c.key == key,
-                        )
-                        .values(active=active, data=data, refreshed_at=now)
-                    )
-                else:
-                    conn.execute(
-                        master_data.insert().values(
-                            connection=connection,
-                            kind=kind,
-                            key=key,
-                            active=active,
-                            data=data,
-                            refreshed_at=now,
-                        )
-                    )
+            for key, (active, data) in items.items()
+        ]
+        with self.tx() as conn:
+            stmt = _upsert(
+                conn, master_data, ["connection", "kind", "key"], ["active", "data", "refreshed_at"]
+            )
+            conn.execute(stmt, rows)
 
     def replace_master(
         self, connection: str, kind: str, items: Mapping[str, tuple[bool, dict[str, Any]]]
@@ -609,13 +603,17 @@ class Ledger:
 
     def set_sync_mark(self, connection: str, kind: str, last_modified: datetime | None) -> None:
         with self.tx() as conn:
+            stmt = _upsert(conn, sync_state, ["connection", "kind"], ["last_modified", "synced_at"])
             conn.execute(
-                sync_state.delete().where(sync_state.c.connection == connection, sync_state.c.kind == kind)
-            )
-            conn.execute(
-                sync_state.insert().values(
-                    connection=connection, kind=kind, last_modified=last_modified, synced_at=utcnow()
-                )
+                stmt,
+                [
+                    {
+                        "connection": connection,
+                        "kind": kind,
+                        "last_modified": last_modified,
+                        "synced_at": utcnow(),
+                    }
+                ],
             )
 
     # ---- runs ----------------------------------------------------------------------------------
@@ -645,6 +643,37 @@ class Ledger:
             if connection is not None:
                 q = q.where(runs.c.connection == connection)
             return list(conn.execute(q.order_by(runs.c.id.desc()).limit(limit)).mappings())
+
+
+def _upsert(conn: Connection, table: sa.Table, keys: list[str], update: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET update = excluded.update`` (SQLite, PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg = pg_insert(table)
+        return pg.on_conflict_do_update(index_elements=keys, set_={c: pg.excluded[c] for c in update})
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    lite = sqlite_insert(table)
+    return lite.on_conflict_do_update(index_elements=keys, set_={c: lite.excluded[c] for c in update})
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive flock on the SQLite database file for the migration (SQLite's own locks
+    are fcntl byte-range locks, independent of flock on Linux). No-op for other databases."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _engine(url: str) -> Engine:

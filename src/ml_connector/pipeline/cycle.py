@@ -87,6 +87,11 @@ async def run_cycle(rt: Runtime, *, intake_files: bool = True) -> CycleResult:
     except ConnectorError as exc:
         result.status = "failed"
         result.errors.append(str(exc))
+    except BaseException as exc:
+        # Unexpected (a bug, a local disk error, cancellation): the run row must not say "ok".
+        result.status = "failed"
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         result.seconds = time.monotonic() - started
         rt.ledger.finish_run(

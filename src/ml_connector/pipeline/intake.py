@@ -7,8 +7,11 @@ replay never needs Stampli's copy.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,10 +54,26 @@ class IntakeStats:
 
 
 async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
-    cfg = rt.config.sftp
     known = rt.ledger.known_file_paths(rt.name)
-    staging = rt.archive_dir / ".incoming"
+    # One staging folder per process: two processes running the same cycle download the same
+    # file, and must not write, resume or rename each other's ``.part`` file.
+    staging = rt.archive_dir / ".incoming" / str(os.getpid())
     staging.mkdir(parents=True, exist_ok=True)
+    try:
+        await _intake_folders(rt, source, stats, known, staging)
+    finally:
+        with contextlib.suppress(OSError):
+            staging.rmdir()  # left behind only when a download failed half-way
+
+
+async def _intake_folders(
+    rt: Runtime,
+    source: ExportSource,
+    stats: IntakeStats,
+    known: dict[tuple[str, int, datetime | None], str],
+    staging: Path,
+) -> None:
+    cfg = rt.config.sftp
     for kind, folder, patterns in (
         ("invoices", cfg.invoices_folder, cfg.file_pattern),
         ("payments", cfg.payments_folder, cfg.file_pattern),
