@@ -23,6 +23,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import TextIO
 
@@ -108,6 +109,71 @@ def _ends_with_newline(path: Path, encoding: str) -> bool:
     if encoding.startswith("utf-16"):
         return tail.endswith((b"\n\x00", b"\x00\n", b"\r\x00", b"\x00\r"))
     return tail.endswith((b"\n", b"\r"))
+
+
+class _Lines:
+    """The file's physical lines as csv.reader's source, with one line that can be handed back.
+
+    Pass 1 reads lines itself and gives csv.reader only the ones it cannot check with str methods;
+    csv.reader never reads ahead of the record it returns, so both see every line exactly once."""
+
+    __slots__ = ("pending", "source")
+
+    def __init__(self, source: Iterator[str]) -> None:
+        self.source = source
+        self.pending: str | None = None
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.pending
+        if line is not None:
+            self.pending = None
+            return line
+        return next(self.source)
+
+
+def _quick_cells(line: str, delimiter: str, ncols: int, split_at: int) -> list[str] | None:
+    """The first ``split_at`` cells of a physical line that is one whole, well-formed record of
+    exactly ``ncols`` fields (what csv.reader in strict mode would read from it), else None.
+
+    A quoted field must open at a field start and close at a field end, with ``""`` inside; the
+    cells wanted must lie before the first quote. Anything else (a quoted line break, a quote in an
+    unquoted field, a bare CR, a missing line end, NUL) returns None, and csv.reader decides."""
+    if line[-1:] != "\n":
+        return None
+    body = line[:-2] if line[-2:-1] == "\r" else line[:-1]
+    if "\x00" in body:
+        return None
+    if '"' not in body:
+        if body.count(delimiter) != ncols - 1:
+            return None
+        return body.split(delimiter, split_at)
+    parts = body.split('"')
+    if not len(parts) & 1:
+        return None
+    first = parts[0]
+    last = parts[-1]
+    if (first and first[-1] != delimiter) or (last and last[0] != delimiter):
+        return None
+    outside = parts[::2]  # the text between quoted fields (or "" between the quotes of a "")
+    for between in outside[1:-1]:
+        if between and (between[0] != delimiter or between[-1] != delimiter):
+            return None
+    if sum(map(str.count, outside, repeat(delimiter))) != ncols - 1:
+        return None
+    if first.count(delimiter) < split_at:
+        return None
+    return first.split(delimiter, split_at)
+
+
+def _key_columns(kind: Kind, header: HeaderMap) -> list[int]:
+    idx = header.index
+    if kind == "payments":
+        return [idx["stampliPaymentId"]]
+    names = ("stampliInvoiceId", "stampliCompanyId", "vendorId", "invoiceNumber", "documentType")
+    return [i for i in (idx.get(c) for c in names) if i is not None]
 
 
 def key_function(kind: Kind, header: HeaderMap) -> Callable[[list[str]], str]:
@@ -203,7 +269,8 @@ def _scan(
             row=1,
         )
     with _open_text(path, encoding) as text:
-        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        lines = _Lines(text)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             cells = next(reader)
         except csv.Error as exc:
@@ -254,17 +321,30 @@ def _scan(
         key_of = key_function(the_kind, header)
         ncols = len(cells)
         company_idx = header.index.get("stampliCompanyId")
+        # Columns pass 1 needs from a record: the key columns and the company column. A physical
+        # line that is a whole, well-formed record is checked with str methods only (see
+        # _quick_cells); anything else goes through csv.reader, which gives the exact errors.
+        needed = _key_columns(the_kind, header)
+        if profile.company_id is not None and company_idx is not None:
+            needed.append(company_idx)
+        split_at = max(needed) + 1
+        max_line = limits.max_field_chars
         prev_key: str | None = None
         exact: dict[str, int] | None = {}
         records = 0
         short_row: int | None = None
         rec_no = 1
+        row: list[str] | None
         try:
-            for row in reader:
+            for line in lines.source:
+                row = _quick_cells(line, delimiter, ncols, split_at) if len(line) <= max_line else None
+                whole = row is not None  # ncols fields, none longer than the line: checked
+                if row is None:  # not a simple one-line record: csv.reader parses it exactly
+                    lines.pending = line
+                    row = next(reader)
+                    if not row:
+                        continue
                 rec_no += 1
-                if not row:
-                    rec_no -= 1
-                    continue
                 if short_row is not None:
                     raise _reject(
                         file,
@@ -278,18 +358,19 @@ def _scan(
                     raise _reject(
                         file, "too_many_rows", f"more than {limits.max_rows} records", warnings, row=rec_no
                     )
-                if len(row) != ncols:
-                    short_row = rec_no
-                    continue
-                longest = max(map(len, row))
-                if longest > limits.max_field_chars:
-                    raise _reject(
-                        file,
-                        "field_too_large",
-                        f"a field of {longest} characters (limit {limits.max_field_chars})",
-                        warnings,
-                        row=rec_no,
-                    )
+                if not whole:
+                    if len(row) != ncols:
+                        short_row = rec_no
+                        continue
+                    longest = max(map(len, row))
+                    if longest > limits.max_field_chars:
+                        raise _reject(
+                            file,
+                            "field_too_large",
+                            f"a field of {longest} characters (limit {limits.max_field_chars})",
+                            warnings,
+                            row=rec_no,
+                        )
                 if profile.company_id is not None and company_idx is not None:
                     cid = row[company_idx].strip()
                     if cid and cid != profile.company_id:
