@@ -293,16 +293,24 @@ class Ledger:
         action: str,
         reason: str | None = None,
         details: Mapping[str, Any] | None = None,
+        expect: Mapping[str, Any] | None = None,
         **values: Any,
     ) -> bool:
-        """Compare-and-set a document's status (plus columns), with its audit row. False if lost."""
+        """Compare-and-set a document's status (plus columns), with its audit row. False if lost.
+
+        ``expect`` adds columns that must still hold the values the caller decided on (e.g. the
+        ``attempts`` it read): a document that went round its states meanwhile is not touched."""
+        expect = dict(expect or {})
         with self.tx() as conn:
             row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
-            if row["status"] not in from_statuses:
+            if row["status"] not in from_statuses or any(row[k] != v for k, v in expect.items()):
                 return False
+            guards = [
+                documents.c[k].is_(None) if v is None else documents.c[k] == v for k, v in expect.items()
+            ]
             res = conn.execute(
                 documents.update()
-                .where(documents.c.id == doc_id, documents.c.status == row["status"])
+                .where(documents.c.id == doc_id, documents.c.status == row["status"], *guards)
                 .values(status=to_status, updated_at=utcnow(), **values)
             )
             if res.rowcount != 1:

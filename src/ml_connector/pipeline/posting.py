@@ -338,6 +338,7 @@ async def settle(rt: Runtime, visma: JournalPort, stats: PostingStats) -> None:
                 actor=rt.actor,
                 action="claim_expired",
                 reason=f"its claimant ({row['claimed_by']}) is gone; the create may have reached Visma",
+                expect={"claimed_by": row["claimed_by"], "attempts": row["attempts"]},
             )
     # A fresh clock: the claims just marked unknown carry a later updated_at than ``now`` above,
     # so with settle_after = 0 they would otherwise wait a whole extra cycle for their lookup.
@@ -383,6 +384,9 @@ async def settle_unknown(
             actor=rt.actor,
             action="settled_not_found",
             reason=f"reference {row['reference']} is not in Visma period {row['period']}: safe to post",
+            # the listing is only an answer for the attempt read with it: if another worker
+            # claimed and sent it again meanwhile, "not found" is stale and must not requeue it
+            expect={"attempts": row["attempts"]},
             claimed_by=None,
             claim_expires=None,
         )
