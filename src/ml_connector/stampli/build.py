@@ -7,10 +7,12 @@ data: it returns the document (or None) and the issues it found, all of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from operator import itemgetter
 from typing import Any, Literal
 
 from ml_connector.domain.documents import (
@@ -25,7 +27,13 @@ from ml_connector.domain.documents import (
     normalize_invoice_number,
 )
 from ml_connector.domain.issues import Issue, Level, error, warning
-from ml_connector.domain.money import round_money
+from ml_connector.domain.money import is_currency_code, minor_units, round_money
+from ml_connector.stampli.columns import (
+    INVOICE_EXTENSION_COLUMNS,
+    INVOICE_HEADER_COLUMNS,
+    INVOICE_LINE_COLUMNS,
+    HeaderMap,
+)
 from ml_connector.stampli.values import BadValue, ValueRules
 
 # Free text is kept exactly as written; every other field is trimmed.
@@ -554,3 +562,330 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
         extra=dict(raw.extra),
     )
     return payment, issues
+
+
+# ---- fast path for CSV invoices -------------------------------------------------------------------
+
+_PLAIN_POINT = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_PLAIN_COMMA = re.compile(r"[+-]?\d+(?:,\d+)?")
+_CACHE_MAX = 20_000  # distinct texts per converter cache; cleared when full (memory stays bounded)
+_LINE_TYPE = {t.value: t for t in LineType}
+_DOC_TYPE = {t.value: t for t in DocumentType}
+
+
+class _Bail(Exception):
+    """The fast path saw something the generic path would report: let that path decide."""
+
+
+class CsvInvoiceBuilder:
+    """Builds an ``Invoice`` straight from one document's CSV rows when the document is clean.
+
+    ``build`` returns the same ``Invoice`` that ``build_invoice(_document(plan, group), ctx)``
+    returns when that path finds no issue at all, and None in every other case (any error, any
+    warning, header fields that differ between rows), so the caller runs the generic path for the
+    exact issues. The speed comes from precomputed column positions, comparing the invoice-level
+    cells of later rows with the first row's as raw text, and caching the parsed value of every
+    amount, date, timestamp and line number text seen in the file."""
+
+    def __init__(self, header: HeaderMap, ctx: BuildContext) -> None:
+        idx = header.index
+        self.ctx = ctx
+        self.rules = ctx.rules
+        self.col = {name: idx.get(name) for name in INVOICE_HEADER_COLUMNS + INVOICE_LINE_COLUMNS}
+        self.col["paymentReferenceType"] = idx.get("paymentReferenceType")
+        doc_cols = [idx[c] for c in INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS if c in idx]
+        self.doc_cells = itemgetter(*doc_cols) if len(doc_cols) > 1 else None
+        self.custom = dict(header.custom)
+        self.extra = dict(header.extra)
+        rules = ctx.rules
+        self.plain = (
+            None
+            if rules.thousands_sep is not None
+            else (
+                _PLAIN_POINT
+                if rules.decimal_sep == "."
+                else _PLAIN_COMMA
+                if rules.decimal_sep == ","
+                else None
+            )
+        )
+        self.comma = rules.decimal_sep == ","
+        self.amounts: dict[str, Decimal] = {}
+        self.dates: dict[str, date] = {}
+        self.stamps: dict[str, datetime] = {}
+        self.ints: dict[str, int] = {}
+        self.exps: dict[str, Decimal] = {}
+
+    # -- converters: the value, or _Bail when the generic path would report something ----------
+
+    def amount(self, text: str) -> Decimal:
+        value = self.amounts.get(text)
+        if value is not None:
+            return value
+        plain = self.plain
+        if plain is not None and len(text) <= 16 and plain.fullmatch(text):
+            # at most 16 characters: in range (<= 16 integer digits), finite, as parse_amount reads it
+            value = Decimal(text.replace(",", ".") if self.comma else text)
+        else:
+            try:
+                value = self.rules.amount(text)
+            except BadValue:
+                raise _Bail from None
+        if len(self.amounts) >= _CACHE_MAX:
+            self.amounts.clear()
+        self.amounts[text] = value
+        return value
+
+    def date(self, text: str) -> date:
+        value = self.dates.get(text)
+        if value is None:
+            try:
+                value = self.rules.date(text)
+            except BadValue:
+                raise _Bail from None
+            if len(self.dates) >= _CACHE_MAX:
+                self.dates.clear()
+            self.dates[text] = value
+        return value
+
+    def timestamp(self, text: str) -> datetime:
+        value = self.stamps.get(text)
+        if value is None:
+            try:
+                value, naive = self.rules.timestamp(text)
+            except BadValue:
+                raise _Bail from None
+            if naive:  # the generic path warns (naive_timestamp)
+                raise _Bail
+            if len(self.stamps) >= _CACHE_MAX:
+                self.stamps.clear()
+            self.stamps[text] = value
+        return value
+
+    def integer(self, text: str) -> int:
+        value = self.ints.get(text)
+        if value is None:
+            try:
+                value = self.rules.integer(text)
+            except BadValue:
+                raise _Bail from None
+            if len(self.ints) >= _CACHE_MAX:
+                self.ints.clear()
+            self.ints[text] = value
+        return value
+
+    def rounded(self, amount: Decimal, currency: str) -> Decimal:
+        exp = self.exps.get(currency)
+        if exp is None:
+            exp = self.exps[currency] = Decimal(1).scaleb(-minor_units(currency))
+        return amount.quantize(exp, rounding=ROUND_HALF_EVEN)
+
+    def close(self, a: Decimal, b: Decimal, currency: str) -> bool:
+        return abs(self.rounded(a, currency) - self.rounded(b, currency)) <= self.ctx.tolerance
+
+    # -- the document ------------------------------------------------------------------------
+
+    def build(self, group: list[tuple[int, list[str]]]) -> Invoice | None:
+        try:
+            return self._build(group)
+        except _Bail:
+            return None
+
+    def _build(self, group: list[tuple[int, list[str]]]) -> Invoice | None:
+        ctx = self.ctx
+        if len(group) > ctx.max_lines:
+            return None
+        first = group[0][1]
+        cells = self.doc_cells
+        if cells is None:
+            return None
+        if len(group) > 1:
+            head = cells(first)
+            for _, row in group[1:]:
+                if cells(row) != head:  # header_mismatch
+                    return None
+        col = self.col
+
+        def text(name: str, *, req: bool = False) -> str | None:
+            i = col[name]
+            value = first[i].strip() if i is not None else ""
+            if not value:
+                if req:
+                    raise _Bail
+                return None
+            return value
+
+        def verbatim(name: str) -> str | None:
+            i = col[name]
+            return (first[i] or None) if i is not None else None
+
+        def req(name: str) -> str:
+            value = text(name, req=True)
+            assert value is not None
+            return value
+
+        company = req("stampliCompanyId")
+        invoice_id = text("stampliInvoiceId")
+        doc_type = _DOC_TYPE.get(req("documentType").upper())
+        if doc_type is None:
+            return None
+        number = req("invoiceNumber")
+        vendor_id = req("vendorId")
+        vendor_name = req("vendorName")
+        invoice_date = self.date(req("invoiceDate"))
+        due_date = self.date(req("dueDate"))
+        raw = text("postingDate")
+        posting_date = self.date(raw) if raw is not None else None
+        currency = req("currency")
+        if not is_currency_code(currency):
+            return None
+        raw = text("exchangeRate")
+        rate = self.amount(raw) if raw is not None else None
+        subtotal = self.amount(req("subtotalAmount"))
+        tax = self.amount(req("taxAmount"))
+        total = self.amount(req("totalAmount"))
+        status = req("approvalStatus").upper()
+        approved_at = self.timestamp(req("approvedAt"))
+        exported_at = self.timestamp(req("exportedAt"))
+        link = text("stampliLink")
+        if link is not None and not link.startswith(("https://", "http://")):
+            return None
+        if status not in ctx.approved_statuses:
+            return None
+        raw = text("approvers")
+        approvers = tuple(a.strip() for a in raw.split("|") if a.strip()) if raw else ()
+
+        # Custom fields: the same value on every row belongs to the invoice; otherwise to the line.
+        doc_custom: dict[str, str] = {}
+        line_custom: list[tuple[str, int]] = []
+        for name, pos in self.custom.items():
+            if len({row[pos] for _, row in group}) == 1:
+                if first[pos]:
+                    doc_custom[name] = first[pos]
+            else:
+                line_custom.append((name, pos))
+        extra = self.extra
+
+        i_num, i_type, i_gl, i_item = col["lineNumber"], col["lineType"], col["glAccount"], col["itemCode"]
+        i_qty, i_price, i_net, i_tax = (
+            col["quantity"],
+            col["unitPrice"],
+            col["lineNetAmount"],
+            col["lineTaxAmount"],
+        )
+        i_rate, i_desc, i_code = col["taxRate"], col["lineDescription"], col["taxCode"]
+        optional = [
+            col[c] for c in ("department", "costCenter", "location", "class", "project", "poLineNumber")
+        ]
+        assert i_num is not None and i_type is not None and i_net is not None and i_tax is not None
+        amount = self.amount
+        cached = self.amounts.get
+        rounded = self.rounded
+        i_dept, i_cost, i_loc, i_cls, i_proj, i_po = optional
+        lines: list[InvoiceLine] = []
+        seen: set[int] = set()
+        net_sum = Decimal(0)
+        tax_sum = Decimal(0)
+        for rn, row in group:
+            raw = row[i_num].strip()
+            if not raw:
+                return None
+            number_ = self.ints.get(raw)
+            if number_ is None:
+                number_ = self.integer(raw)
+            if number_ in seen:
+                return None
+            seen.add(number_)
+            line_type = _LINE_TYPE.get(row[i_type].strip().upper())
+            if line_type is None:
+                return None
+            gl = (row[i_gl].strip() or None) if i_gl is not None else None
+            item = (row[i_item].strip() or None) if i_item is not None else None
+            if (line_type is LineType.GL and gl is None) or (line_type is LineType.ITEM and item is None):
+                return None
+            qty = price = rate_pct = None
+            if i_qty is not None and (raw := row[i_qty].strip()):
+                qty = cached(raw) or amount(raw)
+            if i_price is not None and (raw := row[i_price].strip()):
+                price = cached(raw) or amount(raw)
+            raw = row[i_net].strip()
+            if not raw:
+                return None
+            net = cached(raw) or amount(raw)
+            raw = row[i_tax].strip()
+            if not raw:
+                return None
+            ltax = cached(raw) or amount(raw)
+            if i_rate is not None and (raw := row[i_rate].strip()):
+                rate_pct = cached(raw) or amount(raw)
+            net_sum += net
+            tax_sum += ltax
+            if qty is not None and price is not None:
+                product = qty * price
+                if product != net and rounded(product, currency) != rounded(net, currency):
+                    return None  # line_net_mismatch (a warning)
+            lines.append(
+                InvoiceLine(
+                    line_number=number_,
+                    line_type=line_type,
+                    line_net_amount=net,
+                    line_tax_amount=ltax,
+                    gl_account=gl,
+                    item_code=item,
+                    line_description=(row[i_desc] or None) if i_desc is not None else None,
+                    quantity=qty,
+                    unit_price=price,
+                    tax_code=(row[i_code].strip() or None) if i_code is not None else None,
+                    tax_rate=rate_pct,
+                    department=(row[i_dept].strip() or None) if i_dept is not None else None,
+                    cost_center=(row[i_cost].strip() or None) if i_cost is not None else None,
+                    location=(row[i_loc].strip() or None) if i_loc is not None else None,
+                    class_=(row[i_cls].strip() or None) if i_cls is not None else None,
+                    project=(row[i_proj].strip() or None) if i_proj is not None else None,
+                    po_line_number=(row[i_po].strip() or None) if i_po is not None else None,
+                    custom={n: row[p] for n, p in line_custom if row[p]},
+                    extra={n: row[p] for n, p in extra.items() if row[p]},
+                    row=rn,
+                    xpath=None,
+                )
+            )
+        if not self.close(net_sum, subtotal, currency) or not self.close(tax_sum, tax, currency):
+            return None
+        if not self.close(subtotal + tax, total, currency):
+            return None
+        if doc_type is DocumentType.INVOICE and (total < 0 or subtotal < 0):
+            return None
+        if doc_type is DocumentType.CREDIT_NOTE and (total > 0 or subtotal > 0):
+            return None
+        return Invoice(
+            stampli_company_id=company,
+            stampli_invoice_id=invoice_id,
+            document_type=doc_type,
+            invoice_number=number,
+            vendor_id=vendor_id,
+            vendor_name=vendor_name,
+            invoice_date=invoice_date,
+            due_date=due_date,
+            currency=currency,
+            subtotal_amount=subtotal,
+            tax_amount=tax,
+            total_amount=total,
+            approval_status=status,
+            approved_at=approved_at,
+            exported_at=exported_at,
+            lines=tuple(lines),
+            provenance=Provenance(ctx.remote_path, ctx.sha256, rows=tuple(rn for rn, _ in group), xpath=None),
+            stampli_link=link,
+            original_invoice_number=text("originalInvoiceNumber"),
+            vendor_tax_id=text("vendorTaxId"),
+            posting_date=posting_date,
+            exchange_rate=rate,
+            payment_terms=verbatim("paymentTerms"),
+            payment_reference=text("paymentReference"),
+            payment_reference_type=text("paymentReferenceType"),
+            po_number=text("poNumber"),
+            description=verbatim("description"),
+            approvers=approvers,
+            custom=doc_custom,
+            extra={},
+        )

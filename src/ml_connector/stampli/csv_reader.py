@@ -463,7 +463,22 @@ def _raw_text(plan: CsvPlan, group: Group) -> str:
 
 def iter_csv_documents(plan: CsvPlan, max_lines: int) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
     """Pass 2: yields each document's raw record and a function giving its raw CSV text."""
+    for group in iter_csv_groups(plan, max_lines):
+        yield csv_document(plan, group)
+
+
+def csv_document(plan: CsvPlan, group: Group) -> tuple[RawDocument, Callable[[], str]]:
+    """One document's raw record and a function giving its raw CSV text."""
+    return _document(plan, group), _text_fn(plan, group)
+
+
+def iter_csv_groups(plan: CsvPlan, max_lines: int) -> Iterator[Group]:
+    """Pass 2: yields each document's rows (at most ``max_lines + 1`` of them): contiguous groups
+    as they end, then the spilled (non-contiguous) ones in order of their first row."""
     key_of = key_function(plan.kind, plan.header)
+    payments = plan.kind == "payments"
+    idx = plan.header.index
+    id_col = idx["stampliPaymentId"] if payments else idx.get("stampliInvoiceId")
     with contextlib.ExitStack() as stack:
         spill: _Spill | None = None
         text = stack.enter_context(_open_text(plan.path, plan.encoding))
@@ -471,34 +486,39 @@ def iter_csv_documents(plan: CsvPlan, max_lines: int) -> Iterator[tuple[RawDocum
         next(reader)
         group: Group = []
         group_key: str | None = None
+        # The id cell of the current group when that cell alone makes the key: a row with the
+        # very same cell text belongs to the group without computing its key.
+        group_cell: str | None = None
         rec_no = 1
-
-        def finish() -> Iterator[tuple[RawDocument, Callable[[], str]]]:
-            nonlocal spill
-            if group_key is None:
-                return
-            if plan.complete_when_it_ends(group_key):
-                yield _document(plan, group), _text_fn(plan, group)
-            else:
-                if spill is None:
-                    spill = stack.enter_context(_Spill())
-                spill.add(group_key, group)
-
         for row in reader:
             rec_no += 1
             if not row:
                 rec_no -= 1
                 continue
-            key = key_of(row)
-            if key != group_key:
-                yield from finish()
-                group, group_key = [], key
+            cell = row[id_col] if id_col is not None else None
+            if cell is None or cell != group_cell:
+                key = key_of(row)
+                if key != group_key:
+                    if group_key is not None:
+                        if plan.complete_when_it_ends(group_key):
+                            yield group
+                        else:
+                            if spill is None:
+                                spill = stack.enter_context(_Spill())
+                            spill.add(group_key, group)
+                    group, group_key = [], key
+                group_cell = cell if cell is not None and (payments or cell.strip()) else None
             if len(group) <= max_lines:
                 group.append((rec_no, row))
-        yield from finish()
+        if group_key is not None:
+            if plan.complete_when_it_ends(group_key):
+                yield group
+            else:
+                if spill is None:
+                    spill = stack.enter_context(_Spill())
+                spill.add(group_key, group)
         if spill is not None:
-            for spilled in spill.groups(max_lines):
-                yield _document(plan, spilled), _text_fn(plan, spilled)
+            yield from spill.groups(max_lines)
 
 
 def _text_fn(plan: CsvPlan, group: Group) -> Callable[[], str]:
