@@ -4,6 +4,7 @@ code, content type and response body as the OpenAPI document says."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def test_schemathesis_finds_no_server_error(world: World, tmp_path: Path) -> Non
             "--max-examples",
             "20",
             "--seed",
-            "7",
+            os.environ.get("MLC_SCHEMATHESIS_SEED", "7"),
             "--phases",
             "examples,coverage,fuzzing",
             "--header",

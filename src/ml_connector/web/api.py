@@ -24,6 +24,7 @@ NAME_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
 DOC_STATUSES = r"^(pending|posting|unknown|created|posted|parked|skipped)$"
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": models.Problem, "description": "Malformed request body"},
     401: {"model": models.Problem, "description": "Not logged in"},
     403: {"model": models.Problem, "description": "Missing CSRF token, or the role does not allow it"},
     422: {"model": models.Problem, "description": "Invalid parameters"},
