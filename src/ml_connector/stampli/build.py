@@ -8,12 +8,12 @@ data: it returns the document (or None) and the issues it found, all of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn, TypeVar
 
 from ml_connector.domain.documents import (
     DocumentType,
@@ -573,6 +573,114 @@ _LINE_TYPE = {t.value: t for t in LineType}
 _DOC_TYPE = {t.value: t for t in DocumentType}
 
 
+_T = TypeVar("_T")
+
+
+def positional_constructor(cls: type[_T], names: tuple[str, ...]) -> Callable[..., _T]:
+    """``make(*values)`` == ``cls(**dict(zip(names, values)))``, but faster for a frozen, slotted
+    dataclass whose fields are exactly ``names`` in that order, with a generated ``__init__`` and
+    no ``__post_init__``.
+
+    A frozen dataclass sets each field through ``object.__setattr__``, which costs about as much
+    as reading the CSV row. For such a class the constructor returned builds a non-frozen twin with
+    the very same slots (plain attribute stores) and turns it into ``cls`` by ``__class__``
+    assignment: the result is an ordinary frozen ``cls`` instance with the same field values. For
+    any other class it just calls ``cls`` with keywords."""
+    init = cls.__dict__.get("__init__")
+    params = getattr(cls, "__dataclass_params__", None)
+    if (
+        params is None
+        or not params.frozen
+        or tuple(f.name for f in fields(cls)) != names  # type: ignore[arg-type]
+        or getattr(cls, "__slots__", None) != names
+        or hasattr(cls, "__post_init__")
+        or getattr(getattr(init, "__code__", None), "co_filename", None) != "<string>"  # generated
+    ):
+        return lambda *values: cls(**dict(zip(names, values, strict=True)))
+
+    def become(self: object) -> None:
+        self.__class__ = cls
+
+    twin: Callable[..., _T] = make_dataclass(
+        f"_{cls.__name__}Twin",
+        names,
+        slots=True,
+        eq=False,
+        repr=False,
+        match_args=False,
+        namespace={"__post_init__": become, "__module__": __name__},
+    )
+    try:
+        probe = twin(*([None] * len(names)))
+    except TypeError:  # the layouts differ after all
+        return lambda *values: cls(**dict(zip(names, values, strict=True)))
+    assert type(probe) is cls
+    return twin
+
+
+_new_invoice_line = positional_constructor(
+    InvoiceLine,
+    (
+        "line_number",
+        "line_type",
+        "line_net_amount",
+        "line_tax_amount",
+        "gl_account",
+        "item_code",
+        "line_description",
+        "quantity",
+        "unit_price",
+        "tax_code",
+        "tax_rate",
+        "department",
+        "cost_center",
+        "location",
+        "class_",
+        "project",
+        "po_line_number",
+        "custom",
+        "extra",
+        "row",
+        "xpath",
+    ),
+)
+_new_invoice = positional_constructor(
+    Invoice,
+    (
+        "stampli_company_id",
+        "stampli_invoice_id",
+        "document_type",
+        "invoice_number",
+        "vendor_id",
+        "vendor_name",
+        "invoice_date",
+        "due_date",
+        "currency",
+        "subtotal_amount",
+        "tax_amount",
+        "total_amount",
+        "approval_status",
+        "approved_at",
+        "exported_at",
+        "lines",
+        "provenance",
+        "stampli_link",
+        "original_invoice_number",
+        "vendor_tax_id",
+        "posting_date",
+        "exchange_rate",
+        "payment_terms",
+        "payment_reference",
+        "payment_reference_type",
+        "po_number",
+        "description",
+        "approvers",
+        "custom",
+        "extra",
+    ),
+)
+
+
 class _Bail(Exception):
     """The fast path saw something the generic path would report: let that path decide."""
 
@@ -585,43 +693,43 @@ class CsvInvoiceBuilder:
     warning, header fields that differ between rows), so the caller runs the generic path for the
     exact issues. The speed comes from precomputed column positions, comparing the invoice-level
     cells of later rows with the first row's as raw text, and caching the parsed value of every
-    amount, date, timestamp and line number text seen in the file."""
+    amount, date, timestamp, line number and line type cell text seen in the file."""
 
     def __init__(self, header: HeaderMap, ctx: BuildContext) -> None:
         idx = header.index
         self.ctx = ctx
         self.rules = ctx.rules
-        self.col = {name: idx.get(name) for name in INVOICE_HEADER_COLUMNS + INVOICE_LINE_COLUMNS}
-        self.col["paymentReferenceType"] = idx.get("paymentReferenceType")
-        doc_cols = [idx[c] for c in INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS if c in idx]
-        self.doc_cells = itemgetter(*doc_cols) if len(doc_cols) > 1 else None
+        doc_names = [c for c in INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS if c in idx]
+        self.doc_cells = itemgetter(*(idx[c] for c in doc_names)) if len(doc_names) > 1 else None
+        # Position of each invoice-level field in the doc_cells tuple; absent columns point at
+        # the empty cell appended to it.
+        self.at = {c: doc_names.index(c) if c in idx else len(doc_names) for c in INVOICE_HEADER_COLUMNS}
+        self.at["paymentReferenceType"] = (
+            doc_names.index("paymentReferenceType") if "paymentReferenceType" in idx else len(doc_names)
+        )
+        self.line_col = {c: idx.get(c) for c in INVOICE_LINE_COLUMNS}
         self.custom = dict(header.custom)
         self.extra = dict(header.extra)
         rules = ctx.rules
-        self.plain = (
-            None
-            if rules.thousands_sep is not None
-            else (
-                _PLAIN_POINT
-                if rules.decimal_sep == "."
-                else _PLAIN_COMMA
-                if rules.decimal_sep == ","
-                else None
-            )
-        )
+        plain = {".": _PLAIN_POINT, ",": _PLAIN_COMMA}.get(rules.decimal_sep)
+        self.plain = plain if rules.thousands_sep is None else None
         self.comma = rules.decimal_sep == ","
+        # Caches keyed by the cell text as written (before strip).
         self.amounts: dict[str, Decimal] = {}
         self.dates: dict[str, date] = {}
         self.stamps: dict[str, datetime] = {}
         self.ints: dict[str, int] = {}
+        self.line_types: dict[str, LineType] = {}
         self.exps: dict[str, Decimal] = {}
 
-    # -- converters: the value, or _Bail when the generic path would report something ----------
+    # -- converters of one stripped, non-empty text: the value, or _Bail when the generic path
+    # -- would report something ------------------------------------------------------------------
 
-    def amount(self, text: str) -> Decimal:
-        value = self.amounts.get(text)
-        if value is not None:
-            return value
+    def amount(self, cell: str) -> Decimal | None:
+        """The amount in a cell, None when it is blank."""
+        text = cell.strip()
+        if not text:
+            return None
         plain = self.plain
         if plain is not None and len(text) <= 16 and plain.fullmatch(text):
             # at most 16 characters: in range (<= 16 integer digits), finite, as parse_amount reads it
@@ -633,7 +741,7 @@ class CsvInvoiceBuilder:
                 raise _Bail from None
         if len(self.amounts) >= _CACHE_MAX:
             self.amounts.clear()
-        self.amounts[text] = value
+        self.amounts[cell] = value
         return value
 
     def date(self, text: str) -> date:
@@ -662,26 +770,32 @@ class CsvInvoiceBuilder:
             self.stamps[text] = value
         return value
 
-    def integer(self, text: str) -> int:
-        value = self.ints.get(text)
-        if value is None:
-            try:
-                value = self.rules.integer(text)
-            except BadValue:
-                raise _Bail from None
-            if len(self.ints) >= _CACHE_MAX:
-                self.ints.clear()
-            self.ints[text] = value
+    def line_number(self, cell: str) -> int:
+        text = cell.strip()
+        if not text:
+            raise _Bail
+        try:
+            value = self.rules.integer(text)
+        except BadValue:
+            raise _Bail from None
+        if len(self.ints) >= _CACHE_MAX:
+            self.ints.clear()
+        self.ints[cell] = value
         return value
 
-    def rounded(self, amount: Decimal, currency: str) -> Decimal:
+    def line_type(self, cell: str) -> LineType:
+        value = _LINE_TYPE.get(cell.strip().upper())
+        if value is None:
+            raise _Bail
+        if len(self.line_types) < _CACHE_MAX:
+            self.line_types[cell] = value
+        return value
+
+    def exp(self, currency: str) -> Decimal:
         exp = self.exps.get(currency)
         if exp is None:
             exp = self.exps[currency] = Decimal(1).scaleb(-minor_units(currency))
-        return amount.quantize(exp, rounding=ROUND_HALF_EVEN)
-
-    def close(self, a: Decimal, b: Decimal, currency: str) -> bool:
-        return abs(self.rounded(a, currency) - self.rounded(b, currency)) <= self.ctx.tolerance
+        return exp
 
     # -- the document ------------------------------------------------------------------------
 
@@ -693,66 +807,48 @@ class CsvInvoiceBuilder:
 
     def _build(self, group: list[tuple[int, list[str]]]) -> Invoice | None:
         ctx = self.ctx
-        if len(group) > ctx.max_lines:
+        cells = self.doc_cells
+        if len(group) > ctx.max_lines or cells is None:
             return None
         first = group[0][1]
-        cells = self.doc_cells
-        if cells is None:
-            return None
+        raw_head = cells(first)
         if len(group) > 1:
-            head = cells(first)
             for _, row in group[1:]:
-                if cells(row) != head:  # header_mismatch
+                if cells(row) != raw_head:  # header_mismatch
                     return None
-        col = self.col
-
-        def text(name: str, *, req: bool = False) -> str | None:
-            i = col[name]
-            value = first[i].strip() if i is not None else ""
-            if not value:
-                if req:
-                    raise _Bail
-                return None
-            return value
-
-        def verbatim(name: str) -> str | None:
-            i = col[name]
-            return (first[i] or None) if i is not None else None
-
-        def req(name: str) -> str:
-            value = text(name, req=True)
-            assert value is not None
-            return value
-
-        company = req("stampliCompanyId")
-        invoice_id = text("stampliInvoiceId")
-        doc_type = _DOC_TYPE.get(req("documentType").upper())
-        if doc_type is None:
+        raw_head += ("",)
+        head = list(map(str.strip, raw_head))
+        at = self.at
+        company = head[at["stampliCompanyId"]]
+        doc_type = _DOC_TYPE.get(head[at["documentType"]].upper())
+        number = head[at["invoiceNumber"]]
+        vendor_id = head[at["vendorId"]]
+        vendor_name = head[at["vendorName"]]
+        currency = head[at["currency"]]
+        status = head[at["approvalStatus"]].upper()
+        if not (company and doc_type and number and vendor_id and vendor_name and status):
+            return None  # missing_value / invalid_value
+        if not is_currency_code(currency) or status not in ctx.approved_statuses:
             return None
-        number = req("invoiceNumber")
-        vendor_id = req("vendorId")
-        vendor_name = req("vendorName")
-        invoice_date = self.date(req("invoiceDate"))
-        due_date = self.date(req("dueDate"))
-        raw = text("postingDate")
-        posting_date = self.date(raw) if raw is not None else None
-        currency = req("currency")
-        if not is_currency_code(currency):
-            return None
-        raw = text("exchangeRate")
-        rate = self.amount(raw) if raw is not None else None
-        subtotal = self.amount(req("subtotalAmount"))
-        tax = self.amount(req("taxAmount"))
-        total = self.amount(req("totalAmount"))
-        status = req("approvalStatus").upper()
-        approved_at = self.timestamp(req("approvedAt"))
-        exported_at = self.timestamp(req("exportedAt"))
-        link = text("stampliLink")
+        invoice_date = self.date(head[at["invoiceDate"]] or _missing())
+        due_date = self.date(head[at["dueDate"]] or _missing())
+        raw = head[at["postingDate"]]
+        posting_date = self.date(raw) if raw else None
+        amounts = self.amounts
+        amount = self.amount
+        raw = raw_head[at["exchangeRate"]]
+        rate = amounts.get(raw) or amount(raw)
+        subtotal = amounts.get(raw := raw_head[at["subtotalAmount"]]) or amount(raw)
+        tax = amounts.get(raw := raw_head[at["taxAmount"]]) or amount(raw)
+        total = amounts.get(raw := raw_head[at["totalAmount"]]) or amount(raw)
+        if subtotal is None or tax is None or total is None:
+            return None  # missing_value
+        approved_at = self.timestamp(head[at["approvedAt"]] or _missing())
+        exported_at = self.timestamp(head[at["exportedAt"]] or _missing())
+        link = head[at["stampliLink"]] or None
         if link is not None and not link.startswith(("https://", "http://")):
             return None
-        if status not in ctx.approved_statuses:
-            return None
-        raw = text("approvers")
+        raw = head[at["approvers"]]
         approvers = tuple(a.strip() for a in raw.split("|") if a.strip()) if raw else ()
 
         # Custom fields: the same value on every row belongs to the invoice; otherwise to the line.
@@ -766,126 +862,159 @@ class CsvInvoiceBuilder:
                 line_custom.append((name, pos))
         extra = self.extra
 
-        i_num, i_type, i_gl, i_item = col["lineNumber"], col["lineType"], col["glAccount"], col["itemCode"]
-        i_qty, i_price, i_net, i_tax = (
-            col["quantity"],
-            col["unitPrice"],
-            col["lineNetAmount"],
-            col["lineTaxAmount"],
+        col = self.line_col
+
+        def column(name: str) -> int:
+            """The column of a line field; -1 (the empty cell appended to each row view) if absent."""
+            i = col[name]
+            return -1 if i is None else i
+
+        i_num, i_type, i_net, i_tax = (
+            column("lineNumber"),
+            column("lineType"),
+            column("lineNetAmount"),
+            column("lineTaxAmount"),
         )
-        i_rate, i_desc, i_code = col["taxRate"], col["lineDescription"], col["taxCode"]
-        optional = [
-            col[c] for c in ("department", "costCenter", "location", "class", "project", "poLineNumber")
-        ]
-        assert i_num is not None and i_type is not None and i_net is not None and i_tax is not None
-        amount = self.amount
-        cached = self.amounts.get
-        rounded = self.rounded
-        i_dept, i_cost, i_loc, i_cls, i_proj, i_po = optional
+        i_gl, i_item, i_desc, i_code = (
+            column("glAccount"),
+            column("itemCode"),
+            column("lineDescription"),
+            column("taxCode"),
+        )
+        i_qty, i_price, i_rate = column("quantity"), column("unitPrice"), column("taxRate")
+        i_dept, i_cost, i_loc = column("department"), column("costCenter"), column("location")
+        i_cls, i_proj, i_po = column("class"), column("project"), column("poLineNumber")
+        missing = -1
+        pad = missing in (
+            i_gl,
+            i_item,
+            i_desc,
+            i_code,
+            i_qty,
+            i_price,
+            i_rate,
+            i_dept,
+            i_cost,
+            i_loc,
+            i_cls,
+            i_proj,
+            i_po,
+        )
+        aget = amounts.get
+        iget = self.ints.get
+        tget = self.line_types.get
+        exp = self.exp(currency)
+        gl_type = LineType.GL
+        new_line = _new_invoice_line
+        item_type = LineType.ITEM
         lines: list[InvoiceLine] = []
         seen: set[int] = set()
         net_sum = Decimal(0)
         tax_sum = Decimal(0)
         for rn, row in group:
-            raw = row[i_num].strip()
-            if not raw:
-                return None
-            number_ = self.ints.get(raw)
+            if pad:
+                row = [*row, ""]  # a view with the empty cell at index -1
+            cell = row[i_num]
+            number_ = iget(cell)
             if number_ is None:
-                number_ = self.integer(raw)
+                number_ = self.line_number(cell)
             if number_ in seen:
-                return None
+                return None  # duplicate_line_number
             seen.add(number_)
-            line_type = _LINE_TYPE.get(row[i_type].strip().upper())
-            if line_type is None:
+            cell = row[i_type]
+            line_type = tget(cell) or self.line_type(cell)
+            gl = row[i_gl].strip() or None
+            item = row[i_item].strip() or None
+            if (gl is None and line_type is gl_type) or (item is None and line_type is item_type):
                 return None
-            gl = (row[i_gl].strip() or None) if i_gl is not None else None
-            item = (row[i_item].strip() or None) if i_item is not None else None
-            if (line_type is LineType.GL and gl is None) or (line_type is LineType.ITEM and item is None):
+            qty = aget(cell := row[i_qty]) or amount(cell)
+            price = aget(cell := row[i_price]) or amount(cell)
+            net = aget(cell := row[i_net]) or amount(cell)
+            ltax = aget(cell := row[i_tax]) or amount(cell)
+            rate_pct = aget(cell := row[i_rate]) or amount(cell)
+            if net is None or ltax is None:
                 return None
-            qty = price = rate_pct = None
-            if i_qty is not None and (raw := row[i_qty].strip()):
-                qty = cached(raw) or amount(raw)
-            if i_price is not None and (raw := row[i_price].strip()):
-                price = cached(raw) or amount(raw)
-            raw = row[i_net].strip()
-            if not raw:
-                return None
-            net = cached(raw) or amount(raw)
-            raw = row[i_tax].strip()
-            if not raw:
-                return None
-            ltax = cached(raw) or amount(raw)
-            if i_rate is not None and (raw := row[i_rate].strip()):
-                rate_pct = cached(raw) or amount(raw)
             net_sum += net
             tax_sum += ltax
             if qty is not None and price is not None:
                 product = qty * price
-                if product != net and rounded(product, currency) != rounded(net, currency):
+                if product != net and product.quantize(exp, rounding=ROUND_HALF_EVEN) != net.quantize(
+                    exp, rounding=ROUND_HALF_EVEN
+                ):
                     return None  # line_net_mismatch (a warning)
             lines.append(
-                InvoiceLine(
-                    line_number=number_,
-                    line_type=line_type,
-                    line_net_amount=net,
-                    line_tax_amount=ltax,
-                    gl_account=gl,
-                    item_code=item,
-                    line_description=(row[i_desc] or None) if i_desc is not None else None,
-                    quantity=qty,
-                    unit_price=price,
-                    tax_code=(row[i_code].strip() or None) if i_code is not None else None,
-                    tax_rate=rate_pct,
-                    department=(row[i_dept].strip() or None) if i_dept is not None else None,
-                    cost_center=(row[i_cost].strip() or None) if i_cost is not None else None,
-                    location=(row[i_loc].strip() or None) if i_loc is not None else None,
-                    class_=(row[i_cls].strip() or None) if i_cls is not None else None,
-                    project=(row[i_proj].strip() or None) if i_proj is not None else None,
-                    po_line_number=(row[i_po].strip() or None) if i_po is not None else None,
-                    custom={n: row[p] for n, p in line_custom if row[p]},
-                    extra={n: row[p] for n, p in extra.items() if row[p]},
-                    row=rn,
-                    xpath=None,
+                new_line(  # InvoiceLine, fields in order
+                    number_,
+                    line_type,
+                    net,
+                    ltax,
+                    gl,
+                    item,
+                    row[i_desc] or None,
+                    qty,
+                    price,
+                    row[i_code].strip() or None,
+                    rate_pct,
+                    row[i_dept].strip() or None,
+                    row[i_cost].strip() or None,
+                    row[i_loc].strip() or None,
+                    row[i_cls].strip() or None,
+                    row[i_proj].strip() or None,
+                    row[i_po].strip() or None,
+                    {n: row[p] for n, p in line_custom if row[p]} if line_custom else {},
+                    {n: row[p] for n, p in extra.items() if row[p]} if extra else {},
+                    rn,
+                    None,
                 )
             )
-        if not self.close(net_sum, subtotal, currency) or not self.close(tax_sum, tax, currency):
-            return None
-        if not self.close(subtotal + tax, total, currency):
-            return None
+        tolerance = ctx.tolerance
+
+        def close(a: Decimal, b: Decimal) -> bool:
+            return (
+                abs(a.quantize(exp, rounding=ROUND_HALF_EVEN) - b.quantize(exp, rounding=ROUND_HALF_EVEN))
+                <= tolerance
+            )
+
+        if not (close(net_sum, subtotal) and close(tax_sum, tax) and close(subtotal + tax, total)):
+            return None  # subtotal_mismatch / tax_mismatch / total_mismatch
         if doc_type is DocumentType.INVOICE and (total < 0 or subtotal < 0):
             return None
         if doc_type is DocumentType.CREDIT_NOTE and (total > 0 or subtotal > 0):
             return None
-        return Invoice(
-            stampli_company_id=company,
-            stampli_invoice_id=invoice_id,
-            document_type=doc_type,
-            invoice_number=number,
-            vendor_id=vendor_id,
-            vendor_name=vendor_name,
-            invoice_date=invoice_date,
-            due_date=due_date,
-            currency=currency,
-            subtotal_amount=subtotal,
-            tax_amount=tax,
-            total_amount=total,
-            approval_status=status,
-            approved_at=approved_at,
-            exported_at=exported_at,
-            lines=tuple(lines),
-            provenance=Provenance(ctx.remote_path, ctx.sha256, rows=tuple(rn for rn, _ in group), xpath=None),
-            stampli_link=link,
-            original_invoice_number=text("originalInvoiceNumber"),
-            vendor_tax_id=text("vendorTaxId"),
-            posting_date=posting_date,
-            exchange_rate=rate,
-            payment_terms=verbatim("paymentTerms"),
-            payment_reference=text("paymentReference"),
-            payment_reference_type=text("paymentReferenceType"),
-            po_number=text("poNumber"),
-            description=verbatim("description"),
-            approvers=approvers,
-            custom=doc_custom,
-            extra={},
+        return _new_invoice(  # Invoice, fields in order
+            company,
+            head[at["stampliInvoiceId"]] or None,
+            doc_type,
+            number,
+            vendor_id,
+            vendor_name,
+            invoice_date,
+            due_date,
+            currency,
+            subtotal,
+            tax,
+            total,
+            status,
+            approved_at,
+            exported_at,
+            tuple(lines),
+            Provenance(ctx.remote_path, ctx.sha256, rows=tuple(rn for rn, _ in group), xpath=None),
+            link,
+            head[at["originalInvoiceNumber"]] or None,
+            head[at["vendorTaxId"]] or None,
+            posting_date,
+            rate,
+            raw_head[at["paymentTerms"]] or None,
+            head[at["paymentReference"]] or None,
+            head[at["paymentReferenceType"]] or None,
+            head[at["poNumber"]] or None,
+            raw_head[at["description"]] or None,
+            approvers,
+            doc_custom,
+            {},
         )
+
+
+def _missing() -> NoReturn:
+    """A required field is empty (missing_value): the generic path reports it."""
+    raise _Bail
