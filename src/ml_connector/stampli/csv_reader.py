@@ -135,7 +135,8 @@ class _Lines:
 
 
 def _quick_cells(line: str, delimiter: str, ncols: int, split_at: int) -> list[str] | None:
-    """The first ``split_at`` cells of a physical line that is one whole, well-formed record of
+    """The first ``split_at`` cells of a physical line (as the text file yields it with
+    ``newline=""``: no CR or LF before its end) that is one whole, well-formed record of
     exactly ``ncols`` fields (what csv.reader in strict mode would read from it), else None.
 
     A quoted field must open at a field start and close at a field end, with ``""`` inside; the

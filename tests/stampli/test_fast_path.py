@@ -1,0 +1,144 @@
+"""The CSV fast paths (pass 1 line check, clean-invoice builder) must agree with the generic path.
+
+The generic path is the reference: ``CsvInvoiceBuilder.build`` returning None sends every document
+through ``_document`` + ``build_invoice``, and csv.reader is the reference for ``_quick_cells``.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import FrozenInstanceError, dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ml_connector.domain.documents import InvoiceLine, LineType
+from ml_connector.stampli.build import CsvInvoiceBuilder, positional_constructor
+from ml_connector.stampli.csv_reader import _quick_cells
+from ml_connector.stampli.profile import ReaderProfile
+from tests.stampli.util import CANONICAL, NORDIC, invoice_rows, read, set_cell, write_rows
+
+
+def _view(path: Path, profile: ReaderProfile) -> tuple[object, ...]:
+    result = read(path, profile)
+    return (
+        result.status,
+        [repr(d) for d in result.documents],
+        [(r.key, r.raw, r.parsed, r.issues, r.provenance) for r in result.rejected],
+        result.issues,
+    )
+
+
+def _both(path: Path, profile: ReaderProfile, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    fast = _view(path, profile)
+    with monkeypatch.context() as m:
+        m.setattr(CsvInvoiceBuilder, "build", lambda self, group: None)
+        generic = _view(path, profile)
+    return fast, generic
+
+
+VARIANTS: list[tuple[str, list[tuple[int, str, str]]]] = [
+    ("as is", []),
+    ("zero tax", [(2, "lineTaxAmount", "0.00")]),
+    ("naive timestamp", [(5, "approvedAt", "2025-03-07T09:05:12")]),
+    ("bad amount", [(3, "lineNetAmount", "12,50")]),
+    ("blank required", [(6, "vendorName", " ")]),
+    ("header differs", [(3, "vendorName", "Other AS")]),
+    ("spaces kept in free text", [(2, "lineDescription", "  Rammeavtale, uke 9  ")]),
+    ("line type lower case", [(2, "lineType", "gl")]),
+    ("item without code", [(2, "lineType", "ITEM")]),
+    ("long amount", [(2, "quantity", "00000000000000001.00")]),
+    ("plus sign", [(2, "quantity", "+1")]),
+    ("duplicate line number", [(3, "lineNumber", "1")]),
+    ("price x qty off", [(9, "quantity", "14")]),
+    ("ftp link", [(5, "stampliLink", "ftp://x")]),
+]
+
+
+@pytest.mark.parametrize(("name", "changes"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_fast_invoice_builder_matches_the_generic_path(
+    name: str, changes: list[tuple[int, str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = invoice_rows()
+    for record, column, value in changes:
+        set_cell(rows, record, column, value)
+    path = write_rows(tmp_path / "stampli_invoices_f.csv", rows)
+    fast, generic = _both(path, CANONICAL, monkeypatch)
+    assert fast == generic
+
+
+def test_fast_path_with_custom_extra_and_absent_optional_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = invoice_rows()
+    drop = {rows[0].index(c) for c in ("quantity", "costCenter", "postingDate", "description")}
+    rows = [[cell for i, cell in enumerate(row) if i not in drop] for row in rows]
+    rows[0] += ["custom_batch", "custom_lot", "warehouse"]
+    for n, row in enumerate(rows[1:]):
+        row += ["B7", f"L{n % 2}", "" if n % 3 else "OSL-2"]
+    path = write_rows(tmp_path / "stampli_invoices_c.csv", rows)
+    fast, generic = _both(path, CANONICAL, monkeypatch)
+    assert fast == generic
+    assert fast[0] == "ok"
+
+
+def test_fast_path_in_the_nordic_dialect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "stampli_invoices_C100234_nordic.csv"
+    fast, generic = _both(fixture, NORDIC, monkeypatch)
+    assert fast == generic
+    assert fast[0] == "ok"
+
+
+def test_quick_cells_agrees_with_csv_reader() -> None:
+    rng = random.Random(7)
+    # A physical line as the text file yields it (newline=""): no CR or LF before its end.
+    alphabet = ['"', '"', ",", ",", "a", "b", " ", "\x00", "\t"]
+    checked = 0
+    for _ in range(20_000):
+        body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        line = body + rng.choice(["\r\n", "\n", "", "\r"])
+        for ncols in (2, 3, 4):
+            cells = _quick_cells(line, ",", ncols, 1)
+            if cells is None:
+                continue
+            checked += 1
+            records = list(csv.reader([line], strict=True))
+            assert len(records) == 1, line
+            assert len(records[0]) == ncols, line
+            assert cells[0] == records[0][0], line
+    assert checked > 500
+
+
+def test_positional_constructor_builds_the_real_frozen_class() -> None:
+    names = tuple(f for f in InvoiceLine.__slots__)
+    make = positional_constructor(InvoiceLine, names)
+    values = [1, LineType.GL, Decimal("2.50"), Decimal("0.63"), "6800"] + [None] * 12 + [{}, {}, 7, None]
+    line = make(*values)
+    assert type(line) is InvoiceLine
+    assert line == InvoiceLine(**dict(zip(names, values, strict=True)))
+    assert repr(line) == repr(InvoiceLine(**dict(zip(names, values, strict=True))))
+    with pytest.raises(FrozenInstanceError):
+        line.line_number = 2  # type: ignore[misc]
+
+
+def test_positional_constructor_falls_back_to_keywords() -> None:
+    @dataclass(frozen=True)
+    class NoSlots:
+        a: int
+        b: str
+
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+        b: str
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    assert positional_constructor(NoSlots, ("a", "b"))(1, "x") == NoSlots(1, "x")
+    assert positional_constructor(NoSlots, ("b", "a"))("x", 1) == NoSlots(1, "x")
+    with pytest.raises(ValueError, match="negative"):
+        positional_constructor(Checked, ("a", "b"))(-1, "x")
