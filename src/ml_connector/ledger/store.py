@@ -668,15 +668,18 @@ def _upsert(conn: Connection, table: sa.Table, keys: list[str], update: list[str
 
 @contextmanager
 def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
-    """An exclusive flock on the SQLite database file for the migration (SQLite's own locks
-    are fcntl byte-range locks, independent of flock on Linux). No-op for other databases."""
+    """An exclusive flock for the migration, on the directory that holds the SQLite file.
+
+    Never on the database file itself: closing any descriptor of that file drops every POSIX
+    lock SQLite holds on it in this process (sqlite.org/howtocorrupt.html §2.2), which let other
+    processes reset the WAL under a live connection. No-op for other databases."""
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:" or path.startswith("file:"):
         yield
         return
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(Path(path).resolve().parent, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
