@@ -11,6 +11,7 @@ import random
 from dataclasses import FrozenInstanceError, dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from ml_connector.stampli.profile import ReaderProfile
 from tests.stampli.util import CANONICAL, NORDIC, invoice_rows, read, set_cell, write_rows
 
 
-def _view(path: Path, profile: ReaderProfile) -> tuple[object, ...]:
+def _view(path: Path, profile: ReaderProfile) -> tuple[Any, ...]:
     result = read(path, profile)
     return (
         result.status,
@@ -31,7 +32,9 @@ def _view(path: Path, profile: ReaderProfile) -> tuple[object, ...]:
     )
 
 
-def _both(path: Path, profile: ReaderProfile, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+def _both(
+    path: Path, profile: ReaderProfile, monkeypatch: pytest.MonkeyPatch
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     fast = _view(path, profile)
     with monkeypatch.context() as m:
         m.setattr(CsvInvoiceBuilder, "build", lambda self, group: None)
@@ -114,7 +117,9 @@ def test_quick_cells_agrees_with_csv_reader() -> None:
 def test_positional_constructor_builds_the_real_frozen_class() -> None:
     names = tuple(f for f in InvoiceLine.__slots__)
     make = positional_constructor(InvoiceLine, names)
-    values = [1, LineType.GL, Decimal("2.50"), Decimal("0.63"), "6800"] + [None] * 12 + [{}, {}, 7, None]
+    values: list[Any] = (
+        [1, LineType.GL, Decimal("2.50"), Decimal("0.63"), "6800"] + [None] * 12 + [{}, {}, 7, None]
+    )
     line = make(*values)
     assert type(line) is InvoiceLine
     assert line == InvoiceLine(**dict(zip(names, values, strict=True)))
