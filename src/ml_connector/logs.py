@@ -6,10 +6,13 @@ bearer tokens or credentials in URLs, in the formatted message and in exception 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +20,37 @@ _SECRETS: set[str] = set()
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _URL_CRED = re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)")
 _AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}]+")
+
+
+# What the code running now works on (connection, run id, document, job, worker): every record
+# logged in this context carries these fields (JSON logs). Asyncio tasks inherit a copy.
+_CONTEXT: ContextVar[dict[str, object] | None] = ContextVar("ml_connector_log_context", default=None)
+CONTEXT_FIELDS = ("connection", "run_id", "document", "file", "job", "worker")
+
+
+@contextlib.contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """``with log_context(connection="acme", run_id=7): ...`` adds the fields to every record."""
+    current = _CONTEXT.get() or {}
+    token = _CONTEXT.set({**current, **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def current_log_context() -> dict[str, object]:
+    return dict(_CONTEXT.get() or {})
+
+
+class ContextFilter(logging.Filter):
+    """Copies the current ``log_context`` onto the record (explicit ``extra=`` values win)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_CONTEXT.get() or {}).items():
+            if getattr(record, key, None) is None:
+                setattr(record, key, value)
+        return True
 
 
 def remember_secret(value: str | None) -> None:
@@ -54,7 +88,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("connection", "run_id", "document", "file"):
+        for key in CONTEXT_FIELDS:
             value = getattr(record, key, None)
             if value is not None:
                 payload[key] = value
@@ -67,6 +101,7 @@ def configure(level: str = "INFO", fmt: str = "console", file: Path | None = Non
         root.removeHandler(old)
         old.close()
     handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
         JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s: %(message)s")
@@ -74,5 +109,5 @@ def configure(level: str = "INFO", fmt: str = "console", file: Path | None = Non
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party chatter (asyncssh logs every channel) stays at warning unless debugging.
-    for noisy in ("asyncssh", "httpx2", "httpcore2", "uvicorn.access"):
+    for noisy in ("asyncssh", "httpx2", "httpcore2", "uvicorn.access", "procrastinate"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

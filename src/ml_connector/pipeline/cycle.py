@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ml_connector.errors import ConnectorError, FatalDestinationError, HostKeyMismatchError, SourceError
+from ml_connector.logs import log_context
 from ml_connector.pipeline.intake import IntakeStats, intake, resume_downloaded_files
 from ml_connector.pipeline.masterdata import MasterData
-from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending, settle
+from ml_connector.pipeline.posting import JournalPort, PostingStats, auto_replay, post_pending, settle
 from ml_connector.pipeline.refresh import refresh
 from ml_connector.pipeline.runtime import Runtime
 
 log = logging.getLogger("ml_connector.cycle")
+
+# Step 5 of a cycle: post what is pending. The scaled-out workers pass one that spreads the pending
+# documents over the workers as jobs instead (ml_connector.scale.tasks); the claims stay the same.
+PostStep = Callable[[Runtime, JournalPort, MasterData, PostingStats], Awaitable[None]]
 
 
 @dataclass
@@ -59,10 +65,17 @@ def audit_host_key_mismatch(rt: Runtime, exc: HostKeyMismatchError) -> None:
         )
 
 
-async def run_cycle(rt: Runtime, *, intake_files: bool = True) -> CycleResult:
+async def run_cycle(rt: Runtime, *, intake_files: bool = True, post: PostStep | None = None) -> CycleResult:
     result = CycleResult(rt.name)
     started = time.monotonic()
     run_id = rt.ledger.start_run(rt.name)
+    with log_context(connection=rt.name, run_id=run_id):
+        return await _cycle(rt, result, started, run_id, intake_files, post or post_pending)
+
+
+async def _cycle(
+    rt: Runtime, result: CycleResult, started: float, run_id: int, intake_files: bool, post: PostStep
+) -> CycleResult:
     try:
         async with rt.visma() as visma:
             md: MasterData = await refresh(visma, rt.ledger, rt.name, rt.config.visma.company_id)
@@ -80,7 +93,7 @@ async def run_cycle(rt: Runtime, *, intake_files: bool = True) -> CycleResult:
                     result.status = "partial"
                     result.errors.append(f"sftp: {exc}")
                     log.error("connection %s: SFTP failed: %s", rt.name, exc)
-            await post_pending(rt, visma, md, result.posting)
+            await post(rt, visma, md, result.posting)
     except FatalDestinationError as exc:
         result.status = "failed"
         result.errors.append(f"visma: {exc}")

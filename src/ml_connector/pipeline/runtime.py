@@ -11,6 +11,7 @@ from typing import Any
 from ml_connector.adapters.sftp.settings import SftpSettings
 from ml_connector.adapters.sftp.source import SftpSource
 from ml_connector.adapters.visma.client import VismaClient
+from ml_connector.adapters.visma.ratelimit import RateBudget
 from ml_connector.adapters.visma.settings import VismaSettings
 from ml_connector.config.model import ConnectionConfig
 from ml_connector.config.secrets import SecretResolver, default_resolver
@@ -82,6 +83,9 @@ class Runtime:
     claim_lease: timedelta = timedelta(minutes=10)
     settle_after: timedelta = timedelta(seconds=60)  # let an in-flight create land before looking it up
     visma_transport: Any = None  # tests and benchmarks may route the client through a transport
+    # The rate budget of each Visma client (None: one in-process budget per client). The scaled-out
+    # workers pass one kept in PostgreSQL, shared by every worker (ml_connector.scale.budget).
+    budget_factory: Callable[[VismaSettings], RateBudget] | None = None
     on_progress: Callable[[str, int, int], None] | None = None
 
     @property
@@ -89,7 +93,9 @@ class Runtime:
         return self.config.name
 
     def visma(self) -> VismaClient:
-        return VismaClient(visma_settings(self.config, self.resolver), transport=self.visma_transport)
+        settings = visma_settings(self.config, self.resolver)
+        budget = self.budget_factory(settings) if self.budget_factory is not None else None
+        return VismaClient(settings, transport=self.visma_transport, budget=budget)
 
     def sftp(self) -> SftpSource:
         return SftpSource(sftp_settings(self.config, self.resolver))

@@ -15,6 +15,7 @@ from ml_connector.entrypoints.cli import (  # noqa: F401  (importing registers t
     vendors_cmd,
     visma_cmd,
     web_cmd,
+    worker_cmd,
 )
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.errors import ConnectorError

@@ -1,0 +1,1 @@
+"""Scaled-out mode: many connections, many workers, one PostgreSQL (procrastinate; docs/deployment.md)."""
