@@ -8,12 +8,13 @@ cannot make the test pass for the wrong reason.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from ml_connector import retry
 from ml_connector.ledger.store import DocStatus
 from tests.pipeline.conftest import ConnectionFactory, Dataset, cycles_until_settled
 from tests.support.visma_sim import VismaSim
@@ -21,49 +22,38 @@ from tests.support.visma_sim import VismaSim
 CREATE = "POST /v2/journaltransaction"
 
 
-class BudgetBurner:
-    """Another consumer of the same company budget (same client id and tenant): every ``every``
-    seconds it spends what is left of the rate-limit window, so our client runs into 429 bursts
-    although it paces itself by the headers it saw."""
+def burn(sim: VismaSim, workers: int = 8) -> int:
+    """Another consumer of the same company budget (same client id and tenant) spends what is
+    left of the rate-limit window, fast (several threads), so our client's next calls run into
+    429s although it paces itself by the headers it saw. Returns the burner's own 429s."""
+    done = threading.Event()
+    own = [0]
+    lock = threading.Lock()
 
-    def __init__(self, sim: VismaSim, every: float = 1.5) -> None:
-        self.sim = sim
-        self.every = every
-        self.own_429 = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+    def spend() -> None:
+        with sim.api_client() as http:
+            deadline = time.monotonic() + 5.0
+            while not done.is_set() and time.monotonic() < deadline:
+                response = http.get("/v1/currency")
+                if response.status_code == 401:  # token_ttl: renew, as any client would
+                    http.headers.update(sim.api_headers())
+                    continue
+                if response.status_code == 429:
+                    with lock:
+                        own[0] += 1
+                    done.set()
+                elif response.headers.get("x-ratelimit-remaining") == "0":
+                    done.set()
 
-    def _run(self) -> None:
-        with self.sim.api_client() as http:
-            while not self.stop.is_set():
-                for _ in range(200):
-                    response = http.get("/v1/currency")
-                    if response.status_code == 401:  # token_ttl: renew, as any client would
-                        http.headers.update(self.sim.api_headers())
-                        continue
-                    if response.status_code == 429:
-                        self.own_429 += 1
-                        break
-                    if response.headers.get("x-ratelimit-remaining") == "0":
-                        break
-                self.stop.wait(self.every)
-
-
-@contextmanager
-def burning(sim: VismaSim, on: bool) -> Iterator[BudgetBurner | None]:
-    if not on:
-        yield None
-        return
-    burner = BudgetBurner(sim)
-    burner.thread.start()
-    try:
-        yield burner
-    finally:
-        burner.stop.set()
-        burner.thread.join(timeout=10)
+    threads = [threading.Thread(target=spend) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    return own[0]
 
 
-def _fired(stats: dict[str, Any], case: str, burner: BudgetBurner | None = None) -> None:
+def _fired(stats: dict[str, Any], case: str, burner_429: int = 0) -> None:
     statuses: dict[str, dict[str, int]] = stats["statuses"]
     if case in ("5xx", "all"):
         assert stats["injected_5xx"] > 0, stats
@@ -72,43 +62,56 @@ def _fired(stats: dict[str, Any], case: str, burner: BudgetBurner | None = None)
         assert stats["dropped_after_commit"] > 0, stats
     if case in ("429", "all"):
         # our client's 429s, not the burner's own
-        assert stats["rate_limited"] > (burner.own_429 if burner else 0), stats
+        assert stats["rate_limited"] > burner_429, stats
     if case in ("token_expiry", "all"):
         assert sum(s.get("401", 0) for s in statuses.values()) > 0, statuses
 
 
-CASES: dict[str, dict[str, Any]] = {
-    "5xx": {"faults": "5xx=0.15,seed=11"},
-    "ambiguous": {"faults": "drop_after_commit=0.25,seed=12"},
-    "429": {"rate_limit": "25/1"},
-    "token_expiry": {"faults": "token_ttl=250ms,latency=10ms,seed=13"},
-    "all": {"faults": "5xx=0.1,drop_after_commit=0.15,token_ttl=400ms,seed=14", "rate_limit": "40/1"},
+# (simulator options, retry-delay scale). The 429 cases keep Retry-After meaningful (a scale near 1)
+# so the client waits for the window to reset instead of spending its attempts inside it.
+CASES: dict[str, tuple[dict[str, Any], float]] = {
+    "5xx": ({"faults": "5xx=0.15,seed=11"}, 0.01),
+    "ambiguous": ({"faults": "drop_after_commit=0.25,seed=12"}, 0.01),
+    "429": ({"rate_limit": "60/2"}, 1.0),
+    "token_expiry": ({"faults": "token_ttl=250ms,latency=10ms,seed=13"}, 0.01),
+    "all": ({"faults": "5xx=0.1,drop_after_commit=0.15,token_ttl=400ms,seed=14", "rate_limit": "60/2"}, 0.3),
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
-async def test_faults_zero_duplicates_zero_losses(
+@pytest.fixture
+def retry_scale() -> Iterator[Callable[[float], None]]:
+    yield retry.set_testing
+    retry.set_testing(None)
+
+
+async def _run_case(
     case: str,
-    fast_retries: None,
+    seed: int,
     connection_factory: ConnectionFactory,
     visma_sim_factory: Callable[..., VismaSim],
+    set_scale: Callable[[float], None],
+    ledger_between: bool = False,
 ) -> None:
-    sim = visma_sim_factory(seed="demo", **CASES[case])
+    options, scale = CASES[case]
+    set_scale(scale)
+    sim = visma_sim_factory(seed="demo", **options)
     c = connection_factory(sim)
-    ds = Dataset.make(30, missing=0, seed=7)
+    ds = Dataset.make(24, missing=0, seed=seed)
     ids = ds.invoice_ids
-    c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0001.csv", ds.invoices_text(ids[:15]))
-    c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0002.csv", ds.invoices_text(ids[15:]))
+    c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0001.csv", ds.invoices_text(ids[:12]))
+    c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0002.csv", ds.invoices_text(ids[12:]))
     c.put_payments("stampli_payments_C100234_20250331T073000Z_0001.csv", ds.payments_text())
     app = c.open_app()
+    burner_429 = burn(sim) if "rate_limit" in options else 0
 
-    with burning(sim, case in ("429", "all")) as burner:
-        results = await cycles_until_settled(app, c.name, max_cycles=15)
+    results = await cycles_until_settled(
+        app, c.name, max_cycles=15, between=sim.expire_tokens if ledger_between else None
+    )
 
-    _fired(sim.stats(), case, burner)
-    c.assert_exactly_once(ds.expected(ids))
-    assert app.ledger.status_counts(c.name) == {DocStatus.POSTED: len(ds.expected(ids))}
+    _fired(sim.stats(), case, burner_429)
+    expected = ds.expected(ids)
+    c.assert_exactly_once(expected)
+    assert app.ledger.status_counts(c.name) == {DocStatus.POSTED: len(expected)}
     assert app.ledger.open_failures(c.name) == []
     settled = sum(r.posting.settled_found + r.posting.settled_not_found for r in results)
     if case in ("5xx", "ambiguous", "all"):
@@ -119,22 +122,22 @@ async def test_faults_zero_duplicates_zero_losses(
     assert sum(r.posting.duplicates_found for r in results) == 0
 
 
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+async def test_faults_zero_duplicates_zero_losses(
+    case: str,
+    retry_scale: Callable[[float], None],
+    connection_factory: ConnectionFactory,
+    visma_sim_factory: Callable[..., VismaSim],
+) -> None:
+    await _run_case(case, 7, connection_factory, visma_sim_factory, retry_scale)
+
+
 @pytest.mark.parametrize("ledger_url", ["postgresql"], indirect=True)
 async def test_faults_all_at_once_on_postgresql(
-    fast_retries: None,
+    retry_scale: Callable[[float], None],
     connection_factory: ConnectionFactory,
     visma_sim_factory: Callable[..., VismaSim],
 ) -> None:
     """The combined case on PostgreSQL, with tokens also revoked between cycles."""
-    sim = visma_sim_factory(seed="demo", **CASES["all"])
-    c = connection_factory(sim)
-    ds = Dataset.make(30, missing=0, seed=8)
-    ids = ds.invoice_ids
-    c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0001.csv", ds.invoices_text(ids))
-    c.put_payments("stampli_payments_C100234_20250331T073000Z_0001.csv", ds.payments_text())
-    app = c.open_app()
-    with burning(sim, True) as burner:
-        await cycles_until_settled(app, c.name, max_cycles=15, between=sim.expire_tokens)
-    _fired(sim.stats(), "all", burner)
-    c.assert_exactly_once(ds.expected(ids))
-    assert app.ledger.status_counts(c.name) == {DocStatus.POSTED: len(ds.expected(ids))}
+    await _run_case("all", 8, connection_factory, visma_sim_factory, retry_scale, ledger_between=True)
