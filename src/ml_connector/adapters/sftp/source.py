@@ -197,18 +197,32 @@ class SftpSource:
                     nonlocal written
                     await check_unchanged(s)
                     f = await self._op(f"open {remote.path}", s.sftp.open(remote.path, "rb"))
+
+                    def read_at(offset: int) -> asyncio.Task[bytes]:
+                        want = min(CHUNK, remote.size - offset)
+                        return asyncio.ensure_future(self._op(f"read {remote.path}", f.read(want, offset)))
+
+                    # One read stays in flight while the previous chunk is hashed and written, so
+                    # the link never idles between chunks (each read is itself pipelined by asyncssh).
+                    ahead: asyncio.Task[bytes] | None = read_at(written) if written < remote.size else None
                     try:
-                        while written < remote.size:
-                            want = min(CHUNK, remote.size - written)
-                            chunk: bytes = await self._op(f"read {remote.path}", f.read(want, written))
+                        while ahead is not None:
+                            chunk: bytes = await ahead
+                            ahead = None
                             if not chunk:
                                 raise _RemoteChanged
+                            if written + len(chunk) < remote.size:
+                                ahead = read_at(written + len(chunk))
                             out.write(chunk)
                             hasher.update(chunk)
                             written += len(chunk)
                             if on_progress is not None:
                                 on_progress(written, remote.size)
                     finally:
+                        if ahead is not None:
+                            ahead.cancel()
+                            with contextlib.suppress(Exception, asyncio.CancelledError):
+                                await ahead
                         if self._session is s:
                             with contextlib.suppress(*RECOVERABLE):
                                 await asyncio.wait_for(f.close(), timeout=self.settings.op_timeout)
