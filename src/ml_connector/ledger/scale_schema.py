@@ -22,6 +22,7 @@ rate_budgets = sa.Table(
     sa.Column("reset_at", sa.Float, nullable=True),  # wall-clock seconds of the window's end
     sa.Column("last_slot", sa.Float, nullable=True),
     sa.Column("blocked_until", sa.Float, nullable=True),  # a 429's Retry-After, for everybody
+    sa.Column("inflight", sa.Integer, nullable=False, server_default="0"),  # reserved, not yet answered
     sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),  # calls, all workers
     sa.Column("throttled", sa.BigInteger, nullable=False, server_default="0"),  # 429s, all workers
     sa.Column("updated_at", TS, nullable=False),

@@ -10,7 +10,9 @@ are serialised and counted once:
   so N workers never hand out more than the window holds; the pacing rule is the same pure
   ``next_slot`` as in one process (spread the last ``low_water`` calls until the reset).
 * ``observe``: a response's headers. Within one window the lowest count wins (answers arrive out of
-  order, and our own reservations may be ahead of what Visma has seen yet).
+  order, and our own reservations may be ahead of what Visma has seen yet). When an answer shows a
+  window we did not know yet, its count is lowered by the calls still in flight (reserved, not yet
+  answered): Visma may not have counted them yet, but it will.
 * ``throttled``: a 429's ``Retry-After`` blocks every worker until then.
 
 When a window has passed and its limit is known, the new window is assumed to hold ``limit`` calls
@@ -38,6 +40,7 @@ from ml_connector.ledger.scale_schema import rate_budgets
 from ml_connector.ledger.store import utcnow
 
 UNKNOWN_WINDOW_STEP = 0.2  # seconds to wait when a fresh window is used up before any answer
+INFLIGHT_FORGET = 60.0  # seconds idle after which calls never answered (transport errors) are dropped
 
 
 def budget_key(settings: VismaSettings) -> str:
@@ -54,13 +57,18 @@ class BudgetRow:
     reset_at: float | None = None
     last_slot: float | None = None
     blocked_until: float | None = None
+    inflight: int = 0
 
 
 def reserve_rule(row: BudgetRow, now: float, low_water: int) -> tuple[BudgetRow, float]:
     """Pure: the row after one reservation and the time the call may be sent."""
+    if row.last_slot is not None and now - row.last_slot > INFLIGHT_FORGET:
+        row = replace(row, inflight=0)  # calls that never got an answer (transport errors)
     if row.reset_at is not None and row.reset_at <= now:
         # The window is over: a fresh one holds ``limit`` calls (unknown end until an answer).
-        row = BudgetRow(limit=row.limit, remaining=row.limit, blocked_until=row.blocked_until)
+        row = BudgetRow(
+            limit=row.limit, remaining=row.limit, blocked_until=row.blocked_until, inflight=row.inflight
+        )
     state = RateState(row.limit, row.remaining, row.reset_at)
     slot = next_slot(state, now, row.last_slot, low_water)
     if row.reset_at is None and row.remaining is not None and row.remaining <= 0:
@@ -74,7 +82,10 @@ def reserve_rule(row: BudgetRow, now: float, low_water: int) -> tuple[BudgetRow,
     remaining = None if row.remaining is None else max(row.remaining - 1, 0)
     if row.reset_at is None and row.remaining is not None and row.remaining <= 0:
         remaining = 0
-    return replace(row, remaining=remaining, last_slot=slot, blocked_until=blocked), slot
+    return (
+        replace(row, remaining=remaining, last_slot=slot, blocked_until=blocked, inflight=row.inflight + 1),
+        slot,
+    )
 
 
 def observe_rule(row: BudgetRow, reported: RateState, now: float) -> BudgetRow:
@@ -84,6 +95,9 @@ def observe_rule(row: BudgetRow, reported: RateState, now: float) -> BudgetRow:
         row.reset_at is not None and reported.reset_at is not None and reported.reset_at > row.reset_at + 1.0
     )
     remaining, reset_at = reported.remaining, reported.reset_at
+    inflight = max(row.inflight - 1, 0)  # this answer's call
+    if (stale or moved or row.remaining is None) and remaining is not None:
+        remaining = max(remaining - inflight, 0)  # calls on their way, not yet counted by Visma
     if not (stale or moved):
         # Same window (or a fresh one we have been counting since its start): the lowest count and
         # the earliest end are the closest (Reset is whole seconds, rounded up).
@@ -96,6 +110,7 @@ def observe_rule(row: BudgetRow, reported: RateState, now: float) -> BudgetRow:
         limit=reported.limit if reported.limit is not None else row.limit,
         remaining=remaining if remaining is not None else row.remaining,
         reset_at=reset_at if reset_at is not None else row.reset_at,
+        inflight=inflight,
     )
 
 
@@ -133,7 +148,12 @@ class PgBudget:
                 .one()
             )
             row = BudgetRow(
-                rec["limit_"], rec["remaining"], rec["reset_at"], rec["last_slot"], rec["blocked_until"]
+                rec["limit_"],
+                rec["remaining"],
+                rec["reset_at"],
+                rec["last_slot"],
+                rec["blocked_until"],
+                int(rec["inflight"]),
             )
             new, result = change(row)
             values: dict[str, Any] = {
@@ -142,6 +162,7 @@ class PgBudget:
                 "reset_at": new.reset_at,
                 "last_slot": new.last_slot,
                 "blocked_until": new.blocked_until,
+                "inflight": new.inflight,
                 "updated_at": utcnow(),
             }
             for column, n in counts.items():

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("reset_at", sa.Float, nullable=True),
         sa.Column("last_slot", sa.Float, nullable=True),
         sa.Column("blocked_until", sa.Float, nullable=True),
+        sa.Column("inflight", sa.Integer, nullable=False, server_default="0"),
         sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("throttled", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
