@@ -133,6 +133,7 @@ async def test_faults_zero_duplicates_zero_losses(
     await _run_case(case, 7, connection_factory, visma_sim_factory, retry_scale)
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("ledger_url", ["postgresql"], indirect=True)
 async def test_faults_all_at_once_on_postgresql(
     retry_scale: Callable[[float], None],

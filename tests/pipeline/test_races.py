@@ -53,7 +53,9 @@ class StaleListing:
         return getattr(self.inner, name)
 
 
-@pytest.mark.parametrize("ledger_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize(
+    "ledger_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_stale_not_found_never_requeues_a_document_another_worker_sent(
     connection: Connection, fast_retries: None
 ) -> None:
