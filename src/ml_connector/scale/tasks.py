@@ -217,6 +217,8 @@ async def post_documents(
                 return  # posted, claimed or parked meanwhile
             with log_context(document=row["doc_key"]):
                 await post_one(rt, visma, md, row, stats)
+                after = rt.ledger.document_by_id(doc_id)
+                log.info("document %s: %s -> %s", row["doc_key"], row["status"], after["status"])
 
     results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
     for res in results:

@@ -57,6 +57,28 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+def _add_probes(web: FastAPI, application: service.App) -> None:
+    """``/metrics`` (Prometheus text) and ``/healthz`` for scrapers and load balancers: no login,
+    no secrets (counts per connection name only); outside the API schema."""
+    import asyncio
+    import time
+
+    from ml_connector.scale import metrics
+
+    started = time.time()
+    metrics.watch_ledger(application.ledger.engine)
+
+    @web.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        body, content_type = await asyncio.to_thread(metrics.exposition)
+        return Response(body, media_type=content_type)
+
+    @web.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        ok, body = await asyncio.to_thread(metrics.health, application.ledger.engine, started)
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+
 def create_app(application: service.App) -> FastAPI:
     web = FastAPI(
         title="ml-connector dashboard API",
@@ -72,6 +94,7 @@ def create_app(application: service.App) -> FastAPI:
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     web.include_router(api.router)
     web.include_router(pages.router)
+    _add_probes(web, application)
 
     @web.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
