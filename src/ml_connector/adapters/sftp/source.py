@@ -49,7 +49,9 @@ __all__ = ["Downloaded", "RemoteFile", "SftpSource"]
 T = TypeVar("T")
 log = logging.getLogger("ml_connector.sftp")
 
-CHUNK = 1 << 20  # bytes per read request; asyncssh pipelines it in parallel blocks
+CHUNK = 1 << 20  # bytes per upload write request
+READ_BLOCK = 255 * 1024  # bytes per read request: the most OpenSSH answers in one (its limits extension)
+READ_SEGMENT = 32 * READ_BLOCK  # bytes asked for at once: at most this much waits out of order
 
 
 class _RemoteChanged(Exception):
@@ -196,33 +198,34 @@ class SftpSource:
                 async def attempt(s: Session) -> None:
                     nonlocal written
                     await check_unchanged(s)
-                    f = await self._op(f"open {remote.path}", s.sftp.open(remote.path, "rb"))
-
-                    def read_at(offset: int) -> asyncio.Task[bytes]:
-                        want = min(CHUNK, remote.size - offset)
-                        return asyncio.ensure_future(self._op(f"read {remote.path}", f.read(want, offset)))
-
-                    # One read stays in flight while the previous chunk is hashed and written, so
-                    # the link never idles between chunks (each read is itself pipelined by asyncssh).
-                    ahead: asyncio.Task[bytes] | None = read_at(written) if written < remote.size else None
+                    # asyncssh keeps many read requests in flight (as `sftp get` does) and hands blocks
+                    # over as they arrive; they are hashed and written strictly in order, so `written`
+                    # is always a prefix a retry can resume from. Reading a segment at a time bounds
+                    # what waits out of order to one segment.
+                    f = await self._op(
+                        f"open {remote.path}", s.sftp.open(remote.path, "rb", block_size=READ_BLOCK)
+                    )
                     try:
-                        while ahead is not None:
-                            chunk: bytes = await ahead
-                            ahead = None
-                            if not chunk:
-                                raise _RemoteChanged
-                            if written + len(chunk) < remote.size:
-                                ahead = read_at(written + len(chunk))
-                            out.write(chunk)
-                            hasher.update(chunk)
-                            written += len(chunk)
-                            if on_progress is not None:
-                                on_progress(written, remote.size)
+                        while written < remote.size:
+                            end = min(remote.size, written + READ_SEGMENT)
+                            early: dict[int, bytes] = {}
+                            blocks = await self._op(
+                                f"read {remote.path}", f.read_parallel(end - written, written)
+                            )
+                            while (
+                                item := await self._op(f"read {remote.path}", anext(blocks, None))
+                            ) is not None:
+                                early[item[0]] = item[1]
+                                while written in early:
+                                    chunk = early.pop(written)
+                                    out.write(chunk)
+                                    hasher.update(chunk)
+                                    written += len(chunk)
+                                    if on_progress is not None:
+                                        on_progress(written, remote.size)
+                            if written != end:
+                                raise _RemoteChanged  # shorter than listed: it changed
                     finally:
-                        if ahead is not None:
-                            ahead.cancel()
-                            with contextlib.suppress(Exception, asyncio.CancelledError):
-                                await ahead
                         if self._session is s:
                             with contextlib.suppress(*RECOVERABLE):
                                 await asyncio.wait_for(f.close(), timeout=self.settings.op_timeout)
