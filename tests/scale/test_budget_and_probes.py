@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -178,3 +179,25 @@ def test_dashboard_serves_metrics_and_healthz(tmp_path: Path) -> None:
         assert metrics.headers["content-type"].startswith("text/plain")
         assert 'mlc_parked_documents{connection="acme"} 2.0' in metrics.text
         assert "mlc_backlog_documents" in metrics.text
+
+
+# ---- the demo in the scaled-out mode ---------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_demo_with_three_workers_spreads_the_work_with_zero_duplicates(postgres_url: str) -> None:
+    done = subprocess.run(
+        [str(CONSOLE), "demo", "--workers", "3", "--database", postgres_url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["workers"] == 3
+    assert len(summary["posted_by_worker"]) == 3 and all(n > 0 for n in summary["posted_by_worker"].values())
+    assert sum(summary["posted_by_worker"].values()) == summary["posted"] == 276
+    assert summary["duplicates_in_visma"] == 0
+    assert summary["reconciliation"] == {"matched": 276, "missing": 0, "differences": 0, "not_posted": 0}
+    assert summary["replayed"] == 5 and summary["parked_now"] == 0

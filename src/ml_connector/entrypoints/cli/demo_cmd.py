@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,10 +21,31 @@ def demo(
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the work folder (ledger, archive, config).")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=0, help="Run it with N `ml-connector worker` processes (needs --database)."
+        ),
+    ] = 0,
+    database: Annotated[
+        str | None,
+        typer.Option("--database", help="PostgreSQL URL for --workers (the shared ledger and queue)."),
+    ] = None,
 ) -> None:
     """Run the main job against an embedded SFTP server and the Visma simulator: no credentials needed."""
+    if workers or database:
+        if not (workers and database):
+            raise typer.BadParameter("--workers N and --database URL go together")
+        from ml_connector.demo.scaled import run_scaled_demo
+
+        s = asyncio.run(run_scaled_demo(invoices, workers=workers, database_url=database, keep=keep))
+        _print(s, as_json=as_json, keep_dir=s.get("workdir"))
+        return
     result = asyncio.run(run_demo(invoices, keep=keep))
-    s = result.summary
+    _print(result.summary, as_json=as_json, keep_dir=str(result.workdir) if keep else None)
+
+
+def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> None:
     if as_json:
         typer.echo(json.dumps(s, ensure_ascii=False))
     else:
@@ -48,8 +69,11 @@ def demo(
         console.print(
             f"posted {s['posted']}, parked {s['parked_now']}, duplicates in Visma {s['duplicates_in_visma']}"
         )
-        if keep:
-            console.print(f"work folder kept: {result.workdir}")
+        if "workers" in s:
+            per = ", ".join(f"{w}: {n}" for w, n in sorted(s["posted_by_worker"].items()))
+            console.print(f"{s['workers']} workers over PostgreSQL; documents posted per worker: {per}")
+        if keep_dir:
+            console.print(f"work folder kept: {keep_dir}")
         for err in s["errors"]:
             console.print(f"[red]error[/]: {err}")
     ok = s["duplicates_in_visma"] == 0 and s["reconciliation"]["missing"] == 0 and not s["errors"]
