@@ -344,8 +344,9 @@ def _idle_cycle(c: Connection, n_files: int, repeats: int) -> dict[str, Any]:
     folder = f"{c.remote_root}/invoices"
     text = make_batch(1, 930).invoice_files[0][1]
     stamp = time.time() - 7200
+    # mtimes all in the past (stamp - i): none looks like a file still being written
     for i in range(n_files):
-        c.sftp.put(folder, f"stampli_invoices_C100234_20250301T000000Z_{i:05d}.csv", text, mtime=stamp + i)
+        c.sftp.put(folder, f"stampli_invoices_C100234_20250301T000000Z_{i:05d}.csv", text, mtime=stamp - i)
     app = open_app(c)
     try:
         rt = app.runtime(c.name)

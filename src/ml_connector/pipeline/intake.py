@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ SKIP_CODES = frozenset({"not_approved"})
 
 
 class ExportSource(Protocol):
-    async def list_ready(self, folder: str, pattern: str = "*") -> list[RemoteFile]: ...
+    async def list_ready(self, folder: str, pattern: str | Sequence[str] = "*") -> list[RemoteFile]: ...
     async def download(self, remote: RemoteFile, dest_dir: Path) -> Downloaded: ...
 
 
@@ -78,35 +79,30 @@ async def _intake_folders(
         ("invoices", cfg.invoices_folder, cfg.file_pattern),
         ("payments", cfg.payments_folder, cfg.file_pattern),
     ):
-        seen: set[str] = set()
-        for pattern in patterns:
-            for remote in await source.list_ready(folder, pattern):
-                if remote.path in seen:
+        for remote in await source.list_ready(folder, patterns):
+            if (remote.path, remote.size, remote.mtime) in known:
+                stats.files_skipped += 1
+                continue
+            downloaded = await source.download(remote, staging)
+            archived = _archive(rt.archive_dir, downloaded)
+            crashpoint("after_download")
+            file_id, new = rt.ledger.record_file(
+                connection=rt.name,
+                kind=kind,
+                remote_path=remote.path,
+                size=downloaded.size,
+                mtime=remote.mtime,
+                sha256=downloaded.sha256,
+                archive_path=str(archived),
+                actor=rt.actor,
+            )
+            if not new:
+                row = rt.ledger.file_by_hash(rt.name, downloaded.sha256)
+                if row is not None and row["status"] != "downloaded":
+                    stats.files_skipped += 1  # same content already processed (maybe under another name)
                     continue
-                seen.add(remote.path)
-                if (remote.path, remote.size, remote.mtime) in known:
-                    stats.files_skipped += 1
-                    continue
-                downloaded = await source.download(remote, staging)
-                archived = _archive(rt.archive_dir, downloaded)
-                crashpoint("after_download")
-                file_id, new = rt.ledger.record_file(
-                    connection=rt.name,
-                    kind=kind,
-                    remote_path=remote.path,
-                    size=downloaded.size,
-                    mtime=remote.mtime,
-                    sha256=downloaded.sha256,
-                    archive_path=str(archived),
-                    actor=rt.actor,
-                )
-                if not new:
-                    row = rt.ledger.file_by_hash(rt.name, downloaded.sha256)
-                    if row is not None and row["status"] != "downloaded":
-                        stats.files_skipped += 1  # same content already processed (maybe under another name)
-                        continue
-                stats.files_new += 1
-                process_file(rt, file_id, archived, remote.path, kind, downloaded.sha256, stats)
+            stats.files_new += 1
+            process_file(rt, file_id, archived, remote.path, kind, downloaded.sha256, stats)
 
 
 def _archive(archive_dir: Path, dl: Downloaded) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,14 +38,15 @@ class Downloaded:
     size: int
 
 
-def is_candidate(name: str, pattern: str, ignore_suffixes: Iterable[str]) -> bool:
-    """False for dot-files, names with an in-progress suffix, and names not matching ``pattern``."""
+def is_candidate(name: str, pattern: str | Sequence[str], ignore_suffixes: Iterable[str]) -> bool:
+    """False for dot-files, names with an in-progress suffix, and names matching no ``pattern``."""
     if not name or name.startswith(".") or name in (".", ".."):
         return False
     lowered = name.lower()
     if any(lowered.endswith(suffix.lower()) for suffix in ignore_suffixes):
         return False
-    return fnmatch.fnmatchcase(name, pattern)
+    patterns = (pattern,) if isinstance(pattern, str) else pattern
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def is_old_enough(f: RemoteFile, now: datetime, min_file_age: float) -> bool:

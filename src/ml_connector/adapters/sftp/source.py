@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 import posixpath
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -129,7 +129,7 @@ class SftpSource:
 
     # -- listing ------------------------------------------------------------------------------
 
-    async def _list(self, folder: str, pattern: str) -> dict[str, RemoteFile]:
+    async def _list(self, folder: str, pattern: str | Sequence[str]) -> dict[str, RemoteFile]:
         async def go(s: Session) -> dict[str, RemoteFile]:
             names = await self._op(f"list {folder}", s.sftp.readdir(folder))
             out: dict[str, RemoteFile] = {}
@@ -145,8 +145,9 @@ class SftpSource:
 
         return await self._retrying(f"sftp list {self.settings.endpoint}:{folder}", go)
 
-    async def list_ready(self, folder: str, pattern: str = "*") -> list[RemoteFile]:
-        """Regular files in ``folder`` matching ``pattern`` that passed the partial-file guard.
+    async def list_ready(self, folder: str, pattern: str | Sequence[str] = "*") -> list[RemoteFile]:
+        """Regular files in ``folder`` matching ``pattern`` (or any of several) that passed the
+        partial-file guard; one directory listing however many patterns.
 
         Ignored: dot-files and names ending in ``settings.ignore_suffixes``. A file counts as ready
         when its mtime is ``min_file_age`` old, or when size and mtime are unchanged in a second
