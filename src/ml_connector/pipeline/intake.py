@@ -85,7 +85,6 @@ async def _intake_folders(
                 continue
             downloaded = await source.download(remote, staging)
             archived = _archive(rt.archive_dir, downloaded)
-            crashpoint("after_download")
             file_id, new = rt.ledger.record_file(
                 connection=rt.name,
                 kind=kind,
@@ -96,6 +95,7 @@ async def _intake_folders(
                 archive_path=str(archived),
                 actor=rt.actor,
             )
+            crashpoint("after_download")  # the file is ours (archived, recorded), not yet read
             if not new:
                 row = rt.ledger.file_by_hash(rt.name, downloaded.sha256)
                 if row is not None and row["status"] != "downloaded":
