@@ -61,8 +61,8 @@ JOBS = Counter("mlc_jobs", "Queue jobs run by this process.", ["task", "outcome"
 class BacklogCollector(Collector):
     """Backlog and parked documents per connection, read from the shared ledger at scrape time."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         backlog = GaugeMetricFamily(
@@ -75,9 +75,10 @@ class BacklogCollector(Collector):
             documents.c.connection, documents.c.status
         )
         per: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as conn:
-            for connection, status, n in conn.execute(q):
-                per.setdefault(str(connection), {})[str(status)] = int(n)
+        if self.engine is not None:
+            with self.engine.connect() as conn:
+                for connection, status, n in conn.execute(q):
+                    per.setdefault(str(connection), {})[str(status)] = int(n)
         for connection, counts in sorted(per.items()):
             backlog.add_metric([connection], sum(counts.get(s, 0) for s in DocStatus.OPEN))
             parked.add_metric([connection], counts.get(DocStatus.PARKED, 0))
@@ -85,15 +86,13 @@ class BacklogCollector(Collector):
         yield parked
 
 
-_collectors: dict[str, BacklogCollector] = {}
+_BACKLOG = BacklogCollector()
+REGISTRY.register(_BACKLOG)
 
 
 def watch_ledger(engine: Engine) -> None:
-    """Register the backlog collector for this ledger (once per process)."""
-    key = str(engine.url)
-    if key not in _collectors:
-        _collectors[key] = BacklogCollector(engine)
-        REGISTRY.register(_collectors[key])
+    """The ledger the backlog gauges are read from (a process serves one; the last one wins)."""
+    _BACKLOG.engine = engine
 
 
 def exposition() -> tuple[bytes, str]:
