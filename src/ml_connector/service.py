@@ -37,6 +37,7 @@ from ml_connector.pipeline.refresh import snapshot
 from ml_connector.pipeline.replay import ReplayResult, replay
 from ml_connector.pipeline.rules import Category, check_voucher
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.stampli.read import read_export
 from ml_connector.vendors.schedule import run_scheduled
 
@@ -104,9 +105,20 @@ def settle_after_from_env(environ: Mapping[str, str]) -> timedelta | None:
     return timedelta(seconds=seconds)
 
 
+def profile_problems(name: str, table: Mapping[str, Any]) -> list[str]:
+    """Every problem of a ``[profiles.NAME]`` table, so they are reported with the others."""
+    try:
+        ReaderProfile.from_mapping(table, name=name)
+    except ValueError as exc:
+        found = exc.args[0] if exc.args else str(exc)
+        return [str(p) for p in found] if isinstance(found, list) else [str(found)]
+    return []
+
+
 def open_app(config_path: Path, *, environ: Mapping[str, str] | None = None, **runtime_options: Any) -> App:
     env = os.environ if environ is None else environ
-    config = load_config(config_path, environ=env)  # env: and, with a [vault] table, vault:
+    # env: and, with a [vault] table, vault: references; [profiles.*] tables checked at load too
+    config = load_config(config_path, environ=env, profile_validator=profile_problems)
     resolver = RememberingResolver(config_resolver(config, env))
     if "settle_after" not in runtime_options:
         settle_after = settle_after_from_env(env)
