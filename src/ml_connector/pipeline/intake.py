@@ -8,6 +8,7 @@ replay never needs Stampli's copy.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.stampli.read import ReadResult, RejectedRecord, read_export
 
+TOO_LARGE = "too_large"  # file status: listed, over the size limit, never downloaded
 SKIP_CODES = frozenset({"not_approved"})
 
 
@@ -75,14 +77,25 @@ async def _intake_folders(
     staging: Path,
 ) -> None:
     cfg = rt.config.sftp
+    limit = rt.profile().limits.max_file_bytes
     for kind, folder, patterns in (
         ("invoices", cfg.invoices_folder, cfg.file_pattern),
         ("payments", cfg.payments_folder, cfg.file_pattern),
     ):
         for remote in await source.list_ready(folder, patterns):
-            if (remote.path, remote.size, remote.mtime) in known:
+            seen = known.get((remote.path, remote.size, remote.mtime))
+            if seen is not None and not (seen == TOO_LARGE and remote.size <= limit):
                 stats.files_skipped += 1
                 continue
+            if remote.size > limit:
+                _too_large(rt, kind, remote, limit, stats)
+                continue
+            if seen == TOO_LARGE:  # the limit was raised since: take it in, close the old failure
+                old = rt.ledger.file_by_hash(rt.name, _not_downloaded_id(remote))
+                if old is not None:
+                    rt.ledger.resolve_failures(
+                        None, file_id=int(old["id"]), actor=rt.actor, reason="size limit raised"
+                    )
             downloaded = await source.download(remote, staging)
             archived = _archive(rt.archive_dir, downloaded)
             file_id, new = rt.ledger.record_file(
@@ -103,6 +116,45 @@ async def _intake_folders(
                     continue
             stats.files_new += 1
             process_file(rt, file_id, archived, remote.path, kind, downloaded.sha256, stats)
+
+
+def _not_downloaded_id(remote: RemoteFile) -> str:
+    """Stands in for the sha256 of a file never downloaded: derived from its listing."""
+    return hashlib.sha256(f"not downloaded|{remote.path}|{remote.size}|{remote.mtime}".encode()).hexdigest()
+
+
+def _too_large(rt: Runtime, kind: str, remote: RemoteFile, limit: int, stats: IntakeStats) -> None:
+    """A file over the size limit is recorded and reported without being fetched: nothing that
+    large ever reaches our disk. Raising the limit lets the next cycle take it in."""
+    file_id, new = rt.ledger.record_file(
+        connection=rt.name,
+        kind=kind,
+        remote_path=remote.path,
+        size=remote.size,
+        mtime=remote.mtime,
+        sha256=_not_downloaded_id(remote),
+        archive_path=None,
+        actor=rt.actor,
+    )
+    if not new:
+        return
+    reason = (
+        f"{remote.path} is {remote.size:,} bytes, over the reader profile's limit of {limit:,} bytes "
+        f"(limits.max_file_bytes of profile {rt.config.profile!r}); it was not downloaded. If the file "
+        "is genuine, raise the limit and the next cycle takes it in"
+    )
+    issue = {"level": "error", "code": "file_too_large", "message": reason}
+    rt.ledger.finish_file(file_id, status=TOO_LARGE, count=0, issues=[issue], actor=rt.actor)
+    rt.ledger.record_failure(
+        connection=rt.name,
+        actor=rt.actor,
+        category=Category.MAPPING,
+        code="file_too_large",
+        reason=reason,
+        file_id=file_id,
+    )
+    stats.files_rejected += 1
+    stats.issues.append({"file": remote.path, **issue})
 
 
 def _archive(archive_dir: Path, dl: Downloaded) -> Path:
