@@ -188,3 +188,16 @@ def test_payment_nets_credit_note_and_reversal_swaps_sides(tmp_path: Path) -> No
     assert r.balanced
     assert [(ln.debit, ln.credit) for ln in r.lines] == [(ln.credit, ln.debit) for ln in v.lines]
     assert {ln.reference for ln in r.lines} == {"SPV-90331870"}
+
+
+def test_visma_timestamps_are_read_in_the_company_zone() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from ml_connector.pipeline.refresh import _aware
+
+    oslo = ZoneInfo("Europe/Oslo")
+    naive = datetime(2025, 3, 10, 9, 15)  # as Visma writes lastModifiedDateTime
+    aware = _aware(naive, oslo)
+    assert aware is not None and aware.utcoffset() is not None
+    assert aware.astimezone(ZoneInfo("UTC")).hour == 8  # CET is UTC+1 in March

@@ -632,6 +632,19 @@ def _url(t: _Table, key: str, default: str) -> str:
     return url.rstrip("/") if key == "api_url" else url
 
 
+def _zone(t: _Table, key: str, default: str) -> str:
+    """An IANA time zone name (the default when absent or unknown, after reporting it)."""
+    zone = t.text(key, default, what=f'an IANA time zone, e.g. "{default}"')
+    if not zone:
+        return default
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        t.add(key, f'unknown time zone {zone!r}; use an IANA name such as "Europe/Oslo"')
+        return default
+    return zone
+
+
 def _visma(t: _Table, base: Path, check: bool) -> VismaConfig:
     api_url = _url(t, "api_url", DEFAULT_API_URL)
     token_url = _url(t, "token_url", DEFAULT_TOKEN_URL)
@@ -645,6 +658,7 @@ def _visma(t: _Table, base: Path, check: bool) -> VismaConfig:
         company = t.text("company_id", what="the company id sent as ipp-company-id")
     ca = t.path_value("ca_bundle", base=base, must_exist=check)
     timeout = t.seconds("timeout", 30.0)
+    zone = _zone(t, "timezone", "Europe/Oslo")
     t.finish()
     return VismaConfig(
         api_url=api_url,
@@ -655,6 +669,7 @@ def _visma(t: _Table, base: Path, check: bool) -> VismaConfig:
         company_id=company,
         ca_bundle=ca,
         timeout=timeout,
+        timezone=zone,
     )
 
 
@@ -763,13 +778,7 @@ def _vendors(t: _Table) -> VendorsConfig:
         full_at = raw_at.strip()
     else:
         t.add("full_at", 'must be a local time "HH:MM" (00:00 to 23:59), e.g. full_at = "02:00"')
-    zone = t.text("timezone", "Europe/Oslo", what='an IANA time zone, e.g. "Europe/Oslo"')
-    if zone:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            t.add("timezone", f'unknown time zone {zone!r}; use an IANA name such as "Europe/Oslo"')
-            zone = "Europe/Oslo"
+    zone = _zone(t, "timezone", "Europe/Oslo")
     delta = t.boolean("delta", True)
     bom = t.boolean("bom", False)
     t.finish()

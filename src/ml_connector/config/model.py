@@ -55,6 +55,7 @@ class VismaConfig:
     company_id: str  # sent as the ipp-company-id header
     ca_bundle: Path | None = None
     timeout: float = 30.0
+    timezone: str = "Europe/Oslo"  # Visma sends company-local times without an offset
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ tenant_id = "00000000-0000-0000-0000-000000000000"
 company_id = "1234567"                # the Visma company id, sent as ipp-company-id
 # ca_bundle = "/etc/ssl/certs/corporate-ca.pem"   # only behind a TLS-inspecting proxy
 timeout = 30                          # seconds per request
+timezone = "Europe/Oslo"              # Visma's timestamps carry no offset: the company's zone
 
 [connections.acme.mapping]
 # Account credited with each invoice total: a clearing or AP account that allows manual entry

@@ -78,7 +78,9 @@ async def _cycle(
 ) -> CycleResult:
     try:
         async with rt.visma() as visma:
-            md: MasterData = await refresh(visma, rt.ledger, rt.name, rt.config.visma.company_id)
+            md: MasterData = await refresh(
+                visma, rt.ledger, rt.name, rt.config.visma.company_id, timezone=rt.config.visma.timezone
+            )
             await settle(rt, visma, result.posting)
             auto_replay(rt, md, result.posting)
             resume_downloaded_files(rt, result.intake)

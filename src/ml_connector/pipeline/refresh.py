@@ -7,8 +7,9 @@ none per invoice.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ml_connector.adapters.visma.models import Account, Currency, FinancialPeriod, Segment, Supplier
 from ml_connector.ledger.store import Ledger
@@ -41,7 +42,11 @@ def _latest(current: datetime | None, items: list[Account] | list[Supplier]) -> 
     return max(current, newest)
 
 
-async def refresh(visma: MasterDataSource, ledger: Ledger, connection: str, company_id: str) -> MasterData:
+async def refresh(
+    visma: MasterDataSource, ledger: Ledger, connection: str, company_id: str, *, timezone: str = "UTC"
+) -> MasterData:
+    """``timezone``: the zone of Visma's offset-less timestamps (company-local time)."""
+    zone = ZoneInfo(timezone)
     mark = ledger.sync_mark(connection, ACCOUNT)
     accounts = await visma.accounts(modified_since=mark)
     ledger.upsert_master(
@@ -60,7 +65,7 @@ async def refresh(visma: MasterDataSource, ledger: Ledger, connection: str, comp
             for a in accounts
         },
     )
-    ledger.set_sync_mark(connection, ACCOUNT, _aware(_latest(mark, accounts)))
+    ledger.set_sync_mark(connection, ACCOUNT, _aware(_latest(mark, accounts), zone))
 
     mark = ledger.sync_mark(connection, SUPPLIER)
     suppliers = await visma.suppliers(modified_since=mark)
@@ -75,7 +80,7 @@ async def refresh(visma: MasterDataSource, ledger: Ledger, connection: str, comp
             for s in suppliers
         },
     )
-    ledger.set_sync_mark(connection, SUPPLIER, _aware(_latest(mark, suppliers)))
+    ledger.set_sync_mark(connection, SUPPLIER, _aware(_latest(mark, suppliers), zone))
 
     segments = await visma.subaccount_dimension()
     ledger.replace_master(
@@ -109,11 +114,12 @@ async def refresh(visma: MasterDataSource, ledger: Ledger, connection: str, comp
     return snapshot(ledger, connection, company_id)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """The ledger keeps aware UTC; a naive Visma time is stored as if UTC and sent back the same."""
+def _aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """The ledger keeps aware times; Visma's offset-less ones are read in the company's zone (the
+    client converts the mark back to that zone when it sends ``lastModifiedDateTime``)."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=UTC)
+    return value.replace(tzinfo=zone)
 
 
 def snapshot(ledger: Ledger, connection: str, company_id: str) -> MasterData:

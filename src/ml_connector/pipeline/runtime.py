@@ -31,6 +31,7 @@ def visma_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> VismaSett
         token_url=v.token_url,
         timeout=v.timeout,
         ca_bundle=str(v.ca_bundle) if v.ca_bundle else None,
+        server_timezone=v.timezone,
     )
 
 
