@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from tests.support.openssh import OpenSshServer
-from tests.support.visma_sim import VismaSim
 
 from ml_connector.demo.generate import COMPANY, generate
+from tests.support.openssh import OpenSshServer
+from tests.support.visma_sim import VismaSim
 
 CONSOLE = Path(sys.executable).with_name("ml-connector")
 SFTP_ENV = "MLC_SCALE_SFTP_PASSWORD"

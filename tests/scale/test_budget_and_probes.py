@@ -15,8 +15,6 @@ from pathlib import Path
 import httpx2
 import pytest
 import sqlalchemy as sa
-from tests.support.visma_sim import VismaSim
-from tests.web.conftest import build_world
 
 from ml_connector.adapters.visma.client import VismaClient
 from ml_connector.adapters.visma.ratelimit import InProcessBudget, RateBudget, RateState
@@ -26,6 +24,8 @@ from ml_connector.retry import RetryPolicy
 from ml_connector.scale.budget import BudgetRow, PgBudget, budget_key, observe_rule, reserve_rule
 from ml_connector.scale.connections import ConnectionSource, store_connections
 from ml_connector.scale.worker import upgrade
+from tests.support.visma_sim import VismaSim
+from tests.web.conftest import build_world
 
 CONSOLE = Path(sys.executable).with_name("ml-connector")
 

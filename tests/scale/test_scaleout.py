@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+
 from tests.scale.harness import Company, Fleet
 from tests.support.openssh import OpenSshServer
 from tests.support.visma_sim import VismaSim
