@@ -5,6 +5,7 @@
     429                                              Retriable(+wait)     Retriable(+wait)
     408                                              Retriable            Retriable
     5xx                                              Retriable            Ambiguous
+    TLS certificate not verified                     Fatal                Fatal      (never sent)
     connect error / connect or pool timeout          Retriable            Retriable  (never sent)
     read/write timeout, dropped connection, other    Retriable            Ambiguous  (may have landed)
     400 with invalid_client / invalid_tenant / …     Fatal                Fatal
@@ -23,6 +24,7 @@ errors ``{"error", "error_description"}`` too.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -170,6 +172,14 @@ def classify_exception(
     context: dict[str, object] = {"exception": name}
     if isinstance(exc, DestinationError):
         return exc
+    cert = _certificate_error(exc)
+    if cert is not None:
+        # Retrying cannot help, and it must never be "fixed" by turning verification off.
+        return FatalDestinationError(
+            f"{what}: the server's TLS certificate could not be verified ({cert}); if a proxy re-signs "
+            "the traffic, configure its CA as visma.ca_bundle",
+            context=context,
+        )
     if isinstance(exc, _NOT_SENT):
         return RetriableDestinationError(f"{what}: could not connect ({name})", context=context)
     if isinstance(exc, httpx2.TimeoutException | httpx2.TransportError | OSError):
@@ -179,6 +189,18 @@ def classify_exception(
             )
         return RetriableDestinationError(f"{what}: {name}", context=context)
     return FatalDestinationError(f"{what}: unexpected {name}", context=context)
+
+
+def _certificate_error(exc: BaseException) -> str | None:
+    """The verification failure behind a transport error, if that is what it is."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current.verify_message or str(current)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def classify(
