@@ -197,7 +197,7 @@ def test_visma_timestamps_are_read_in_the_company_zone() -> None:
     from ml_connector.pipeline.refresh import _aware
 
     oslo = ZoneInfo("Europe/Oslo")
-    naive = datetime(2025, 3, 10, 9, 15)  # as Visma writes lastModifiedDateTime
+    naive = datetime(2025, 3, 10, 9, 15)  # noqa: DTZ001 (naive on purpose: as Visma writes it)
     aware = _aware(naive, oslo)
     assert aware is not None and aware.utcoffset() is not None
     assert aware.astimezone(ZoneInfo("UTC")).hour == 8  # CET is UTC+1 in March

@@ -17,11 +17,18 @@ import pytest
 import sqlalchemy as sa
 
 from ml_connector.adapters.visma.client import VismaClient
-from ml_connector.adapters.visma.ratelimit import InProcessBudget, RateBudget, RateState
+from ml_connector.adapters.visma.ratelimit import (
+    BudgetRow,
+    InProcessBudget,
+    RateBudget,
+    RateState,
+    observe_rule,
+    reserve_rule,
+)
 from ml_connector.adapters.visma.settings import VismaSettings
 from ml_connector.errors import ConfigError
 from ml_connector.retry import RetryPolicy
-from ml_connector.scale.budget import BudgetRow, PgBudget, budget_key, observe_rule, reserve_rule
+from ml_connector.scale.budget import PgBudget, budget_key
 from ml_connector.scale.connections import ConnectionSource, store_connections
 from ml_connector.scale.worker import upgrade
 from tests.support.visma_sim import VismaSim

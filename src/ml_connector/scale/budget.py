@@ -6,6 +6,9 @@ worker machines each would believe it has the whole window. ``PgBudget`` keeps t
 PostgreSQL and changes it only under ``SELECT ... FOR UPDATE``, so reservations from all workers
 are serialised and counted once:
 
+The rules themselves are ``reserve_rule``/``observe_rule``/``throttle_rule`` in
+``adapters/visma/ratelimit.py``, shared with the in-process budget.
+
 * ``reserve``: take one call. ``remaining`` is decremented *before* the call is sent (pessimistic),
   so N workers never hand out more than the window holds; the pacing rule is the same pure
   ``next_slot`` as in one process (spread the last ``low_water`` calls until the reset).
@@ -28,19 +31,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ml_connector.adapters.visma.ratelimit import RateBudget, RateState, next_slot
+from ml_connector.adapters.visma.ratelimit import (
+    BudgetRow,
+    RateBudget,
+    RateState,
+    observe_rule,
+    reserve_rule,
+    throttle_rule,
+)
 from ml_connector.adapters.visma.settings import VismaSettings
 from ml_connector.ledger.scale_schema import rate_budgets
 from ml_connector.ledger.store import utcnow
-
-UNKNOWN_WINDOW_STEP = 0.2  # seconds to wait when a fresh window is used up before any answer
-INFLIGHT_FORGET = 60.0  # seconds idle after which calls never answered (transport errors) are dropped
 
 
 def budget_key(settings: VismaSettings) -> str:
@@ -48,70 +54,6 @@ def budget_key(settings: VismaSettings) -> str:
     if len(text) <= 200:
         return text
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class BudgetRow:
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: float | None = None
-    last_slot: float | None = None
-    blocked_until: float | None = None
-    inflight: int = 0
-
-
-def reserve_rule(row: BudgetRow, now: float, low_water: int) -> tuple[BudgetRow, float]:
-    """Pure: the row after one reservation and the time the call may be sent."""
-    if row.last_slot is not None and now - row.last_slot > INFLIGHT_FORGET:
-        row = replace(row, inflight=0)  # calls that never got an answer (transport errors)
-    if row.reset_at is not None and row.reset_at <= now:
-        # The window is over: a fresh one holds ``limit`` calls (unknown end until an answer).
-        row = BudgetRow(
-            limit=row.limit, remaining=row.limit, blocked_until=row.blocked_until, inflight=row.inflight
-        )
-    state = RateState(row.limit, row.remaining, row.reset_at)
-    slot = next_slot(state, now, row.last_slot, low_water)
-    if row.reset_at is None and row.remaining is not None and row.remaining <= 0:
-        slot = max(slot, now + UNKNOWN_WINDOW_STEP)  # used up before any answer: wait for one
-    blocked = row.blocked_until
-    if blocked is not None:
-        if blocked > now:
-            slot = max(slot, blocked)
-        else:
-            blocked = None
-    remaining = None if row.remaining is None else max(row.remaining - 1, 0)
-    if row.reset_at is None and row.remaining is not None and row.remaining <= 0:
-        remaining = 0
-    return (
-        replace(row, remaining=remaining, last_slot=slot, blocked_until=blocked, inflight=row.inflight + 1),
-        slot,
-    )
-
-
-def observe_rule(row: BudgetRow, reported: RateState, now: float) -> BudgetRow:
-    """Pure: the row after a response reported ``reported``."""
-    stale = row.reset_at is not None and row.reset_at <= now
-    moved = (
-        row.reset_at is not None and reported.reset_at is not None and reported.reset_at > row.reset_at + 1.0
-    )
-    remaining, reset_at = reported.remaining, reported.reset_at
-    inflight = max(row.inflight - 1, 0)  # this answer's call
-    if (stale or moved or row.remaining is None) and remaining is not None:
-        remaining = max(remaining - inflight, 0)  # calls on their way, not yet counted by Visma
-    if not (stale or moved):
-        # Same window (or a fresh one we have been counting since its start): the lowest count and
-        # the earliest end are the closest (Reset is whole seconds, rounded up).
-        if remaining is not None and row.remaining is not None:
-            remaining = min(remaining, row.remaining)
-        if reset_at is not None and row.reset_at is not None:
-            reset_at = min(reset_at, row.reset_at)
-    return replace(
-        row,
-        limit=reported.limit if reported.limit is not None else row.limit,
-        remaining=remaining if remaining is not None else row.remaining,
-        reset_at=reset_at if reset_at is not None else row.reset_at,
-        inflight=inflight,
-    )
 
 
 class PgBudget:
@@ -186,8 +128,7 @@ class PgBudget:
 
     async def throttled(self, retry_after: float, now: float) -> None:
         def change(row: BudgetRow) -> tuple[BudgetRow, None]:
-            until = now + retry_after
-            return replace(row, blocked_until=max(until, row.blocked_until or 0.0)), None
+            return throttle_rule(row, retry_after, now), None
 
         await asyncio.to_thread(self._update, change, throttled=1)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 _EPOCH_THRESHOLD = 1_000_000_000.0  # a Reset value this large is an epoch time, not seconds
@@ -97,66 +97,104 @@ class RateBudget(Protocol):
     def snapshot(self) -> RateState: ...
 
 
+UNKNOWN_WINDOW_STEP = 0.2  # seconds to wait when a fresh window is used up before any answer
+INFLIGHT_FORGET = 60.0  # seconds idle after which calls never answered (transport errors) are dropped
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """What a budget remembers between calls (in memory, or one PostgreSQL row per window)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float | None = None
+    last_slot: float | None = None
+    blocked_until: float | None = None
+    inflight: int = 0
+
+
+def reserve_rule(row: BudgetRow, now: float, low_water: int) -> tuple[BudgetRow, float]:
+    """Pure: the row after one reservation and the time the call may be sent."""
+    if row.last_slot is not None and now - row.last_slot > INFLIGHT_FORGET:
+        row = replace(row, inflight=0)  # calls that never got an answer (transport errors)
+    if row.reset_at is not None and row.reset_at <= now:
+        # The window is over: a fresh one holds ``limit`` calls (unknown end until an answer).
+        row = BudgetRow(
+            limit=row.limit, remaining=row.limit, blocked_until=row.blocked_until, inflight=row.inflight
+        )
+    state = RateState(row.limit, row.remaining, row.reset_at)
+    slot = next_slot(state, now, row.last_slot, low_water)
+    if row.reset_at is None and row.remaining is not None and row.remaining <= 0:
+        slot = max(slot, now + UNKNOWN_WINDOW_STEP)  # used up before any answer: wait for one
+    blocked = row.blocked_until
+    if blocked is not None:
+        if blocked > now:
+            slot = max(slot, blocked)
+        else:
+            blocked = None
+    remaining = None if row.remaining is None else max(row.remaining - 1, 0)
+    if row.reset_at is None and row.remaining is not None and row.remaining <= 0:
+        remaining = 0
+    return (
+        replace(row, remaining=remaining, last_slot=slot, blocked_until=blocked, inflight=row.inflight + 1),
+        slot,
+    )
+
+
+def observe_rule(row: BudgetRow, reported: RateState, now: float) -> BudgetRow:
+    """Pure: the row after a response reported ``reported``."""
+    stale = row.reset_at is not None and row.reset_at <= now
+    moved = (
+        row.reset_at is not None and reported.reset_at is not None and reported.reset_at > row.reset_at + 1.0
+    )
+    remaining, reset_at = reported.remaining, reported.reset_at
+    inflight = max(row.inflight - 1, 0)  # this answer's call
+    if (stale or moved or row.remaining is None) and remaining is not None:
+        remaining = max(remaining - inflight, 0)  # calls on their way, not yet counted by Visma
+    if not (stale or moved):
+        # Same window (or a fresh one we have been counting since its start): the lowest count and
+        # the earliest end are the closest (Reset is whole seconds, rounded up).
+        if remaining is not None and row.remaining is not None:
+            remaining = min(remaining, row.remaining)
+        if reset_at is not None and row.reset_at is not None:
+            reset_at = min(reset_at, row.reset_at)
+    return replace(
+        row,
+        limit=reported.limit if reported.limit is not None else row.limit,
+        remaining=remaining if remaining is not None else row.remaining,
+        reset_at=reset_at if reset_at is not None else row.reset_at,
+        inflight=inflight,
+    )
+
+
+def throttle_rule(row: BudgetRow, retry_after: float, now: float) -> BudgetRow:
+    """Pure: after a 429, nobody sends before ``now + retry_after``."""
+    return replace(row, blocked_until=max(now + retry_after, row.blocked_until or 0.0))
+
+
 class InProcessBudget:
-    """The budget of one process; concurrent tasks reserve slots in turn."""
+    """The budget of one process: the shared rules over a row kept in memory, taken in turn."""
 
     def __init__(self, *, low_water: int = 10) -> None:
         self.low_water = low_water
-        self._state = RateState()
-        self._last_slot: float | None = None
-        self._blocked_until: float | None = None
+        self._row = BudgetRow()
         self._lock = asyncio.Lock()
 
     def snapshot(self) -> RateState:
-        return self._state
+        return RateState(self._row.limit, self._row.remaining, self._row.reset_at)
 
     async def reserve(self, now: float) -> float:
         async with self._lock:
-            state = self._state
-            if state.reset_at is not None and state.reset_at <= now:
-                # The window has reset: the count is unknown until the next response says.
-                state = self._state = RateState(limit=state.limit)
-                self._last_slot = None
-            slot = next_slot(state, now, self._last_slot, self.low_water)
-            if self._blocked_until is not None:
-                if self._blocked_until > now:
-                    slot = max(slot, self._blocked_until)
-                else:
-                    self._blocked_until = None
-            if state.remaining is not None:
-                self._state = RateState(state.limit, max(state.remaining - 1, 0), state.reset_at)
-            self._last_slot = slot
+            self._row, slot = reserve_rule(self._row, now, self.low_water)
             return slot
 
     async def observe(self, state: RateState, now: float) -> None:
         async with self._lock:
-            old = self._state
-            new_window = (
-                old.reset_at is None
-                or state.reset_at is None
-                or old.reset_at <= now
-                or state.reset_at > old.reset_at + 1.0
-            )
-            remaining = state.remaining
-            reset_at = state.reset_at
-            if not new_window:
-                # Answers to concurrent calls arrive out of order: trust the lowest count. The
-                # window's end does not move, but Reset is whole seconds (rounded up by the
-                # simulator): the earliest estimate is the closest.
-                if remaining is not None and old.remaining is not None:
-                    remaining = min(remaining, old.remaining)
-                if reset_at is not None and old.reset_at is not None:
-                    reset_at = min(reset_at, old.reset_at)
-            self._state = RateState(
-                limit=state.limit if state.limit is not None else old.limit,
-                remaining=remaining if remaining is not None else old.remaining,
-                reset_at=reset_at if reset_at is not None else old.reset_at,
-            )
+            self._row = observe_rule(self._row, state, now)
 
     async def throttled(self, retry_after: float, now: float) -> None:
         async with self._lock:
-            until = now + retry_after
-            self._blocked_until = max(until, self._blocked_until or 0.0)
+            self._row = throttle_rule(self._row, retry_after, now)
 
 
 async def wait_for_slot(budget: RateBudget, clock: Callable[[], float] = time.time) -> float:
