@@ -129,18 +129,30 @@ def _duplicates(journal: list[dict[str, Any]]) -> tuple[int, int]:
     return sum(1 for n in refs.values() if n > 1), sum(refs.values())
 
 
-async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path | None = None) -> DemoResult:
-    work = workdir or Path(tempfile.mkdtemp(prefix="ml-connector-demo-"))
-    export: Export = generate(n_invoices)
+def stage_export(work: Path, n_invoices: int) -> tuple[Export, Path]:
+    """A generated Stampli export in ``work/stampli``, laid out as Stampli's SFTP folders."""
+    export = generate(n_invoices)
     stampli_root = work / "stampli"
     _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
     _write(stampli_root / "outbound" / "payments", export.payments_csv)
     (stampli_root / "inbound" / "vendors").mkdir(parents=True, exist_ok=True)
+    return export, stampli_root
+
+
+def start_servers(stampli_root: Path) -> tuple[EmbeddedSftpServer, SimulatorServer]:
+    """The embedded SFTP server over ``stampli_root`` and the Visma simulator, on loopback.
+    Known credentials may come from ML_CONNECTOR_DEMO_* (the leak test uses them)."""
     sftp = EmbeddedSftpServer(stampli_root, password=os.environ.get(SFTP_ENV) or None).start_in_thread()
     sim_options = SimulatorOptions(seed="demo")
     if os.environ.get(VISMA_ENV):
         sim_options.client_secret = os.environ[VISMA_ENV]
-    sim = SimulatorServer(sim_options).start_in_thread()
+    return sftp, SimulatorServer(sim_options).start_in_thread()
+
+
+async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path | None = None) -> DemoResult:
+    work = workdir or Path(tempfile.mkdtemp(prefix="ml-connector-demo-"))
+    export, stampli_root = stage_export(work, n_invoices)
+    sftp, sim = start_servers(stampli_root)
     app: service.App | None = None
     try:
         env = {**os.environ, DEFAULT_MASTER_KEY_ENV: encode_key(generate_key())}

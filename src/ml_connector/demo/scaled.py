@@ -29,14 +29,24 @@ import sqlalchemy as sa
 
 from ml_connector import service
 from ml_connector.config.model import redact_url
-from ml_connector.demo.generate import MISSING_DEPARTMENT, Export, generate
-from ml_connector.demo.run import PERIOD, SFTP_ENV, VAULT_FILE, VISMA_ENV, _config_text, _duplicates, _write
+from ml_connector.demo.generate import MISSING_DEPARTMENT
+from ml_connector.demo.run import (
+    PERIOD,
+    SFTP_ENV,
+    VAULT_FILE,
+    VISMA_ENV,
+    _config_text,
+    _duplicates,
+    _write,
+    stage_export,
+    start_servers,
+)
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.schema import audit, documents
 from ml_connector.pipeline.reconcile import reconcile, totals
 from ml_connector.scale.worker import sqlalchemy_url, upgrade
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
-from ml_connector.sim.visma.server import SimulatorOptions, SimulatorServer
+from ml_connector.sim.visma.server import SimulatorServer
 from ml_connector.vault import (
     DEFAULT_MASTER_KEY_ENV,
     EnvKeySource,
@@ -140,16 +150,8 @@ async def run_scaled_demo(
     upgrade(url)
     work = Path(tempfile.mkdtemp(prefix="ml-connector-demo-"))
     name = f"demo_{secrets.token_hex(3)}"
-    export: Export = generate(n_invoices)
-    stampli_root = work / "stampli"
-    _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
-    _write(stampli_root / "outbound" / "payments", export.payments_csv)
-    (stampli_root / "inbound" / "vendors").mkdir(parents=True, exist_ok=True)
-    sftp = EmbeddedSftpServer(stampli_root, password=os.environ.get(SFTP_ENV) or None).start_in_thread()
-    sim_options = SimulatorOptions(seed="demo")
-    if os.environ.get(VISMA_ENV):
-        sim_options.client_secret = os.environ[VISMA_ENV]
-    sim = SimulatorServer(sim_options).start_in_thread()
+    export, stampli_root = stage_export(work, n_invoices)
+    sftp, sim = start_servers(stampli_root)
     fleet: DemoFleet | None = None
     app: service.App | None = None
     try:
