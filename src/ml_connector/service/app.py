@@ -1,0 +1,106 @@
+"""Loading an application: the configuration, the ledger and the secret resolver, once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ml_connector.config.loader import config_resolver, load_config
+from ml_connector.config.model import AppConfig
+from ml_connector.config.secrets import SecretRef, SecretResolver
+from ml_connector.errors import (
+    ConfigError,
+)
+from ml_connector.ledger.store import Ledger
+from ml_connector.logs import remember_secret
+from ml_connector.pipeline.runtime import Runtime
+from ml_connector.stampli.profile import ReaderProfile
+
+
+class RememberingResolver:
+    """Resolves secrets and registers each value with the log redactor on the way out."""
+
+    def __init__(self, inner: SecretResolver) -> None:
+        self.inner = inner
+
+    def resolve(self, ref: SecretRef) -> str:
+        value = self.inner.resolve(ref)
+        remember_secret(value)
+        return value
+
+
+@dataclass
+class App:
+    config: AppConfig
+    ledger: Ledger
+    resolver: SecretResolver
+    runtime_options: dict[str, Any] = field(default_factory=dict)
+
+    def runtime(self, name: str, *, actor: str = "system") -> Runtime:
+        try:
+            cfg = self.config.connection(name)
+        except KeyError:
+            names = ", ".join(c.name for c in self.config.connections) or "(none)"
+            raise ConfigError(f"no connection named {name!r}; configured: {names}") from None
+        archive = self.config.path.parent / "archive" / cfg.name
+        archive.mkdir(parents=True, exist_ok=True)
+        return Runtime(
+            config=cfg,
+            ledger=self.ledger,
+            archive_dir=archive,
+            resolver=self.resolver,
+            actor=actor,
+            **self.runtime_options,
+        )
+
+    def runtimes(self, only: str | None = None, *, actor: str = "system") -> list[Runtime]:
+        if only is not None:
+            return [self.runtime(only, actor=actor)]
+        return [self.runtime(c.name, actor=actor) for c in self.config.enabled_connections]
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+SETTLE_AFTER_ENV = "ML_CONNECTOR_SETTLE_AFTER"
+
+
+def settle_after_from_env(environ: Mapping[str, str]) -> timedelta | None:
+    """``ML_CONNECTOR_SETTLE_AFTER`` (seconds, >= 0): how long an unknown outcome waits before its
+    lookup in Visma (``Runtime.settle_after``, 60 s when unset). The crash and fault tests set 0."""
+    text = environ.get(SETTLE_AFTER_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86400:
+        raise ConfigError(f"{SETTLE_AFTER_ENV} must be a number of seconds between 0 and 86400")
+    return timedelta(seconds=seconds)
+
+
+def profile_problems(name: str, table: Mapping[str, Any]) -> list[str]:
+    """Every problem of a ``[profiles.NAME]`` table, so they are reported with the others."""
+    try:
+        ReaderProfile.from_mapping(table, name=name)
+    except ValueError as exc:
+        found = exc.args[0] if exc.args else str(exc)
+        return [str(p) for p in found] if isinstance(found, list) else [str(found)]
+    return []
+
+
+def open_app(config_path: Path, *, environ: Mapping[str, str] | None = None, **runtime_options: Any) -> App:
+    env = os.environ if environ is None else environ
+    # env: and, with a [vault] table, vault: references; [profiles.*] tables checked at load too
+    config = load_config(config_path, environ=env, profile_validator=profile_problems)
+    resolver = RememberingResolver(config_resolver(config, env))
+    if "settle_after" not in runtime_options:
+        settle_after = settle_after_from_env(env)
+        if settle_after is not None:
+            runtime_options["settle_after"] = settle_after
+    return App(config, Ledger.open(config.ledger_url), resolver, dict(runtime_options))
