@@ -150,3 +150,34 @@ async def test_client_paces_when_the_budget_runs_low() -> None:
         assert c.paced_seconds > 0.3
     assert elapsed >= 0.3  # spread over the window instead of bursting
     assert elapsed < 3.0
+
+
+def test_a_new_limit_is_a_new_window_not_min_of_the_old_count() -> None:
+    """A burst at 5 calls per second used our whole count; when the limit is back at 1,000,000
+    per hour the first answer must not be min'ed with our 0 (that waited an hour: seen in chaos)."""
+    from ml_connector.adapters.visma.ratelimit import BudgetRow, observe_rule, reserve_rule
+
+    row = BudgetRow(limit=5, remaining=0, reset_at=100.0)
+    row, slot = reserve_rule(row, 101.0, low_water=2)  # window over: a fresh one of 5, end unknown
+    for _ in range(4):
+        row, slot = reserve_rule(row, 101.0, low_water=2)
+    assert row.remaining == 0 and row.reset_at is None
+    row = observe_rule(row, RateState(limit=1_000_000, remaining=999_990, reset_at=101.0 + 3600), 101.1)
+    row, slot = reserve_rule(row, 101.2, low_water=2)
+    assert slot == 101.2
+    assert row.remaining is not None and row.remaining > 999_000
+
+
+def test_answers_without_rate_headers_and_failures_end_calls_in_flight() -> None:
+    from ml_connector.adapters.visma.ratelimit import BudgetRow, observe_rule, reserve_rule
+
+    row = BudgetRow(limit=40, remaining=40, reset_at=200.0)
+    for _ in range(30):
+        row, _slot = reserve_rule(row, 190.0, low_water=5)
+    assert row.inflight == 30
+    for _ in range(30):  # 5xx without headers, dropped connections: observed as "nothing reported"
+        row = observe_rule(row, RateState(), 190.5)
+    assert row.inflight == 0 and row.remaining == 10 and row.reset_at == 200.0
+    # the next window is then judged by what Visma reports, not lowered by phantom calls
+    row = observe_rule(row, RateState(limit=40, remaining=39, reset_at=204.0), 201.0)
+    assert row.remaining == 39

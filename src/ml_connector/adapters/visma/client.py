@@ -193,13 +193,15 @@ class VismaClient:
                 )
             except httpx2.HTTPError as exc:
                 self.counters["transport_errors"] += 1
+                # The call is over without an answer: the budget stops counting it as in flight.
+                await self._budget.observe(RateState(), self._clock())
                 err = classify_exception(exc, is_create=is_create, what=what)
                 log.warning("%s: %s", what, err)
                 raise err from exc
             log.debug("%s -> %d in %.3fs", what, response.status_code, time.monotonic() - started)
+            # Every answer ends one call in flight, with or without rate-limit headers.
             state = parse_rate_headers(response.headers, self._clock())
-            if state is not None:
-                await self._budget.observe(state, self._clock())
+            await self._budget.observe(state or RateState(), self._clock())
             if response.status_code == 401 and not renewed:
                 renewed = True
                 self.counters["token_renewals"] += 1

@@ -146,6 +146,10 @@ def observe_rule(row: BudgetRow, reported: RateState, now: float) -> BudgetRow:
     stale = row.reset_at is not None and row.reset_at <= now
     moved = (
         row.reset_at is not None and reported.reset_at is not None and reported.reset_at > row.reset_at + 1.0
+    ) or (
+        # A different limit is a different window (a policy change): our own count of the old
+        # one says nothing about it.
+        reported.limit is not None and row.limit is not None and reported.limit != row.limit
     )
     remaining, reset_at = reported.remaining, reported.reset_at
     inflight = max(row.inflight - 1, 0)  # this answer's call
