@@ -15,7 +15,11 @@ pytestmark = [pytest.mark.openssh, pytest.mark.slow]
 
 
 def test_chaos_short_every_document_exactly_once(tmp_path: Path) -> None:
-    tally = chaos(rounds=2, invoices=300, seed=11, workdir=tmp_path, sftp_every=3.0, log=False)
+    # A run normally takes ~20 s; a hang (a budget waiting out an hour-long window, say) must fail
+    # the suite in minutes, not stall CI.
+    tally = chaos(
+        rounds=2, invoices=300, seed=11, workdir=tmp_path, sftp_every=3.0, log=False, run_timeout=240.0
+    )
     summary = (
         f"rounds {tally.rounds} kills {tally.kills} expected {tally.expected} posted {tally.posted} "
         f"duplicates {tally.duplicates} missing {tally.missing} unexpected {tally.unexpected} "
