@@ -1,4 +1,4 @@
-"""[connections.NAME.masterdata]: off by default, valid values, and every problem reported with key and line."""
+"""[connections.NAME.masterdata]: off by default, valid values, every problem reported with key and line."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def test_masterdata_settings_and_default_lists_follow_the_mapping(write: Write) 
         bom=True,
     )
     chosen = BASE + '\n[connections.acme.masterdata]\nlists = ["vat_codes", "accounts", "vat_codes"]\n'
-    assert load_config(write(chosen), environ=ENV).connections[0].masterdata.lists == ("vat_codes", "accounts")
+    (conn,) = load_config(write(chosen), environ=ENV).connections
+    assert conn.masterdata.lists == ("vat_codes", "accounts")
 
 
 def test_masterdata_problems_are_all_reported_with_key_and_line(write: Write) -> None:

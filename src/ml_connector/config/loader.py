@@ -23,8 +23,8 @@ from ml_connector.config.hostkey import HostKeyFormatError, parse_host_key
 from ml_connector.config.locate import LineIndex
 from ml_connector.config.model import (
     BUILTIN_PROFILES,
-    MASTERDATA_LISTS,
     DEFAULT_FILE_PATTERNS,
+    MASTERDATA_LISTS,
     AppConfig,
     ClosedPeriodPolicy,
     ConnectionConfig,
@@ -835,7 +835,7 @@ def _masterdata_lists(t: _Table, mapping: MappingConfig | None) -> tuple[str, ..
         elif name not in MASTERDATA_LISTS:
             t.add("lists", f"unknown list {name!r}; choose from {names}")
         elif name == "projects" and mapping is not None and not has_projects:
-            t.add("lists", "'projects' needs mapping.project_segment_id (which SUBACCOUNT segment is the project)")
+            t.add("lists", "'projects' needs mapping.project_segment_id (the SUBACCOUNT segment of projects)")
         elif name not in out:
             out.append(name)
     return tuple(out)

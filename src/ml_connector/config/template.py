@@ -141,7 +141,8 @@ bom = false                # true: start the files with a UTF-8 BOM (for people 
 # Stampli as one CSV per list (docs/masterdata.md). Off by default.
 enabled = false
 folder = "/inbound/masterdata"
-# lists = ["accounts", "cost_centers", "projects", "vat_codes", "credit_terms"]  # projects need project_segment_id
+# projects need mapping.project_segment_id:
+# lists = ["accounts", "cost_centers", "projects", "vat_codes", "credit_terms"]
 full_at = "02:00"          # the daily full files, at this local time in `timezone`
 timezone = "Europe/Oslo"
 delta = true               # plus a delta file per list whenever a value changed (checked every poll)
