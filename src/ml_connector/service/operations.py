@@ -28,6 +28,7 @@ from ml_connector.pipeline.rules import Category, check_voucher
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.service.app import App
 from ml_connector.stampli.read import read_export
+from ml_connector.masterdata import schedule as coding_lists
 from ml_connector.vendors.schedule import run_scheduled
 
 
@@ -217,6 +218,7 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
     async def loop_for(rt: Runtime) -> None:
         while not stop.is_set():
             await run_scheduled(rt)  # vendors first: Stampli codes against the current suppliers
+            await coding_lists.run_scheduled(rt)  # and against Visma's accounts, cost centers, ...
             await run_cycle(rt)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=rt.config.poll_interval)
