@@ -17,6 +17,7 @@ from ml_connector.errors import (
     HostKeyMismatchError,
     SourceError,
 )
+from ml_connector.masterdata import schedule as coding_lists
 from ml_connector.pipeline.cycle import CycleResult, audit_host_key_mismatch, run_cycle
 from ml_connector.pipeline.intake import document_values
 from ml_connector.pipeline.journal import MappingProblem
@@ -28,7 +29,6 @@ from ml_connector.pipeline.rules import Category, check_voucher
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.service.app import App
 from ml_connector.stampli.read import read_export
-from ml_connector.masterdata import schedule as coding_lists
 from ml_connector.vendors.schedule import run_scheduled
 
 
