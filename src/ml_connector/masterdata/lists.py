@@ -9,8 +9,9 @@ A list only offers values that post without parking on master data or mapping:
     cost_centers  the values of the SUBACCOUNT segment ``mapping.cost_center_segment_id``
     projects      one row per ``mapping.project_map`` entry (the Stampli code) whose SUBACCOUNT value
                   exists; Visma values no entry points to are reported, not offered
-    vat_codes     Visma's VAT ids; active while valid (``notValidAfter``) and mapped to a VAT account
-                  in ``mapping.tax_accounts`` or ``mapping.reverse_charge`` (unmapped ones are reported)
+    vat_codes     Visma's VAT ids; active while valid (``notValidAfter``) and either mapped to a VAT
+                  account (``mapping.tax_accounts`` or ``mapping.reverse_charge``) or at a zero rate
+                  (no VAT line to book); unmapped ones go out inactive and are reported
     credit_terms  terms visible to suppliers (``visibleTo`` AL, VE); ``DS`` (disabled) is inactive
 """
 
@@ -143,14 +144,16 @@ def _vat_codes(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) 
         if until is not None and until.tzinfo is None:
             until = until.replace(tzinfo=tz)
         valid = until is None or until.astimezone(UTC) >= now
-        if valid and v.vat_id not in mapped:
+        # A zero rate books no VAT line, so it needs no VAT account.
+        usable = v.vat_id in mapped or v.rate == 0
+        if valid and not usable:
             unmapped.append(v.vat_id)
         rows[v.vat_id] = {
             "vatCodeId": v.vat_id,
             "description": v.description or "",
             "vatType": v.type or "",
             "ratePercent": _dec(v.rate),
-            "active": _flag(valid and v.vat_id in mapped),
+            "active": _flag(valid and usable),
             "lastModified": utc_text(v.last_modified, tz),
         }
     notes = []

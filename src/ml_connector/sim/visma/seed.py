@@ -121,7 +121,7 @@ DEMO_VAT_CODES: list[tuple[str, str, str, str]] = [
     ("11", "Inngående mva, middels sats", "Vat", "15"),
     ("13", "Inngående mva, lav sats", "Vat", "12"),
     ("3", "Utgående mva, høy sats", "Vat", "25"),
-    ("86", "Tjenester kjøpt fra utlandet, fradrag", "ReverseVat", "25"),
+    ("86", "Tjenester kjøpt fra utlandet (omvendt avgiftsplikt)", "ReverseVat", "0"),
 ]
 # (terms id, description, due days, visible to)
 DEMO_CREDIT_TERMS: list[tuple[str, str, int, str]] = [
