@@ -38,6 +38,7 @@ class CodingEnv:
     sftp: OpenSshServer
     sim: VismaSim
     remote_root: str
+    config_path: Path
     environ: dict[str, str]
 
     @property
@@ -80,7 +81,7 @@ def cenv(tmp_path: Path, openssh_server: OpenSshServer, visma_sim: VismaSim) -> 
     app = service.open_app(path, environ=environ)
     retry.set_testing(0.01)
     try:
-        yield CodingEnv(app, openssh_server, visma_sim, root, environ)
+        yield CodingEnv(app, openssh_server, visma_sim, root, path, environ)
     finally:
         retry.set_testing(None)
         app.close()
