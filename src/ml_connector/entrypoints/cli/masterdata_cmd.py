@@ -74,7 +74,13 @@ def export(
     mode: Mode = "full" if full else "delta"
     results: list[dict[str, Any]] = []
     with _app(config) as application:
-        for rt in application.runtimes(connection, actor=_actor()):
+        runtimes = list(application.runtimes(connection, actor=_actor()))
+        for rt in runtimes:  # refuse before anything is written
+            if lists and "projects" in lists and rt.config.mapping.project_segment_id is None:
+                raise typer.BadParameter(
+                    f"connection {rt.name}: --list projects needs mapping.project_segment_id"
+                )
+        for rt in runtimes:
             chosen = list(lists) if lists else [VENDORS, *rt.config.masterdata.lists]
             names = ([VENDORS] if VENDORS in chosen else []) + applicable(rt, chosen)
             results.append(asyncio.run(_one(rt, names, mode, dry_run)))
