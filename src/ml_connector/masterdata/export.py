@@ -168,7 +168,11 @@ def _build(
         if key not in rows:
             rows[key] = inactive(spec, st["exported_row"])  # gone from Visma or the mapping
     if mode == "delta":
-        rows = {k: r for k, r in rows.items() if k not in sent or sent[k]["exported_hash"] != _hash(spec, r)}
+        rows = {
+            k: r
+            for k, r in rows.items()
+            if k not in sent or sent[k]["exported_hash"] != content_hash(spec, r)
+        }
     lr.keys = sorted(rows)
     lr.rows = len(rows)
     lr.sent_rows = rows
@@ -224,10 +228,6 @@ async def _upload(
         for lr in files:
             if lr.name in pending:
                 _failed(rt, store, pending.pop(lr.name), lr, exc)
-
-
-def _hash(spec: ListSpec, row: Row) -> str:
-    return content_hash(spec, row)
 
 
 def _failed(rt: Runtime, store: MasterdataStore, upload_id: int, lr: ListResult, exc: BaseException) -> None:
