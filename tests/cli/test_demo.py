@@ -35,3 +35,8 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
     assert s["reconciliation"] == {"matched": s["posted"], "missing": 0, "differences": 0, "not_posted": 0}
     assert s["errors"] == []
     assert s["vendors_exported"] > 0  # Visma's suppliers went to Stampli's inbound folder
+    # ...and Visma's coding lists, one file each, to Stampli's inbound/masterdata folder
+    lists = s["coding_lists"]
+    assert set(lists) == {"accounts", "cost_centers", "vat_codes", "credit_terms"}
+    assert all(v["values"] > 0 and v["file"].startswith("/inbound/masterdata/") for v in lists.values())
+    assert s["coding_lists_delta"]["cost_centers"]["keys"] == ["0450"]  # the cost center created mid-demo

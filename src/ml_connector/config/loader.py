@@ -24,6 +24,7 @@ from ml_connector.config.locate import LineIndex
 from ml_connector.config.model import (
     BUILTIN_PROFILES,
     DEFAULT_FILE_PATTERNS,
+    MASTERDATA_LISTS,
     AppConfig,
     ClosedPeriodPolicy,
     ConnectionConfig,
@@ -31,6 +32,7 @@ from ml_connector.config.model import (
     LogFormat,
     LogLevel,
     MappingConfig,
+    MasterdataConfig,
     PostingConfig,
     SftpConfig,
     VaultBackendName,
@@ -521,11 +523,13 @@ def _connection(t: _Table, name: str, profiles: dict[str, dict[str, Any]], base:
     mapping_t = t.sub("mapping", required=True)
     posting_t = t.sub("posting")
     vendors_t = t.sub("vendors")
+    masterdata_t = t.sub("masterdata")
     sftp = _sftp(sftp_t, base, enabled) if sftp_t else None
     visma = _visma(visma_t, base, enabled) if visma_t else None
     mapping = _mapping(mapping_t) if mapping_t else None
     posting = _posting(posting_t) if posting_t else PostingConfig()
     vendors = _vendors(vendors_t) if vendors_t else VendorsConfig()
+    masterdata = _masterdata(masterdata_t, mapping) if masterdata_t else MasterdataConfig()
     t.finish()
     return ConnectionConfig(
         name=name,
@@ -540,6 +544,7 @@ def _connection(t: _Table, name: str, profiles: dict[str, dict[str, Any]], base:
         profile=profile,
         profile_options=options,
         vendors=vendors,
+        masterdata=masterdata,
     )
 
 
@@ -768,16 +773,19 @@ def _posting(t: _Table) -> PostingConfig:
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-def _vendors(t: _Table) -> VendorsConfig:
-    enabled = t.boolean("enabled", True)
-    full_at = "02:00"
+def _full_at(t: _Table) -> str:
     raw_at = t.raw("full_at", "02:00")
     if isinstance(raw_at, time):
-        full_at = f"{raw_at:%H:%M}"  # a TOML local time, e.g. full_at = 02:00:00
-    elif isinstance(raw_at, str) and _HHMM.match(raw_at.strip()):
-        full_at = raw_at.strip()
-    else:
-        t.add("full_at", 'must be a local time "HH:MM" (00:00 to 23:59), e.g. full_at = "02:00"')
+        return f"{raw_at:%H:%M}"  # a TOML local time, e.g. full_at = 02:00:00
+    if isinstance(raw_at, str) and _HHMM.match(raw_at.strip()):
+        return raw_at.strip()
+    t.add("full_at", 'must be a local time "HH:MM" (00:00 to 23:59), e.g. full_at = "02:00"')
+    return "02:00"
+
+
+def _vendors(t: _Table) -> VendorsConfig:
+    enabled = t.boolean("enabled", True)
+    full_at = _full_at(t)
     zone = _zone(t, "timezone", "Europe/Oslo")
     delta = t.boolean("delta", True)
     bom = t.boolean("bom", False)
@@ -785,3 +793,49 @@ def _vendors(t: _Table) -> VendorsConfig:
     return VendorsConfig(
         enabled=enabled, full_at=full_at, timezone=zone or "Europe/Oslo", delta=delta, bom=bom
     )
+
+
+def _masterdata(t: _Table, mapping: MappingConfig | None) -> MasterdataConfig:
+    enabled = t.boolean("enabled", False)
+    folder = t.text("folder", "/inbound/masterdata")
+    if folder and not folder.startswith("/"):
+        t.add("folder", f'must be an absolute SFTP path, e.g. "/inbound/masterdata", not {folder!r}')
+    lists = _masterdata_lists(t, mapping)
+    full_at = _full_at(t)
+    zone = _zone(t, "timezone", "Europe/Oslo")
+    delta = t.boolean("delta", True)
+    bom = t.boolean("bom", False)
+    t.finish()
+    return MasterdataConfig(
+        enabled=enabled,
+        folder=folder or "/inbound/masterdata",
+        lists=lists,
+        full_at=full_at,
+        timezone=zone or "Europe/Oslo",
+        delta=delta,
+        bom=bom,
+    )
+
+
+def _masterdata_lists(t: _Table, mapping: MappingConfig | None) -> tuple[str, ...]:
+    """The configured lists; ``projects`` only when the mapping names a project segment."""
+    has_projects = mapping is not None and mapping.project_segment_id is not None
+    default = tuple(n for n in MASTERDATA_LISTS if n != "projects" or has_projects)
+    value = t.raw("lists", None)
+    if value is None:
+        return default
+    names = ", ".join(repr(n) for n in MASTERDATA_LISTS)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        t.add("lists", f"must be an array of list names from {names}, not {_toml_type(value)}")
+        return default
+    out: list[str] = []
+    for name in value:
+        if name == "vendors":
+            t.add("lists", "suppliers are exported by [vendors] (its own table); remove 'vendors' here")
+        elif name not in MASTERDATA_LISTS:
+            t.add("lists", f"unknown list {name!r}; choose from {names}")
+        elif name == "projects" and mapping is not None and not has_projects:
+            t.add("lists", "'projects' needs mapping.project_segment_id (the SUBACCOUNT segment of projects)")
+        elif name not in out:
+            out.append(name)
+    return tuple(out)

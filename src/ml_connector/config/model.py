@@ -95,6 +95,23 @@ class VendorsConfig:
     bom: bool = False  # a UTF-8 BOM, e.g. when people open the files in Excel
 
 
+MASTERDATA_LISTS = ("accounts", "cost_centers", "projects", "vat_codes", "credit_terms")
+
+
+@dataclass(frozen=True)
+class MasterdataConfig:
+    """The coding-list export to Stampli (docs/masterdata.md): one CSV per list in ``folder``.
+    Suppliers stay with ``[vendors]``."""
+
+    enabled: bool = False
+    folder: str = "/inbound/masterdata"
+    lists: tuple[str, ...] = MASTERDATA_LISTS
+    full_at: str = "02:00"  # HH:MM, local time in ``timezone``: the daily full files
+    timezone: str = "Europe/Oslo"
+    delta: bool = True  # a delta file per list whenever a value changed, checked at the poll interval
+    bom: bool = False
+
+
 @dataclass(frozen=True)
 class ConnectionConfig:
     name: str
@@ -111,6 +128,7 @@ class ConnectionConfig:
     # ml_connector.stampli.profile.ReaderProfile.from_mapping.
     profile_options: dict[str, Any] = field(default_factory=dict)
     vendors: VendorsConfig = field(default_factory=VendorsConfig)
+    masterdata: MasterdataConfig = field(default_factory=MasterdataConfig)
 
 
 VaultBackendName = Literal["file", "ledger"]

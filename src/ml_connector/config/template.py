@@ -135,6 +135,17 @@ full_at = "02:00"          # the daily full file, at this local time in `timezon
 timezone = "Europe/Oslo"
 delta = true               # plus a delta file whenever Visma reports supplier changes (checked every poll)
 bom = false                # true: start the files with a UTF-8 BOM (for people who open them in Excel)
+
+[connections.acme.masterdata]
+# Visma's coding lists (GL accounts, cost centers, projects, VAT codes, credit terms) exported to
+# Stampli as one CSV per list (docs/masterdata.md). Off by default.
+enabled = false
+folder = "/inbound/masterdata"
+# projects need mapping.project_segment_id:
+# lists = ["accounts", "cost_centers", "projects", "vat_codes", "credit_terms"]
+full_at = "02:00"          # the daily full files, at this local time in `timezone`
+timezone = "Europe/Oslo"
+delta = true               # plus a delta file per list whenever a value changed (checked every poll)
 """
 
 

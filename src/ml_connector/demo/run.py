@@ -22,6 +22,7 @@ import httpx2
 
 from ml_connector import service
 from ml_connector.demo.generate import MISSING_DEPARTMENT, Export, generate
+from ml_connector.masterdata.export import MasterdataResult, export_masterdata
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.reconcile import ReconRow, reconcile, totals
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
@@ -107,6 +108,10 @@ default_bank_account = "1920"
 [connections.demo.posting]
 release = true
 closed_period_policy = "park"
+
+[connections.demo.masterdata]
+enabled = true
+folder = "/inbound/masterdata"
 """
 
 
@@ -117,6 +122,19 @@ def _write(folder: Path, files: list[tuple[str, str]]) -> None:
         path = folder / name
         path.write_text(text, encoding="utf-8", newline="")
         os.utime(path, (old, old))
+
+
+def _coding_summary(result: MasterdataResult) -> dict[str, dict[str, Any]]:
+    """List name -> the file written to Stampli's inbound folder and the values (keys) in it."""
+    return {
+        lr.name: {"file": lr.remote_path, "values": lr.rows, "keys": lr.keys if lr.rows <= 5 else []}
+        for lr in result.lists
+    }
+
+
+def _coding_errors(result: MasterdataResult) -> list[str]:
+    errors = [f"coding lists: {result.error}"] if result.error else []
+    return errors + [f"coding list {lr.name}: {lr.error}" for lr in result.lists if lr.error]
 
 
 def _duplicates(journal: list[dict[str, Any]]) -> tuple[int, int]:
@@ -136,6 +154,7 @@ def stage_export(work: Path, n_invoices: int) -> tuple[Export, Path]:
     _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
     _write(stampli_root / "outbound" / "payments", export.payments_csv)
     (stampli_root / "inbound" / "vendors").mkdir(parents=True, exist_ok=True)
+    (stampli_root / "inbound" / "masterdata").mkdir(parents=True, exist_ok=True)
     return export, stampli_root
 
 
@@ -166,6 +185,7 @@ async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path |
         app = service.open_app(config_path, environ=env, settle_after=timedelta(0))
         rt = app.runtime("demo", actor="demo")
         vendors = await export_vendors(rt, mode="full")  # Stampli gets Visma's suppliers first
+        coding = await export_masterdata(rt, modes=dict.fromkeys(rt.config.masterdata.lists, "full"))
         first = await run_cycle(rt)
         # A Visma administrator creates the missing cost center; Stampli exports a payment void.
         with httpx2.Client(base_url=sim.api_url, timeout=10) as http:
@@ -177,6 +197,8 @@ async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path |
                     "description": "Prosjektkontor",
                 },
             ).raise_for_status()
+        # ...and Stampli's cost-center list gets it at once (a delta file).
+        coding_delta = await export_masterdata(rt, modes={"cost_centers": "delta"})
         _write(stampli_root / "outbound" / "payments", export.voids_csv)
         second = await run_cycle(rt)
         async with rt.visma() as visma:
@@ -206,7 +228,13 @@ async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path |
             },
             "seconds": {"first_cycle": round(first.seconds, 2), "second_cycle": round(second.seconds, 2)},
             "vendors_exported": vendors.vendors_exported if vendors.status == "ok" else 0,
-            "errors": first.errors + second.errors + ([f"vendors: {vendors.error}"] if vendors.error else []),
+            "coding_lists": _coding_summary(coding),
+            "coding_lists_delta": _coding_summary(coding_delta),
+            "errors": first.errors
+            + second.errors
+            + ([f"vendors: {vendors.error}"] if vendors.error else [])
+            + _coding_errors(coding)
+            + _coding_errors(coding_delta),
         }
         return DemoResult(summary, recon, [first, second], work)
     finally:

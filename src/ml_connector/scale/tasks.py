@@ -46,6 +46,7 @@ from ml_connector.errors import ConfigError, ConnectorError, FatalDestinationErr
 from ml_connector.ledger.scale_schema import scale_schedule
 from ml_connector.ledger.store import DocStatus, utcnow, worker_id
 from ml_connector.logs import log_context
+from ml_connector.masterdata import schedule as coding_lists
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.posting import JournalPort, PostingStats, post_one
@@ -167,6 +168,7 @@ async def cycle(connection: str) -> dict[str, Any]:
                 metrics.JOBS.labels(CYCLE, "busy").inc()
                 return {"status": "busy"}  # another worker runs this connection's cycle now
             started = time.monotonic()
+            await coding_lists.run_scheduled(rt)  # under the lock: one worker writes a list's files
             try:
                 result = await asyncio.wait_for(
                     run_cycle(rt, post=dispatch_posting), timeout=state.options.cycle_timeout

@@ -17,6 +17,7 @@ from ml_connector.errors import (
     HostKeyMismatchError,
     SourceError,
 )
+from ml_connector.masterdata import schedule as coding_lists
 from ml_connector.pipeline.cycle import CycleResult, audit_host_key_mismatch, run_cycle
 from ml_connector.pipeline.intake import document_values
 from ml_connector.pipeline.journal import MappingProblem
@@ -217,6 +218,7 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
     async def loop_for(rt: Runtime) -> None:
         while not stop.is_set():
             await run_scheduled(rt)  # vendors first: Stampli codes against the current suppliers
+            await coding_lists.run_scheduled(rt)  # and against Visma's accounts, cost centers, ...
             await run_cycle(rt)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=rt.config.poll_interval)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 COLUMNS: tuple[str, ...] = (
     "vendorId",
@@ -63,11 +63,18 @@ def restore(cell: str) -> str:
 
 def render(rows: Iterable[Mapping[str, str]], *, bom: bool = False) -> bytes:
     """The file's bytes: header, then the rows sorted by vendorId, each cell neutralised."""
+    return render_table(COLUMNS, rows, key="vendorId", bom=bom)
+
+
+def render_table(
+    columns: Sequence[str], rows: Iterable[Mapping[str, str]], *, key: str, bom: bool = False
+) -> bytes:
+    """Any list in this dialect (the coding lists use it too): header, rows sorted by ``key``."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, delimiter=",", quotechar='"', lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(COLUMNS)
-    for row in sorted(rows, key=lambda r: r["vendorId"]):
-        writer.writerow([neutralise(row.get(c, "") or "") for c in COLUMNS])
+    writer.writerow(columns)
+    for row in sorted(rows, key=lambda r: r[key]):
+        writer.writerow([neutralise(row.get(c, "") or "") for c in columns])
     data = buf.getvalue().encode("utf-8")
     return BOM + data if bom else data
 

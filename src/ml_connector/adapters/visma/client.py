@@ -31,6 +31,7 @@ from ml_connector.adapters.visma.models import (
     Account,
     Branch,
     CreatedJournal,
+    CreditTerm,
     Currency,
     FinancialPeriod,
     JournalTransaction,
@@ -38,6 +39,7 @@ from ml_connector.adapters.visma.models import (
     Segment,
     Subaccount,
     Supplier,
+    VatCode,
 )
 from ml_connector.adapters.visma.ratelimit import (
     InProcessBudget,
@@ -300,6 +302,26 @@ class VismaClient:
     async def financial_periods(self, *, from_period: str | None = None) -> list[FinancialPeriod]:
         params: dict[str, str | int] = {"greaterThanValue": from_period} if from_period else {}
         return [FinancialPeriod.from_dto(d) for d in await self._get_list("/v1/financialPeriod", params)]
+
+    async def vat_codes(self) -> list[VatCode]:
+        """Every VAT id (``GET /v1/vat``, a plain array without paging)."""
+        return [VatCode.from_dto(d) for d in await self._get_list("/v1/vat")]
+
+    async def credit_terms(self) -> list[CreditTerm]:
+        """Every credit term. ``GET /v1/creditTerm`` answers a paging envelope
+        ``{pageNumber, pageSize, totalCount, records}`` (visma-api.md §3.4, format B)."""
+        size = self.settings.page_size
+        records: list[dict[str, Any]] = []
+        for page in range(1, _MAX_PAGES):
+            data = await self._get_json("/v1/creditTerm", {"pageNumber": page, "pageSize": size})
+            if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+                raise FatalDestinationError("GET /v1/creditTerm: expected a paging envelope with records")
+            batch = [r for r in data["records"] if isinstance(r, dict)]
+            records.extend(batch)
+            total = data.get("totalCount")
+            if not batch or (isinstance(total, int) and len(records) >= total):
+                break
+        return [CreditTerm.from_dto(d) for d in records]
 
     # ---------------------------------------------------------------- journal transactions
 

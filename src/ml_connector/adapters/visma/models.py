@@ -332,6 +332,60 @@ class Currency:
 
 
 @dataclass(frozen=True, slots=True)
+class VatCode:
+    """One ``VatInformationDto`` (``GET /v1/vat``). Visma has no active flag here: a VAT id stops
+    being valid after ``not_valid_after``. ``rate`` is the newest scheduled rate."""
+
+    vat_id: str
+    description: str | None
+    type: str | None
+    not_valid_after: datetime | None
+    rate: Decimal | None
+    last_modified: datetime | None
+
+    @classmethod
+    def from_dto(cls, d: dict[str, Any]) -> VatCode:
+        schedules = [s for s in d.get("schedules") or [] if isinstance(s, dict)]
+        dated = sorted(schedules, key=lambda s: str(s.get("startDate") or ""))
+        return cls(
+            vat_id=str(d.get("vatId") or ""),
+            description=_str(d, "description"),
+            type=_str(d, "type"),
+            not_valid_after=_dt(d, "notValidAfter"),
+            rate=_dec(dated[-1], "vatRate") if dated else None,
+            last_modified=_dt(d, "lastModifiedDateTime"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CreditTerm:
+    """One ``CreditTermDto`` (``GET /v1/creditTerm``). ``visible_to``: AL all, VE suppliers,
+    CU customers, DS disabled."""
+
+    terms_id: str
+    description: str | None
+    visible_to: str | None
+    due_date_type: str | None
+    due_days: int | None
+    discount_percent: Decimal | None
+    discount_days: int | None
+    last_modified: datetime | None
+
+    @classmethod
+    def from_dto(cls, d: dict[str, Any]) -> CreditTerm:
+        return cls(
+            terms_id=str(d.get("termsId") or ""),
+            description=_str(d, "description"),
+            visible_to=_str(d, "visibleTo"),
+            due_date_type=_str(d, "dueDateType"),
+            due_days=_int(d, "dueDay1"),
+            discount_percent=_dec(d, "discountPercent"),
+            discount_days=_int(d, "discountDay"),
+            last_modified=_dt(d, "lastModifiedDateTime"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class JournalLine:
     line_number: int | None
     account: str

@@ -54,6 +54,12 @@ def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> None:
             f"[bold]ml-connector demo[/]: {s['invoices']} invoices and {s['payments']} payments "
             "exported by Stampli"
         )
+        if s.get("coding_lists"):
+            lists = ", ".join(f"{name} {v['values']}" for name, v in s["coding_lists"].items())
+            console.print(
+                f"Stampli's inbound folders: {s['vendors_exported']} suppliers in /inbound/vendors,"
+                f" Visma's coding lists in /inbound/masterdata ({lists})"
+            )
         console.print(
             f"cycle 1: {s['posted_first_cycle']} posted, {s['parked_first_cycle']} parked "
             f"(cost center {('0450')} missing in Visma) in {s['seconds']['first_cycle']}s"
@@ -62,6 +68,9 @@ def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> None:
             f"cost center 0450 created in Visma; cycle 2: {s['replayed']} replayed automatically, "
             f"1 payment void reversed, in {s['seconds']['second_cycle']}s"
         )
+        sent = s.get("coding_lists_delta", {}).get("cost_centers", {}).get("keys", [])
+        if sent:
+            console.print(f"Stampli's cost-center list updated with {', '.join(sent)} (a delta file)")
         table = Table("outcome", "documents")
         for k, v in s["reconciliation"].items():
             table.add_row(k, str(v))

@@ -38,10 +38,12 @@ from ml_connector.sim.visma.seed import build_state
 from ml_connector.sim.visma.state import (
     Company,
     VismaState,
+    as_decimal,
     etag_of,
     if_match_ok,
     modified_filter,
     page_slice,
+    parse_dto_datetime,
     unwrap,
     with_metadata,
 )
@@ -234,6 +236,8 @@ class Simulator:
         add("GET", "/v1/currency/{curyId}", self.h_currency)
         add("GET", "/v1/financialPeriod", self.h_periods)
         add("GET", "/v1/financialPeriod/{financialPeriodId}", self.h_period)
+        add("GET", "/v1/vat", self.h_vat_codes)
+        add("GET", "/v1/creditTerm", self.h_credit_terms)
         add("GET", "/v2/journaltransaction", self.h_journal_list)
         add("POST", "/v2/journaltransaction", self.h_journal_create)
         add("GET", "/v2/journaltransaction/{journalTransactionNumber}", self.h_journal_get)
@@ -254,6 +258,8 @@ class Simulator:
         add("POST", "/_sim/periods/{periodId}/open", self.s_period_open)
         add("POST", "/_sim/suppliers", self.s_supplier_add)
         add("PATCH", "/_sim/suppliers/{number}", self.s_supplier_patch)
+        add("POST", "/_sim/vat-codes", self.s_vat_code)
+        add("POST", "/_sim/credit-terms", self.s_credit_term)
         add("GET", "/_sim/faults", self.s_faults_get)
         add("POST", "/_sim/faults", self.s_faults_set)
         add("POST", "/_sim/rate-limit", self.s_rate_limit)
@@ -774,6 +780,39 @@ class Simulator:
             raise not_found(f"Financial period {request.path_params['financialPeriodId']} not found.")
         return _json(200, fp.dto())
 
+    # ------------------------------------------------------------------ VAT codes and credit terms
+
+    def h_vat_codes(self, request: SimRequest) -> SimResponse:
+        modified = modified_filter(
+            request.q_str("lastModifiedDateTime"), request.q_str("lastModifiedDateTimeCondition")
+        )
+        codes = sorted(self.state.vat_codes.values(), key=lambda v: v.vat_id)
+        return _json(200, [v.dto() for v in codes if modified(v.last_modified)])
+
+    def h_credit_terms(self, request: SimRequest) -> SimResponse:
+        """A paging envelope ``{pageNumber, pageSize, totalCount, records}`` (BasePaginationDto)."""
+        modified = modified_filter(
+            request.q_str("lastModifiedDateTime"), request.q_str("lastModifiedDateTimeCondition")
+        )
+        terms_id = request.q_str("termsId")
+        items = [
+            t
+            for t in sorted(self.state.credit_terms.values(), key=lambda t: t.terms_id)
+            if (terms_id is None or t.terms_id == terms_id) and modified(t.last_modified)
+        ]
+        number = request.q_int("pageNumber") or 1
+        size = min(request.q_int("pageSize") or self.state.max_page_size, self.state.max_page_size)
+        page = page_slice(items, number, size, self.state.max_page_size)
+        return _json(
+            200,
+            {
+                "pageNumber": number,
+                "pageSize": size,
+                "totalCount": len(items),
+                "records": [t.dto() for t in page],
+            },
+        )
+
     # ------------------------------------------------------------------ journal transactions
 
     def h_journal_list(self, request: SimRequest) -> SimResponse:
@@ -938,6 +977,38 @@ class Simulator:
         body.pop("number", None)
         supplier = self.state.modify_supplier(request.path_params["number"], body)
         return _json(200, supplier.dto())
+
+    def s_vat_code(self, request: SimRequest) -> SimResponse:
+        """Create or change a VAT id: ``{"vatId", "description"?, "type"?, "rate"?, "notValidAfter"?}``."""
+        body = _sim_body(request)
+        vat_id = body.get("vatId")
+        if not isinstance(vat_id, str) or not vat_id:
+            raise bad_request("'vatId' (string) is required")
+        fields: dict[str, Any] = {}
+        for key, name in (("description", "description"), ("type", "type")):
+            if isinstance(body.get(key), str):
+                fields[name] = body[key]
+        if "rate" in body:
+            fields["rate"] = as_decimal(body["rate"], "rate")
+        if "notValidAfter" in body:
+            raw = body["notValidAfter"]
+            fields["not_valid_after"] = None if raw is None else parse_dto_datetime(str(raw), "notValidAfter")
+        return _json(201, self.state.set_vat_code(vat_id, **fields).dto())
+
+    def s_credit_term(self, request: SimRequest) -> SimResponse:
+        """Create or change a credit term: ``{"termsId", "description"?, "dueDays"?, "visibleTo"?}``."""
+        body = _sim_body(request)
+        terms_id = body.get("termsId")
+        if not isinstance(terms_id, str) or not terms_id:
+            raise bad_request("'termsId' (string) is required")
+        fields: dict[str, Any] = {}
+        if isinstance(body.get("description"), str):
+            fields["description"] = body["description"]
+        if isinstance(body.get("dueDays"), int):
+            fields["due_days"] = body["dueDays"]
+        if body.get("visibleTo") in {"AL", "VE", "CU", "DS"}:
+            fields["visible_to"] = body["visibleTo"]
+        return _json(201, self.state.set_credit_term(terms_id, **fields).dto())
 
     def s_faults_get(self, request: SimRequest) -> SimResponse:
         return _json(200, self.faults.describe())

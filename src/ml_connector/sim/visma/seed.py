@@ -115,6 +115,21 @@ DEMO_SUPPLIERS: list[dict[str, Any]] = [
     },
 ]
 
+# (VAT id, description, type, rate %); the Stampli samples use 1 and 11 (docs/visma-ap.md)
+DEMO_VAT_CODES: list[tuple[str, str, str, str]] = [
+    ("1", "Inngående mva, høy sats", "Vat", "25"),
+    ("11", "Inngående mva, middels sats", "Vat", "15"),
+    ("13", "Inngående mva, lav sats", "Vat", "12"),
+    ("3", "Utgående mva, høy sats", "Vat", "25"),
+    ("86", "Tjenester kjøpt fra utlandet (omvendt avgiftsplikt)", "ReverseVat", "0"),
+]
+# (terms id, description, due days, visible to)
+DEMO_CREDIT_TERMS: list[tuple[str, str, int, str]] = [
+    ("14", "14 dager netto", 14, "AL"),
+    ("30", "30 dager netto", 30, "AL"),
+    ("10K", "10 dager kunde", 10, "CU"),
+]
+
 # Early 2025 periods closed in GL (the samples post in March 2025, period 202503, which is open).
 DEMO_CLOSED_PERIODS = ("202501", "202502")
 
@@ -197,6 +212,10 @@ def seed_demo(state: VismaState) -> None:
     state.ensure_subaccount(("0200", "14"))
     for spec in DEMO_SUPPLIERS:
         state.add_supplier(spec["number"], supplier_fields(spec, state))
+    for vat_id, description, type_, rate in DEMO_VAT_CODES:
+        state.set_vat_code(vat_id, description=description, type=type_, rate=Decimal(rate))
+    for terms_id, description, days, visible in DEMO_CREDIT_TERMS:
+        state.set_credit_term(terms_id, description=description, due_days=days, visible_to=visible)
     for year in (2025, 2026):
         for period in range(1, 13):
             state.add_period(year, period, closed_in_gl=f"{year}{period:02d}" in DEMO_CLOSED_PERIODS)

@@ -398,6 +398,59 @@ class Currency:
 
 
 @dataclass
+class VatCode:
+    """A VAT id (``VatInformationDto``): valid until ``not_valid_after``, one rate schedule row."""
+
+    vat_id: str
+    description: str
+    type: str  # Vat | ReverseVat | ExemptVat | ...
+    rate: Decimal
+    last_modified: datetime
+    group_type: str = "Input"
+    not_valid_after: datetime | None = None
+
+    def dto(self) -> dict[str, Any]:
+        return pruned(
+            {
+                "vatId": self.vat_id,
+                "description": self.description,
+                "type": self.type,
+                "reverseVat": self.type == "ReverseVat",
+                "notValidAfter": fmt_dt(self.not_valid_after) if self.not_valid_after else None,
+                "schedules": [
+                    {"startDate": "2017-01-01T00:00:00", "vatRate": self.rate, "groupType": self.group_type}
+                ],
+                "lastModifiedDateTime": fmt_dt(self.last_modified),
+            }
+        )
+
+
+@dataclass
+class CreditTerm:
+    terms_id: str
+    description: str
+    due_days: int
+    last_modified: datetime
+    visible_to: str = "AL"  # AL all | VE suppliers | CU customers | DS disabled
+    discount_percent: Decimal = Decimal(0)
+    discount_days: int = 0
+
+    def dto(self) -> dict[str, Any]:
+        return {
+            "termsId": self.terms_id,
+            "description": self.description,
+            "visibleTo": self.visible_to,
+            "dueDateType": "N",
+            "dueDay1": self.due_days,
+            "discountType": "N",
+            "discountDay": self.discount_days,
+            "discountPercent": self.discount_percent,
+            "instalmentType": "S",
+            "lastModifiedDateTime": fmt_dt(self.last_modified),
+        }
+
+
+@dataclass
 class Ledger:
     internal_id: int
     number: str
@@ -522,6 +575,8 @@ class VismaState:
         self.subaccounts: dict[tuple[str, ...], Subaccount] = {}
         self.suppliers: dict[str, Supplier] = {}
         self.currencies: dict[str, Currency] = {}
+        self.vat_codes: dict[str, VatCode] = {}
+        self.credit_terms: dict[str, CreditTerm] = {}
         self.ledgers: dict[str, Ledger] = {}
         self.branches: dict[str, Branch] = {}
         self.periods: dict[str, FinancialPeriod] = {}
@@ -680,6 +735,30 @@ class VismaState:
         supplier.version = self.next_version()
         supplier.last_modified = self.clock.now()
         return supplier
+
+    def set_vat_code(self, vat_id: str, **fields: Any) -> VatCode:
+        """Create or change a VAT id (fields of :class:`VatCode`); it counts as modified now."""
+        existing = self.vat_codes.get(vat_id)
+        values: dict[str, Any] = {"description": vat_id, "type": "Vat", "rate": Decimal(0)}
+        if existing is not None:
+            values = {k: getattr(existing, k) for k in ("description", "type", "rate", "group_type")}
+            values["not_valid_after"] = existing.not_valid_after
+        values.update(fields)
+        code = VatCode(vat_id=vat_id, last_modified=self.clock.now(), **values)
+        self.vat_codes[vat_id] = code
+        return code
+
+    def set_credit_term(self, terms_id: str, **fields: Any) -> CreditTerm:
+        """Create or change a credit term (fields of :class:`CreditTerm`); modified now."""
+        existing = self.credit_terms.get(terms_id)
+        values: dict[str, Any] = {"description": terms_id, "due_days": 0}
+        if existing is not None:
+            keep = ("description", "due_days", "visible_to", "discount_percent", "discount_days")
+            values = {k: getattr(existing, k) for k in keep}
+        values.update(fields)
+        term = CreditTerm(terms_id=terms_id, last_modified=self.clock.now(), **values)
+        self.credit_terms[terms_id] = term
+        return term
 
     def add_period(self, year: int, period: int, *, closed_in_gl: bool = False, active: bool = True) -> None:
         fp = FinancialPeriod(year=year, period=period, closed_in_gl=closed_in_gl, active=active)
