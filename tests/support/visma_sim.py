@@ -5,8 +5,9 @@ Fixtures
   ``visma_sim_factory``  ``factory(**SimulatorOptions fields)`` -> another running simulator, e.g.
                          ``visma_sim_factory(rate_limit="5/1", faults="drop_next=1")``.
 
-Every request the simulator serves is recorded; at teardown each exchange is validated against the Visma
-OpenAPI files (tests/support/contract.py) and the test errors if anything drifted. A test that sends
+Every request the simulator serves is recorded; at teardown each exchange is validated against the
+project's Visma contract (tests/support/visma_contract.yml, checked by tests/support/contract.py) and the
+test errors if anything drifted. A test that sends
 non-conforming requests on purpose calls ``sim.take_violations()`` and asserts on them.
 """
 
@@ -210,7 +211,7 @@ def visma_sim_factory() -> Iterator[Callable[..., VismaSim]]:
         problems += [str(v) for v in sim.contract_violations()]
     if problems:
         pytest.fail(
-            "Visma contract drift (request or response does not match ../shared/visma-openapi):\n"
+            "Visma contract drift (request or response does not match tests/support/visma_contract.yml):\n"
             + "\n".join(problems),
             pytrace=False,
         )
