@@ -22,6 +22,7 @@ import httpx2
 import pytest
 
 from ml_connector.sim.visma import Exchange, SimulatorOptions, SimulatorServer, jsonio
+from tests.support import openapi_crosscheck
 from tests.support.contract import ContractValidator, Violation, load_validator
 
 _VALIDATORS_USED: list[ContractValidator] = []
@@ -224,8 +225,12 @@ def visma_sim(visma_sim_factory: Callable[..., VismaSim]) -> VismaSim:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for validator in _VALIDATORS_USED:
-        terminalreporter.write_sep("-", "Visma OpenAPI contract")
+        terminalreporter.write_sep("-", "Visma contract")
         terminalreporter.write_line(validator.summary())
+    for note in openapi_crosscheck.OUTCOME:  # said out loud: a skipped cross-check is never silent
+        ran = "DID NOT RUN" not in note
+        terminalreporter.write_sep("-", "Visma OpenAPI cross-check", green=ran, yellow=not ran, bold=not ran)
+        terminalreporter.write_line(note, green=ran, yellow=not ran, bold=not ran)
 
 
 def journal_line(
