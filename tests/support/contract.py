@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import yaml  # type: ignore[import-untyped,unused-ignore]
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped,unused-ignore]
 
 from ml_connector.sim.visma import Exchange
 
@@ -290,9 +290,9 @@ class ContractValidator:
                 )
         headers = {k.lower(): v for k, v in exchange.request_headers.items()}
         for name, expr in op.headers.items():
-            value = headers.get(name.lower())
-            if value is not None and not _parameter_ok(expr, value):
-                out.append(self._violation("request", exchange, f"header {name}={value!r} is not {expr}"))
+            sent = headers.get(name.lower())
+            if sent is not None and not _parameter_ok(expr, sent):
+                out.append(self._violation("request", exchange, f"header {name}={sent!r} is not {expr}"))
         body = exchange.request_body.strip()
         if op.body is None:
             if body:

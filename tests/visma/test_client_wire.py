@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 
 from ml_connector.adapters.visma import wire
 from ml_connector.domain.journal import Voucher, VoucherLine
