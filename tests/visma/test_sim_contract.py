@@ -67,6 +67,17 @@ def test_every_path_the_client_calls_is_in_the_contract() -> None:
     assert missing == [], f"called but not in the contract: {missing}"
 
 
+def test_nothing_the_contract_lists_is_also_left_outside_it() -> None:
+    """An UNCOVERED prefix that matches a contract operation would let its exchanges go unchecked."""
+    overlap = [
+        f"{op.key} (UNCOVERED {prefix!r})"
+        for op in load_contract().operations
+        for prefix, _ in contract.UNCOVERED
+        if op.template.startswith(prefix.rstrip("/"))
+    ]
+    assert overlap == [], f"remove these from tests/support/contract.py UNCOVERED: {overlap}"
+
+
 def test_a_typo_in_the_contract_fails_when_it_loads(tmp_path: Path) -> None:
     broken = tmp_path / "c.yml"
     broken.write_text(contract.CONTRACT_FILE.read_text().replace("[Account]", "[Acount]", 1))
