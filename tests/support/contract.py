@@ -336,6 +336,9 @@ class ContractValidator:
             f"Visma contract ({self.contract.path.name}): {self.checked} exchange(s) validated; "
             f"{len(self.operations_seen)} of {len(ops)} operation(s) exercised."
         ]
+        unused = [op.key for op in ops if op.key not in self.operations_seen]
+        if unused and self.operations_seen:
+            lines.append(f"  not exercised in this run: {', '.join(unused)}")
         if self.uncovered:
             lines.append("  outside the contract (see tests/support/contract.py UNCOVERED):")
             lines += [f"    {k}: {v}" for k, v in sorted(self.uncovered.items())]
