@@ -1,68 +1,46 @@
-"""Contract validation of Visma traffic against the Visma OpenAPI files, with openapi-core.
+"""Contract validation of Visma traffic against the project's own contract, ``visma_contract.yml``.
 
 Every exchange the simulator serves in a test (the client's request and the simulator's response) is
-checked against the per-resource OpenAPI files in ``../shared/visma-openapi`` (override the folder with
-``ML_CONNECTOR_VISMA_OPENAPI_DIR``). Those files are third-party data and are never copied into this
-repository. If the folder is missing, :func:`load_validator` fails the test loudly; it never skips.
+checked against ``tests/support/visma_contract.yml``: the operations, parameters and fields the
+connector sends and reads, written by us and kept in this repository (docs/contract.md). Nothing here
+needs Visma's published OpenAPI files; tests/visma/test_contract_matches_openapi.py cross-checks the
+contract against them when they are present (tests/support/openapi_crosscheck.py).
 
 What is checked
-  * request: path, method, path/query/header parameters, body against the ``*UpdateDto`` schema with
-    **additional properties forbidden** (a misspelt or invented field is drift), plus query parameters
-    the operation does not declare (openapi-core ignores those; we do not);
-  * response: status declared by the operation, body against the read DTO, again with additional
-    properties forbidden.
+  * the operation (method + path) is in the contract, else the exchange is drift ("unknown-path");
+  * request: query parameters and header parameters are declared and of the declared type; the body
+    matches the declared type with objects **closed** (a misspelt or invented field is drift);
+  * response: the status is declared (or an error status, whose body must be one of Visma's two error
+    shapes); the body matches the declared type with objects **open** (Visma sends many fields we do
+    not read; those we read must have the declared type, required ones must be there).
 
-Deliberate relaxations (each one is a documented gap between the spec and the real service):
-  * ``format: date-time`` accepts ISO-8601 without an offset (``2024-02-12T13:37:00.533``). Visma
-    returns and accepts company-local times without an offset (visma-api.md §4), which strict RFC 3339
-    would reject.
-  * 201/204/412 with an empty body where the spec declares content: the real service sends no body
-    (visma-api.md §3.2, S3 commits "Remove response schema from 201 status").
-  * error statuses the spec does not declare (400, 401, 404, 429, 5xx ...): the spec declares no error
-    responses (visma-api.md §6). They are counted in ``undeclared_errors`` and their body must be JSON
-    in one of the two documented error shapes.
-  * :data:`KNOWN_SPEC_GAPS`: specific success statuses missing from the spec.
-
-The files declare ``openapi: 3.2.0``; openapi-core 0.23 validates 3.2 natively, so they are used as they
-are. (Older openapi-core releases rejected 3.2; if the installed one does, :func:`_load_spec` presents
-the document as 3.1.0, which has the same Schema Object dialect for everything these files use.)
-
-Paths with no OpenAPI file are listed in :data:`UNCOVERED` and counted, never silently ignored.
+Known deviations from Visma's published files live in the contract file itself: offset-less
+date-times (the ``date-time`` type), no body on 201/204, statuses the files omit (``not_in_spec``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
-import warnings
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl
 
-import pytest
 import yaml  # type: ignore[import-untyped,unused-ignore]
-from openapi_core import Config, OpenAPI
-from openapi_core.testing import MockRequest, MockResponse
+from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped,unused-ignore]
 
 from ml_connector.sim.visma import Exchange
 
-OPENAPI_DIR_ENV = "ML_CONNECTOR_VISMA_OPENAPI_DIR"
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_OPENAPI_DIR = REPO.parent / "shared" / "visma-openapi"
-SPEC_HOST = "https://api.finance.visma.net"
+CONTRACT_FILE = Path(__file__).with_name("visma_contract.yml")
 
-#: (path prefix, why there is no contract). Exchanges on these paths are counted in ``uncovered``.
+#: (path prefix, why it is outside the contract). Exchanges on these paths are counted in ``uncovered``.
 UNCOVERED: tuple[tuple[str, str], ...] = (
-    ("/connect/token", "Visma Connect OAuth2 token endpoint; not part of the ERP OpenAPI files"),
-    (
-        "/v1/subaccount",
-        "no subaccount OpenAPI file in ../shared/visma-openapi; visma-api.md §4.3 documents it from S3",
-    ),
+    ("/connect/", "Visma Connect OAuth2 token endpoint; not part of the ERP API"),
     ("/_sim/", "simulator test endpoints; not part of the Visma API"),
     # Coding-list export (issue 17): in api-evangelist/visma (visma-vat-api-openapi.yml,
     # visma-creditterm-api-openapi.yml) but not in ../shared/visma-openapi; to move into the contract.
@@ -70,28 +48,54 @@ UNCOVERED: tuple[tuple[str, str], ...] = (
     ("/v1/creditTerm", "GET /v1/creditTerm (BasePaginationDtoOfCreditTermDto): not in ../shared"),
 )
 
-#: (method, path template, status) the spec omits although the service returns it.
-KNOWN_SPEC_GAPS: dict[tuple[str, str, int], str] = {
-    ("POST", "/v2/journaltransaction/{journalTransactionNumber}/action/release", 200): (
-        "spec declares only 412/202; the service answers 200 with an action result "
-        "(S3 ReleaseJournalTransactionActionResultDto, visma-api.md §4.1)"
-    ),
-}
-
-UNDECLARED_ERROR_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 415, 429, 500, 502, 503, 504})
-EMPTY_BODY_STATUSES = frozenset({201, 204, 412})
+#: Visma's files declare no error responses (visma-api.md §6): these are accepted on any operation.
+ERROR_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 412, 415, 429, 500, 502, 503, 504})
 
 _ISO_DT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$")
+_FILTER_DT = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}:\d{2}(\.\d{1,3})?)?$")
+_ENUM = re.compile(r"^enum\((.*)\)$")
+_VALUE = re.compile(r"^Value<(.*)>$")
+SCALARS = frozenset({"string", "integer", "number", "boolean", "date-time", "date", "filter-date-time"})
 
 
-def _iso_datetime(value: Any) -> bool:
+def is_iso_datetime(value: object) -> bool:
+    """ISO-8601 date-time; the offset is optional (Visma sends company-local times without one)."""
     if not isinstance(value, str) or not _ISO_DT.match(value):
         return False
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00")))
     except ValueError:
         return False
     return True
+
+
+def is_filter_datetime(value: object) -> bool:
+    """A ``lastModifiedDateTime`` filter value in one of the formats Visma documents (visma-api.md §3.5)."""
+    if not isinstance(value, str) or not _FILTER_DT.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_iso_date(value: object) -> bool:
+    try:
+        return isinstance(value, str) and len(value) == 10 and bool(date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
+_FORMATS = FormatChecker(formats=())
+_FORMATS.checks("date-time")(is_iso_datetime)
+_FORMATS.checks("date")(is_iso_date)
+_FORMATS.checks("filter-date-time")(is_filter_datetime)
+
+
+def template_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "$")
 
 
 @dataclass(frozen=True)
@@ -107,121 +111,146 @@ class Violation:
         return f"[{self.kind}] {self.method} {self.path}{status}: {self.detail}"
 
 
-@dataclass
-class _Operation:
-    template: str
+@dataclass(frozen=True)
+class Operation:
+    """One ``METHOD /path`` entry of the contract file (types are the file's type expressions)."""
+
     method: str
-    regex: re.Pattern[str]
-    literal_len: int
-    param_count: int
-    api: OpenAPI
-    query_params: frozenset[str]
-    responses: frozenset[str]
-    source: str
+    template: str
+    spec: str | None
+    used_by: str
+    query: dict[str, Any]
+    headers: dict[str, Any]
+    body: Any  # a type expression, or None: the operation takes no body
+    responses: dict[int, Any]  # status -> type expression, or "empty"
+    not_in_spec: dict[int, str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.template}"
 
 
-def openapi_dir() -> Path:
-    return Path(os.environ.get(OPENAPI_DIR_ENV) or DEFAULT_OPENAPI_DIR)
+class Contract:
+    """The parsed contract file: operations, named schemas and JSON Schema built from them."""
+
+    def __init__(self, path: Path = CONTRACT_FILE) -> None:
+        self.path = path
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        self.schemas: dict[str, dict[str, Any]] = data["schemas"]
+        self.operations = [_operation(key, entry) for key, entry in data["operations"].items()]
+        self._regex = {op.key: template_regex(op.template) for op in self.operations}
+        for op in self.operations:  # a typo in the file fails here, not at the first exchange
+            for expr in [*op.query.values(), *op.headers.values(), op.body, *op.responses.values()]:
+                if expr is not None and expr != "empty":
+                    self.json_schema(expr, closed=True)
+
+    def find(self, method: str, path: str) -> tuple[Operation | None, bool]:
+        """(operation, path_known). The most literal template wins (``/x/publicid/{id}`` over ``/x/{v}``)."""
+        matches = [op for op in self.operations if self._regex[op.key].match(path)]
+        same = [op for op in matches if op.method == method]
+        same.sort(key=lambda op: op.template.count("{"))
+        return (same[0] if same else None), bool(matches)
+
+    def json_schema(self, expr: Any, *, closed: bool) -> dict[str, Any]:
+        """A JSON Schema for a type expression; ``closed`` forbids fields the contract does not list."""
+        if isinstance(expr, list):
+            if len(expr) != 1:
+                raise ValueError(f"{self.path.name}: an array type has one item type, got {expr!r}")
+            return {"type": "array", "items": self.json_schema(expr[0], closed=closed)}
+        if isinstance(expr, dict):
+            return self._object(expr, closed=closed)
+        text = str(expr).strip()
+        if (m := _VALUE.match(text)) is not None:
+            inner = self.json_schema(m.group(1), closed=closed)
+            return {"type": "object", "properties": {"value": inner}, "required": ["value"]} | (
+                {"additionalProperties": False} if closed else {}
+            )
+        if (m := _ENUM.match(text)) is not None:
+            return {"type": "string", "enum": enum_values(text)}
+        if text in {"date-time", "date", "filter-date-time"}:
+            return {"type": "string", "format": text}
+        if text in SCALARS:
+            return {"type": text}
+        if text in self.schemas:
+            return self._object(self.schemas[text], closed=closed)
+        raise ValueError(f"{self.path.name}: unknown type {text!r} (not a scalar, enum(...) or a schema)")
+
+    def _object(self, fields: dict[str, Any], *, closed: bool) -> dict[str, Any]:
+        properties = {name.rstrip("!"): self.json_schema(t, closed=closed) for name, t in fields.items()}
+        required = [name.rstrip("!") for name in fields if name.endswith("!")]
+        schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
+        if closed:
+            schema["additionalProperties"] = False
+        return schema
 
 
-def _load_spec(path: Path) -> dict[str, Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506  (a safe loader)
-    if not isinstance(spec, dict) or "paths" not in spec:
-        raise ValueError(f"{path} is not an OpenAPI document")
-    return spec
+def enum_values(expr: str) -> list[str]:
+    m = _ENUM.match(expr.strip())
+    assert m is not None
+    return [v.strip() for v in m.group(1).split("|") if v.strip()]
 
 
-def _openapi(spec: dict[str, Any], *, check_spec: bool = False) -> OpenAPI:
-    """An openapi-core ``OpenAPI`` for one file.
+def field_names(fields: dict[str, Any]) -> dict[str, Any]:
+    """``{name: type}`` with the required marker ``!`` removed from the names."""
+    return {name.rstrip("!"): t for name, t in fields.items()}
 
-    Checking the document itself (openapi-spec-validator) costs ~5 s for the eleven files, so it is off
-    here and done once by tests/visma/test_sim_contract.py instead.
-    """
-    no_check: Any = None  # openapi-core: ``spec_validator_cls=None`` skips checking the document
-    config = Config(
-        additional_properties_default_policy="forbid",
-        extra_format_validators={"date-time": _iso_datetime},
-        spec_validator_cls=Config.spec_validator_cls if check_spec else no_check,
+
+def _operation(key: str, entry: dict[str, Any]) -> Operation:
+    method, template = key.split(" ", 1)
+    return Operation(
+        method=method.upper(),
+        template=template,
+        spec=entry.get("spec"),
+        used_by=str(entry.get("used_by", "")),
+        query=dict(entry.get("query") or {}),
+        headers=dict(entry.get("headers") or {}),
+        body=entry.get("body"),
+        responses={int(s): t for s, t in (entry.get("responses") or {}).items()},
+        not_in_spec={int(s): str(r) for s, r in (entry.get("not_in_spec") or {}).items()},
     )
-    try:
-        return OpenAPI.from_dict(spec, config=config)
-    except Exception:
-        if str(spec.get("openapi", "")).startswith("3.2"):
-            # see the module docstring: present a 3.2 document as 3.1 to an openapi-core without 3.2
-            return OpenAPI.from_dict({**spec, "openapi": "3.1.0"}, config=config)
-        raise
 
 
-def _template_regex(template: str) -> tuple[re.Pattern[str], int, int]:
-    parts = re.split(r"(\{[^}]+\})", template)
-    pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
-    literal = sum(len(p) for p in parts if not p.startswith("{"))
-    params = sum(1 for p in parts if p.startswith("{"))
-    return re.compile(f"^{pattern}$"), literal, params
+def _problems(schema: dict[str, Any], instance: Any) -> list[str]:
+    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    found = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    return [f"{e.message} at {'/'.join(str(p) for p in e.absolute_path) or '(root)'}" for e in found[:10]]
+
+
+def _parameter_ok(expr: Any, value: str) -> bool:
+    """A query/header value (always text on the wire) against a scalar or enum type expression."""
+    text = str(expr).strip()
+    if text == "integer":
+        return re.fullmatch(r"-?\d+", value) is not None
+    if text == "number":
+        return re.fullmatch(r"-?\d+(\.\d+)?", value) is not None
+    if text == "boolean":
+        return value in {"true", "false"}
+    if text == "date-time":
+        return is_iso_datetime(value)
+    if text == "date":
+        return is_iso_date(value)
+    if text == "filter-date-time":
+        return is_filter_datetime(value)
+    if text.startswith("enum("):
+        return value in enum_values(text)
+    return text == "string"
 
 
 class ContractValidator:
-    """Checks :class:`Exchange` objects; collects violations and coverage counters."""
+    """Checks :class:`Exchange` objects against a :class:`Contract`; collects coverage counters."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        files = sorted(directory.glob("*.yml")) + sorted(directory.glob("*.yaml"))
-        if not files:
-            raise FileNotFoundError(f"no OpenAPI files (*.yml) in {directory}")
-        self.files = [f.name for f in files]
-        self.operations: list[_Operation] = []
-        for file in files:
-            spec = _load_spec(file)
-            api = _openapi(spec)
-            for template, item in spec["paths"].items():
-                shared = item.get("parameters", [])
-                regex, literal, count = _template_regex(template)
-                for method, op in item.items():
-                    if method not in {"get", "put", "post", "delete", "patch"}:
-                        continue
-                    params = [*shared, *op.get("parameters", [])]
-                    self.operations.append(
-                        _Operation(
-                            template=template,
-                            method=method.upper(),
-                            regex=regex,
-                            literal_len=literal,
-                            param_count=count,
-                            api=api,
-                            query_params=frozenset(p["name"] for p in params if p.get("in") == "query"),
-                            responses=frozenset(str(s) for s in op.get("responses", {})),
-                            source=file.name,
-                        )
-                    )
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
         self.lock = threading.Lock()
         self.checked = 0
         self.uncovered: Counter[str] = Counter()
         self.undeclared_errors: Counter[str] = Counter()
-        self.known_gaps: Counter[str] = Counter()
+        self.not_in_spec: Counter[str] = Counter()
         self.operations_seen: Counter[str] = Counter()
-
-    # ------------------------------------------------------------------ lookup
-
-    def find(self, method: str, path: str) -> tuple[_Operation | None, bool]:
-        """(operation, path_in_spec)."""
-        candidates = [op for op in self.operations if op.regex.match(path)]
-        if not candidates:
-            return None, False
-        same_method = [op for op in candidates if op.method == method]
-        if not same_method:
-            return None, True
-        same_method.sort(key=lambda op: (op.param_count, -op.literal_len))
-        return same_method[0], True
 
     @staticmethod
     def uncovered_reason(path: str) -> str | None:
-        for prefix, reason in UNCOVERED:
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/") or path.startswith(prefix):
-                return reason
-        return None
-
-    # ------------------------------------------------------------------ checking
+        return next((why for prefix, why in UNCOVERED if path.startswith(prefix)), None)
 
     def check(self, exchange: Exchange) -> list[Violation]:
         method, path = exchange.method, exchange.path
@@ -231,115 +260,104 @@ class ContractValidator:
             return []
         with self.lock:
             self.checked += 1
-        operation, path_known = self.find(method, path)
+        operation, path_known = self.contract.find(method, path)
         if operation is None:
-            what = "method not declared for this path" if path_known else "path not in any OpenAPI file"
-            return [Violation("unknown-path", method, path, exchange.status, what)]
+            what = "method not in the contract for this path" if path_known else "path not in the contract"
+            return [
+                Violation(
+                    "unknown-path",
+                    method,
+                    path,
+                    exchange.status,
+                    f"{what} ({self.contract.path.name}); if the connector now uses it, add the "
+                    "operation there (docs/contract.md)",
+                )
+            ]
         with self.lock:
-            self.operations_seen[f"{method} {operation.template}"] += 1
+            self.operations_seen[operation.key] += 1
         violations = self._check_request(operation, exchange)
         if exchange.status is not None:
             violations += self._check_response(operation, exchange)
         return violations
 
-    def _mock_request(self, exchange: Exchange) -> MockRequest:
-        content_type = exchange.request_headers.get("content-type", "application/json")
-        return MockRequest(
-            SPEC_HOST,
-            exchange.method.lower(),
-            exchange.path,
-            args=cast(Any, parse_qsl(exchange.query_string, keep_blank_values=True)),
-            headers=exchange.request_headers,
-            data=exchange.request_body or None,
-            content_type=content_type.split(";")[0].strip(),
-        )
+    def _violation(self, kind: str, exchange: Exchange, detail: str) -> Violation:
+        return Violation(kind, exchange.method, exchange.path, exchange.status, detail)
 
-    def _check_request(self, operation: _Operation, exchange: Exchange) -> list[Violation]:
+    def _check_request(self, op: Operation, exchange: Exchange) -> list[Violation]:
         out: list[Violation] = []
-        names = {name for name, _ in parse_qsl(exchange.query_string, keep_blank_values=True)}
-        undeclared = sorted(names - operation.query_params)
-        if undeclared:
-            out.append(
-                Violation(
-                    "request",
-                    exchange.method,
-                    exchange.path,
-                    exchange.status,
-                    f"query parameter(s) {undeclared} not declared by {operation.template} "
-                    f"({operation.source})",
-                )
-            )
-        with warnings.catch_warnings():
-            # openapi-core has no provider for the oauth2 security scheme; bearer is checked by the sim
-            warnings.filterwarnings("ignore", message="Unsupported scheme type")
-            try:
-                operation.api.validate_request(self._mock_request(exchange))
-            except Exception as exc:
+        for name, value in parse_qsl(exchange.query_string, keep_blank_values=True):
+            if name not in op.query:
+                out.append(self._violation("request", exchange, f"query parameter {name!r} not in {op.key}"))
+            elif not _parameter_ok(op.query[name], value):
                 out.append(
-                    Violation("request", exchange.method, exchange.path, exchange.status, _describe(exc))
+                    self._violation("request", exchange, f"query {name}={value!r} is not {op.query[name]}")
                 )
+        headers = {k.lower(): v for k, v in exchange.request_headers.items()}
+        for name, expr in op.headers.items():
+            sent = headers.get(name.lower())
+            if sent is not None and not _parameter_ok(expr, sent):
+                out.append(self._violation("request", exchange, f"header {name}={sent!r} is not {expr}"))
+        body = exchange.request_body.strip()
+        if op.body is None:
+            if body:
+                out.append(self._violation("request", exchange, f"{op.key} takes no body"))
+            return out
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return [*out, self._violation("request", exchange, "request body is not JSON")]
+        schema = self.contract.json_schema(op.body, closed=True)
+        out += [self._violation("request", exchange, f"body: {p}") for p in _problems(schema, data)]
         return out
 
-    def _check_response(self, operation: _Operation, exchange: Exchange) -> list[Violation]:
+    def _check_response(self, op: Operation, exchange: Exchange) -> list[Violation]:
         status = exchange.status
         assert status is not None
-        key = f"{exchange.method} {operation.template} -> {status}"
-        declared = str(status) in operation.responses or "default" in operation.responses
-        if not declared:
-            gap = KNOWN_SPEC_GAPS.get((exchange.method, operation.template, status))
-            if gap is not None:
-                with self.lock:
-                    self.known_gaps[key] += 1
-                return []
-            if status in UNDECLARED_ERROR_STATUSES:
+        key = f"{op.key} -> {status}"
+        if status not in op.responses:
+            if status in ERROR_STATUSES:
                 with self.lock:
                     self.undeclared_errors[key] += 1
                 return _check_error_body(exchange)
-            return [
-                Violation(
-                    "undeclared-status",
-                    exchange.method,
-                    exchange.path,
-                    status,
-                    f"status {status} is not declared by {operation.template} ({operation.source})",
-                )
-            ]
-        if not exchange.response_body and status in EMPTY_BODY_STATUSES:
-            return []
-        response = MockResponse(
-            exchange.response_body,
-            status_code=status,
-            headers=exchange.response_headers,
-            content_type=exchange.response_headers.get("content-type", "application/json").split(";")[0],
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Unsupported scheme type")
-            try:
-                operation.api.validate_response(self._mock_request(exchange), response)
-            except Exception as exc:
-                return [Violation("response", exchange.method, exchange.path, status, _describe(exc))]
-        return []
+            return [self._violation("undeclared-status", exchange, f"status {status} not in the contract")]
+        if status in op.not_in_spec:
+            with self.lock:
+                self.not_in_spec[key] += 1
+        expected = op.responses[status]
+        body = exchange.response_body.strip()
+        if expected == "empty":
+            return [self._violation("response", exchange, "expected no body")] if body else []
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return [self._violation("response", exchange, "response body is not JSON")]
+        schema = self.contract.json_schema(expected, closed=False)
+        return [self._violation("response", exchange, f"body: {p}") for p in _problems(schema, data)]
 
     def summary(self) -> str:
+        ops = self.contract.operations
         lines = [
-            f"Visma contract ({self.directory}): {self.checked} exchange(s) validated against "
-            f"{len(self.files)} OpenAPI file(s); {len(self.operations_seen)} operation(s) exercised."
+            f"Visma contract ({self.contract.path.name}): {self.checked} exchange(s) validated; "
+            f"{len(self.operations_seen)} of {len(ops)} operation(s) exercised."
         ]
+        unused = [op.key for op in ops if op.key not in self.operations_seen]
+        if unused and self.operations_seen:
+            lines.append(f"  not exercised in this run: {', '.join(unused)}")
         if self.uncovered:
-            lines.append("  uncovered (no OpenAPI file, see tests/support/contract.py UNCOVERED):")
+            lines.append("  outside the contract (see tests/support/contract.py UNCOVERED):")
             lines += [f"    {k}: {v}" for k, v in sorted(self.uncovered.items())]
         if self.undeclared_errors:
-            lines.append("  error statuses the spec does not declare (body shape checked):")
+            lines.append("  error statuses (body shape checked):")
             lines += [f"    {k}: {v}" for k, v in sorted(self.undeclared_errors.items())]
-        if self.known_gaps:
-            lines.append("  known spec gaps:")
-            lines += [f"    {k}: {v}" for k, v in sorted(self.known_gaps.items())]
+        if self.not_in_spec:
+            lines.append("  statuses Visma's files omit (contract not_in_spec):")
+            lines += [f"    {k}: {v}" for k, v in sorted(self.not_in_spec.items())]
         return "\n".join(lines)
 
 
 def _check_error_body(exchange: Exchange) -> list[Violation]:
-    """Undeclared error statuses must carry one of the two documented error shapes (or nothing)."""
-    if not exchange.response_body:
+    """Error statuses carry one of the two documented error shapes (or nothing)."""
+    if not exchange.response_body.strip():
         return []
     try:
         body = json.loads(exchange.response_body)
@@ -361,41 +379,12 @@ def _check_error_body(exchange: Exchange) -> list[Violation]:
     ]
 
 
-def _describe(exc: Exception) -> str:
-    parts = [f"{type(exc).__name__}: {exc}"]
-    cause = exc.__cause__
-    while cause is not None and len(parts) < 4:
-        errors = getattr(cause, "schema_errors", None)
-        if errors:
-            parts += [f"  - {getattr(e, 'message', e)} at {list(getattr(e, 'path', []))}" for e in errors]
-        else:
-            parts.append(f"  caused by {type(cause).__name__}: {cause}")
-        cause = cause.__cause__
-    return "\n".join(parts)[:2000]
+@cache
+def load_contract() -> Contract:
+    return Contract(CONTRACT_FILE)
 
 
-@dataclass
-class _Cache:
-    validators: dict[Path, ContractValidator] = field(default_factory=dict)
-
-
-_CACHE = _Cache()
-
-
+@cache
 def load_validator() -> ContractValidator:
-    """The validator for :func:`openapi_dir`, cached per process. Fails the test loudly if absent."""
-    directory = openapi_dir().resolve()
-    if not directory.is_dir() or not any(directory.glob("*.y*ml")):
-        pytest.fail(
-            "\n" + "!" * 100 + f"\nVISMA OPENAPI FILES NOT FOUND at {directory}.\n"
-            "Contract tests need the third-party Visma OpenAPI files "
-            "(they are not part of this repository).\n"
-            f"Put them in ../shared/visma-openapi or point {OPENAPI_DIR_ENV} at the folder.\n"
-            "Refusing to run Visma tests without contract validation.\n" + "!" * 100,
-            pytrace=False,
-        )
-    cached = _CACHE.validators.get(directory)
-    if cached is None:
-        cached = ContractValidator(directory)
-        _CACHE.validators[directory] = cached
-    return cached
+    """The validator for the repository's contract, one per test process (it keeps the counters)."""
+    return ContractValidator(load_contract())

@@ -107,5 +107,5 @@ def test_undeclared_method_is_405_and_flagged_by_the_contract_check(visma_sim: V
         response = client.delete("/v2/journaltransaction")
     assert response.status_code == 405
     assert "message" in response.json()
-    # DELETE is not in the spec: the contract check must notice (and we take the finding here)
+    # DELETE is not in our contract: the contract check must notice (and we take the finding here)
     assert [v.kind for v in visma_sim.take_violations()] == ["unknown-path"]
