@@ -42,10 +42,6 @@ CONTRACT_FILE = Path(__file__).with_name("visma_contract.yml")
 UNCOVERED: tuple[tuple[str, str], ...] = (
     ("/connect/", "Visma Connect OAuth2 token endpoint; not part of the ERP API"),
     ("/_sim/", "simulator test endpoints; not part of the Visma API"),
-    # Coding-list export (issue 17): in api-evangelist/visma (visma-vat-api-openapi.yml,
-    # visma-creditterm-api-openapi.yml) but not in ../shared/visma-openapi; to move into the contract.
-    ("/v1/vat", "GET /v1/vat (VatInformationDto array): no OpenAPI file in ../shared/visma-openapi"),
-    ("/v1/creditTerm", "GET /v1/creditTerm (BasePaginationDtoOfCreditTermDto): not in ../shared"),
 )
 
 #: Visma's files declare no error responses (visma-api.md §6): these are accepted on any operation.
