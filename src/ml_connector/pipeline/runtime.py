@@ -59,16 +59,17 @@ def sftp_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> SftpSettin
 
 
 def reader_profile(cfg: ConnectionConfig) -> ReaderProfile:
+    """The connection's reader profile, always checking rows against its ``stampli_company_id``:
+    a file of another Stampli company is rejected, never posted to this connection's Visma company."""
     if cfg.profile_options:
-        data = dict(cfg.profile_options)
-        data.setdefault("company_id", cfg.stampli_company_id)
+        # The loader refuses a profile whose company_id differs from the connection's.
+        data = {**cfg.profile_options, "company_id": cfg.stampli_company_id}
         try:
             return ReaderProfile.from_mapping(data, name=cfg.profile)
         except ValueError as exc:
             problems = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [str(exc)]
             raise ConfigError(f"reader profile {cfg.profile!r} is invalid", problems=problems) from exc
-    base = BUILTIN_PROFILES[cfg.profile]
-    return base.with_company(cfg.stampli_company_id) if hasattr(base, "with_company") else base
+    return BUILTIN_PROFILES[cfg.profile].with_(company_id=cfg.stampli_company_id)
 
 
 @dataclass
