@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,13 @@ from ml_connector.config.model import ConnectionConfig
 from ml_connector.config.secrets import SecretResolver, default_resolver
 from ml_connector.errors import ConfigError
 from ml_connector.ledger.store import Ledger
+from ml_connector.retry import VISMA_POLICY, RetryPolicy
 from ml_connector.stampli.profile import BUILTIN_PROFILES, ReaderProfile
+
+# A probe (``check``) answers within seconds when a side is down: short connect and read timeouts
+# and one quick retry, instead of the minutes of backoff a cycle allows itself.
+QUICK_TIMEOUT = 4.0
+QUICK_POLICY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=1.0, total_timeout=8.0)
 
 
 def visma_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> VismaSettings:
@@ -94,13 +100,21 @@ class Runtime:
     def name(self) -> str:
         return self.config.name
 
-    def visma(self) -> VismaClient:
+    def visma(self, *, quick: bool = False) -> VismaClient:
+        """``quick``: a probe (``check``) with a short timeout and one retry, not the cycle's patience."""
         settings = visma_settings(self.config, self.resolver)
+        if quick:
+            settings = replace(settings, timeout=min(settings.timeout, QUICK_TIMEOUT))
         budget = self.budget_factory(settings) if self.budget_factory is not None else None
-        return VismaClient(settings, transport=self.visma_transport, budget=budget)
+        policy = QUICK_POLICY if quick else VISMA_POLICY
+        return VismaClient(settings, transport=self.visma_transport, budget=budget, policy=policy)
 
-    def sftp(self) -> SftpSource:
-        return SftpSource(sftp_settings(self.config, self.resolver))
+    def sftp(self, *, quick: bool = False) -> SftpSource:
+        settings = sftp_settings(self.config, self.resolver)
+        if quick:
+            settings = replace(settings, connect_timeout=min(settings.connect_timeout, QUICK_TIMEOUT))
+            return SftpSource(settings, policy=QUICK_POLICY)
+        return SftpSource(settings)
 
     def profile(self) -> ReaderProfile:
         return reader_profile(self.config)
