@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ml_connector import service
+from ml_connector import exitcodes, service
 from ml_connector.domain.documents import Invoice
 from ml_connector.stampli.profile import BUILTIN_PROFILES
 from ml_connector.stampli.read import read_export
@@ -57,9 +57,10 @@ def test_rows_of_another_company_post_nothing_and_show_in_failures(connection: C
     cut = text.index("<Invoice>", text.index("<Invoice>") + 1) + len("<Invoice>")
     c.put_invoices(XML_NAME, f"{text[:cut]}\n    <StampliCompanyId>{OTHER}</StampliCompanyId>{text[cut:]}")
 
-    app = c.open_app()
-    [result] = asyncio.run(service.run_once(app, c.name))
-    assert result.intake.files_rejected == 2, result.summary()
+    run = c.cli("run", "--json")
+    assert run.returncode == exitcodes.REJECTED, f"{run.stdout}\n{run.stderr}"
+    [summary] = json.loads(run.stdout)
+    assert summary["files_rejected"] == 2 and summary["posted"] == len(good), summary
     c.assert_exactly_once(ds.expected(good, payments=False))
 
     proc = c.cli("failures", "--json")
@@ -74,6 +75,6 @@ def test_rows_of_another_company_post_nothing_and_show_in_failures(connection: C
     assert "number 2" in xml_reason, xml_reason  # the second <Invoice> element
 
     # A second cycle does not take the rejected files in again, and still posts nothing of them.
-    [again] = asyncio.run(service.run_once(app, c.name))
+    [again] = asyncio.run(service.run_once(c.open_app(), c.name))
     assert again.status == "ok" and again.posting.posted == 0
     c.assert_exactly_once(ds.expected(good, payments=False))

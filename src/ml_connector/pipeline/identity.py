@@ -9,6 +9,8 @@ everything again). ``ml-connector ledger accept NAME`` records a deliberate chan
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ml_connector.config.model import ConnectionConfig
 from ml_connector.errors import LedgerIdentityError
 from ml_connector.ledger import identity as ledger_identity
@@ -20,13 +22,17 @@ def configured_identity(cfg: ConnectionConfig) -> Identity:
     return Identity(cfg.stampli_company_id, cfg.visma.tenant_id, cfg.visma.company_id)
 
 
-def identity_problem(cfg: ConnectionConfig, known: dict[str, Identity]) -> str | None:
-    """Why the ledger must not be used for ``cfg`` as configured (None: it may)."""
+def identity_problem(
+    cfg: ConnectionConfig, known: dict[str, Identity], configured: Collection[str] = ()
+) -> str | None:
+    """Why the ledger must not be used for ``cfg`` as configured (None: it may). ``configured``:
+    the names of the connections configured alongside; a known connection with the same identity
+    that is no longer configured is what a rename looks like."""
     mine = configured_identity(cfg)
     accept = f"`ml-connector ledger accept {cfg.name}`"
     have = known.get(cfg.name)
     if have is None:
-        twins = sorted(name for name, other in known.items() if other == mine)
+        twins = sorted(name for name, other in known.items() if other == mine and name not in configured)
         if not twins:
             return None
         names = ", ".join(repr(n) for n in twins)
@@ -50,7 +56,7 @@ def identity_problem(cfg: ConnectionConfig, known: dict[str, Identity]) -> str |
 def ensure_identity(rt: Runtime) -> None:
     """Record the identity on first use, and refuse a connection whose configuration changed it."""
     known = ledger_identity.recorded(rt.ledger)
-    problem = identity_problem(rt.config, known)
+    problem = identity_problem(rt.config, known, rt.configured_names)
     if problem is None and rt.name not in known:
         stands = ledger_identity.record_first(
             rt.ledger, rt.name, configured_identity(rt.config), actor=rt.actor

@@ -95,6 +95,9 @@ class Runtime:
     # workers pass one kept in PostgreSQL, shared by every worker (ml_connector.scale.budget).
     budget_factory: Callable[[VismaSettings], RateBudget] | None = None
     on_progress: Callable[[str, int, int], None] | None = None
+    # Every connection configured alongside this one: the ledger identity check tells a renamed
+    # connection (its old name gone) from two configured ones (ml_connector.pipeline.identity).
+    configured_names: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:

@@ -55,6 +55,7 @@ class App:
             archive_dir=archive,
             resolver=self.resolver,
             actor=actor,
+            configured_names=frozenset(c.name for c in self.config.connections),
             **self.runtime_options,
         )
 

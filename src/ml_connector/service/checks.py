@@ -155,7 +155,7 @@ async def _visma(rt: Runtime) -> list[CheckRow]:
 
 def _ledger(rt: Runtime) -> CheckRow:
     known = ledger_identity.recorded(rt.ledger)
-    problem = identity_problem(rt.config, known)
+    problem = identity_problem(rt.config, known, rt.configured_names)
     if problem is not None:
         return CheckRow(rt.name, "ledger", "identity", False, problem)
     if rt.name in known:

@@ -43,8 +43,9 @@ def show(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         known = ledger_identity.recorded(application.ledger)
         table = Table("connection", "recorded", "configured", "state")
         refused = False
+        names = {c.name for c in application.config.connections}
         for cfg in application.config.connections:
-            problem = identity_problem(cfg, known)
+            problem = identity_problem(cfg, known, names)
             refused = refused or problem is not None
             have = known.get(cfg.name)
             state = (
@@ -55,7 +56,7 @@ def show(config: ConfigOpt = DEFAULT_CONFIG) -> None:
             table.add_row(
                 cfg.name, have.describe() if have else "-", configured_identity(cfg).describe(), state
             )
-        for name in sorted(set(known) - {c.name for c in application.config.connections}):
+        for name in sorted(set(known) - names):
             table.add_row(name, known[name].describe(), "-", "not in the configuration")
         console.print(table)
     finally:
