@@ -12,9 +12,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ml_connector import service
+from ml_connector import exitcodes, service
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.entrypoints.cli.ops_cmd import _actor
 from ml_connector.errors import ConfigError
@@ -49,7 +50,7 @@ def show(config: ConfigOpt = DEFAULT_CONFIG) -> None:
             refused = refused or problem is not None
             have = known.get(cfg.name)
             state = (
-                "[red]refused[/]: " + problem
+                "[red]refused[/]: " + escape(problem)
                 if problem
                 else ("ok" if have else "new (recorded on first run)")
             )
@@ -61,7 +62,7 @@ def show(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         console.print(table)
     finally:
         application.close()
-    raise typer.Exit(1 if refused else 0)
+    raise typer.Exit(exitcodes.FAILED if refused else exitcodes.OK)
 
 
 @ledger_app.command("accept")

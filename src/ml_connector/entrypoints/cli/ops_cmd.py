@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -100,7 +101,7 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json:
                 f"{s['parked']} parked, {s['auto_replayed']} replayed, {s['skipped']} skipped"
             )
             for err in r.errors:
-                console.print(f"  [red]error[/]: {redact(err)}")
+                console.print(f"  [red]error[/]: {escape(redact(err))}")
     code = exitcodes.for_run(results)
     if code != exitcodes.OK and not as_json:
         console.print(f"exit {code}: {exitcodes.MEANING[code]}")
@@ -273,7 +274,11 @@ def check(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_jso
         table = Table("connection", "side", "check", "result", "detail")
         for r in rows:
             table.add_row(
-                r.connection, r.side, r.check, "[green]ok[/]" if r.ok else "[red]FAILED[/]", redact(r.detail)
+                r.connection,
+                r.side,
+                escape(r.check),
+                "[green]ok[/]" if r.ok else "[red]FAILED[/]",
+                escape(redact(r.detail)),  # details name keys such as [connections.acme.visma]
             )
         console.print(table)
     raise typer.Exit(exitcodes.OK if all(r.ok for r in rows) else exitcodes.FAILED)
