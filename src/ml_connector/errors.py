@@ -2,6 +2,8 @@
 
     ConnectorError                       exit code 1 unless a subclass says otherwise
     ├── ConfigError                      fix the configuration (exit 2)
+    │   ├── NothingEnabledError          no connection is enabled (exit 6)
+    │   └── LedgerIdentityError          the ledger's history belongs to another company or name
     ├── SecretError                      a secret is missing, unreadable or tampered with (exit 2)
     ├── SourceError                      the Stampli side (SFTP)
     │   ├── TransientSourceError         timeouts, dropped connections: back off and retry
@@ -14,15 +16,19 @@
     │   └── FatalDestinationError        401/403 after a token renewal, invalid_client/tenant
     └── LedgerError                      our own database failed
 
+Every exit code is listed in ``exitcodes.py``.
+
 Library exceptions (asyncssh, OSError, httpx2, sqlite3, psycopg) are translated at the adapter
 edge into these; pipeline code never imports those libraries.
 """
 
 from __future__ import annotations
 
+from ml_connector import exitcodes
+
 
 class ConnectorError(Exception):
-    exit_code = 1
+    exit_code = exitcodes.FAILED
 
     def __init__(self, message: str, *, context: dict[str, object] | None = None) -> None:
         super().__init__(message)
@@ -34,7 +40,7 @@ class ConnectorError(Exception):
 
 
 class ConfigError(ConnectorError):
-    exit_code = 2
+    exit_code = exitcodes.CONFIG
 
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         self.problems = list(problems or [])
@@ -42,8 +48,17 @@ class ConfigError(ConnectorError):
         super().__init__(full)
 
 
+class NothingEnabledError(ConfigError):
+    exit_code = exitcodes.NOTHING_ENABLED
+
+
+class LedgerIdentityError(ConfigError):
+    """The configuration points a connection at another company than its ledger history, or
+    gives a known history a new name; ``ml-connector ledger accept`` records a deliberate change."""
+
+
 class SecretError(ConnectorError):
-    exit_code = 2
+    exit_code = exitcodes.CONFIG
 
 
 class SourceError(ConnectorError):

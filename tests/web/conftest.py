@@ -208,6 +208,7 @@ def build_world(root: Path) -> Iterator[World]:
     stampli = root / "stampli"
     _write(stampli / "outbound" / "invoices", export.invoices_csv)
     _write(stampli / "outbound" / "payments", export.payments_csv)
+    (stampli / "inbound" / "vendors").mkdir(parents=True)  # as Stampli's account has it (check tests it)
     sftp_password = "sftp-" + secrets.token_urlsafe(12)
     visma_secret = "visma-" + secrets.token_urlsafe(16)
     sftp = EmbeddedSftpServer(stampli, password=sftp_password).start_in_thread()

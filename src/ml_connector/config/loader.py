@@ -514,6 +514,14 @@ def _connection(t: _Table, name: str, profiles: dict[str, dict[str, Any]], base:
     if profile and profile not in BUILTIN_PROFILES:
         if profile in profiles:
             options = profiles[profile]
+            other = options.get("company_id")
+            if other is not None and company and str(other).strip() != company:
+                t.add(
+                    "profile",
+                    f"profile {profile!r} sets company_id = {other!r} but this connection's "
+                    f"stampli_company_id is {company!r}; remove company_id from the profile "
+                    "(every connection checks its own stampli_company_id)",
+                )
         else:
             defined = [*BUILTIN_PROFILES, *profiles]
             t.add("profile", f"unknown profile {profile!r}; defined: {', '.join(defined)}")

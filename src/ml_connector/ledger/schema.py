@@ -157,3 +157,16 @@ runs = sa.Table(
     sa.Column("stats", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
 )
+
+# Whose history this ledger holds (migration 0006): per connection, the Stampli company and the
+# Visma tenant and company it posted for, recorded on first use (ml_connector.ledger.identity).
+connection_identity = sa.Table(
+    "connection_identity",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("stampli_company_id", sa.String(100), nullable=False),
+    sa.Column("visma_tenant_id", sa.String(200), nullable=False),
+    sa.Column("visma_company_id", sa.String(100), nullable=False),
+    sa.Column("recorded_at", TS, nullable=False),
+    sa.Column("recorded_by", sa.String(100), nullable=False),
+)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ml_connector.errors import ConnectorError, FatalDestinationError, HostKeyMismatchError, SourceError
 from ml_connector.logs import log_context
+from ml_connector.pipeline.identity import ensure_identity
 from ml_connector.pipeline.intake import IntakeStats, intake, resume_downloaded_files
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.posting import JournalPort, PostingStats, auto_replay, post_pending, settle
@@ -77,6 +78,7 @@ async def _cycle(
     rt: Runtime, result: CycleResult, started: float, run_id: int, intake_files: bool, post: PostStep
 ) -> CycleResult:
     try:
+        ensure_identity(rt)  # never post with a ledger whose history belongs to another company
         async with rt.visma() as visma:
             md: MasterData = await refresh(
                 visma, rt.ledger, rt.name, rt.config.visma.company_id, timezone=rt.config.visma.timezone

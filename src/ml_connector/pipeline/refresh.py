@@ -8,7 +8,7 @@ none per invoice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ml_connector.adapters.visma.models import Account, Currency, FinancialPeriod, Segment, Supplier
@@ -42,6 +42,31 @@ def _latest(current: datetime | None, items: list[Account] | list[Supplier]) -> 
     return max(current, newest)
 
 
+def account_entries(accounts: list[Account]) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Accounts as the master-data cache (and ``check``) hold them: number -> (active, facts)."""
+    return {
+        a.number: (
+            a.active is not False,
+            {
+                "description": a.description,
+                "type": a.type,
+                "allow_manual_entry": a.allow_manual_entry,
+                "control_account_module": a.control_account_module,
+            },
+        )
+        for a in accounts
+    }
+
+
+def segment_entries(segments: list[Segment]) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """SUBACCOUNT segment values as the cache holds them: "segment:value" -> (active, facts)."""
+    return {
+        segment_key(seg.segment_id, v.value): (v.active is not False, {"description": v.description})
+        for seg in segments
+        for v in seg.values
+    }
+
+
 async def refresh(
     visma: MasterDataSource, ledger: Ledger, connection: str, company_id: str, *, timezone: str = "UTC"
 ) -> MasterData:
@@ -49,22 +74,7 @@ async def refresh(
     zone = ZoneInfo(timezone)
     mark = ledger.sync_mark(connection, ACCOUNT)
     accounts = await visma.accounts(modified_since=mark)
-    ledger.upsert_master(
-        connection,
-        ACCOUNT,
-        {
-            a.number: (
-                a.active is not False,
-                {
-                    "description": a.description,
-                    "type": a.type,
-                    "allow_manual_entry": a.allow_manual_entry,
-                    "control_account_module": a.control_account_module,
-                },
-            )
-            for a in accounts
-        },
-    )
+    ledger.upsert_master(connection, ACCOUNT, account_entries(accounts))
     ledger.set_sync_mark(connection, ACCOUNT, _aware(_latest(mark, accounts), zone))
 
     mark = ledger.sync_mark(connection, SUPPLIER)
@@ -83,15 +93,7 @@ async def refresh(
     ledger.set_sync_mark(connection, SUPPLIER, _aware(_latest(mark, suppliers), zone))
 
     segments = await visma.subaccount_dimension()
-    ledger.replace_master(
-        connection,
-        SEGMENT_VALUE,
-        {
-            segment_key(seg.segment_id, v.value): (v.active is not False, {"description": v.description})
-            for seg in segments
-            for v in seg.values
-        },
-    )
+    ledger.replace_master(connection, SEGMENT_VALUE, segment_entries(segments))
     periods = await visma.financial_periods()
     ledger.replace_master(
         connection,

@@ -78,7 +78,7 @@ def check_voucher(
     for line in voucher.lines:
         if line.account not in seen_accounts:
             seen_accounts.add(line.account)
-            problems.extend(_check_account(line.account, md, mapping))
+            problems.extend(check_account(line.account, md, mapping))
         for seg in line.subaccount:
             key = segment_key(seg.segment_id, seg.value)
             if key in seen_segments:
@@ -109,7 +109,7 @@ def check_voucher(
     return problems
 
 
-def _check_account(number: str, md: MasterData, mapping: MappingConfig) -> list[Problem]:
+def check_account(number: str, md: MasterData, mapping: MappingConfig) -> list[Problem]:
     company = md.company_id
     entry = md.accounts.get(number)
     configured = number == mapping.credit_account or number in mapping.tax_accounts.values()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,13 @@ from ml_connector.config.model import ConnectionConfig
 from ml_connector.config.secrets import SecretResolver, default_resolver
 from ml_connector.errors import ConfigError
 from ml_connector.ledger.store import Ledger
+from ml_connector.retry import VISMA_POLICY, RetryPolicy
 from ml_connector.stampli.profile import BUILTIN_PROFILES, ReaderProfile
+
+# A probe (``check``) answers within seconds when a side is down: short connect and read timeouts
+# and one quick retry, instead of the minutes of backoff a cycle allows itself.
+QUICK_TIMEOUT = 4.0
+QUICK_POLICY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=1.0, total_timeout=8.0)
 
 
 def visma_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> VismaSettings:
@@ -59,16 +65,17 @@ def sftp_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> SftpSettin
 
 
 def reader_profile(cfg: ConnectionConfig) -> ReaderProfile:
+    """The connection's reader profile, always checking rows against its ``stampli_company_id``:
+    a file of another Stampli company is rejected, never posted to this connection's Visma company."""
     if cfg.profile_options:
-        data = dict(cfg.profile_options)
-        data.setdefault("company_id", cfg.stampli_company_id)
+        # The loader refuses a profile whose company_id differs from the connection's.
+        data = {**cfg.profile_options, "company_id": cfg.stampli_company_id}
         try:
             return ReaderProfile.from_mapping(data, name=cfg.profile)
         except ValueError as exc:
             problems = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [str(exc)]
             raise ConfigError(f"reader profile {cfg.profile!r} is invalid", problems=problems) from exc
-    base = BUILTIN_PROFILES[cfg.profile]
-    return base.with_company(cfg.stampli_company_id) if hasattr(base, "with_company") else base
+    return BUILTIN_PROFILES[cfg.profile].with_(company_id=cfg.stampli_company_id)
 
 
 @dataclass
@@ -88,18 +95,29 @@ class Runtime:
     # workers pass one kept in PostgreSQL, shared by every worker (ml_connector.scale.budget).
     budget_factory: Callable[[VismaSettings], RateBudget] | None = None
     on_progress: Callable[[str, int, int], None] | None = None
+    # Every connection configured alongside this one: the ledger identity check tells a renamed
+    # connection (its old name gone) from two configured ones (ml_connector.pipeline.identity).
+    configured_names: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
         return self.config.name
 
-    def visma(self) -> VismaClient:
+    def visma(self, *, quick: bool = False) -> VismaClient:
+        """``quick``: a probe (``check``) with a short timeout and one retry, not the cycle's patience."""
         settings = visma_settings(self.config, self.resolver)
+        if quick:
+            settings = replace(settings, timeout=min(settings.timeout, QUICK_TIMEOUT))
         budget = self.budget_factory(settings) if self.budget_factory is not None else None
-        return VismaClient(settings, transport=self.visma_transport, budget=budget)
+        policy = QUICK_POLICY if quick else VISMA_POLICY
+        return VismaClient(settings, transport=self.visma_transport, budget=budget, policy=policy)
 
-    def sftp(self) -> SftpSource:
-        return SftpSource(sftp_settings(self.config, self.resolver))
+    def sftp(self, *, quick: bool = False) -> SftpSource:
+        settings = sftp_settings(self.config, self.resolver)
+        if quick:
+            settings = replace(settings, connect_timeout=min(settings.connect_timeout, QUICK_TIMEOUT))
+            return SftpSource(settings, policy=QUICK_POLICY)
+        return SftpSource(settings)
 
     def profile(self) -> ReaderProfile:
         return reader_profile(self.config)

@@ -4,12 +4,13 @@
 
     app.py         App, open_app, the remembering secret resolver
     operations.py  run_once, status, failures, replay_failures, preview, reconcile_period, check, serve
+    checks.py      what ``check`` verifies on both sides and in the ledger
     views.py       what the dashboard shows: search_documents, document_detail, overview, ...
 """
 
 from ml_connector.service.app import SETTLE_AFTER_ENV, App, RememberingResolver, open_app, profile_problems
+from ml_connector.service.checks import CheckRow
 from ml_connector.service.operations import (
-    CheckRow,
     check,
     failures,
     preview,

@@ -14,6 +14,7 @@ from ml_connector.config.model import AppConfig
 from ml_connector.config.secrets import SecretRef, SecretResolver
 from ml_connector.errors import (
     ConfigError,
+    NothingEnabledError,
 )
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import remember_secret
@@ -54,6 +55,7 @@ class App:
             archive_dir=archive,
             resolver=self.resolver,
             actor=actor,
+            configured_names=frozenset(c.name for c in self.config.connections),
             **self.runtime_options,
         )
 
@@ -61,6 +63,18 @@ class App:
         if only is not None:
             return [self.runtime(only, actor=actor)]
         return [self.runtime(c.name, actor=actor) for c in self.config.enabled_connections]
+
+    def runtimes_to_run(self, only: str | None = None, *, actor: str = "system") -> list[Runtime]:
+        """Like ``runtimes``, but refuses when there is nothing to run: ``run`` and ``check`` must
+        not report success for a configuration whose every connection is disabled."""
+        found = self.runtimes(only, actor=actor)
+        if not found:
+            disabled = ", ".join(c.name for c in self.config.connections) or "none configured"
+            raise NothingEnabledError(
+                f"no connection is enabled in {self.config.path} (disabled: {disabled}), so nothing "
+                "was done; set enabled = true in a [connections.NAME] table"
+            )
+        return found
 
     def close(self) -> None:
         self.ledger.close()

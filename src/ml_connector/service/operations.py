@@ -6,19 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ml_connector.domain.documents import Invoice
-from ml_connector.errors import (
-    ConnectorError,
-    DestinationError,
-    HostKeyMismatchError,
-    SourceError,
-)
 from ml_connector.masterdata import schedule as coding_lists
-from ml_connector.pipeline.cycle import CycleResult, audit_host_key_mismatch, run_cycle
+from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.intake import document_values
 from ml_connector.pipeline.journal import MappingProblem
 from ml_connector.pipeline.posting import PeriodProblem, build_voucher
@@ -27,18 +20,19 @@ from ml_connector.pipeline.refresh import snapshot
 from ml_connector.pipeline.replay import ReplayResult, replay
 from ml_connector.pipeline.rules import Category, check_voucher
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.service import checks
 from ml_connector.service.app import App
+from ml_connector.service.checks import CheckRow
 from ml_connector.stampli.read import read_export
 from ml_connector.vendors.schedule import run_scheduled
 
 
 async def run_once(app: App, connection: str | None = None) -> list[CycleResult]:
     """One cycle per connection; one failing connection never stops the others."""
-    results = await asyncio.gather(
-        *(run_cycle(rt) for rt in app.runtimes(connection)), return_exceptions=True
-    )
+    runtimes = app.runtimes_to_run(connection)
+    results = await asyncio.gather(*(run_cycle(rt) for rt in runtimes), return_exceptions=True)
     out: list[CycleResult] = []
-    for rt, res in zip(app.runtimes(connection), results, strict=True):
+    for rt, res in zip(runtimes, results, strict=True):
         if isinstance(res, BaseException):
             failed = CycleResult(rt.name, status="failed")
             failed.errors.append(f"{type(res).__name__}: {res}")
@@ -150,61 +144,9 @@ async def reconcile_period(app: App, period: str, connection: str | None = None)
     return out
 
 
-@dataclass
-class CheckRow:
-    connection: str
-    side: str
-    check: str
-    ok: bool
-    detail: str
-
-
 async def check(app: App, connection: str | None = None) -> list[CheckRow]:
-    rows: list[CheckRow] = []
-    for rt in app.runtimes(connection):
-        name = rt.name
-        try:
-            async with rt.sftp() as src:
-                info = await src.ping(rt.config.sftp.invoices_folder)
-            rows.append(
-                CheckRow(name, "stampli", "sftp login + pinned host key", True, str(info.get("host_key", "")))
-            )
-            rows.append(
-                CheckRow(
-                    name,
-                    "stampli",
-                    f"list {rt.config.sftp.invoices_folder}",
-                    True,
-                    f"{info.get('entries', '?')} entries",
-                )
-            )
-        except (SourceError, ConnectorError, OSError) as exc:
-            if isinstance(exc, HostKeyMismatchError):
-                audit_host_key_mismatch(rt, exc)
-            rows.append(CheckRow(name, "stampli", "sftp", False, str(exc)))
-        try:
-            async with rt.visma() as visma:
-                accounts = await visma.accounts()
-            rows.append(
-                CheckRow(
-                    name, "visma", "token + ipp-company-id", True, f"company {rt.config.visma.company_id}"
-                )
-            )
-            credit = rt.config.mapping.credit_account
-            match = [a for a in accounts if a.number == credit]
-            ok = bool(match) and match[0].active is not False and match[0].allow_manual_entry is not False
-            rows.append(
-                CheckRow(
-                    name,
-                    "visma",
-                    f"credit account {credit}",
-                    ok,
-                    "exists and allows manual entry" if ok else "missing, inactive or no manual entry",
-                )
-            )
-        except (DestinationError, ConnectorError) as exc:
-            rows.append(CheckRow(name, "visma", "api", False, str(exc)))
-    return rows
+    """Both sides of every enabled connection (or one), concurrently: see ``service.checks``."""
+    return await checks.check(app, connection)
 
 
 async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:

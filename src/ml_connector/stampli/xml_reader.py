@@ -99,6 +99,7 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
     parser = expat.ParserCreate()
     _harden(parser)
     state: dict[str, Any] = {"depth": 0, "root": None, "attrs": {}, "docs": 0, "rows": 0, "text": 0}
+    state["company_text"] = None  # the text of a document's own <StampliCompanyId>, while inside it
     warnings: list[Issue] = []
 
     def start(name: str, attrs: dict[str, str]) -> None:
@@ -130,6 +131,8 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
                 )
         elif depth == 2 and name == DOC_TAG[state["root"]]:
             state["docs"] += 1
+        elif depth == 3 and name == "StampliCompanyId" and profile.company_id is not None:
+            state["company_text"] = []
         if name in ("Line", "Application") or depth == 2:
             state["rows"] += 1
             if state["rows"] > limits.max_rows:
@@ -138,8 +141,20 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
     def end(_name: str) -> None:
         state["depth"] -= 1
         state["text"] = 0
+        if state["company_text"] is not None:
+            # A document may name its own company; one of another company rejects the file (§4.7).
+            cid = "".join(state["company_text"]).strip()
+            state["company_text"] = None
+            if cid and cid != profile.company_id:
+                raise _Refused(
+                    "company_mismatch",
+                    f"<{DOC_TAG[state['root']]}> number {state['docs']} has StampliCompanyId {cid!r}, "
+                    f"not the configured company {profile.company_id!r}",
+                )
 
     def data(text: str) -> None:
+        if state["company_text"] is not None:
+            state["company_text"].append(text)
         state["text"] += len(text)
         if state["text"] > limits.max_field_chars:
             raise _Refused("field_too_large", f"an XML text node exceeds {limits.max_field_chars} characters")

@@ -84,11 +84,6 @@ def file_name(company_id: str, mode: str, at: datetime, taken: set[str]) -> str:
         at += timedelta(seconds=1)
 
 
-def _server_tz(visma: SupplierSource) -> ZoneInfo:
-    settings = getattr(visma, "settings", None)
-    return ZoneInfo(getattr(settings, "server_timezone", "UTC") or "UTC")
-
-
 async def export_vendors(
     rt: Runtime,
     *,
@@ -126,7 +121,7 @@ async def _export(
     since = None if result.mode == "full" or prev_mark is None else prev_mark - OVERLAP
     suppliers = [s for s in await visma.suppliers(modified_since=since) if s.number]
     result.suppliers_read = len(suppliers)
-    tz = _server_tz(visma)
+    tz = ZoneInfo(cfg.visma.timezone)  # Visma's naive times are company-local (as the client reads them)
     rows = {s.number: vendor_row(s, tz) for s in suppliers}
     changed_at = {s.number: as_utc(s.last_modified, tz) for s in suppliers}
     stamps = [t for t in changed_at.values() if t is not None]

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import posixpath
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -110,6 +111,11 @@ class SftpSource:
     def cipher(self) -> str:
         """The negotiated cipher ('' when not connected)."""
         return self._session.cipher if self._session else ""
+
+    @property
+    def host_key_fingerprint(self) -> str:
+        """The fingerprint of the (pinned) key the server presented ('' when not connected)."""
+        return self._session.host_key_fingerprint if self._session else ""
 
     async def _op(self, what: str, aw: Awaitable[T]) -> T:
         """Await one SFTP request with the operation timeout; translate and drop on failure."""
@@ -355,3 +361,26 @@ class SftpSource:
             }
 
         return await self._retrying(f"sftp ping {self.settings.endpoint}", go)
+
+    async def folder_problem(self, folder: str, *, writable: bool = False) -> str | None:
+        """What keeps ``folder`` from being used, for ``ml-connector check`` (None: it exists, and,
+        when ``writable``, an empty file can be created in it and removed again, as an upload does)."""
+
+        async def go(s: Session) -> str | None:
+            try:
+                if not await self._op(f"stat {folder}", s.sftp.isdir(folder)):
+                    return "does not exist (or is not a folder)"
+                if writable:
+                    probe = f"{folder.rstrip('/')}/.ml-connector-check-{os.getpid()}.tmp"
+                    await self._op(f"write {probe}", self._touch(s, probe))
+                    await self._op(f"remove {probe}", s.sftp.remove(probe))
+            except FatalSourceError as exc:
+                return f"not usable: {exc}"
+            return None
+
+        return await self._retrying(f"sftp check {self.settings.endpoint}:{folder}", go)
+
+    @staticmethod
+    async def _touch(s: Session, path: str) -> None:
+        async with s.sftp.open(path, "wb"):
+            pass

@@ -8,6 +8,7 @@ from ml_connector.entrypoints.cli import (  # noqa: F401  (importing registers t
     config_cmd,
     demo_cmd,
     inspect_cmd,
+    ledger_cmd,
     masterdata_cmd,
     ops_cmd,
     secrets_cmd,

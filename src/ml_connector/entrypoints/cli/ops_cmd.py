@@ -18,10 +18,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from ml_connector import service
+from ml_connector import exitcodes, service
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.logs import configure, redact
 from ml_connector.pipeline.reconcile import to_csv, totals
@@ -100,8 +101,11 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json:
                 f"{s['parked']} parked, {s['auto_replayed']} replayed, {s['skipped']} skipped"
             )
             for err in r.errors:
-                console.print(f"  [red]error[/]: {redact(err)}")
-    raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)
+                console.print(f"  [red]error[/]: {escape(redact(err))}")
+    code = exitcodes.for_run(results)
+    if code != exitcodes.OK and not as_json:
+        console.print(f"exit {code}: {exitcodes.MEANING[code]}")
+    raise typer.Exit(code)
 
 
 @app.command("serve")
@@ -260,7 +264,8 @@ def reconcile(
 
 @app.command("check")
 def check(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json: JsonOpt = False) -> None:
-    """Ping both sides: SFTP login, host key and listing; Visma token and one read."""
+    """Check both sides at once: SFTP login, host key and folders; Visma credentials, company and
+    every mapped account and segment; the ledger's identity. Exit 0 only when every check passed."""
     with _app(config) as application:
         rows = asyncio.run(service.check(application, connection))
     if as_json:
@@ -269,7 +274,11 @@ def check(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_jso
         table = Table("connection", "side", "check", "result", "detail")
         for r in rows:
             table.add_row(
-                r.connection, r.side, r.check, "[green]ok[/]" if r.ok else "[red]FAILED[/]", redact(r.detail)
+                r.connection,
+                r.side,
+                escape(r.check),
+                "[green]ok[/]" if r.ok else "[red]FAILED[/]",
+                escape(redact(r.detail)),  # details name keys such as [connections.acme.visma]
             )
         console.print(table)
-    raise typer.Exit(0 if rows and all(r.ok for r in rows) else 1)
+    raise typer.Exit(exitcodes.OK if all(r.ok for r in rows) else exitcodes.FAILED)
