@@ -3,7 +3,8 @@
 ``open_app`` loads the configuration and the ledger once; the functions act on the ``App``.
 
     app.py         App, open_app, the remembering secret resolver
-    operations.py  run_once, status, failures, replay_failures, preview, reconcile_period, check, serve
+    operations.py  run_once, status, failures, replay_failures, reconcile_period, check, serve
+    preview.py     preview: what `run` would do with a local file
     views.py       what the dashboard shows: search_documents, document_detail, overview, ...
 """
 
@@ -12,13 +13,13 @@ from ml_connector.service.operations import (
     CheckRow,
     check,
     failures,
-    preview,
     reconcile_period,
     replay_failures,
     run_once,
     serve,
     status,
 )
+from ml_connector.service.preview import preview
 from ml_connector.service.views import (
     connections,
     daily_counts,
