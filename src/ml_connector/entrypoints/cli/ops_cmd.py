@@ -276,7 +276,7 @@ def reconcile(
         typer.echo(recon_json(rows))
     else:
         table = Table(
-            "document", "outcome", "vendor", "number", "currency", "sent", "in Visma", "batch", "detail"
+            "document", "outcome", "vendor", "number", "currency", "amount", "in Visma", "batch", "detail"
         )
         for r in rows:
             table.add_row(
@@ -285,14 +285,14 @@ def reconcile(
                 r.vendor,
                 r.number,
                 r.currency,
-                r.sent_total,
+                r.amount,
                 r.visma_total,
                 r.batch_number,
                 r.detail,
             )
         console.print(table)
         console.print(" ".join(f"{k}={v}" for k, v in totals(rows).items()))
-    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted"))
+    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted", "skipped"))
     raise typer.Exit(0 if bad == 0 else 1)
 
 
