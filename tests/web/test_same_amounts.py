@@ -13,88 +13,63 @@ import asyncio
 import csv
 import io
 import json
-import os
 import re
-import secrets
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from ml_connector import service
-from ml_connector.sim.sftp_server import EmbeddedSftpServer
-from ml_connector.sim.visma import SimulatorOptions, SimulatorServer
 from ml_connector.vendors.csvfile import TRIGGERS, restore
 from ml_connector.web import accounts
 from ml_connector.web.server import uvicorn_config
-from tests.web.conftest import SFTP_ENV, VISMA_ENV, ServerThread, Web, _config
+from tests.support.sample_world import INVOICES_CSV, PAYMENTS_CSV, SampleWorld, sample_world
+from tests.web.conftest import ServerThread, Web
 
-SAMPLES = Path(__file__).resolve().parents[2] / "src" / "ml_connector" / "samples"
-CONSOLE = Path(sys.executable).with_name("ml-connector")
 PAYMENT = "PAY:90331870"
 VOIDED = "PAYV:90332014"  # voided in Stampli before it was ever posted
 EXPECTED = {"PAY:90331870": "25510.60", "INV:41877355": "-6237.50"}
 
 
+@dataclass
 class Views:
-    def __init__(self, root: Path, web: Web, env: dict[str, str], config: Path) -> None:
-        self.root, self.web, self.env, self.config = root, web, env, config
+    world: SampleWorld
+    web: Web
+
+    @property
+    def config(self) -> Path:
+        return self.world.config
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.world.env
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(CONSOLE), *args, "--config", str(self.config)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return self.world.cli(*args)
 
 
 @pytest.fixture(scope="module")
 def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Views]:
     root = tmp_path_factory.mktemp("amounts")
-    stampli = root / "stampli"
-    old = time.time() - 600
-    for kind, name in (
-        ("invoices", "stampli_invoices_C100234_20250310T071500Z_0001.csv"),
-        ("payments", "stampli_payments_C100234_20250404T053000Z_0001.csv"),
-    ):
-        folder = stampli / "outbound" / kind
-        folder.mkdir(parents=True)
-        target = folder / name
-        target.write_bytes((SAMPLES / name).read_bytes())
-        os.utime(target, (old, old))
-    sftp_password, visma_secret = "s-" + secrets.token_urlsafe(10), "v-" + secrets.token_urlsafe(10)
-    sftp = EmbeddedSftpServer(stampli, password=sftp_password).start_in_thread()
-    sim = SimulatorServer(SimulatorOptions(seed="demo", client_secret=visma_secret)).start_in_thread()
-    work = root / "connector"
-    work.mkdir()
-    config = work / "ml-connector.toml"
-    config.write_text(_config(sftp, sim), encoding="utf-8")
-    env = {**os.environ, SFTP_ENV: sftp_password, VISMA_ENV: visma_secret, "COLUMNS": "80"}
-    env.pop("ML_CONNECTOR_CONFIG", None)
-    app = service.open_app(config, environ=env, settle_after=timedelta(0))
-    dashboard = None
-    try:
-        [first] = asyncio.run(service.run_once(app, "acme"))
-        assert first.status == "ok", first.errors
-        accounts.add_user(app.ledger, "vera", "viewer", "view-pass-123456")
-        dashboard = ServerThread(uvicorn_config(app, "127.0.0.1", 0)).start()
-        web = Web(f"http://127.0.0.1:{dashboard.port}")
-        assert web.login("vera", "view-pass-123456").status_code == 303
-        yield Views(work, web, env, config)
-        web.close()
-    finally:
-        if dashboard is not None:
-            dashboard.stop()
-        app.close()
-        sim.stop()
-        sftp.stop()
+    with sample_world(root, [INVOICES_CSV, PAYMENTS_CSV]) as world:
+        app = service.open_app(world.config, environ=world.env, settle_after=timedelta(0))
+        dashboard = None
+        try:
+            [first] = asyncio.run(service.run_once(app, "acme"))
+            assert first.status == "ok", first.errors
+            accounts.add_user(app.ledger, "vera", "viewer", "view-pass-123456")
+            dashboard = ServerThread(uvicorn_config(app, "127.0.0.1", 0)).start()
+            web = Web(f"http://127.0.0.1:{dashboard.port}")
+            assert web.login("vera", "view-pass-123456").status_code == 303
+            yield Views(world, web)
+            web.close()
+        finally:
+            if dashboard is not None:
+                dashboard.stop()
+            app.close()
 
 
 def _csv_rows(text: str) -> dict[str, dict[str, str]]:

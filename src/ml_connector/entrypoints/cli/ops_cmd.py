@@ -22,7 +22,13 @@ from rich.table import Table
 
 from ml_connector import service
 from ml_connector.entrypoints.cli.app import app
-from ml_connector.entrypoints.cli.output import FormatOpt, check_format, make_console, print_table
+from ml_connector.entrypoints.cli.output import (
+    FormatOpt,
+    check_format,
+    make_console,
+    print_table,
+    run_in_words,
+)
 from ml_connector.logs import configure, redact
 from ml_connector.pipeline.reconcile import to_csv, totals
 from ml_connector.pipeline.reconcile import to_json as recon_json
@@ -93,12 +99,8 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json:
         _dump([r.summary() for r in results])
     else:
         for r in results:
-            s = r.summary()
-            console.print(
-                f"[bold]{r.connection}[/]: {r.status} in {s['seconds']}s - files {s['files_new']} new, "
-                f"{s['documents_new']} documents new, {s['duplicates']} duplicates, {s['posted']} posted, "
-                f"{s['parked']} parked, {s['auto_replayed']} replayed, {s['skipped']} skipped"
-            )
+            for line in run_in_words(r.summary()):
+                console.print(line, markup=False, highlight=False)
             for err in r.errors:
                 console.print(f"  [red]error[/]: {redact(err)}")
     raise typer.Exit(0 if all(r.status == "ok" for r in results) else 1)

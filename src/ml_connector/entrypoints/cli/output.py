@@ -8,8 +8,8 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -57,3 +57,32 @@ def print_table(
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+OUTCOME_WORDS = {
+    "already_read": "already read, not posted again",
+    "superseded": "superseded",
+    "skipped": "skipped",
+    "conflict": "in conflict (see `ml-connector failures`)",
+}
+
+
+def run_in_words(s: Mapping[str, Any]) -> list[str]:
+    """One cycle's summary for a person: counts in words, then every document that was not simply
+    new or posted, with what happened to it and why."""
+    lines = [
+        f"{s['connection']}: {s['status']} in {s['seconds']}s",
+        f"  files: {s['files_new']} new, {s['files_skipped']} already seen, {s['files_rejected']} rejected",
+        f"  documents read: {s['documents_new']} new, {s['duplicates']} already read (not posted again), "
+        f"{s['superseded']} superseded by a changed re-export, {s['skipped']} skipped, "
+        f"{s['conflicts']} in conflict, {s['records_rejected']} rejected records",
+        f"  to Visma: {s['posted']} posted, {s['parked']} parked (see `ml-connector failures`), "
+        f"{s['auto_replayed']} replayed",
+    ]
+    events = list(s.get("events", []))
+    for e in events:
+        lines.append(f"  {e['document']}: {OUTCOME_WORDS.get(e['outcome'], e['outcome'])} - {e['detail']}")
+    listed = s["duplicates"] + s["superseded"] + s["skipped"] + s["conflicts"]
+    if listed > len(events):
+        lines.append(f"  ... {listed - len(events)} more not listed (`run --json` has the counts)")
+    return lines
