@@ -54,6 +54,8 @@ class SampleWorld:
 def sample_world(root: Path, files: list[tuple[str, str]]) -> Iterator[SampleWorld]:
     stampli = root / "stampli"
     old = time.time() - 600
+    for kind in ("invoices", "payments"):
+        (stampli / "outbound" / kind).mkdir(parents=True, exist_ok=True)
     for n, (kind, name) in enumerate(files):
         folder = stampli / "outbound" / kind
         folder.mkdir(parents=True, exist_ok=True)
