@@ -38,7 +38,8 @@ def _ledger(config: Path) -> Ledger:
 
 
 def _password(from_stdin: bool) -> str:
-    if from_stdin:
+    # A pipe is read as a pipe: getpass on a non-terminal would warn (GetPassWarning) and echo.
+    if from_stdin or not sys.stdin.isatty():
         line = sys.stdin.readline()
         return line.rstrip("\r\n")
     value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
