@@ -31,6 +31,16 @@ def test_users_add_reads_a_piped_password_cleanly(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "GetPassWarning" not in done.stderr and "piped-password-42" not in done.stdout + done.stderr
+    listed = subprocess.run(
+        [str(CONSOLE), "users", "list", "--format", "csv", "-c", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0 and listed.stdout.splitlines()[0] == "user,role,created", listed.stdout
+    assert listed.stdout.splitlines()[1].startswith("vera,viewer,"), listed.stdout
     app = service.open_app(config, environ=env)
     try:
         assert accounts.authenticate(app.ledger, "vera", "piped-password-42") is not None
