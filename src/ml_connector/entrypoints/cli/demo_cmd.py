@@ -7,13 +7,13 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ml_connector import service
 from ml_connector.demo.run import DemoResult, run_demo
 from ml_connector.demo.serve import serve_demo
 from ml_connector.entrypoints.cli.app import app
+from ml_connector.entrypoints.cli.output import make_console
 
 
 @app.command("demo")
@@ -51,11 +51,10 @@ def demo(
 
         s = asyncio.run(run_scaled_demo(invoices, workers=workers, database_url=database, keep=keep))
         raise typer.Exit(_print(s, as_json=as_json, keep_dir=s.get("workdir")))
-    keep_dir: list[str | None] = [None]
 
     async def then(result: DemoResult, application: service.App) -> None:
-        keep_dir[0] = str(result.workdir) if keep else None
-        _print(result.summary, as_json=as_json, keep_dir=keep_dir[0])
+        """The story first, then the dashboard on its data until Ctrl-C or SIGTERM."""
+        _print(result.summary, as_json=as_json, keep_dir=str(result.workdir) if keep else None)
         await serve_demo(application, result.workdir, port=port)
 
     result = asyncio.run(run_demo(invoices, keep=keep, then=then if serve else None))
@@ -74,7 +73,7 @@ def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> int:
     if as_json:
         typer.echo(json.dumps(s, ensure_ascii=False))
     else:
-        console = Console()
+        console = make_console()
         console.print(
             f"[bold]ml-connector demo[/]: {s['invoices']} invoices and {s['payments']} payments "
             "exported by Stampli"
