@@ -73,6 +73,10 @@ class FatalSourceError(SourceError):
     pass
 
 
+class ConnectionRefusedSourceError(TransientSourceError):
+    """Nothing accepts connections at the SFTP host and port (a wrong port, or the server is down)."""
+
+
 class HostKeyMismatchError(FatalSourceError):
     pass
 

@@ -40,6 +40,8 @@ class RetryPolicy:
 
 
 SFTP_POLICY = RetryPolicy(attempts=6, base_delay=2.0, max_delay=60.0, total_timeout=300.0)
+# A refused SFTP connection before any session succeeded: a few quick tries, then a clear error.
+SFTP_REFUSED_POLICY = RetryPolicy(attempts=4, base_delay=0.5, max_delay=2.0, total_timeout=8.0)
 VISMA_POLICY = RetryPolicy(attempts=5, base_delay=1.0, max_delay=30.0, total_timeout=120.0)
 
 

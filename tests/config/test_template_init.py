@@ -74,3 +74,33 @@ def test_every_template_key_is_documented() -> None:
     assert len(keys) > 30
     missing = sorted(k for k in keys if f"`{k}`" not in docs)
     assert missing == []
+
+
+def test_template_leaves_the_vendor_export_off_and_says_why(tmp_path: Path) -> None:
+    """Writing into the customer's Stampli folder is opt-in (issue 13 point 9)."""
+    path = tmp_path / "ml-connector.toml"
+    path.write_text(render_template())
+    (conn,) = load_config(path, environ=template_env()).connections
+    assert conn.vendors.enabled is False
+    section = render_template().split("[connections.acme.vendors]", 1)[1]
+    assert "WRITES files into the customer's Stampli SFTP folder" in section
+
+
+def test_init_tells_the_vault_story(tmp_path: Path) -> None:
+    """init's help and output name the vault steps that README's "Running it for real" shows
+    (issue 13 point 2): new-key, [vault], secrets set, vault: references."""
+    path = tmp_path / "conf.toml"
+    result = CliRunner().invoke(app, ["init", str(path)])
+    assert result.exit_code == 0, result.output
+    for step in (
+        "secrets new-key",
+        "[vault]",
+        "secrets set acme_sftp_password",
+        '"vault:acme_sftp_password"',
+    ):
+        assert step in result.output, result.output
+    helptext = CliRunner().invoke(app, ["init", "--help"], env={"COLUMNS": "200"}).output
+    assert "vault" in helptext and "stay in environment variables" not in helptext
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    real = readme.split("## Running it for real", 1)[1].split("###", 1)[0]
+    assert "[vault]" in real and "secrets set" in real and "vault:" in real

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,5 +71,7 @@ def test_template_documents_the_vendor_table(tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
     path.write_text(render_template(), encoding="utf-8")
     cfg = load_config(path, environ={"ACME_SFTP_PASSWORD": "x", "ACME_VISMA_CLIENT_SECRET": "y"})
-    assert cfg.connections[0].vendors == VendorsConfig()
+    # every default, except that the template leaves the export off: it writes into the customer's
+    # Stampli folder, so it is turned on deliberately (issue 13 point 9)
+    assert cfg.connections[0].vendors == dataclasses.replace(VendorsConfig(), enabled=False)
     assert "[connections.acme.vendors]" in render_template()

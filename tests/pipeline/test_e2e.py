@@ -191,7 +191,7 @@ def test_main_flow_end_to_end(connection: Connection) -> None:
     local.write_text(ds.invoices_text(later[:2]), encoding="utf-8", newline="")
     snap = _snapshot(app, c.name)
     c.sim.reset_stats()
-    shown = c.cli("preview", str(local))
+    shown = c.cli("preview", str(local), "--json")
     assert shown.returncode == 0, shown.stderr
     preview = _json_out(shown)
     assert [d["reference"] for d in preview["documents"]] == [f"ST-{i}" for i in later[:2]]

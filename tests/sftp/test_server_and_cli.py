@@ -160,3 +160,54 @@ def test_cli_sim_sftp_prints_working_credentials(tmp_path: Path) -> None:
     assert not Path(lines["client key"]).exists()  # removed on shutdown
     assert names and all(n.startswith("stampli_invoices_") for n in names)
     assert proc.returncode == 0
+
+
+def test_refused_port_gives_up_within_seconds_naming_host_port_and_key(tmp_path: Path) -> None:
+    """A wrong SFTP port (issue 13 point 8): a few quick tries, each said on stderr, then an error
+    naming the host, the port and the configuration key, within seconds (the real policy, as a
+    user runs `run`; Visma is the simulator, so only the SFTP side fails)."""
+    from types import SimpleNamespace
+
+    from ml_connector.sim.visma import SimulatorOptions, SimulatorServer
+    from tests.web.conftest import SFTP_ENV, VISMA_ENV, _config
+
+    port = free_port()  # nothing listens here
+    sftp = SimpleNamespace(host="127.0.0.1", port=port, username="u", host_public_key="SHA256:" + "A" * 43)
+    sim = SimulatorServer(SimulatorOptions(seed="demo", client_secret="v" * 12)).start_in_thread()
+    config = tmp_path / "ml-connector.toml"
+    config.write_text(_config(sftp, sim), encoding="utf-8")  # type: ignore[arg-type]
+    env = {**os.environ, SFTP_ENV: "p" * 8, VISMA_ENV: "v" * 12}
+    env.pop("ML_CONNECTOR_DATABASE_URL", None)
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("ml-connector")), "run", "-c", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        took = time.monotonic() - started
+    finally:
+        sim.stop()
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "connection refused" in said and f"port {port}" in said and "127.0.0.1" in said, said
+    assert "connections.acme.sftp.port" in said, said
+    assert done.stderr.count("connection refused (try") >= 2, done.stderr  # says what it is doing
+    assert took < 15, f"gave up after {took:.1f}s"  # was 56 s before
+
+
+async def test_refused_before_any_session_does_not_wait_for_the_slow_policy() -> None:
+    """Before the first session a refusal gives up fast. After one (test_source.py
+    test_server_killed_mid_download_completes_after_backoff) it is retried like any drop."""
+    settings = SftpSettings(
+        host="127.0.0.1", port=free_port(), username="u", password="p" * 8, host_key="SHA256:" + "A" * 43
+    )
+    started = time.monotonic()
+    with pytest.raises(TransientSourceError, match=r"connection refused.*gave up after 4 tries") as info:
+        async with SftpSource(settings, policy=RetryPolicy(attempts=3, base_delay=30, total_timeout=300)):
+            pass
+    assert "sftp.host and sftp.port" in str(info.value)
+    assert time.monotonic() - started < 10  # never waited for the slow policy's 30 s

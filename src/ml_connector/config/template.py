@@ -130,7 +130,9 @@ closed_period_policy = "park"    # "park": hold for a person; "next_open": post 
 
 [connections.acme.vendors]
 # Visma's suppliers exported to Stampli as CSV files in sftp.vendors_folder (docs/vendors.md).
-enabled = true
+# Off until you turn it on: it WRITES files into the customer's Stampli SFTP folder, so agree on
+# it with the customer first, then set enabled = true (`vendors export --dry-run` shows the file).
+enabled = false
 full_at = "02:00"          # the daily full file, at this local time in `timezone`
 timezone = "Europe/Oslo"
 delta = true               # plus a delta file whenever Visma reports supplier changes (checked every poll)

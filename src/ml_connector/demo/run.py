@@ -3,7 +3,11 @@
 It starts the embedded SFTP server and the Visma simulator on loopback, writes a generated Stampli
 export (a few invoices carry a cost center Visma does not know), runs a cycle, creates the
 missing cost center in the simulator, writes a payment void, runs again (the parked invoices post
-by themselves), reconciles, checks the simulator for duplicates, and stops everything.
+by themselves), reconciles, checks the simulator for duplicates, and stops everything (or, with
+``then``, first hands the running world to the caller: ``demo --serve`` keeps the dashboard on it).
+
+The vault's master key is in ``master.key`` (mode 0600) in the work folder, so a kept folder is
+usable afterwards: ``ml-connector dashboard -c FOLDER/ml-connector.toml``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -27,22 +32,16 @@ from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.reconcile import ReconRow, reconcile, totals
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
 from ml_connector.sim.visma.server import SimulatorOptions, SimulatorServer
-from ml_connector.vault import (
-    DEFAULT_MASTER_KEY_ENV,
-    EnvKeySource,
-    FileBackend,
-    Vault,
-    encode_key,
-    generate_key,
-)
+from ml_connector.vault import FileBackend, FileKeySource, Vault, generate_key
 from ml_connector.vendors.export import export_vendors
 
 PERIOD = "2025-03"
 # Optional: the embedded servers' credentials (random or built in when unset). The demo stores them
-# in a throwaway encrypted vault in its work folder, under a master key that lives only in memory.
+# in an encrypted vault in its work folder, under a master key in a 0600 file beside it.
 SFTP_ENV = "ML_CONNECTOR_DEMO_SFTP_PASSWORD"
 VISMA_ENV = "ML_CONNECTOR_DEMO_VISMA_SECRET"
 VAULT_FILE = "demo.vault"
+KEY_FILE = "master.key"
 
 
 @dataclass
@@ -60,7 +59,7 @@ level = "WARNING"
 
 [vault]
 path = "{VAULT_FILE}"
-master_key_env = "{DEFAULT_MASTER_KEY_ENV}"
+master_key_file = "{KEY_FILE}"
 
 [connections.demo]
 stampli_company_id = "C100234"
@@ -168,16 +167,24 @@ def start_servers(stampli_root: Path) -> tuple[EmbeddedSftpServer, SimulatorServ
     return sftp, SimulatorServer(sim_options).start_in_thread()
 
 
-async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path | None = None) -> DemoResult:
+async def run_demo(
+    n_invoices: int = 200,
+    *,
+    keep: bool = False,
+    workdir: Path | None = None,
+    then: Callable[[DemoResult, service.App], Awaitable[None]] | None = None,
+) -> DemoResult:
     work = workdir or Path(tempfile.mkdtemp(prefix="ml-connector-demo-"))
     export, stampli_root = stage_export(work, n_invoices)
     sftp, sim = start_servers(stampli_root)
     app: service.App | None = None
     try:
-        env = {**os.environ, DEFAULT_MASTER_KEY_ENV: encode_key(generate_key())}
+        env = dict(os.environ)
         env.pop(SFTP_ENV, None)
         env.pop(VISMA_ENV, None)
-        vault = Vault(FileBackend(work / VAULT_FILE), EnvKeySource(DEFAULT_MASTER_KEY_ENV, env))
+        key_source = FileKeySource(work / KEY_FILE)
+        key_source.write((generate_key(),))  # mode 0600
+        vault = Vault(FileBackend(work / VAULT_FILE), key_source)
         vault.set("demo_sftp_password", sftp.password)
         vault.set("demo_visma_secret", sim.client_secret)
         config_path = work / "ml-connector.toml"
@@ -236,7 +243,10 @@ async def run_demo(n_invoices: int = 200, *, keep: bool = False, workdir: Path |
             + _coding_errors(coding)
             + _coding_errors(coding_delta),
         }
-        return DemoResult(summary, recon, [first, second], work)
+        result = DemoResult(summary, recon, [first, second], work)
+        if then is not None:
+            await then(result, app)
+        return result
     finally:
         if app is not None:
             app.close()

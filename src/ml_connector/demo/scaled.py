@@ -31,6 +31,7 @@ from ml_connector import service
 from ml_connector.config.model import redact_url
 from ml_connector.demo.generate import MISSING_DEPARTMENT
 from ml_connector.demo.run import (
+    KEY_FILE,
     PERIOD,
     SFTP_ENV,
     VAULT_FILE,
@@ -47,14 +48,7 @@ from ml_connector.pipeline.reconcile import reconcile, totals
 from ml_connector.scale.worker import sqlalchemy_url, upgrade
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
 from ml_connector.sim.visma.server import SimulatorServer
-from ml_connector.vault import (
-    DEFAULT_MASTER_KEY_ENV,
-    EnvKeySource,
-    FileBackend,
-    Vault,
-    encode_key,
-    generate_key,
-)
+from ml_connector.vault import FileBackend, FileKeySource, Vault, generate_key
 
 OPEN = ("pending", "posting", "unknown", "created")
 
@@ -156,12 +150,13 @@ async def run_scaled_demo(
     app: service.App | None = None
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
-        env[DEFAULT_MASTER_KEY_ENV] = encode_key(generate_key())
         env["ML_CONNECTOR_DATABASE_URL"] = url
         env["ML_CONNECTOR_SETTLE_AFTER"] = "0"
         env.pop(SFTP_ENV, None)
         env.pop(VISMA_ENV, None)
-        vault = Vault(FileBackend(work / VAULT_FILE), EnvKeySource(DEFAULT_MASTER_KEY_ENV, env))
+        key_source = FileKeySource(work / KEY_FILE)  # mode 0600, named by the configuration
+        key_source.write((generate_key(),))
+        vault = Vault(FileBackend(work / VAULT_FILE), key_source)
         vault.set("demo_sftp_password", sftp.password)
         vault.set("demo_visma_secret", sim.client_secret)
         config_path = work / "ml-connector.toml"

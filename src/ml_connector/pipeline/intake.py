@@ -35,6 +35,7 @@ from ml_connector.stampli.read import ReadResult, RejectedRecord, read_export
 
 TOO_LARGE = "too_large"  # file status: listed, over the size limit, never downloaded
 SKIP_CODES = frozenset({"not_approved"})
+MAX_EVENTS = 200
 
 
 class ExportSource(Protocol):
@@ -54,6 +55,14 @@ class IntakeStats:
     skipped: int = 0
     records_rejected: int = 0
     issues: list[dict[str, Any]] = field(default_factory=list)
+    # What happened to each document that was not simply new: {"document", "outcome", "detail"}
+    # with outcome already_read, superseded, skipped or conflict (``run`` prints them in words).
+    # Bounded (the counters above stay exact): a re-exported 10,000-row file is not 10,000 lines.
+    events: list[dict[str, str]] = field(default_factory=list)
+
+    def note(self, document: str, outcome: str, detail: str) -> None:
+        if len(self.events) < MAX_EVENTS:
+            self.events.append({"document": document, "outcome": outcome, "detail": detail})
 
 
 async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
@@ -209,6 +218,7 @@ def _rejected_record(rt: Runtime, rec: RejectedRecord, file_id: int, stats: Inta
     if codes and set(codes) <= SKIP_CODES and rec.key:
         # Not approved: recorded as skipped, with its reason, and never posted.
         stats.skipped += 1
+        stats.note(rec.key, "skipped", "; ".join(i.message for i in rec.issues))
         existing = rt.ledger.document(rt.name, rec.key)
         if existing is None:
             rt.ledger.insert_document(
@@ -292,9 +302,11 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
             stats.documents_new += 1
         else:
             stats.duplicates += 1
+            stats.note(key, "already_read", "read by another process at the same moment; not read again")
         return
     if existing["content_hash"] == values["content_hash"]:
         stats.duplicates += 1
+        stats.note(key, "already_read", f"already in the ledger ({existing['status']}) with the same content")
         return
     if existing["status"] in (DocStatus.PARKED, DocStatus.PENDING, DocStatus.SKIPPED):
         if rt.ledger.replace_source(
@@ -309,8 +321,15 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
                 int(existing["id"]), actor=rt.actor, reason="superseded by a re-export"
             )
             stats.superseded += 1
+            stats.note(
+                key,
+                "superseded",
+                f"the {existing['status']} copy read earlier was replaced by the changed one in "
+                f"{doc.provenance.remote_path}",
+            )
         return
     stats.conflicts += 1
+    stats.note(key, "conflict", f"already {existing['status']}; the changed re-export is a failure to review")
     rt.ledger.record_failure(
         connection=rt.name,
         actor=rt.actor,
@@ -333,6 +352,7 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
     key = values["doc_key"]
     if rt.ledger.document(rt.name, key) is not None:
         stats.duplicates += 1
+        stats.note(key, "already_read", "the void is already in the ledger")
         return
     original = rt.ledger.document(rt.name, f"PAY:{doc.stampli_payment_id}")
     posted = original is not None and original["status"] not in (
@@ -349,6 +369,7 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
     reason = "the payment was voided in Stampli before it was posted to Visma; nothing to reverse"
     rt.ledger.insert_document(values, status=DocStatus.SKIPPED, actor=rt.actor, reason=reason)
     stats.skipped += 1
+    stats.note(key, "skipped", reason)
     if original is not None:
         rt.ledger.transition(
             int(original["id"]),

@@ -1,5 +1,9 @@
 """Reconciliation: what Stampli approved (the ledger) against what Visma holds, per document.
 
+Every amount is the document's amount (``pipeline/amounts.py``), the number the dashboard and the API
+show for the same document; the CSV's cells are neutralised against spreadsheet formulas exactly as
+the vendor export's are (``vendors/csvfile.neutralise``).
+
 One listing of the period's journal transactions (pages read once) answers every document; no
 per-document calls. Outcomes:
 
@@ -9,6 +13,7 @@ per-document calls. Outcomes:
     amount_difference  found, but the booked total differs from what we sent
     changed_in_visma   found with the same amount, but edited in Visma since (its timeStamp moved)
     not_posted         approved in Stampli, parked or waiting (see ``failures``)
+    skipped            never to be posted, with the reason: not approved, or voided before it was posted
     unknown_in_ledger  a batch carries one of our references but the ledger has no such document
 """
 
@@ -19,12 +24,19 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
 
 from ml_connector.adapters.visma.models import JournalTransaction
 from ml_connector.ledger.store import DocStatus
+from ml_connector.pipeline.amounts import (
+    Posting,
+    booked_amount,
+    counter_account,
+    sent_postings,
+    stored_amount,
+)
 from ml_connector.pipeline.posting import JournalPort, by_reference
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.vendors.csvfile import neutralise
 
 OUTCOMES = (
     "matched",
@@ -34,6 +46,7 @@ OUTCOMES = (
     "changed_in_visma",
     "not_posted",
     "unknown_in_ledger",
+    "skipped",
 )
 OUR_PREFIXES = ("ST-", "SP-", "SPV-")
 
@@ -47,6 +60,7 @@ class ReconRow:
     vendor: str
     number: str
     currency: str
+    amount: str  # the document's amount as Stampli states it (the ledger's, shown by every view)
     sent_total: str
     visma_total: str
     batch_number: str
@@ -62,17 +76,23 @@ def _tag(value: str | None) -> str:
     return v.strip('"')
 
 
-def _sent_total(voucher: dict[str, Any] | None) -> Decimal:
-    total = Decimal(0)
-    for line in (voucher or {}).get("journalTransactionLines", []):
-        debit = line.get("debitAmountInCurrency")
-        if isinstance(debit, dict) and debit.get("value") is not None:
-            total += Decimal(str(debit["value"]))
-    return total
+def _visma_postings(batches: list[JournalTransaction], reference: str) -> list[Posting]:
+    return [
+        Posting(ln.account, ln.debit, ln.credit)
+        for j in batches
+        for ln in j.lines
+        if ln.reference == reference
+    ]
 
 
-def _visma_total(batches: list[JournalTransaction], reference: str) -> Decimal:
-    return sum((ln.debit for j in batches for ln in j.lines if ln.reference == reference), Decimal(0))
+def _debits(lines: list[Posting]) -> Decimal:
+    return sum((ln.debit for ln in lines), Decimal(0))
+
+
+def _skip_reason(rt: Runtime, doc_key: str) -> str:
+    """Why a document was skipped: the reason of its latest audit entry that gives one."""
+    reasons = [str(e["reason"]) for e in rt.ledger.audit_trail("document", doc_key) if e["reason"]]
+    return reasons[-1] if reasons else "skipped"
 
 
 def period_key(period: str) -> str:
@@ -89,8 +109,6 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
     rows: list[ReconRow] = []
     ours: set[str] = set()
     for doc in rt.ledger.all_documents(rt.name):
-        if doc["status"] == DocStatus.SKIPPED:
-            continue
         doc_period = doc["period"] or (
             doc["document_date"].strftime("%Y%m") if doc["document_date"] else None
         )
@@ -99,7 +117,9 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
         ref = str(doc["reference"])
         ours.add(ref)
         found = index.get(ref, [])
-        sent = _sent_total(doc["voucher"])
+        sent_lines = sent_postings(doc["voucher"])
+        counter = counter_account(sent_lines)
+        sent = booked_amount(doc["kind"], sent_lines, counter) if counter else Decimal(0)
         base = {
             "doc_key": doc["doc_key"],
             "status": doc["status"],
@@ -107,9 +127,14 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
             "vendor": doc["vendor_name"] or doc["vendor_id"] or "",
             "number": doc["number"] or "",
             "currency": doc["currency"] or "",
+            "amount": stored_amount(doc["amount"]),
             "sent_total": str(sent) if doc["voucher"] else "",
             "batch_number": doc["batch_number"] or "",
         }
+        if doc["status"] == DocStatus.SKIPPED:
+            reason = _skip_reason(rt, str(doc["doc_key"]))
+            rows.append(ReconRow(**base, outcome="skipped", visma_total="", detail=reason))
+            continue
         if doc["status"] not in (DocStatus.POSTED, DocStatus.CREATED):
             detail = f"status {doc['status']}"
             if found:  # an unknown outcome not settled yet, but Visma already has it
@@ -124,11 +149,17 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
             )
             continue
         batches = sorted({j.batch_number: j for j in found}.values(), key=lambda j: j.batch_number)
-        booked = _visma_total(batches, ref)
+        held = _visma_postings(batches, ref)
+        booked = booked_amount(doc["kind"], held, counter) if counter else Decimal(0)
         if len(batches) > 1:
             outcome, detail = "duplicate_in_visma", "batches " + ", ".join(j.batch_number for j in batches)
         elif booked != sent:
             outcome, detail = "amount_difference", f"sent {sent}, Visma holds {booked}"
+        elif _debits(held) != _debits(sent_lines):
+            outcome = "amount_difference"
+            detail = (
+                f"same amount, but the lines differ: sent debits {_debits(sent_lines)}, Visma {_debits(held)}"
+            )
         elif doc["etag"] and batches[0].timestamp and _tag(doc["etag"]) != _tag(batches[0].timestamp):
             outcome, detail = "changed_in_visma", "the batch was edited in Visma after it was posted"
         else:
@@ -145,8 +176,9 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
                     vendor="",
                     number="",
                     currency=batches[0].currency or "",
+                    amount="",
                     sent_total="",
-                    visma_total=str(_visma_total(batches, ref)),
+                    visma_total=str(_debits(_visma_postings(batches, ref))),
                     batch_number=", ".join(j.batch_number for j in batches),
                     detail="a batch carries our reference but the ledger has no such document",
                 )
@@ -167,7 +199,7 @@ def to_csv(rows: list[ReconRow]) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\r\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow(asdict(r))
+        writer.writerow({k: neutralise(str(v)) for k, v in asdict(r).items()})
     return buf.getvalue()
 
 

@@ -61,6 +61,7 @@ def sftp_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> SftpSettin
         connect_timeout=s.connect_timeout,
         min_file_age=float(s.min_file_age),
         archive_folder=s.archive_folder,
+        config_key=f"connections.{cfg.name}.sftp",
     )
 
 

@@ -3,8 +3,9 @@
 ``open_app`` loads the configuration and the ledger once; the functions act on the ``App``.
 
     app.py         App, open_app, the remembering secret resolver
-    operations.py  run_once, status, failures, replay_failures, preview, reconcile_period, check, serve
+    operations.py  run_once, status, failures, replay_failures, reconcile_period, check, serve
     checks.py      what ``check`` verifies on both sides and in the ledger
+    preview.py     preview: what `run` would do with a local file
     views.py       what the dashboard shows: search_documents, document_detail, overview, ...
 """
 
@@ -13,13 +14,13 @@ from ml_connector.service.checks import CheckRow
 from ml_connector.service.operations import (
     check,
     failures,
-    preview,
     reconcile_period,
     replay_failures,
     run_once,
     serve,
     status,
 )
+from ml_connector.service.preview import preview
 from ml_connector.service.views import (
     connections,
     daily_counts,

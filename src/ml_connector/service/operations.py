@@ -6,24 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from pathlib import Path
 from typing import Any
 
-from ml_connector.domain.documents import Invoice
 from ml_connector.masterdata import schedule as coding_lists
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
-from ml_connector.pipeline.intake import document_values
-from ml_connector.pipeline.journal import MappingProblem
-from ml_connector.pipeline.posting import PeriodProblem, build_voucher
 from ml_connector.pipeline.reconcile import ReconRow, reconcile
-from ml_connector.pipeline.refresh import snapshot
 from ml_connector.pipeline.replay import ReplayResult, replay
-from ml_connector.pipeline.rules import Category, check_voucher
+from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.service import checks
 from ml_connector.service.app import App
 from ml_connector.service.checks import CheckRow
-from ml_connector.stampli.read import read_export
 from ml_connector.vendors.schedule import run_scheduled
 
 
@@ -101,39 +94,6 @@ async def replay_failures(
         for rt in app.runtimes(connection, actor=actor):
             cycles.append(await run_cycle(rt, intake_files=False))
     return total, cycles
-
-
-def preview(app: App, path: Path, connection: str | None = None) -> dict[str, Any]:
-    """The exact payloads that would be sent for a local file, validated against the cached
-    master data. Writes nothing."""
-    from ml_connector.adapters.visma.wire import journal_dto
-
-    rt = app.runtimes(connection)[0]
-    result = read_export(path, remote_path=str(path), profile=rt.profile())
-    md = snapshot(rt.ledger, rt.name, rt.config.visma.company_id)
-    docs = []
-    for doc in result.documents:
-        values = document_values(doc, None)
-        row = {**values, "connection": rt.name, "id": 0, "status": "preview"}
-        entry: dict[str, Any] = {"key": values["doc_key"], "reference": values["reference"]}
-        try:
-            voucher, supplier = build_voucher(row, md, rt.config)  # type: ignore[arg-type]
-            entry["payload"] = journal_dto(voucher)
-            problems = check_voucher(voucher, md, rt.config.mapping, supplier=supplier) if md.accounts else []
-            entry["problems"] = [p.reason for p in problems]
-            if not md.accounts:
-                entry["problems"] = ["master data not cached yet: run `ml-connector run` or `check` first"]
-        except (MappingProblem, PeriodProblem) as exc:
-            entry["problems"] = [str(exc)]
-        docs.append(entry)
-    return {
-        "file": str(path),
-        "kind": result.kind,
-        "status": result.status,
-        "invoices": sum(isinstance(d, Invoice) for d in result.documents),
-        "documents": docs,
-        "issues": [i.as_dict() for i in result.issues],
-    }
 
 
 async def reconcile_period(app: App, period: str, connection: str | None = None) -> dict[str, list[ReconRow]]:

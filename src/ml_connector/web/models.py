@@ -214,6 +214,7 @@ class ReconRow(BaseModel):
     vendor: str
     number: str
     currency: str
+    amount: str
     sent_total: str
     visma_total: str
     batch_number: str

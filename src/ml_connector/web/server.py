@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Generator
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def uvicorn_config(
     )
 
 
-async def run_dashboard(config: uvicorn.Config, *, stop: asyncio.Event) -> None:
+async def run_dashboard(
+    config: uvicorn.Config, *, stop: asyncio.Event, sockets: list[socket.socket] | None = None
+) -> None:
     server = _Server(config)
 
     async def stopper() -> None:
@@ -61,7 +64,7 @@ async def run_dashboard(config: uvicorn.Config, *, stop: asyncio.Event) -> None:
 
     watcher = asyncio.create_task(stopper())
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         watcher.cancel()
 
@@ -73,10 +76,12 @@ def _install_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def dashboard_only(config: uvicorn.Config, *, stop: asyncio.Event | None = None) -> None:
+async def dashboard_only(
+    config: uvicorn.Config, *, stop: asyncio.Event | None = None, sockets: list[socket.socket] | None = None
+) -> None:
     stop = stop or asyncio.Event()
     _install_signals(stop)
-    await run_dashboard(config, stop=stop)
+    await run_dashboard(config, stop=stop, sockets=sockets)
 
 
 async def serve_with_dashboard(

@@ -19,6 +19,7 @@ from ml_connector.adapters.sftp.hostkeys import HostKeyPin, fingerprint
 from ml_connector.adapters.sftp.settings import SftpSettings
 from ml_connector.errors import (
     ConfigError,
+    ConnectionRefusedSourceError,
     FatalSourceError,
     HostKeyMismatchError,
     SourceError,
@@ -154,6 +155,13 @@ async def open_session(
     except TimeoutError:
         raise TransientSourceError(
             f"{ep}: no SSH login within {settings.connect_timeout:g}s", context={"endpoint": ep}
+        ) from None
+    except ConnectionRefusedError:
+        raise ConnectionRefusedSourceError(
+            f"{ep}: cannot connect: connection refused: nothing accepts SSH connections at host "
+            f"{settings.host!r} port {settings.port}; check {settings.config_key}.host and "
+            f"{settings.config_key}.port",
+            context={"endpoint": ep},
         ) from None
     except (OSError, asyncssh.Error) as exc:
         raise TransientSourceError(

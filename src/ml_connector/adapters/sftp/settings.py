@@ -42,6 +42,7 @@ class SftpSettings:
     stability_wait: float = 2.0
     ignore_suffixes: tuple[str, ...] = DEFAULT_IGNORE_SUFFIXES
     archive_folder: str | None = None
+    config_key: str = "sftp"  # where host and port are configured, named in connection errors
 
     def __post_init__(self) -> None:
         problems: list[str] = []

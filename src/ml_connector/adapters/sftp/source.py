@@ -42,8 +42,8 @@ from ml_connector.adapters.sftp.guard import (
 )
 from ml_connector.adapters.sftp.hostkeys import HostKeyPin
 from ml_connector.adapters.sftp.settings import SftpSettings
-from ml_connector.errors import FatalSourceError, TransientSourceError
-from ml_connector.retry import SFTP_POLICY, RetryPolicy, retry_async
+from ml_connector.errors import ConnectionRefusedSourceError, FatalSourceError, TransientSourceError
+from ml_connector.retry import SFTP_POLICY, SFTP_REFUSED_POLICY, RetryPolicy, retry_async
 
 __all__ = ["Downloaded", "RemoteFile", "SftpSource"]
 
@@ -61,6 +61,14 @@ class _RemoteChanged(Exception):
 
 def _mtime(attrs: asyncssh.SFTPAttrs) -> datetime:
     return datetime.fromtimestamp(int(attrs.mtime or 0), tz=UTC)
+
+
+class _StillRefused(Exception):
+    """Carries the refused-connection error past the slow retry of the first connect."""
+
+    def __init__(self, error: ConnectionRefusedSourceError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class SftpSource:
@@ -81,13 +89,37 @@ class SftpSource:
 
     async def __aenter__(self) -> SftpSource:
         self._client_key = load_client_key(self.settings)
-        await retry_async(
-            self._ensure,
-            policy=self.policy,
-            retry_on=(TransientSourceError,),
-            what=f"sftp connect {self.settings.endpoint}",
-        )
+        try:
+            await retry_async(
+                self._first_session,
+                policy=self.policy,
+                retry_on=(TransientSourceError,),
+                what=f"sftp connect {self.settings.endpoint}",
+            )
+        except _StillRefused as gave_up:
+            raise gave_up.error from None
         return self
+
+    async def _first_session(self) -> Session:
+        """The first session. A refused connection is not a timeout: before any session succeeded
+        it usually means a wrong host or port, so it gets a few quick tries, says so, and gives up
+        within seconds. Once connected, a refusal (a server restarting) is retried like any drop."""
+        ep = self.settings.endpoint
+
+        def say(attempt: int, exc: BaseException, delay: float) -> None:
+            log.warning("sftp %s: connection refused (try %d); trying again in %.1fs", ep, attempt, delay)
+
+        try:
+            return await retry_async(
+                self._ensure,
+                policy=SFTP_REFUSED_POLICY,
+                retry_on=(ConnectionRefusedSourceError,),
+                what=f"sftp connect {ep}",
+                on_retry=say,
+            )
+        except ConnectionRefusedSourceError as exc:
+            message = f"{exc.message} (gave up after {SFTP_REFUSED_POLICY.attempts} tries)"
+            raise _StillRefused(ConnectionRefusedSourceError(message, context=exc.context)) from None
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

@@ -13,6 +13,15 @@ from ml_connector.entrypoints.cli.app import app
 from ml_connector.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("ml-connector.toml")
+# The one story on secrets (README "Running it for real", docs/security.md): the vault.
+NEXT_STEPS = (
+    "ml-connector secrets new-key master.key          # mode 0600, never printed",
+    '# uncomment [vault] in {path}: path = "ml-connector.vault", master_key_file = "master.key"',
+    "ml-connector secrets set acme_sftp_password -c {path}     # prompts, or reads a pipe",
+    "ml-connector secrets set acme_visma_client_secret -c {path}",
+    '# in {path}: password = "vault:acme_sftp_password", client_secret = "vault:acme_visma_client_secret"',
+    "ml-connector check -c {path}",
+)
 
 
 def write_template(path: Path, *, force: bool = False) -> None:
@@ -34,7 +43,12 @@ def init(
     path: Annotated[Path, typer.Argument(help="Where to write the configuration.")] = DEFAULT_CONFIG_PATH,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented configuration template (mode 0600). Secrets stay in environment variables."""
+    """Write a commented configuration template (mode 0600). Secrets go in the encrypted vault
+    (`secrets new-key`, a [vault] table, `secrets set NAME`, then "vault:NAME" in the file); "env:NAME"
+    references to environment variables work too."""
     write_template(path, force=force)
     typer.echo(f"wrote {path}")
-    typer.echo("next: edit it (hosts, pinned host key, accounts), then set: " + ", ".join(TEMPLATE_ENV_VARS))
+    typer.echo("next: edit it (hosts, pinned host key, accounts), then put the secrets in the vault:")
+    for line in NEXT_STEPS:
+        typer.echo("  " + line.format(path=path))
+    typer.echo("(or keep the template's env: references and set " + ", ".join(TEMPLATE_ENV_VARS) + ")")

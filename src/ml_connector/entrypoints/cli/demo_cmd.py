@@ -7,11 +7,13 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ml_connector.demo.run import run_demo
+from ml_connector import service
+from ml_connector.demo.run import DemoResult, run_demo
+from ml_connector.demo.serve import serve_demo
 from ml_connector.entrypoints.cli.app import app
+from ml_connector.entrypoints.cli.output import make_console
 
 
 @app.command("demo")
@@ -31,6 +33,15 @@ def demo(
         str | None,
         typer.Option("--database", help="PostgreSQL URL for --workers (the shared ledger and queue)."),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="After the story, keep the simulators and the dashboard running on the demo's data "
+            "(prints the URL and a login) until Ctrl-C or SIGTERM.",
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option("--port", help="Dashboard port for --serve (0: any free one).")] = 8470,
 ) -> None:
     """Run the main job against an embedded SFTP server and the Visma simulator: no credentials needed."""
     if workers or database:
@@ -39,17 +50,30 @@ def demo(
         from ml_connector.demo.scaled import run_scaled_demo
 
         s = asyncio.run(run_scaled_demo(invoices, workers=workers, database_url=database, keep=keep))
-        _print(s, as_json=as_json, keep_dir=s.get("workdir"))
-        return
-    result = asyncio.run(run_demo(invoices, keep=keep))
-    _print(result.summary, as_json=as_json, keep_dir=str(result.workdir) if keep else None)
+        raise typer.Exit(_print(s, as_json=as_json, keep_dir=s.get("workdir")))
+
+    async def then(result: DemoResult, application: service.App) -> None:
+        """The story first, then the dashboard on its data until Ctrl-C or SIGTERM."""
+        _print(result.summary, as_json=as_json, keep_dir=str(result.workdir) if keep else None)
+        await serve_demo(application, result.workdir, port=port)
+
+    result = asyncio.run(run_demo(invoices, keep=keep, then=then if serve else None))
+    if serve:
+        typer.echo("demo stopped" + (f"; work folder kept: {result.workdir}" if keep else ""))
+        raise typer.Exit(_ok(result.summary))
+    raise typer.Exit(_print(result.summary, as_json=as_json, keep_dir=str(result.workdir) if keep else None))
 
 
-def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> None:
+def _ok(s: dict[str, Any]) -> int:
+    ok = s["duplicates_in_visma"] == 0 and s["reconciliation"]["missing"] == 0 and not s["errors"]
+    return 0 if ok else 1
+
+
+def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> int:
     if as_json:
         typer.echo(json.dumps(s, ensure_ascii=False))
     else:
-        console = Console()
+        console = make_console()
         console.print(
             f"[bold]ml-connector demo[/]: {s['invoices']} invoices and {s['payments']} payments "
             "exported by Stampli"
@@ -82,8 +106,10 @@ def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> None:
             per = ", ".join(f"{w}: {n}" for w, n in sorted(s["posted_by_worker"].items()))
             console.print(f"{s['workers']} workers over PostgreSQL; documents posted per worker: {per}")
         if keep_dir:
-            console.print(f"work folder kept: {keep_dir}")
+            console.print(
+                f"work folder kept: {keep_dir} (its master key is in master.key, mode 0600; "
+                f"`ml-connector dashboard -c {keep_dir}/ml-connector.toml` opens it)"
+            )
         for err in s["errors"]:
             console.print(f"[red]error[/]: {err}")
-    ok = s["duplicates_in_visma"] == 0 and s["reconciliation"]["missing"] == 0 and not s["errors"]
-    raise typer.Exit(0 if ok else 1)
+    return _ok(s)

@@ -17,13 +17,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ml_connector import exitcodes, service
 from ml_connector.entrypoints.cli.app import app
+from ml_connector.entrypoints.cli.output import (
+    FormatOpt,
+    check_format,
+    make_console,
+    print_table,
+    run_in_words,
+)
 from ml_connector.logs import configure, redact
 from ml_connector.pipeline.reconcile import to_csv, totals
 from ml_connector.pipeline.reconcile import to_json as recon_json
@@ -40,7 +46,7 @@ ConfigOpt = Annotated[
 ConnOpt = Annotated[str | None, typer.Option("--connection", help="Only this connection.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DEFAULT_CONFIG = Path("ml-connector.toml")
-console = Console()
+console = make_console()
 
 
 def _json_default(value: object) -> object:
@@ -94,12 +100,8 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json:
         _dump([r.summary() for r in results])
     else:
         for r in results:
-            s = r.summary()
-            console.print(
-                f"[bold]{r.connection}[/]: {r.status} in {s['seconds']}s - files {s['files_new']} new, "
-                f"{s['documents_new']} documents new, {s['duplicates']} duplicates, {s['posted']} posted, "
-                f"{s['parked']} parked, {s['auto_replayed']} replayed, {s['skipped']} skipped"
-            )
+            for line in run_in_words(r.summary()):
+                console.print(line, markup=False, highlight=False)
             for err in r.errors:
                 console.print(f"  [red]error[/]: {escape(redact(err))}")
     code = exitcodes.for_run(results)
@@ -129,50 +131,58 @@ def serve(
 
 
 @app.command("status")
-def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, fmt: FormatOpt = "table") -> None:
     """Documents per state, open failures and the last run of each connection."""
+    check_format(fmt)
     with _app(config) as application:
         data = service.status(application)
     if as_json:
         _dump(data)
         return
-    table = Table("connection", "posted", "parked", "pending", "other", "open failures", "last run")
+    rows: list[list[str]] = []
     for row in data:
         docs = dict(row["documents"])
         posted, parked, pending = docs.pop("posted", 0), docs.pop("parked", 0), docs.pop("pending", 0)
         last = row["last_run"]
         last_text = f"{last['status']} at {last['started_at']:%Y-%m-%d %H:%M}" if last else "never"
-        table.add_row(
-            row["connection"],
-            str(posted),
-            str(parked),
-            str(pending),
-            str(sum(docs.values())),
-            str(row["open_failures"]),
-            last_text,
+        rows.append(
+            [
+                row["connection"],
+                str(posted),
+                str(parked),
+                str(pending),
+                str(sum(docs.values())),
+                str(row["open_failures"]),
+                last_text,
+            ]
         )
-    console.print(table)
+    columns = ("connection", "posted", "parked", "pending", "other", "open failures", "last run")
+    print_table(console, columns, rows, fmt)
 
 
 @app.command("failures")
 def failures(
-    config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json: JsonOpt = False
+    config: ConfigOpt = DEFAULT_CONFIG,
+    connection: ConnOpt = None,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Open failures: what, why, and who can fix it."""
+    check_format(fmt)
     with _app(config) as application:
         rows = service.failures(application, connection)
     if as_json:
         _dump(rows)
         return
-    if not rows:
+    if not rows and fmt == "table":
         console.print("no open failures")
         return
-    table = Table("id", "connection", "document", "who can fix it", "reason", show_lines=True)
-    for r in rows:
-        table.add_row(
-            str(r["id"]), r["connection"], r["doc_key"] or "(file)", r["who_can_fix"], redact(r["reason"])
-        )
-    console.print(table)
+    cells = [
+        [str(r["id"]), r["connection"], r["doc_key"] or "(file)", r["who_can_fix"], redact(r["reason"])]
+        for r in rows
+    ]
+    columns = ("id", "connection", "document", "who can fix it", "reason")
+    print_table(console, columns, cells, fmt, show_lines=True)
 
 
 @app.command("replay")
@@ -217,10 +227,40 @@ def preview(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A local Stampli export file.")],
     config: ConfigOpt = DEFAULT_CONFIG,
     connection: ConnOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Everything, with the Visma payloads.")] = False,
+    fmt: FormatOpt = "table",
 ) -> None:
-    """Print the exact Visma payloads a file would produce. Writes nothing anywhere."""
+    """What `run` would do with a local file, per document: post, park (and why), skip (and why) or
+    already read. Writes nothing. Exits 1 when any document has a problem or the file has issues."""
+    check_format(fmt)
     with _app(config) as application:
-        _dump(service.preview(application, file, connection))
+        data = service.preview(application, file, connection)
+    if as_json:
+        _dump(data)
+    else:
+        rows = [
+            [
+                d["key"],
+                d["action"],
+                d["vendor"],
+                d["number"],
+                f"{d['amount']} {d['currency']}".strip(),
+                " ".join(d["accounts"]),
+                " ".join(d["cost_centers"]),
+                redact("; ".join(d["problems"]) or d.get("detail", "")),
+            ]
+            for d in data["documents"]
+        ]
+        columns = ("document", "action", "vendor", "number", "amount", "accounts", "cost centers", "problems")
+        print_table(console, columns, rows, fmt)
+        if fmt == "table":
+            for issue in data["issues"]:
+                console.print(f"[yellow]{issue.get('level', 'issue')}[/]: {redact(str(issue))}", markup=True)
+            console.print(
+                f"{len(data['documents'])} documents in {data['file']}: {data['problems']} with a problem"
+            )
+    ok = data["problems"] == 0 and data["status"] == "ok"
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command("reconcile")
@@ -242,7 +282,7 @@ def reconcile(
         typer.echo(recon_json(rows))
     else:
         table = Table(
-            "document", "outcome", "vendor", "number", "currency", "sent", "in Visma", "batch", "detail"
+            "document", "outcome", "vendor", "number", "currency", "amount", "in Visma", "batch", "detail"
         )
         for r in rows:
             table.add_row(
@@ -251,14 +291,14 @@ def reconcile(
                 r.vendor,
                 r.number,
                 r.currency,
-                r.sent_total,
+                r.amount,
                 r.visma_total,
                 r.batch_number,
                 r.detail,
             )
         console.print(table)
         console.print(" ".join(f"{k}={v}" for k, v in totals(rows).items()))
-    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted"))
+    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted", "skipped"))
     raise typer.Exit(0 if bad == 0 else 1)
 
 

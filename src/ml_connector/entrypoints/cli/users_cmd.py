@@ -7,17 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ml_connector import service
 from ml_connector.entrypoints.cli.app import app
+from ml_connector.entrypoints.cli.output import FormatOpt, check_format, make_console, print_table
 from ml_connector.ledger.store import Ledger
 from ml_connector.web import accounts
 
 users_app = typer.Typer(help="Dashboard users: add, list, set a password, remove.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-console = Console()
+console = make_console()
 
 ConfigOpt = Annotated[
     Path,
@@ -38,7 +37,8 @@ def _ledger(config: Path) -> Ledger:
 
 
 def _password(from_stdin: bool) -> str:
-    if from_stdin:
+    # A pipe is read as a pipe: getpass on a non-terminal would warn (GetPassWarning) and echo.
+    if from_stdin or not sys.stdin.isatty():
         line = sys.stdin.readline()
         return line.rstrip("\r\n")
     value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -95,17 +95,16 @@ def remove(name: Annotated[str, typer.Argument()], config: ConfigOpt = DEFAULT_C
 
 
 @users_app.command("list")
-def list_(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def list_(config: ConfigOpt = DEFAULT_CONFIG, fmt: FormatOpt = "table") -> None:
     """Every user and role (never a password or hash)."""
+    check_format(fmt)
     ledger = _ledger(config)
     try:
         rows = accounts.list_users(ledger)
     finally:
         ledger.close()
-    if not rows:
+    if not rows and fmt == "table":
         console.print("no users; add one with `ml-connector users add NAME --role operator`")
         return
-    table = Table("user", "role", "created")
-    for r in rows:
-        table.add_row(str(r["username"]), str(r["role"]), f"{r['created_at']:%Y-%m-%d %H:%M}")
-    console.print(table)
+    cells = [[str(r["username"]), str(r["role"]), f"{r['created_at']:%Y-%m-%d %H:%M}"] for r in rows]
+    print_table(console, ("user", "role", "created"), cells, fmt)

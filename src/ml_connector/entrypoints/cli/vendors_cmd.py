@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.entrypoints.cli.ops_cmd import (
@@ -19,12 +18,13 @@ from ml_connector.entrypoints.cli.ops_cmd import (
     _app,
     _dump,
 )
+from ml_connector.entrypoints.cli.output import make_console
 from ml_connector.logs import redact
 from ml_connector.vendors.export import ExportResult, Mode, export_vendors
 
 vendors_app = typer.Typer(help="Vendor master export from Visma to Stampli.", no_args_is_help=True)
 app.add_typer(vendors_app, name="vendors")
-console = Console()
+console = make_console()
 
 
 @vendors_app.command("export")
