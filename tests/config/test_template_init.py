@@ -26,7 +26,7 @@ def test_template_loads_cleanly_once_its_variables_are_set(tmp_path: Path) -> No
     (conn,) = cfg.connections
     assert conn.name == "acme" and conn.enabled and conn.sftp.pinned_host_key.is_placeholder
     assert conn.mapping.default_segments == {1: "0000", 2: "00"}
-    assert conn.mapping.reverse_charge == {"86": ("2712", "2702")}
+    assert conn.mapping.reverse_charge == {"86": ("2720", "2740")}
     assert conn.posting.release is True and conn.posting.closed_period_policy == "park"
 
 

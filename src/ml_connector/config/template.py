@@ -111,7 +111,7 @@ default_bank_account = "1920"      # cash account for payments whose bank accoun
 
 [connections.acme.mapping.reverse_charge]
 # Reverse-charge taxCode = [input VAT account, output VAT account]
-"86" = ["2712", "2702"]
+"86" = ["2720", "2740"]
 
 [connections.acme.mapping.bank_accounts]
 # Stampli bankAccount = cash GL account
