@@ -29,6 +29,7 @@ from ml_connector.pipeline.runtime import Runtime
 from ml_connector.service.app import App
 from ml_connector.stampli.read import read_export
 from ml_connector.vendors.schedule import run_scheduled
+from ml_connector.webhooks.apply import until_next_poll
 
 
 async def run_once(app: App, connection: str | None = None) -> list[CycleResult]:
@@ -218,8 +219,8 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
         while not stop.is_set():
             await run_scheduled(rt)  # vendors first: Stampli codes against the current suppliers
             await run_cycle(rt)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=rt.config.poll_interval)
+            # Visma's notifications (ml_connector.webhooks) are applied while waiting for the poll.
+            await until_next_poll(rt, app.stale, stop, rt.config.poll_interval)
 
     await asyncio.gather(*(loop_for(rt) for rt in app.runtimes()))
 

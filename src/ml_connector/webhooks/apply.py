@@ -1,0 +1,173 @@
+"""What a notification triggers, in the loop of ``serve`` between two polls: read just the notified
+entities from Visma into the cache, put the documents parked on them back to pending, post those.
+
+The same steps as a cycle's (``auto_replay``, ``post_pending``), so the same exactly-once rules
+hold; the loop runs them one at a time with the connection's cycles, never beside one. Reading the
+entity's current state makes duplicate and out-of-order notifications harmless: the last read wins,
+whichever notice caused it. A read that fails leaves the cache as it was; the next poll refreshes all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+from ml_connector.adapters.visma.models import Account, Segment, SegmentValue, Supplier
+from ml_connector.errors import ConnectorError
+from ml_connector.ledger.store import Ledger
+from ml_connector.logs import log_context
+from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER, segment_key
+from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
+from ml_connector.pipeline.refresh import snapshot
+from ml_connector.pipeline.runtime import Runtime
+from ml_connector.webhooks.notice import SEGMENT, Entity
+from ml_connector.webhooks.stale import StaleEntities
+
+log = logging.getLogger("ml_connector.webhooks")
+
+
+class EntitySource(Protocol):
+    async def account(self, number: str) -> Account | None: ...
+    async def supplier(self, number: str) -> Supplier | None: ...
+    async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None: ...
+    async def subaccount_dimension(self) -> list[Segment]: ...
+
+
+async def refresh_entities(
+    visma: EntitySource, ledger: Ledger, connection: str, entities: set[Entity]
+) -> None:
+    """Each entity as Visma has it now; one that is gone stays in the cache as inactive."""
+    for kind, key in sorted(entities):
+        if kind == ACCOUNT:
+            account = await visma.account(key)
+            _store(
+                ledger,
+                connection,
+                kind,
+                key,
+                None
+                if account is None
+                else (
+                    account.active is not False,
+                    {
+                        "description": account.description,
+                        "type": account.type,
+                        "allow_manual_entry": account.allow_manual_entry,
+                        "control_account_module": account.control_account_module,
+                    },
+                ),
+            )
+        elif kind == SUPPLIER:
+            supplier = await visma.supplier(key)
+            _store(
+                ledger,
+                connection,
+                kind,
+                key,
+                None
+                if supplier is None
+                else (
+                    (supplier.status or "Active").lower() == "active",
+                    {"name": supplier.name, "status": supplier.status, "currency": supplier.currency_id},
+                ),
+            )
+        elif kind == SEGMENT_VALUE:
+            segment_id, _, value = key.partition(":")
+            found = await visma.segment_value(int(segment_id), value)
+            _store(
+                ledger,
+                connection,
+                kind,
+                key,
+                None if found is None else (found.active is not False, {"description": found.description}),
+            )
+        elif kind == SEGMENT:
+            for segment in await visma.subaccount_dimension():
+                if str(segment.segment_id) == key:
+                    ledger.upsert_master(
+                        connection,
+                        SEGMENT_VALUE,
+                        {
+                            segment_key(segment.segment_id, v.value): (
+                                v.active is not False,
+                                {"description": v.description},
+                            )
+                            for v in segment.values
+                        },
+                    )
+
+
+def _store(
+    ledger: Ledger, connection: str, kind: str, key: str, entry: tuple[bool, dict[str, object]] | None
+) -> None:
+    if entry is not None:
+        ledger.upsert_master(connection, kind, {key: entry})
+        return
+    cached = ledger.master(connection, kind).get(key)
+    if cached is not None and cached[0]:
+        ledger.upsert_master(connection, kind, {key: (False, cached[1])})
+
+
+async def apply_stale(rt: Runtime, entities: set[Entity]) -> PostingStats:
+    """Refresh ``entities``, replay what was parked on them, post it; recorded as a run."""
+    stats = PostingStats()
+    started = time.monotonic()
+    run_id = rt.ledger.start_run(rt.name)
+    error: str | None = None
+    with log_context(connection=rt.name, run_id=run_id):
+        try:
+            async with rt.visma() as visma:
+                await refresh_entities(visma, rt.ledger, rt.name, entities)
+                md = snapshot(rt.ledger, rt.name, rt.config.visma.company_id)
+                auto_replay(rt, md, stats)
+                if stats.auto_replayed:
+                    await post_pending(rt, visma, md, stats)
+        except ConnectorError as exc:
+            error = f"webhook refresh: {exc}"
+            log.warning("connection %s: %s (the next poll refreshes everything)", rt.name, exc)
+        finally:
+            rt.ledger.finish_run(
+                run_id,
+                status="failed" if error else "ok",
+                stats={
+                    "connection": rt.name,
+                    "trigger": "webhook",
+                    "entities": sorted(f"{k} {v}" for k, v in entities),
+                    "auto_replayed": stats.auto_replayed,
+                    "posted": stats.posted,
+                    "parked": stats.parked,
+                    "seconds": round(time.monotonic() - started, 3),
+                },
+                error=error,
+            )
+    log.info(
+        "connection %s: webhook refresh of %d entities: %d replayed, %d posted",
+        rt.name,
+        len(entities),
+        stats.auto_replayed,
+        stats.posted,
+    )
+    return stats
+
+
+async def until_next_poll(rt: Runtime, stale: StaleEntities, stop: asyncio.Event, seconds: float) -> None:
+    """Wait out the poll interval (or until ``stop``), applying notifications as they come."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        stopping = asyncio.ensure_future(stop.wait())
+        notified = asyncio.ensure_future(stale.wait(rt.name, left))
+        try:
+            await asyncio.wait({stopping, notified}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            notified.cancel()
+        if stop.is_set():
+            return
+        entities = stale.take(rt.name)
+        if entities:
+            await apply_stale(rt, entities)
