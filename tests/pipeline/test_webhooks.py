@@ -153,11 +153,13 @@ def _listening(url: str) -> bool:
     return True
 
 
-def post_notice(served: Served, body: bytes, signature: str | None) -> httpx2.Response:
+async def post_notice(served: Served, body: bytes, signature: str | None) -> int:
+    """Off the event loop: the receiver answers from this same loop."""
     headers = {"Content-Type": "application/json"}
     if signature is not None:
         headers[HEADER] = signature
-    return httpx2.post(served.url, content=body, headers=headers, timeout=10)
+    response = await asyncio.to_thread(httpx2.post, served.url, content=body, headers=headers, timeout=10)
+    return response.status_code
 
 
 def run(coro: Any) -> Any:
@@ -213,11 +215,12 @@ def test_bad_signature_changes_nothing_and_is_logged(
             reads = s.segment_value_reads()
             body = notice(s.conn)
             caplog.set_level(logging.WARNING, logger="ml_connector.webhooks")
+            caplog.clear()
             forged = sign("not-the-key", body)
             answers = [
-                post_notice(s, body, forged).status_code,
-                post_notice(s, body, None).status_code,  # missing
-                post_notice(s, body + b" ", sign(KEY, body)).status_code,  # body changed after signing
+                await post_notice(s, body, forged),
+                await post_notice(s, body, None),  # missing
+                await post_notice(s, body + b" ", sign(KEY, body)),  # body changed after signing
             ]
             assert answers == [401, 401, 401]
             await asyncio.sleep(1.0)  # what a notice would have triggered is done well within this
@@ -239,10 +242,11 @@ def test_unknown_tenant_changes_nothing_and_is_logged(
             s.conn.sim.add_segment_value(1, COST_CENTER, "Prosjektkontor")
             reads = s.segment_value_reads()
             caplog.set_level(logging.WARNING, logger="ml_connector.webhooks")
+            caplog.clear()
             other_tenant = notice(s.conn, tenant="00000000-0000-0000-0000-00000000beef")
             other_company = notice(s.conn, companyId="9999999")
-            assert post_notice(s, other_tenant, sign(KEY, other_tenant)).status_code == 403
-            assert post_notice(s, other_company, sign(KEY, other_company)).status_code == 403
+            assert await post_notice(s, other_tenant, sign(KEY, other_tenant)) == 403
+            assert await post_notice(s, other_company, sign(KEY, other_company)) == 403
             await asyncio.sleep(1.0)
             assert s.status() == DocStatus.PARKED
             assert s.webhook_runs() == [] and s.segment_value_reads() == reads
@@ -260,6 +264,7 @@ def test_replayed_notice_changes_nothing_and_is_logged(
         async with serving(connection_factory) as s:
             s.configure_sim()
             caplog.set_level(logging.INFO, logger="ml_connector.webhooks")
+            caplog.clear()
             s.conn.sim.add_segment_value(1, COST_CENTER, "Prosjektkontor")
             await wait_for("posted after the notice", lambda: s.status() == DocStatus.POSTED, 5)
             runs, reads = len(s.webhook_runs()), s.segment_value_reads()
@@ -269,7 +274,7 @@ def test_replayed_notice_changes_nothing_and_is_logged(
             assert s.sim_webhooks()["answers"] == {"202": 1, "200": 1}
             # An old notice whose timestamp is past max_age is refused even with a fresh id.
             stale = notice(s.conn, timestamp="2026-01-01T00:00:00Z")
-            assert post_notice(s, stale, sign(KEY, stale)).status_code == 401
+            assert await post_notice(s, stale, sign(KEY, stale)) == 401
             await asyncio.sleep(1.0)
             assert len(s.webhook_runs()) == runs and s.segment_value_reads() == reads
             messages = [r.getMessage() for r in caplog.records]
