@@ -785,7 +785,7 @@ def _webhooks(top: _Table, base: Path) -> WebhooksConfig | None:
     cert = t.path_value("tls_cert", base=base, must_exist=enabled)
     key = t.path_value("tls_key", base=base, must_exist=enabled)
     if (cert is None) != (key is None):
-        t.add("tls_key" if key is None else "tls_cert", "set tls_cert and tls_key together")
+        t.add("tls_cert" if key is None else "tls_key", "set tls_cert and tls_key together")
     if cert is not None and port is None:
         t.add("tls_cert", "TLS here is for a listener of its own (set port); the dashboard has --tls-cert")
     header = t.text("signature_header", "X-Visma-Signature")
