@@ -20,6 +20,7 @@ from ml_connector.ledger.store import Ledger
 from ml_connector.logs import remember_secret
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.stampli.profile import ReaderProfile
+from ml_connector.webhooks.notice import Entity
 from ml_connector.webhooks.receiver import Receiver
 from ml_connector.webhooks.stale import StaleEntities
 
@@ -50,7 +51,10 @@ class App:
         cfg = self.config.webhooks
         if cfg is None or not cfg.enabled:
             return None
-        return Receiver(cfg, cfg.secret.resolve(self.resolver), self.config.connections, self.stale)
+        return Receiver(cfg, cfg.secret.resolve(self.resolver), lambda: self.config.connections, self._stale)
+
+    async def _stale(self, connection: str, entity: Entity) -> None:
+        self.stale.mark(connection, entity)
 
     def runtime(self, name: str, *, actor: str = "system") -> Runtime:
         try:

@@ -18,6 +18,7 @@ from ml_connector.adapters.visma.models import Account, Segment, SegmentValue, S
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import log_context
+from ml_connector.pipeline.cycle import PostStep
 from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER, segment_key
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
 from ml_connector.pipeline.refresh import snapshot
@@ -110,8 +111,9 @@ def _store(
         ledger.upsert_master(connection, kind, {key: (False, cached[1])})
 
 
-async def apply_stale(rt: Runtime, entities: set[Entity]) -> PostingStats:
-    """Refresh ``entities``, replay what was parked on them, post it; recorded as a run."""
+async def apply_stale(rt: Runtime, entities: set[Entity], *, post: PostStep = post_pending) -> PostingStats:
+    """Refresh ``entities``, replay what was parked on them, post it; recorded as a run. ``post``:
+    the scaled-out worker spreads the posting over the workers, as its cycles do."""
     stats = PostingStats()
     started = time.monotonic()
     run_id = rt.ledger.start_run(rt.name)
@@ -123,7 +125,7 @@ async def apply_stale(rt: Runtime, entities: set[Entity]) -> PostingStats:
                 md = snapshot(rt.ledger, rt.name, rt.config.visma.company_id)
                 auto_replay(rt, md, stats)
                 if stats.auto_replayed:
-                    await post_pending(rt, visma, md, stats)
+                    await post(rt, visma, md, stats)
         except ConnectorError as exc:
             error = f"webhook refresh: {exc}"
             log.warning("connection %s: %s (the next poll refreshes everything)", rt.name, exc)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -23,15 +23,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ml_connector.config.model import ConnectionConfig, WebhooksConfig
-from ml_connector.webhooks.notice import NoticeError, parse
+from ml_connector.webhooks.notice import Entity, NoticeError, parse
 from ml_connector.webhooks.signature import verify
-from ml_connector.webhooks.stale import StaleEntities
 
 log = logging.getLogger("ml_connector.webhooks")
 
 MAX_BODY = 64 * 1024  # a thin notice is a few hundred bytes
 SEEN_LIMIT = 100_000  # notice ids remembered for replay detection (oldest forgotten first)
 SEEN_SECONDS = 86_400.0
+
+#: what an accepted notice does for one connection: ``serve`` marks the entity stale in memory, the
+#: scaled-out worker defers a refresh job
+Mark = Callable[[str, Entity], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Outcome:
     result: str  # accepted | ignored | duplicate | refused
     detail: str
     connections: tuple[str, ...] = ()
+    entity: Entity | None = None  # to refresh for each of ``connections``
 
 
 class Receiver:
@@ -47,15 +51,15 @@ class Receiver:
         self,
         config: WebhooksConfig,
         key: str,
-        connections: Sequence[ConnectionConfig],
-        stale: StaleEntities,
+        connections: Callable[[], Sequence[ConnectionConfig]],
+        mark: Mark,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._key = key
-        self._connections = [c for c in connections if c.enabled]
-        self.stale = stale
+        self._connections = connections
+        self._mark = mark
         self._clock = clock
         self._seen: OrderedDict[str, float] = OrderedDict()
 
@@ -70,6 +74,13 @@ class Receiver:
             log.warning("webhook from %s refused: %s", client, outcome.detail)
         else:
             outcome = self.accept(body, request.headers.get(self.config.signature_header), client=client)
+        if outcome.entity is not None:
+            try:
+                for name in outcome.connections:
+                    await self._mark(name, outcome.entity)
+            except Exception as exc:  # e.g. the queue's database is down: the poll will cover it
+                log.error("webhook notice not applied: %s: %s", type(exc).__name__, exc)
+                outcome = Outcome(503, "refused", "not applied now; try again")
         return JSONResponse({"result": outcome.result, "detail": outcome.detail}, status_code=outcome.status)
 
     def accept(self, body: bytes, signature: str | None, *, client: str = "?") -> Outcome:
@@ -92,8 +103,9 @@ class Receiver:
                 )
         names = tuple(
             c.name
-            for c in self._connections
-            if c.visma.tenant_id == notice.tenant_id
+            for c in self._connections()
+            if c.enabled
+            and c.visma.tenant_id == notice.tenant_id
             and (notice.company_id is None or c.visma.company_id == notice.company_id)
         )
         if not names:
@@ -111,16 +123,14 @@ class Receiver:
         if notice.entity is None:
             log.info("webhook notice %s (%s) ignored: not an entity we cache", notice.id, notice.event)
             return Outcome(202, "ignored", "not an entity we cache", names)
-        for name in names:
-            self.stale.mark(name, notice.entity)
         log.info(
-            "webhook notice %s (%s): %s %s marked stale for %s",
+            "webhook notice %s (%s): %s %s changed for %s",
             notice.id,
             notice.event,
             *notice.entity,
             ", ".join(names),
         )
-        return Outcome(202, "accepted", f"{notice.entity[0]} {notice.entity[1]}", names)
+        return Outcome(202, "accepted", f"{notice.entity[0]} {notice.entity[1]}", names, notice.entity)
 
     def _refuse(self, status: int, why: str, client: str) -> Outcome:
         log.warning("webhook from %s refused: %s", client, why)
