@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from ml_connector import service
 from ml_connector.demo.generate import MISSING_DEPARTMENT
@@ -28,6 +31,7 @@ from ml_connector.web.server import serve_with_dashboard, uvicorn_config
 from ml_connector.webhooks.signature import sign
 from tests.pipeline.conftest import Connection, ConnectionFactory, Dataset
 from tests.support.postgres import free_port
+from tests.visma.test_client_tls import _cert as tls_cert
 
 KEY_ENV = "MLC_TEST_WEBHOOK_KEY"
 KEY = "whk-test-3f9a1c0b7e"  # the subscription's signing key, as the Developer Portal would give it
@@ -43,6 +47,7 @@ class Served:
     url: str  # where the webhook receiver listens
     invoice_key: str
     data: Dataset
+    verify: bool | str  # the test CA's file when the receiver speaks HTTPS
 
     def assert_all_posted_once(self) -> None:
         self.conn.assert_exactly_once(self.data.expected(self.data.invoice_ids, payments=False))
@@ -60,7 +65,7 @@ class Served:
         return int(self.conn.sim.stats()["requests"].get(SEGMENT_VALUE_GETS, 0))
 
     def configure_sim(self, **settings: Any) -> dict[str, Any]:
-        body = {"url": self.url, "key": KEY, "header": HEADER, **settings}
+        body = {"url": self.url, "key": KEY, "header": HEADER, "verify": self.verify, **settings}
         response = self.conn.sim.http.post("/_sim/webhooks", json=body)
         response.raise_for_status()
         return dict(response.json())
@@ -93,7 +98,24 @@ async def wait_for(what: str, check: Callable[[], bool], timeout: float) -> floa
     return time.monotonic() - started
 
 
-def configure(conn: Connection, *, poll_interval: int, port: int | None) -> None:
+def write_tls(folder: Path) -> tuple[Path, Path, Path]:
+    """A test CA and a certificate for 127.0.0.1 signed by it: (ca, cert, key) PEM files."""
+    ca_key, ca_cert = tls_cert("webhook test CA", None, None, ca=True)
+    key, cert = tls_cert("127.0.0.1", ca_key, ca_cert.subject, ca=False)
+    paths = folder / "ca.pem", folder / "hooks.pem", folder / "hooks.key"
+    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+def configure(
+    conn: Connection, *, poll_interval: int, port: int | None, tls: tuple[Path, Path] | None = None
+) -> None:
     """The fixture's configuration plus the poll interval and a [webhooks] table."""
     conn.write_config()
     text = conn.config_path.read_text(encoding="utf-8")
@@ -104,18 +126,27 @@ def configure(conn: Connection, *, poll_interval: int, port: int | None) -> None
     text += f'\n[webhooks]\nenabled = true\nsecret = "env:{KEY_ENV}"\nsignature_header = "{HEADER}"\n'
     if port is not None:
         text += f"port = {port}\n"
+    if tls is not None:
+        text += f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
     conn.config_path.write_text(text, encoding="utf-8")
     conn.environ[KEY_ENV] = KEY
 
 
 @asynccontextmanager
 async def serving(
-    connection_factory: ConnectionFactory, *, poll_interval: int = 3600, on_dashboard: bool = False
+    connection_factory: ConnectionFactory,
+    *,
+    poll_interval: int = 3600,
+    on_dashboard: bool = False,
+    https: bool = False,
 ) -> AsyncIterator[Served]:
-    """``serve`` running with one invoice parked on the missing cost center."""
+    """``serve`` running with one invoice parked on the missing cost center; ``https``: the
+    receiver on its own port with a certificate from a test CA, which the simulator trusts."""
     conn = connection_factory()
     port = free_port()
-    configure(conn, poll_interval=poll_interval, port=None if on_dashboard else port)
+    ca, cert, key = write_tls(conn.workdir) if https else (None, None, None)
+    tls = (cert, key) if cert is not None and key is not None else None
+    configure(conn, poll_interval=poll_interval, port=None if on_dashboard else port, tls=tls)
     ds = Dataset.make(4, missing=1)
     parked_id = ds.missing_ids[0]
     conn.put_invoices("stampli_invoices_C100234_20250310T071500Z_0001.csv", ds.invoices_text(ds.invoice_ids))
@@ -123,7 +154,9 @@ async def serving(
     dashboard = uvicorn_config(app, "127.0.0.1", port) if on_dashboard else None
     stop = asyncio.Event()
     task = asyncio.create_task(serve_with_dashboard(app, dashboard, stop=stop))
-    served = Served(conn, app, f"http://127.0.0.1:{port}/webhooks/visma", f"INV:{parked_id}", ds)
+    scheme = "https" if https else "http"
+    url = f"{scheme}://127.0.0.1:{port}/webhooks/visma"
+    served = Served(conn, app, url, f"INV:{parked_id}", ds, str(ca) if ca else True)
     try:
         others = [i for i in ds.invoice_ids if i != parked_id and ds.approved(i)]
         await wait_for(
@@ -134,7 +167,7 @@ async def serving(
             ),
             60,
         )
-        await wait_for("the receiver listens", lambda: _listening(served.url), 10)
+        await wait_for("the receiver listens", lambda: _listening(served.url, served.verify), 10)
         yield served
     finally:
         stop.set()
@@ -145,9 +178,13 @@ def _parked(served: Served) -> list[Any]:
     return list(served.app.ledger.documents_with_status(served.conn.name, [DocStatus.PARKED]))
 
 
-def _listening(url: str) -> bool:
+def trust(verify: bool | str) -> bool | ssl.SSLContext:
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
+def _listening(url: str, verify: bool | str) -> bool:
     try:
-        httpx2.post(url, content=b"", timeout=2)
+        httpx2.post(url, content=b"", timeout=2, verify=trust(verify))
     except httpx2.HTTPError:
         return False
     return True
@@ -158,7 +195,9 @@ async def post_notice(served: Served, body: bytes, signature: str | None) -> int
     headers = {"Content-Type": "application/json"}
     if signature is not None:
         headers[HEADER] = signature
-    response = await asyncio.to_thread(httpx2.post, served.url, content=body, headers=headers, timeout=10)
+    response = await asyncio.to_thread(
+        httpx2.post, served.url, content=body, headers=headers, timeout=10, verify=trust(served.verify)
+    )
     return response.status_code
 
 
@@ -261,7 +300,8 @@ def test_replayed_notice_changes_nothing_and_is_logged(
     connection_factory: ConnectionFactory, fast_retries: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
-        async with serving(connection_factory) as s:
+        async with serving(connection_factory, https=True) as s:
+            assert s.url.startswith("https://")
             s.configure_sim()
             caplog.set_level(logging.INFO, logger="ml_connector.webhooks")
             caplog.clear()

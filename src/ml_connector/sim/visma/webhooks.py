@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import queue
+import ssl
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -144,7 +145,10 @@ class WebhookSender:
         clients: dict[str, httpx2.Client] = {}
         while True:
             url, body, signature, verify = self._queue.get()
-            client = clients.setdefault(repr(verify), httpx2.Client(timeout=10.0, verify=verify))
+            if repr(verify) not in clients:
+                trust = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+                clients[repr(verify)] = httpx2.Client(timeout=10.0, verify=trust)
+            client = clients[repr(verify)]
             header = self.settings.header
             try:
                 response = client.post(
