@@ -262,11 +262,13 @@ def test_bad_signature_changes_nothing_and_is_logged(
                 await post_notice(s, body + b" ", sign(KEY, body)),  # body changed after signing
             ]
             assert answers == [401, 401, 401]
+            assert await post_notice(s, b" " * (65 * 1024), forged) == 413  # never read whole
             await asyncio.sleep(1.0)  # what a notice would have triggered is done well within this
             assert s.status() == DocStatus.PARKED
             assert s.webhook_runs() == [] and s.segment_value_reads() == reads
             refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-            assert len(refused) == 3 and "signature does not match" in refused[0]
+            assert len(refused) == 4 and "signature does not match" in refused[0]
+            assert "body over 65536 bytes" in refused[3]
             assert "signature missing" in refused[1]
             assert all(KEY not in m and forged not in m for m in refused)
 

@@ -44,6 +44,7 @@ class Outcome:
     detail: str
     connections: tuple[str, ...] = ()
     entity: Entity | None = None  # to refresh for each of ``connections``
+    seen_key: str = ""  # forgotten again when the notice could not be applied
 
 
 class Receiver:
@@ -67,11 +68,10 @@ class Receiver:
         return Route(self.config.path, self.endpoint, methods=["POST"])
 
     async def endpoint(self, request: Request) -> Response:
-        body = await request.body()
         client = request.client.host if request.client else "?"
-        if len(body) > MAX_BODY:
-            outcome = Outcome(413, "refused", f"body over {MAX_BODY} bytes")
-            log.warning("webhook from %s refused: %s", client, outcome.detail)
+        body = await _read_capped(request)
+        if body is None:
+            outcome = self._refuse(413, f"body over {MAX_BODY} bytes", client)
         else:
             outcome = self.accept(body, request.headers.get(self.config.signature_header), client=client)
         if outcome.entity is not None:
@@ -80,6 +80,7 @@ class Receiver:
                     await self._mark(name, outcome.entity)
             except Exception as exc:  # e.g. the queue's database is down: the poll will cover it
                 log.error("webhook notice not applied: %s: %s", type(exc).__name__, exc)
+                self._seen.pop(outcome.seen_key, None)  # a resend may succeed
                 outcome = Outcome(503, "refused", "not applied now; try again")
         return JSONResponse({"result": outcome.result, "detail": outcome.detail}, status_code=outcome.status)
 
@@ -130,7 +131,9 @@ class Receiver:
             *notice.entity,
             ", ".join(names),
         )
-        return Outcome(202, "accepted", f"{notice.entity[0]} {notice.entity[1]}", names, notice.entity)
+        return Outcome(
+            202, "accepted", f"{notice.entity[0]} {notice.entity[1]}", names, notice.entity, seen_key
+        )
 
     def _refuse(self, status: int, why: str, client: str) -> Outcome:
         log.warning("webhook from %s refused: %s", client, why)
@@ -142,3 +145,16 @@ class Receiver:
             if now - at <= SEEN_SECONDS and len(self._seen) < SEEN_LIMIT:
                 return
             del self._seen[oldest]
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The raw body, or None once it grows past ``MAX_BODY`` (never read whole into memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
