@@ -8,10 +8,17 @@ none per invoice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from ml_connector.adapters.visma.models import Account, Currency, FinancialPeriod, Segment, Supplier
+from ml_connector.adapters.visma.models import (
+    Account,
+    Currency,
+    FinancialPeriod,
+    Segment,
+    SegmentValue,
+    Supplier,
+)
 from ml_connector.ledger.store import Ledger
 from ml_connector.pipeline.masterdata import (
     ACCOUNT,
@@ -30,6 +37,33 @@ class MasterDataSource(Protocol):
     async def subaccount_dimension(self) -> list[Segment]: ...
     async def financial_periods(self) -> list[FinancialPeriod]: ...
     async def currencies(self) -> list[Currency]: ...
+
+
+# The cache entry (active, data) of each kind: one shape for the poll and for webhooks' single reads.
+Entry = tuple[bool, dict[str, Any]]
+
+
+def account_entry(a: Account) -> Entry:
+    return (
+        a.active is not False,
+        {
+            "description": a.description,
+            "type": a.type,
+            "allow_manual_entry": a.allow_manual_entry,
+            "control_account_module": a.control_account_module,
+        },
+    )
+
+
+def supplier_entry(s: Supplier) -> Entry:
+    return (
+        (s.status or "Active").lower() == "active",
+        {"name": s.name, "status": s.status, "currency": s.currency_id},
+    )
+
+
+def segment_value_entry(v: SegmentValue) -> Entry:
+    return (v.active is not False, {"description": v.description})
 
 
 def _latest(current: datetime | None, items: list[Account] | list[Supplier]) -> datetime | None:
@@ -52,18 +86,7 @@ async def refresh(
     ledger.upsert_master(
         connection,
         ACCOUNT,
-        {
-            a.number: (
-                a.active is not False,
-                {
-                    "description": a.description,
-                    "type": a.type,
-                    "allow_manual_entry": a.allow_manual_entry,
-                    "control_account_module": a.control_account_module,
-                },
-            )
-            for a in accounts
-        },
+        {a.number: account_entry(a) for a in accounts},
     )
     ledger.set_sync_mark(connection, ACCOUNT, _aware(_latest(mark, accounts), zone))
 
@@ -72,13 +95,7 @@ async def refresh(
     ledger.upsert_master(
         connection,
         SUPPLIER,
-        {
-            s.number: (
-                (s.status or "Active").lower() == "active",
-                {"name": s.name, "status": s.status, "currency": s.currency_id},
-            )
-            for s in suppliers
-        },
+        {s.number: supplier_entry(s) for s in suppliers},
     )
     ledger.set_sync_mark(connection, SUPPLIER, _aware(_latest(mark, suppliers), zone))
 
@@ -87,7 +104,7 @@ async def refresh(
         connection,
         SEGMENT_VALUE,
         {
-            segment_key(seg.segment_id, v.value): (v.active is not False, {"description": v.description})
+            segment_key(seg.segment_id, v.value): segment_value_entry(v)
             for seg in segments
             for v in seg.values
         },

@@ -21,7 +21,13 @@ from ml_connector.logs import log_context
 from ml_connector.pipeline.cycle import PostStep
 from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER, segment_key
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
-from ml_connector.pipeline.refresh import snapshot
+from ml_connector.pipeline.refresh import (
+    Entry,
+    account_entry,
+    segment_value_entry,
+    snapshot,
+    supplier_entry,
+)
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.webhooks.notice import SEGMENT, Entity
 from ml_connector.webhooks.stale import StaleEntities
@@ -43,66 +49,25 @@ async def refresh_entities(
     for kind, key in sorted(entities):
         if kind == ACCOUNT:
             account = await visma.account(key)
-            _store(
-                ledger,
-                connection,
-                kind,
-                key,
-                None
-                if account is None
-                else (
-                    account.active is not False,
-                    {
-                        "description": account.description,
-                        "type": account.type,
-                        "allow_manual_entry": account.allow_manual_entry,
-                        "control_account_module": account.control_account_module,
-                    },
-                ),
-            )
+            _store(ledger, connection, kind, key, account_entry(account) if account is not None else None)
         elif kind == SUPPLIER:
             supplier = await visma.supplier(key)
-            _store(
-                ledger,
-                connection,
-                kind,
-                key,
-                None
-                if supplier is None
-                else (
-                    (supplier.status or "Active").lower() == "active",
-                    {"name": supplier.name, "status": supplier.status, "currency": supplier.currency_id},
-                ),
-            )
+            _store(ledger, connection, kind, key, supplier_entry(supplier) if supplier is not None else None)
         elif kind == SEGMENT_VALUE:
             segment_id, _, value = key.partition(":")
             found = await visma.segment_value(int(segment_id), value)
-            _store(
-                ledger,
-                connection,
-                kind,
-                key,
-                None if found is None else (found.active is not False, {"description": found.description}),
-            )
+            _store(ledger, connection, kind, key, segment_value_entry(found) if found is not None else None)
         elif kind == SEGMENT:
             for segment in await visma.subaccount_dimension():
                 if str(segment.segment_id) == key:
-                    ledger.upsert_master(
-                        connection,
-                        SEGMENT_VALUE,
-                        {
-                            segment_key(segment.segment_id, v.value): (
-                                v.active is not False,
-                                {"description": v.description},
-                            )
-                            for v in segment.values
-                        },
-                    )
+                    entries = {
+                        segment_key(segment.segment_id, v.value): segment_value_entry(v)
+                        for v in segment.values
+                    }
+                    ledger.upsert_master(connection, SEGMENT_VALUE, entries)
 
 
-def _store(
-    ledger: Ledger, connection: str, kind: str, key: str, entry: tuple[bool, dict[str, object]] | None
-) -> None:
+def _store(ledger: Ledger, connection: str, kind: str, key: str, entry: Entry | None) -> None:
     if entry is not None:
         ledger.upsert_master(connection, kind, {key: entry})
         return
