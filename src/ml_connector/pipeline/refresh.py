@@ -11,14 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from ml_connector.adapters.visma.models import (
-    Account,
-    Currency,
-    FinancialPeriod,
-    Segment,
-    SegmentValue,
-    Supplier,
-)
+from ml_connector.adapters.visma.models import Account, Currency, FinancialPeriod, Segment, Supplier
 from ml_connector.ledger.store import Ledger
 from ml_connector.pipeline.masterdata import (
     ACCOUNT,
@@ -39,33 +32,6 @@ class MasterDataSource(Protocol):
     async def currencies(self) -> list[Currency]: ...
 
 
-# The cache entry (active, data) of each kind: one shape for the poll and for webhooks' single reads.
-Entry = tuple[bool, dict[str, Any]]
-
-
-def account_entry(a: Account) -> Entry:
-    return (
-        a.active is not False,
-        {
-            "description": a.description,
-            "type": a.type,
-            "allow_manual_entry": a.allow_manual_entry,
-            "control_account_module": a.control_account_module,
-        },
-    )
-
-
-def supplier_entry(s: Supplier) -> Entry:
-    return (
-        (s.status or "Active").lower() == "active",
-        {"name": s.name, "status": s.status, "currency": s.currency_id},
-    )
-
-
-def segment_value_entry(v: SegmentValue) -> Entry:
-    return (v.active is not False, {"description": v.description})
-
-
 def _latest(current: datetime | None, items: list[Account] | list[Supplier]) -> datetime | None:
     stamps: list[datetime] = [i.last_modified for i in items if i.last_modified is not None]
     if not stamps:
@@ -76,6 +42,31 @@ def _latest(current: datetime | None, items: list[Account] | list[Supplier]) -> 
     return max(current, newest)
 
 
+def account_entries(accounts: list[Account]) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Accounts as the master-data cache (and ``check``) hold them: number -> (active, facts)."""
+    return {
+        a.number: (
+            a.active is not False,
+            {
+                "description": a.description,
+                "type": a.type,
+                "allow_manual_entry": a.allow_manual_entry,
+                "control_account_module": a.control_account_module,
+            },
+        )
+        for a in accounts
+    }
+
+
+def segment_entries(segments: list[Segment]) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """SUBACCOUNT segment values as the cache holds them: "segment:value" -> (active, facts)."""
+    return {
+        segment_key(seg.segment_id, v.value): (v.active is not False, {"description": v.description})
+        for seg in segments
+        for v in seg.values
+    }
+
+
 async def refresh(
     visma: MasterDataSource, ledger: Ledger, connection: str, company_id: str, *, timezone: str = "UTC"
 ) -> MasterData:
@@ -83,11 +74,7 @@ async def refresh(
     zone = ZoneInfo(timezone)
     mark = ledger.sync_mark(connection, ACCOUNT)
     accounts = await visma.accounts(modified_since=mark)
-    ledger.upsert_master(
-        connection,
-        ACCOUNT,
-        {a.number: account_entry(a) for a in accounts},
-    )
+    ledger.upsert_master(connection, ACCOUNT, account_entries(accounts))
     ledger.set_sync_mark(connection, ACCOUNT, _aware(_latest(mark, accounts), zone))
 
     mark = ledger.sync_mark(connection, SUPPLIER)
@@ -95,20 +82,18 @@ async def refresh(
     ledger.upsert_master(
         connection,
         SUPPLIER,
-        {s.number: supplier_entry(s) for s in suppliers},
+        {
+            s.number: (
+                (s.status or "Active").lower() == "active",
+                {"name": s.name, "status": s.status, "currency": s.currency_id},
+            )
+            for s in suppliers
+        },
     )
     ledger.set_sync_mark(connection, SUPPLIER, _aware(_latest(mark, suppliers), zone))
 
     segments = await visma.subaccount_dimension()
-    ledger.replace_master(
-        connection,
-        SEGMENT_VALUE,
-        {
-            segment_key(seg.segment_id, v.value): segment_value_entry(v)
-            for seg in segments
-            for v in seg.values
-        },
-    )
+    ledger.replace_master(connection, SEGMENT_VALUE, segment_entries(segments))
     periods = await visma.financial_periods()
     ledger.replace_master(
         connection,

@@ -12,27 +12,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from ml_connector.adapters.visma.models import Account, Segment, SegmentValue, Supplier
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import log_context
 from ml_connector.pipeline.cycle import PostStep
-from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER, segment_key
+from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
-from ml_connector.pipeline.refresh import (
-    Entry,
-    account_entry,
-    segment_value_entry,
-    snapshot,
-    supplier_entry,
-)
+from ml_connector.pipeline.refresh import account_entries, segment_entries, snapshot
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.webhooks.notice import SEGMENT, Entity
 from ml_connector.webhooks.stale import StaleEntities
 
 log = logging.getLogger("ml_connector.webhooks")
+
+Entry = tuple[bool, dict[str, Any]]  # (active, facts), as in the master-data cache
 
 
 class EntitySource(Protocol):
@@ -49,27 +45,36 @@ async def refresh_entities(
     for kind, key in sorted(entities):
         if kind == ACCOUNT:
             account = await visma.account(key)
-            _store(ledger, connection, kind, key, account_entry(account) if account is not None else None)
+            _store(ledger, connection, kind, key, account_entries([account]) if account is not None else {})
         elif kind == SUPPLIER:
             supplier = await visma.supplier(key)
-            _store(ledger, connection, kind, key, supplier_entry(supplier) if supplier is not None else None)
+            found = {key: supplier_entry(supplier)} if supplier is not None else {}
+            _store(ledger, connection, kind, key, found)
         elif kind == SEGMENT_VALUE:
-            segment_id, _, value = key.partition(":")
-            found = await visma.segment_value(int(segment_id), value)
-            _store(ledger, connection, kind, key, segment_value_entry(found) if found is not None else None)
+            segment_id, _, value_id = key.partition(":")
+            value = await visma.segment_value(int(segment_id), value_id)
+            entries: dict[str, Entry] = {}
+            if value is not None:
+                one = Segment(segment_id=int(segment_id), description=None, length=None, values=(value,))
+                entries = segment_entries([one])
+            _store(ledger, connection, kind, key, entries)
         elif kind == SEGMENT:
-            for segment in await visma.subaccount_dimension():
-                if str(segment.segment_id) == key:
-                    entries = {
-                        segment_key(segment.segment_id, v.value): segment_value_entry(v)
-                        for v in segment.values
-                    }
-                    ledger.upsert_master(connection, SEGMENT_VALUE, entries)
+            segments = [s for s in await visma.subaccount_dimension() if str(s.segment_id) == key]
+            ledger.upsert_master(connection, SEGMENT_VALUE, segment_entries(segments))
 
 
-def _store(ledger: Ledger, connection: str, kind: str, key: str, entry: Entry | None) -> None:
-    if entry is not None:
-        ledger.upsert_master(connection, kind, {key: entry})
+def supplier_entry(supplier: Supplier) -> Entry:
+    """The cache entry ``pipeline.refresh.refresh`` writes for a supplier (same shape)."""
+    return (
+        (supplier.status or "Active").lower() == "active",
+        {"name": supplier.name, "status": supplier.status, "currency": supplier.currency_id},
+    )
+
+
+def _store(ledger: Ledger, connection: str, kind: str, key: str, entries: dict[str, Entry]) -> None:
+    """What Visma answered for ``key``; nothing (it does not exist): a cached entry turns inactive."""
+    if key in entries:
+        ledger.upsert_master(connection, kind, {key: entries[key]})
         return
     cached = ledger.master(connection, kind).get(key)
     if cached is not None and cached[0]:

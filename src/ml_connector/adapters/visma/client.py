@@ -290,19 +290,6 @@ class VismaClient:
         items = await self._get_pages("/v1/supplier", self._since(modified_since))
         return [Supplier.from_dto(d) for d in items]
 
-    async def branches(self, *, modified_since: datetime | None = None) -> list[Branch]:
-        return [Branch.from_dto(d) for d in await self._get_list("/v1/branch", self._since(modified_since))]
-
-    async def ledgers(self, *, modified_since: datetime | None = None) -> list[Ledger]:
-        return [Ledger.from_dto(d) for d in await self._get_list("/v1/ledger", self._since(modified_since))]
-
-    async def currencies(self) -> list[Currency]:
-        return [Currency.from_dto(d) for d in await self._get_list("/v1/currency")]
-
-    async def financial_periods(self, *, from_period: str | None = None) -> list[FinancialPeriod]:
-        params: dict[str, str | int] = {"greaterThanValue": from_period} if from_period else {}
-        return [FinancialPeriod.from_dto(d) for d in await self._get_list("/v1/financialPeriod", params)]
-
     # One entity, read when a webhook says it changed (ml_connector.webhooks). None: Visma answered
     # 404, so it does not exist; any other failure raises (a read that did not finish says nothing).
 
@@ -334,6 +321,19 @@ class VismaClient:
             "/v1/dimension/{dimensionId}/{segmentId}/{valueId}",
         )
         return None if data is None else SegmentValue.from_dto(data, segment_id)
+
+    async def branches(self, *, modified_since: datetime | None = None) -> list[Branch]:
+        return [Branch.from_dto(d) for d in await self._get_list("/v1/branch", self._since(modified_since))]
+
+    async def ledgers(self, *, modified_since: datetime | None = None) -> list[Ledger]:
+        return [Ledger.from_dto(d) for d in await self._get_list("/v1/ledger", self._since(modified_since))]
+
+    async def currencies(self) -> list[Currency]:
+        return [Currency.from_dto(d) for d in await self._get_list("/v1/currency")]
+
+    async def financial_periods(self, *, from_period: str | None = None) -> list[FinancialPeriod]:
+        params: dict[str, str | int] = {"greaterThanValue": from_period} if from_period else {}
+        return [FinancialPeriod.from_dto(d) for d in await self._get_list("/v1/financialPeriod", params)]
 
     # ---------------------------------------------------------------- journal transactions
 
