@@ -39,6 +39,7 @@ from ml_connector.config.model import (
     VaultConfig,
     VendorsConfig,
     VismaConfig,
+    WebhooksConfig,
 )
 from ml_connector.config.secrets import SecretRef, SecretRefSyntaxError, SecretResolver, default_resolver
 from ml_connector.errors import ConfigError, SecretError
@@ -335,6 +336,7 @@ def _read(
             table = conns.sub(name)
             if table is not None:
                 connections.append(_connection(table, name, profiles, base))
+    webhooks = _webhooks(top, base)
     top.finish()
     return AppConfig(
         path=path,
@@ -344,6 +346,7 @@ def _read(
         connections=tuple(connections),
         profiles=profiles,
         vault=vault,
+        webhooks=webhooks,
     )
 
 
@@ -776,6 +779,44 @@ def _posting(t: _Table) -> PostingConfig:
     policy = t.choice("closed_period_policy", "park", ("park", "next_open"))
     t.finish()
     return PostingConfig(release=release, closed_period_policy=cast(ClosedPeriodPolicy, policy))
+
+
+_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+def _webhooks(top: _Table, base: Path) -> WebhooksConfig | None:
+    t = top.sub("webhooks")
+    if t is None:
+        return None
+    enabled = t.boolean("enabled", False)
+    secret = t.secret("secret", required=True, check=enabled)
+    path = t.text("path", "/webhooks/visma")
+    if path and (not path.startswith("/") or path.startswith(("/api", "/static"))):
+        t.add("path", 'must start with "/" and stay outside /api and /static, e.g. "/webhooks/visma"')
+    port: int | None = t.integer("port", 0, lo=1, hi=65535) if t.has("port") else None
+    host = t.text("host", "127.0.0.1")
+    cert = t.path_value("tls_cert", base=base, must_exist=enabled)
+    key = t.path_value("tls_key", base=base, must_exist=enabled)
+    if (cert is None) != (key is None):
+        t.add("tls_cert" if key is None else "tls_key", "set tls_cert and tls_key together")
+    if cert is not None and port is None:
+        t.add("tls_cert", "TLS here is for a listener of its own (set port); the dashboard has --tls-cert")
+    header = t.text("signature_header", "X-Visma-Signature")
+    if header and not _HEADER.match(header):
+        t.add("signature_header", f"{header!r} is not an HTTP header name")
+    max_age = t.integer("max_age", 300, lo=10, hi=86_400)
+    t.finish()
+    return WebhooksConfig(
+        secret=cast(SecretRef, secret),
+        enabled=enabled,
+        path=path.rstrip("/") or "/webhooks/visma",
+        port=port,
+        host=host,
+        tls_cert=cert,
+        tls_key=key,
+        signature_header=header,
+        max_age=max_age,
+    )
 
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -154,6 +154,21 @@ class LogConfig:
     file: Path | None = None
 
 
+@dataclass(frozen=True)
+class WebhooksConfig:
+    """The ``[webhooks]`` table: receiving Visma's change notifications (docs/deployment.md)."""
+
+    secret: SecretRef  # the subscription's signing key (HMAC-SHA256), e.g. vault:visma-webhook-key
+    enabled: bool = False
+    path: str = "/webhooks/visma"
+    port: int | None = None  # None: on the dashboard's server; else a listener of its own
+    host: str = "127.0.0.1"
+    tls_cert: Path | None = None  # own listener only: HTTPS with this PEM certificate and key
+    tls_key: Path | None = None
+    signature_header: str = "X-Visma-Signature"  # Visma does not document the name: configurable
+    max_age: int = 300  # seconds; a notification whose timestamp is older (or further ahead) is refused
+
+
 _URL_PASSWORD = re.compile(r"^(?P<head>[^:/]+(?:\+[^:/]+)?://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@.*)$")
 
 
@@ -172,6 +187,7 @@ class AppConfig:
     connections: tuple[ConnectionConfig, ...] = ()
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     vault: VaultConfig | None = None  # None: no [vault] table, vault: references cannot be resolved
+    webhooks: WebhooksConfig | None = None  # None: no [webhooks] table (off)
 
     @property
     def ledger_url_redacted(self) -> str:
@@ -191,5 +207,6 @@ class AppConfig:
         return (
             f"AppConfig(path={self.path!r}, ledger_url={self.ledger_url_redacted!r}, "
             f"ledger_url_source={self.ledger_url_source!r}, log={self.log!r}, "
-            f"connections={self.connections!r}, profiles={self.profiles!r}, vault={self.vault!r})"
+            f"connections={self.connections!r}, profiles={self.profiles!r}, vault={self.vault!r}, "
+            f"webhooks={self.webhooks!r})"
         )

@@ -1,6 +1,6 @@
 """The work of the scaled-out mode as procrastinate tasks over one PostgreSQL database.
 
-Three tasks (procrastinate names ``mlc.tick``, ``mlc.cycle``, ``mlc.post``):
+Four tasks (procrastinate names ``mlc.tick``, ``mlc.cycle``, ``mlc.post``, ``mlc.refresh``):
 
 ``mlc.tick`` (periodic, every few seconds; procrastinate defers each tick once, whatever the number
     of workers): gives back the jobs of workers whose heartbeat stopped (a ``mlc.post`` job goes back
@@ -15,6 +15,8 @@ Three tasks (procrastinate names ``mlc.tick``, ``mlc.cycle``, ``mlc.post``):
 ``mlc.post(connection, ids)``: ``post_one`` for each document of the chunk that is still pending:
     the ledger claim (compare-and-set ``pending -> posting``) decides who posts it, so a document
     in two chunks, or in a chunk given back after a crash, is still posted once.
+``mlc.refresh(connection, entities)``: deferred by a worker's webhook receiver (``[webhooks] port``):
+    reads just the notified entities, replays what was parked on them, defers their posting.
 
 A worker killed mid-job leaves (1) documents it claimed: ``posting`` with a dead ``host:pid``, which
 the next cycle of that connection settles by looking the reference up in Visma (exactly-once rules
@@ -55,12 +57,14 @@ from ml_connector.pipeline.runtime import Runtime
 from ml_connector.scale import metrics
 from ml_connector.scale.budget import pg_budget_factory
 from ml_connector.scale.connections import ConnectionSource
+from ml_connector.webhooks.apply import apply_stale
 
 log = logging.getLogger("ml_connector.scale")
 
 TICK = "mlc.tick"
 CYCLE = "mlc.cycle"
 POST = "mlc.post"
+REFRESH = "mlc.refresh"  # Visma notified a change (ml_connector.webhooks): refresh just that entity
 CYCLE_PRIORITY = 10  # a cycle (and the tick) before more posting: intake and settling stay timely
 INVOICE_PRIORITY = 1  # invoices before payments, as post_pending orders them
 PAYMENT_PRIORITY = 0
@@ -235,6 +239,37 @@ def _count(connection: str, stats: PostingStats) -> None:
         metrics.PARKED.labels(connection).inc(stats.parked)
 
 
+async def refresh(connection: str, entities: list[list[str]]) -> dict[str, Any]:
+    """``mlc.refresh``: the entities a webhook named, read again; the documents parked on them
+    replayed and deferred as ``mlc.post`` jobs. Under the connection's lock, as a cycle: when a
+    cycle holds it, the job is deferred again a moment later."""
+    state = current()
+    with log_context(connection=connection, worker=worker_id()):
+        try:
+            rt = state.runtime(connection)
+        except ConfigError as exc:
+            log.warning("refresh of %s skipped: %s", connection, exc)
+            return {"status": "skipped"}
+        with connection_lock(state, connection) as mine:
+            if not mine:
+                await (
+                    _papp(state).configure_task(REFRESH, priority=CYCLE_PRIORITY, schedule_in={"seconds": 2})
+                ).defer_async(connection=connection, entities=[list(e) for e in entities])
+                metrics.JOBS.labels(REFRESH, "busy").inc()
+                return {"status": "busy"}
+            stats = await apply_stale(rt, {(e[0], e[1]) for e in entities}, post=dispatch_posting)
+        metrics.JOBS.labels(REFRESH, "ok").inc()
+        return {"status": "ok", "auto_replayed": stats.auto_replayed}
+
+
+async def defer_refresh(connection: str, entity: tuple[str, str]) -> None:
+    """What the worker's webhook receiver does with an accepted notice."""
+    papp = _papp(current())
+    await papp.configure_task(REFRESH, priority=CYCLE_PRIORITY).defer_async(
+        connection=connection, entities=[list(entity)]
+    )
+
+
 # ---- the cycle's last step: spread the pending documents over the workers ----------------------
 
 
@@ -328,7 +363,7 @@ async def recover_stalled(state: ScaleState) -> int:
         try:
             if job.task_name == POST:
                 await manager.retry_job(job)
-            elif job.task_name in (CYCLE, TICK):
+            elif job.task_name in (CYCLE, TICK, REFRESH):  # the next poll covers a lost refresh
                 await manager.finish_job(job, status=Status.FAILED, delete_job=False)
             else:
                 continue
@@ -360,4 +395,5 @@ def build_app(conninfo: str, options: ScaleOptions | None = None) -> procrastina
     )
     papp.task(name=CYCLE, priority=CYCLE_PRIORITY)(cycle)
     papp.task(name=POST)(post)
+    papp.task(name=REFRESH, priority=CYCLE_PRIORITY)(refresh)
     return papp

@@ -25,7 +25,8 @@ from ml_connector.ledger.store import MIGRATION_LOCK_KEY, Ledger, worker_id
 from ml_connector.logs import configure
 from ml_connector.scale import metrics
 from ml_connector.scale.connections import ConnectionSource
-from ml_connector.scale.tasks import ScaleOptions, ScaleState, build_app, install
+from ml_connector.scale.tasks import ScaleOptions, ScaleState, build_app, defer_refresh, install
+from ml_connector.webhooks.receiver import Receiver
 
 log = logging.getLogger("ml_connector.scale")
 
@@ -92,6 +93,37 @@ def metrics_app(engine: sa.engine.Engine, started: float, extra: dict[str, Any])
     return Starlette(routes=[Route("/metrics", metrics_endpoint), Route("/healthz", healthz)])
 
 
+def webhook_server(state: ScaleState) -> _QuietServer | None:
+    """Visma's notifications on ``[webhooks] port`` (HTTPS when configured): each accepted one
+    defers an ``mlc.refresh`` job, which any worker runs."""
+    cfg = state.app.config.webhooks
+    if cfg is None or not cfg.enabled:
+        return None
+    if cfg.port is None:
+        log.warning("webhooks are enabled but a worker has no dashboard: set [webhooks] port")
+        return None
+    receiver = Receiver(
+        cfg,
+        cfg.secret.resolve(state.app.resolver),
+        lambda: state.connections.current().connections,
+        defer_refresh,
+    )
+    return _QuietServer(
+        uvicorn.Config(
+            Starlette(routes=[receiver.route()]),
+            host=cfg.host,
+            port=cfg.port,
+            ssl_certfile=str(cfg.tls_cert) if cfg.tls_cert else None,
+            ssl_keyfile=str(cfg.tls_key) if cfg.tls_key else None,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            lifespan="off",
+            log_config=None,
+        )
+    )
+
+
 async def run_worker(
     database_url: str,
     config_path: Path,
@@ -102,8 +134,10 @@ async def run_worker(
     metrics_port: int | None = None,
     environ: Mapping[str, str] | None = None,
     name: str | None = None,
+    webhooks: bool = False,
 ) -> None:
-    """Run one procrastinate worker until SIGINT/SIGTERM (running jobs finish first)."""
+    """Run one procrastinate worker until SIGINT/SIGTERM (running jobs finish first); with
+    ``webhooks``, also the receiver of Visma's notifications (``[webhooks]``, on its own port)."""
     opts = options or ScaleOptions()
     url = sqlalchemy_url(database_url)
     env = {**(os.environ if environ is None else environ), DATABASE_URL_ENV: url}
@@ -133,6 +167,8 @@ async def run_worker(
                 )
             )
             serving = asyncio.create_task(server.serve())
+        hooks = webhook_server(state) if webhooks else None
+        hooks_task = asyncio.create_task(hooks.serve()) if hooks is not None else None
         log.info(
             "worker %s: %d connections, concurrency %d",
             worker_name,
@@ -150,6 +186,10 @@ async def run_worker(
                     delete_jobs="successful",
                 )
         finally:
+            if hooks is not None and hooks_task is not None:
+                hooks.should_exit = True
+                with contextlib.suppress(asyncio.CancelledError):
+                    await hooks_task
             if server is not None and serving is not None:
                 server.should_exit = True
                 with contextlib.suppress(asyncio.CancelledError):

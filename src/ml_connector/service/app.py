@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from ml_connector.ledger.store import Ledger
 from ml_connector.logs import remember_secret
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.stampli.profile import ReaderProfile
+from ml_connector.webhooks.notice import Entity
+from ml_connector.webhooks.receiver import Receiver
+from ml_connector.webhooks.stale import StaleEntities
 
 
 class RememberingResolver:
@@ -40,6 +44,18 @@ class App:
     ledger: Ledger
     resolver: SecretResolver
     runtime_options: dict[str, Any] = field(default_factory=dict)
+    stale: StaleEntities = field(default_factory=StaleEntities)  # notified by Visma's webhooks
+
+    @functools.cached_property
+    def webhooks(self) -> Receiver | None:
+        """The receiver of Visma's notifications when ``[webhooks]`` is enabled (one per process)."""
+        cfg = self.config.webhooks
+        if cfg is None or not cfg.enabled:
+            return None
+        return Receiver(cfg, cfg.secret.resolve(self.resolver), lambda: self.config.connections, self._stale)
+
+    async def _stale(self, connection: str, entity: Entity) -> None:
+        self.stale.mark(connection, entity)
 
     def runtime(self, name: str, *, actor: str = "system") -> Runtime:
         try:

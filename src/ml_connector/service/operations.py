@@ -18,6 +18,7 @@ from ml_connector.service import checks
 from ml_connector.service.app import App
 from ml_connector.service.checks import CheckRow
 from ml_connector.vendors.schedule import run_scheduled
+from ml_connector.webhooks.apply import until_next_poll
 
 
 async def run_once(app: App, connection: str | None = None) -> list[CycleResult]:
@@ -122,8 +123,8 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
             await run_scheduled(rt)  # vendors first: Stampli codes against the current suppliers
             await coding_lists.run_scheduled(rt)  # and against Visma's accounts, cost centers, ...
             await run_cycle(rt)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=rt.config.poll_interval)
+            # Visma's notifications (ml_connector.webhooks) are applied while waiting for the poll.
+            await until_next_poll(rt, app.stale, stop, rt.config.poll_interval)
 
     await asyncio.gather(*(loop_for(rt) for rt in app.runtimes()))
 

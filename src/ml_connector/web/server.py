@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import Generator
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 
 from ml_connector import service
 from ml_connector.web.app import create_app
+
+log = logging.getLogger("ml_connector.web")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8470
@@ -84,18 +88,42 @@ async def dashboard_only(
     await run_dashboard(config, stop=stop, sockets=sockets)
 
 
+def webhook_listener(application: service.App) -> uvicorn.Config | None:
+    """The webhook receiver on a port of its own (``[webhooks] port``), HTTPS when configured."""
+    receiver = application.webhooks
+    if receiver is None or receiver.config.port is None:
+        return None
+    cfg = receiver.config
+    return uvicorn.Config(
+        Starlette(routes=[receiver.route()]),
+        host=cfg.host,
+        port=receiver.config.port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        ssl_certfile=str(cfg.tls_cert) if cfg.tls_cert else None,
+        ssl_keyfile=str(cfg.tls_key) if cfg.tls_key else None,
+        lifespan="off",
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
 async def serve_with_dashboard(
     application: service.App, config: uvicorn.Config | None, *, stop: asyncio.Event | None = None
 ) -> None:
-    """The cycles of every connection and, unless ``config`` is None, the dashboard beside them."""
+    """The cycles of every connection and, unless ``config`` is None, the dashboard beside them;
+    the webhook receiver on its own port when configured so."""
     stop = stop or asyncio.Event()
     _install_signals(stop)
-    if config is None:
-        await service.serve(application, stop=stop)
-        return
-    dashboard = asyncio.create_task(run_dashboard(config, stop=stop))
+    servers = [c for c in (config, webhook_listener(application)) if c is not None]
+    receiver = application.webhooks
+    if receiver is not None and receiver.config.port is None and config is None:
+        log.warning("webhooks are enabled on the dashboard's server, which is off: set [webhooks] port")
+    tasks = [asyncio.create_task(run_dashboard(c, stop=stop)) for c in servers]
     try:
         await service.serve(application, stop=stop)
     finally:
         stop.set()
-        await dashboard
+        for task in tasks:
+            await task

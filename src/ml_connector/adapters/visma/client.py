@@ -10,6 +10,7 @@ renewal); any other doubt raises ``AmbiguousDestinationError`` for the caller to
 
 from __future__ import annotations
 
+import base64
 import logging
 import ssl
 import time
@@ -37,6 +38,7 @@ from ml_connector.adapters.visma.models import (
     JournalTransaction,
     Ledger,
     Segment,
+    SegmentValue,
     Subaccount,
     Supplier,
     VatCode,
@@ -289,6 +291,38 @@ class VismaClient:
     async def suppliers(self, *, modified_since: datetime | None = None) -> list[Supplier]:
         items = await self._get_pages("/v1/supplier", self._since(modified_since))
         return [Supplier.from_dto(d) for d in items]
+
+    # One entity, read when a webhook says it changed (ml_connector.webhooks). None: Visma answered
+    # 404, so it does not exist; any other failure raises (a read that did not finish says nothing).
+
+    async def _get_one(self, path: str, op: str) -> dict[str, Any] | None:
+        try:
+            response = await self._send("GET", path, op=op)
+        except RejectedByDestinationError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data = wire.loads(response.content) if response.content.strip() else None
+        if not isinstance(data, dict):
+            raise FatalDestinationError(f"GET {op}: expected a JSON object")
+        return data
+
+    async def account(self, number: str) -> Account | None:
+        data = await self._get_one(f"/v1/account/{quote(number, safe='')}", "/v1/account/{accountCd}")
+        return None if data is None else Account.from_dto(data)
+
+    async def supplier(self, number: str) -> Supplier | None:
+        data = await self._get_one(f"/v1/supplier/{quote(number, safe='')}", "/v1/supplier/{supplierCd}")
+        return None if data is None else Supplier.from_dto(data)
+
+    async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None:
+        """One SUBACCOUNT segment value; the API wants the value id Base64-encoded in the path."""
+        encoded = quote(base64.b64encode(value.encode("utf-8")).decode("ascii"), safe="=")
+        data = await self._get_one(
+            f"/v1/dimension/SUBACCOUNT/{segment_id}/{encoded}",
+            "/v1/dimension/{dimensionId}/{segmentId}/{valueId}",
+        )
+        return None if data is None else SegmentValue.from_dto(data, segment_id)
 
     async def branches(self, *, modified_since: datetime | None = None) -> list[Branch]:
         return [Branch.from_dto(d) for d in await self._get_list("/v1/branch", self._since(modified_since))]

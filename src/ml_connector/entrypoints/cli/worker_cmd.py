@@ -55,6 +55,10 @@ def worker(
         typer.Option("--stalled-after", min=2.0, help="Seconds without heartbeat before a worker is dead."),
     ] = 30.0,
     name: Annotated[str | None, typer.Option("--name", help="Worker name (default host:pid).")] = None,
+    webhooks: Annotated[
+        bool,
+        typer.Option("--webhooks", help="Receive Visma's webhooks on [webhooks] port (one worker per host)."),
+    ] = False,
 ) -> None:
     """Run a procrastinate worker: each connection's poll cycle on its schedule (never two at once),
     posting spread over all workers, the Visma rate budget shared through the database."""
@@ -76,6 +80,7 @@ def worker(
             metrics_host=metrics_host,
             metrics_port=metrics_port,
             name=name,
+            webhooks=webhooks,
         )
     )
 

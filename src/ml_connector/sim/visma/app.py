@@ -47,6 +47,7 @@ from ml_connector.sim.visma.state import (
     unwrap,
     with_metadata,
 )
+from ml_connector.sim.visma.webhooks import WebhookSender
 
 SCOPES = (
     "vismanet_erp_service_api:create",
@@ -194,6 +195,7 @@ class Simulator:
         self.dropped = 0
         self.injected_5xx = 0
         self.routes: list[_Route] = []
+        self.webhooks = WebhookSender()
         self._register_routes()
 
     # ------------------------------------------------------------------ setup
@@ -264,6 +266,8 @@ class Simulator:
         add("POST", "/_sim/faults", self.s_faults_set)
         add("POST", "/_sim/rate-limit", self.s_rate_limit)
         add("POST", "/_sim/tokens/expire", self.s_tokens_expire)
+        add("GET", "/_sim/webhooks", self.s_webhooks_get)
+        add("POST", "/_sim/webhooks", self.s_webhooks_set)
 
     def _add(self, method: str, template: str, handler: Handler) -> None:
         self.routes.append(_Route(method, template, handler))
@@ -657,6 +661,11 @@ class Simulator:
             )
         segment.version = self.state.next_version()
         segment.last_modified = self.state.clock.now()
+        self._notify_webhook(
+            "segment",
+            "Segment.Changed",
+            {"dimensionId": request.path_params["dimensionId"], "segmentId": segment.segment_id},
+        )
         return SimResponse(204, None, {"etag": etag_of(segment.version)})
 
     def h_segment_value(self, request: SimRequest) -> SimResponse:
@@ -922,6 +931,7 @@ class Simulator:
             )
         except KeyError:
             raise bad_request("'number' is required") from None
+        self._notify_webhook("account", "Account.Created", {"accountCd": account.number})
         return _json(201, account.dto())
 
     def s_account_patch(self, request: SimRequest) -> SimResponse:
@@ -930,6 +940,7 @@ class Simulator:
         if "description" in body:
             changes["description"] = str(body["description"])
         account = self.state.update_account(request.path_params["number"], **changes)
+        self._notify_webhook("account", "Account.Changed", {"accountCd": account.number})
         return _json(200, account.dto())
 
     def s_segment_value(self, request: SimRequest) -> SimResponse:
@@ -941,6 +952,11 @@ class Simulator:
             raise bad_request("'segmentId' (int) and 'valueId' (str) are required") from None
         value = self.state.add_segment_value(
             segment_id, value_id, str(body.get("description", value_id)), bool(body.get("active", True))
+        )
+        self._notify_webhook(
+            "segmentValue",
+            "SegmentValue.Changed",
+            {"dimensionId": "SUBACCOUNT", "segmentId": segment_id, "valueId": value_id},
         )
         return _json(201, value.dto())
 
@@ -970,12 +986,14 @@ class Simulator:
             raise bad_request("'number' (string) is required")
         body.setdefault("status", "Active")
         supplier = self.state.add_supplier(number, body)
+        self._notify_webhook("supplier", "Supplier.Created", {"supplierCd": number})
         return _json(201, supplier.dto())
 
     def s_supplier_patch(self, request: SimRequest) -> SimResponse:
         body = _sim_body(request)
         body.pop("number", None)
         supplier = self.state.modify_supplier(request.path_params["number"], body)
+        self._notify_webhook("supplier", "Supplier.Updated", {"supplierCd": request.path_params["number"]})
         return _json(200, supplier.dto())
 
     def s_vat_code(self, request: SimRequest) -> SimResponse:
@@ -1037,6 +1055,19 @@ class Simulator:
             raise bad_request(str(exc)) from None
         self.windows.clear()
         return _json(200, {"rate_limit": self.rate_limit.describe()})
+
+    def _notify_webhook(self, entity: str, event: str, keys: dict[str, Any]) -> None:
+        """A signed notice to the configured webhook URL (sent after this change is committed)."""
+        self.webhooks.notify(self.company.tenant_id, self.company.company_id, entity, event, keys)
+
+    def s_webhooks_get(self, request: SimRequest) -> SimResponse:
+        return _json(200, self.webhooks.describe())
+
+    def s_webhooks_set(self, request: SimRequest) -> SimResponse:
+        try:
+            return _json(200, self.webhooks.configure(_sim_body(request)))
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
 
     def s_tokens_expire(self, request: SimRequest) -> SimResponse:
         count = len(self.tokens)
