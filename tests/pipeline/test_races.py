@@ -8,6 +8,7 @@ book the document twice. The transition must notice that the document moved on s
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -44,8 +45,10 @@ class StaleListing:
         self.inner = inner
         self.worker_b = worker_b
 
-    async def journals(self, *, period: str | None = None) -> list[JournalTransaction]:
-        listing = await self.inner.journals(period=period)
+    async def journals(
+        self, *, period: str | None = None, modified_since: datetime | None = None
+    ) -> list[JournalTransaction]:
+        listing = await self.inner.journals(period=period, modified_since=modified_since)
         await self.worker_b()
         return listing
 

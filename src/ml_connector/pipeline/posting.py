@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -58,7 +58,9 @@ class JournalPort(Protocol):
     async def release_journal(self, batch_number: str, etag: str | None) -> str | None: ...
     async def get_journal(self, batch_number: str) -> JournalTransaction: ...
     async def find_by_reference(self, reference: str, *, period: str) -> list[JournalTransaction]: ...
-    async def journals(self, *, period: str | None = None) -> list[JournalTransaction]: ...
+    async def journals(
+        self, *, period: str | None = None, modified_since: datetime | None = None
+    ) -> list[JournalTransaction]: ...
 
 
 @dataclass
@@ -71,6 +73,7 @@ class PostingStats:
     retry_later: int = 0
     auto_replayed: int = 0
     duplicates_found: int = 0
+    already_in_visma: int = 0  # found in Visma before a first create: adopted, not sent again
     posted_keys: list[str] = field(default_factory=list)
 
 
