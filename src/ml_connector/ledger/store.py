@@ -157,6 +157,14 @@ class Ledger:
 
     # ---- files ---------------------------------------------------------------------------------
 
+    def keys_with_action(self, connection: str, action: str) -> set[str]:
+        """The document keys of a connection with an audit row of ``action`` (e.g. found_in_visma)."""
+        with self.tx() as conn:
+            q = sa.select(audit.c.entity_key).where(
+                audit.c.connection == connection, audit.c.entity == "document", audit.c.action == action
+            )
+            return {str(k) for k in conn.execute(q).scalars() if k is not None}
+
     def file_by_hash(self, connection: str, sha256: str) -> RowMapping | None:
         with self.tx() as conn:
             q = sa.select(files).where(files.c.connection == connection, files.c.sha256 == sha256)

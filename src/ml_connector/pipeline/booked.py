@@ -49,6 +49,7 @@ JOURNAL_REF = "journal_ref"  # master_data kind: one of our references seen in V
 WATERMARK = "journal"  # sync_state kind: newest lastModifiedDateTime seen in a journal listing
 PERIOD_READ = "journal:"  # sync_state kind prefix: a period this ledger has listed whole
 OUR_PREFIXES = ("ST-", "SP-", "SPV-")
+FOUND_IN_VISMA = "found_in_visma"  # the audit action of an adoption
 # A batch committed just before one already seen may carry a slightly older timestamp.
 OVERLAP = timedelta(minutes=1)
 
@@ -151,7 +152,7 @@ async def _adopt(
         [DocStatus.PENDING],
         target,
         actor=rt.actor,
-        action="found_in_visma",
+        action=FOUND_IN_VISMA,
         reason=f"reference {ref} found in Visma batch {first['batch']} ({first['status']}): "
         "found in Visma, not sent again",
         details={"batches": [b["batch"] for b in batches]},

@@ -10,6 +10,8 @@ per-document calls. Outcomes:
     changed_in_visma   found with the same amount, but edited in Visma since (its timeStamp moved)
     not_posted         approved in Stampli, parked or waiting (see ``failures``)
     unknown_in_ledger  a batch carries one of our references but the ledger has no such document
+    already_in_visma   found once with the same amount, booked before this ledger sent it (an
+                       earlier or lost ledger posted it); adopted, never sent again
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from ml_connector.adapters.visma.models import JournalTransaction
 from ml_connector.ledger.store import DocStatus
+from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.posting import JournalPort, by_reference
 from ml_connector.pipeline.runtime import Runtime
 
@@ -34,6 +37,7 @@ OUTCOMES = (
     "changed_in_visma",
     "not_posted",
     "unknown_in_ledger",
+    "already_in_visma",
 )
 OUR_PREFIXES = ("ST-", "SP-", "SPV-")
 
@@ -88,6 +92,7 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
     index = by_reference(await visma.journals(period=p))
     rows: list[ReconRow] = []
     ours: set[str] = set()
+    adopted = rt.ledger.keys_with_action(rt.name, FOUND_IN_VISMA)
     for doc in rt.ledger.all_documents(rt.name):
         if doc["status"] == DocStatus.SKIPPED:
             continue
@@ -131,6 +136,8 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
             outcome, detail = "amount_difference", f"sent {sent}, Visma holds {booked}"
         elif doc["etag"] and batches[0].timestamp and _tag(doc["etag"]) != _tag(batches[0].timestamp):
             outcome, detail = "changed_in_visma", "the batch was edited in Visma after it was posted"
+        elif doc["doc_key"] in adopted:
+            outcome, detail = "already_in_visma", "found in Visma before a first create, not sent again"
         else:
             outcome, detail = "matched", ""
         rows.append(ReconRow(**base, outcome=outcome, visma_total=str(booked), detail=detail))

@@ -17,6 +17,7 @@ from ml_connector.errors import (
     HostKeyMismatchError,
     SourceError,
 )
+from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.cycle import CycleResult, audit_host_key_mismatch, run_cycle
 from ml_connector.pipeline.intake import document_values
 from ml_connector.pipeline.journal import MappingProblem
@@ -56,6 +57,8 @@ def status(app: App) -> list[dict[str, Any]]:
                 "connection": c.name,
                 "enabled": c.enabled,
                 "documents": app.ledger.status_counts(c.name),
+                # found in Visma before a first create (an earlier or lost ledger posted them)
+                "already_in_visma": len(app.ledger.keys_with_action(c.name, FOUND_IN_VISMA)),
                 "open_failures": len(app.ledger.open_failures(c.name)),
                 "last_run": dict(runs[0]) if runs else None,
             }

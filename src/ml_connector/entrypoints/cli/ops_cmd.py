@@ -97,7 +97,8 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, connection: ConnOpt = None, as_json:
             console.print(
                 f"[bold]{r.connection}[/]: {r.status} in {s['seconds']}s - files {s['files_new']} new, "
                 f"{s['documents_new']} documents new, {s['duplicates']} duplicates, {s['posted']} posted, "
-                f"{s['parked']} parked, {s['auto_replayed']} replayed, {s['skipped']} skipped"
+                f"{s['parked']} parked, {s['auto_replayed']} replayed, {s['skipped']} skipped, "
+                f"{s['already_in_visma']} already in Visma (not sent again)"
             )
             for err in r.errors:
                 console.print(f"  [red]error[/]: {redact(err)}")
@@ -132,7 +133,9 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None
     if as_json:
         _dump(data)
         return
-    table = Table("connection", "posted", "parked", "pending", "other", "open failures", "last run")
+    table = Table(
+        "connection", "posted", "parked", "pending", "other", "open failures", "last run", "already in Visma"
+    )
     for row in data:
         docs = dict(row["documents"])
         posted, parked, pending = docs.pop("posted", 0), docs.pop("parked", 0), docs.pop("pending", 0)
@@ -146,6 +149,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None
             str(sum(docs.values())),
             str(row["open_failures"]),
             last_text,
+            str(row["already_in_visma"]),
         )
     console.print(table)
 
@@ -254,7 +258,7 @@ def reconcile(
             )
         console.print(table)
         console.print(" ".join(f"{k}={v}" for k, v in totals(rows).items()))
-    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted"))
+    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted", "already_in_visma"))
     raise typer.Exit(0 if bad == 0 else 1)
 
 
