@@ -131,6 +131,11 @@ def bench_calls(work: Path, ssh: OpenSsh, n: int) -> dict[str, Any]:
                     4,
                 ),
                 "token_requests": stats["requests"].get("POST /connect/token", 0),
+                "creates_per_posted_document": round(
+                    stats["requests"].get("POST /v2/journaltransaction", 0) / max(posted, 1), 4
+                ),
+                # everything but creates and releases: master data and journal listings, per cycle
+                "reads_per_cycle": sum(n for k, n in stats["requests"].items() if k.startswith("GET /v")),
                 "by_path": {k: v for k, v in stats["requests"].items() if k.split(" ", 1)[1].startswith(API)},
                 "naive_documents": docs,
                 "naive_calls_per_document": round(naive_calls / max(docs, 1), 4),
@@ -447,6 +452,10 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         cpd = wo["calls_per_posted_document"]
         rows.append(_row("Visma calls / posted doc, no release", cpd, "<= 1.0", cpd <= 1.0))
         rows.append(_row("Visma calls / posted doc, release", wi["calls_per_posted_document"], "", None))
+        if "creates_per_posted_document" in wo:
+            creates = wo["creates_per_posted_document"]
+            rows.append(_row("journal creates / posted doc", creates, "1.0", creates == 1.0))
+            rows.append(_row("reads per steady cycle", wo["reads_per_cycle"], "", None))
         rows.append(_row("naive calls / doc, no release", wo["naive_calls_per_document"], "(>= 4)", None))
         rows.append(_row("naive calls / doc, release", wi["naive_calls_per_document"], "", None))
         if "fresh_ledger" in r:
