@@ -7,7 +7,8 @@ The order of effects for one document, each step committed before the next begin
                           \\--outcome unknown (timeout, drop, 5xx, crash)--> unknown
     unknown --reference found in Visma--> created     unknown --not found--> pending
 
-A create is never sent again until a lookup by reference has shown it is not in Visma.
+A create is never sent again until a lookup by reference has shown it is not in Visma, and a first
+create only after the cycle has learnt which references Visma already holds (``pipeline/booked.py``).
 """
 
 from __future__ import annotations
