@@ -15,8 +15,10 @@ and every few seconds the SFTP connection is cut by killing the server side of i
 At the end the connector runs until its ledger has nothing open (faults still on, then at most a
 few cycles with the faults off: a document that needs those is reported), and the simulator's
 journal is checked: each expected reference on exactly one batch, nothing not approved, nothing
-unknown. The tally is printed (and written as JSON with ``--json``); the exit code is 0 only with
-zero duplicates and zero missing.
+unknown. With ``--lose-ledger-after N`` the ledger is deleted after round N (a lost database): the
+fresh one must find what the old one posted in Visma and never send it again. The tally is
+printed (and written as JSON with ``--json``); the exit code is 0 only with zero duplicates and
+zero missing.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 from bench.lib import Connection, OpenSsh, SimProcess, machine, make_batch, references_in_visma
 from ml_connector import service
 from ml_connector.ledger.store import DocStatus
+from ml_connector.pipeline.booked import FOUND_IN_VISMA
 
 FAULTS = "5xx=0.1,drop_after_commit=0.05,token_ttl=2s"
 NORMAL_LIMIT = "1000000/3600"
@@ -56,6 +59,8 @@ class Tally:
     missing: int = 0
     unexpected: int = 0
     settle_cycles: int = 0
+    ledger_lost_after_round: int | None = None
+    adopted: int = 0  # documents the final ledger found already in Visma (not sent again)
     settle_cycles_without_faults: int = 0
     sftp_drops: int = 0
     bursts_429: int = 0
@@ -117,6 +122,20 @@ def _open_documents(c: Connection) -> list[str]:
         app.close()
 
 
+def _adopted(c: Connection) -> int:
+    app = service.open_app(c.config_path, environ=c.environ)
+    try:
+        return len(app.ledger.keys_with_action(c.name, FOUND_IN_VISMA))
+    finally:
+        app.close()
+
+
+def _lose_ledger(c: Connection) -> None:
+    """Delete the SQLite ledger (and its journal files): the next run starts from an empty one."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        (c.workdir / f"ledger.db{suffix}").unlink(missing_ok=True)
+
+
 def _run(c: Connection, *, kill_after: float | None, timeout: float) -> tuple[bool, float]:
     """One ``ml-connector run``; SIGKILLed after ``kill_after`` seconds if still running.
     Returns (killed, seconds)."""
@@ -146,6 +165,7 @@ def chaos(
     sftp_every: float = 5.0,
     run_timeout: float = 3600.0,
     log: bool = True,
+    lose_ledger_after: int | None = None,
 ) -> Tally:
     rng = random.Random(seed)
     tally = Tally()
@@ -185,6 +205,10 @@ def chaos(
                     f"round {r + 1}/{rounds}: {'killed after' if killed else 'finished in'} {secs:.1f} s, "
                     f"restart ran {secs2:.1f} s"
                 )
+                if lose_ledger_after == r + 1 and r + 1 < rounds:
+                    _lose_ledger(c)
+                    tally.ledger_lost_after_round = r + 1
+                    say("ledger deleted: the next round starts with an empty one")
             # Settle with the faults still on.
             for _ in range(10):
                 if not _open_documents(c):
@@ -204,6 +228,7 @@ def chaos(
                     break
             tally.details["open_before_faults_off"] = open_docs[:20]
         tally.details["open_at_end"] = _open_documents(c)[:20]
+        tally.adopted = _adopted(c)
         found = references_in_visma(sim.journal())
         dup = {ref: n for ref, n in found.items() if n > 1}
         missing = sorted(expected - set(found))
@@ -246,6 +271,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--faults", default=FAULTS, help="the simulator's fault spec (docs/simulator.md)")
     ap.add_argument("--sftp-every", type=float, default=5.0, help="an SFTP drop every 0.5..N seconds")
+    ap.add_argument("--lose-ledger-after", type=int, help="delete the ledger after round N (a lost database)")
     ap.add_argument("--json", type=Path, help="also write the tally here")
     args = ap.parse_args()
     tally = chaos(
@@ -254,6 +280,7 @@ def main() -> int:
         seed=args.seed,
         faults=args.faults,
         sftp_every=args.sftp_every,
+        lose_ledger_after=args.lose_ledger_after,
     )
     data = {
         **asdict(tally),
@@ -268,6 +295,11 @@ def main() -> int:
         f"posted {tally.posted}  duplicates {tally.duplicates}  missing {tally.missing}  "
         f"unexpected {tally.unexpected}  (not approved, never posted: {tally.not_approved})"
     )
+    if tally.ledger_lost_after_round:
+        print(
+            f"ledger deleted after round {tally.ledger_lost_after_round}: "
+            f"{tally.adopted} documents found already in Visma, not sent again"
+        )
     print(
         f"faults seen: {tally.sim.get('injected_5xx')} 5xx, {tally.sim.get('dropped_after_commit')} creates "
         f"dropped after commit, {tally.sim.get('answered_429')} x 429 in {tally.bursts_429} bursts, "

@@ -116,6 +116,8 @@ def bench_calls(work: Path, ssh: OpenSsh, n: int) -> dict[str, Any]:
                 posted = result.posting.posted
                 ok = posted == len(expected) and result.status == "ok"
                 docs, naive_calls = asyncio.run(naive_flow(app, c, 902, min(n, 200), release=release))
+                if not release:
+                    out["fresh_ledger"] = fresh_ledger_calls(work, ssh, sim, c.remote_root)
             finally:
                 app.close()
             out[key] = {
@@ -129,6 +131,11 @@ def bench_calls(work: Path, ssh: OpenSsh, n: int) -> dict[str, Any]:
                     4,
                 ),
                 "token_requests": stats["requests"].get("POST /connect/token", 0),
+                "creates_per_posted_document": round(
+                    stats["requests"].get("POST /v2/journaltransaction", 0) / max(posted, 1), 4
+                ),
+                # everything but creates and releases: master data and journal listings, per cycle
+                "reads_per_cycle": sum(n for k, n in stats["requests"].items() if k.startswith("GET /v")),
                 "by_path": {k: v for k, v in stats["requests"].items() if k.split(" ", 1)[1].startswith(API)},
                 "naive_documents": docs,
                 "naive_calls_per_document": round(naive_calls / max(docs, 1), 4),
@@ -140,9 +147,34 @@ def bench_calls(work: Path, ssh: OpenSsh, n: int) -> dict[str, Any]:
         f"one warm-up cycle (20 invoices: master data cached), then a cycle over {n} new invoices and "
         "their payments; Visma API requests counted by the simulator's /_sim/stats (token requests "
         "excluded) / documents posted. Naive baseline: per document GET each account, GET the "
-        "supplier, GET the period, POST the journal (and release), over 200 new invoices and their payments."
+        "supplier, GET the period, POST the journal (and release), over 200 new invoices and their payments. "
+        "Fresh ledger: after the no-release run, the same configuration from another folder with an "
+        "empty ledger runs one cycle over the same SFTP folder and simulator (every document already "
+        "posted): creates sent, documents found in Visma, API calls."
     )
     return out
+
+
+def fresh_ledger_calls(work: Path, ssh: OpenSsh, sim: SimProcess, remote_root: str) -> dict[str, Any]:
+    """One cycle of a new, empty ledger over documents an earlier ledger already posted."""
+    c = Connection(work / "calls-fresh-ledger", ssh, sim, remote_root, release=False)
+    app = open_app(c)
+    try:
+        sim.reset_stats()
+        result = asyncio.run(run_cycle(app.runtime(c.name)))
+        stats = sim.stats()
+    finally:
+        app.close()
+    calls = api_calls(stats)
+    return {
+        "documents_already_posted": result.intake.documents_new,
+        "found_in_visma": result.posting.already_in_visma,
+        "creates": stats["requests"].get("POST /v2/journaltransaction", 0),
+        "api_calls": calls,
+        "journal_reads": sum(n for k, n in stats["requests"].items() if k.startswith("GET /v2/journal")),
+        "status": result.status,
+        "by_path": {k: v for k, v in stats["requests"].items() if k.split(" ", 1)[1].startswith(API)},
+    }
 
 
 # ------------------------------------------------------------------------------------ rate
@@ -420,8 +452,19 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         cpd = wo["calls_per_posted_document"]
         rows.append(_row("Visma calls / posted doc, no release", cpd, "<= 1.0", cpd <= 1.0))
         rows.append(_row("Visma calls / posted doc, release", wi["calls_per_posted_document"], "", None))
+        if "creates_per_posted_document" in wo:
+            creates = wo["creates_per_posted_document"]
+            rows.append(_row("journal creates / posted doc", creates, "1.0", creates == 1.0))
+            rows.append(_row("reads per steady cycle", wo["reads_per_cycle"], "", None))
         rows.append(_row("naive calls / doc, no release", wo["naive_calls_per_document"], "(>= 4)", None))
         rows.append(_row("naive calls / doc, release", wi["naive_calls_per_document"], "", None))
+        if "fresh_ledger" in r:
+            fl = r["fresh_ledger"]
+            adopted = f"{fl['found_in_visma']}/{fl['documents_already_posted']}"
+            all_found = fl["found_in_visma"] == fl["documents_already_posted"] > 0
+            rows.append(_row("fresh ledger: found in Visma / read", adopted, "all", all_found))
+            rows.append(_row("fresh ledger: creates sent", fl["creates"], "0", fl["creates"] == 0))
+            rows.append(_row("fresh ledger: Visma calls", fl["api_calls"], "", None))
     if "rate" in results:
         r = results["rate"]
         rows.append(

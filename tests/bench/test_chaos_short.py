@@ -1,4 +1,5 @@
-"""The chaos run, short: 2 rounds of 300 invoices under every fault, a SIGKILL in each round.
+"""The chaos run, short: 2 rounds of 300 invoices under every fault, a SIGKILL in each round; in
+one variant the ledger is deleted between the rounds (a lost database).
 
 The long run is ``bench/chaos`` (20 rounds of 5,000 invoices); this is the same code
 (bench/chaosrun.py) with small numbers, so the suite keeps it working.
@@ -14,11 +15,19 @@ from bench.chaosrun import chaos
 pytestmark = [pytest.mark.openssh, pytest.mark.slow]
 
 
-def test_chaos_short_every_document_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ledger", ["kept", "lost"])
+def test_chaos_short_every_document_exactly_once(tmp_path: Path, ledger: str) -> None:
     # A run normally takes ~20 s; a hang (a budget waiting out an hour-long window, say) must fail
-    # the suite in minutes, not stall CI.
+    # the suite in minutes, not stall CI. "lost": the ledger is deleted between the two rounds.
     tally = chaos(
-        rounds=2, invoices=300, seed=11, workdir=tmp_path, sftp_every=3.0, log=False, run_timeout=240.0
+        rounds=2,
+        invoices=300,
+        seed=11,
+        workdir=tmp_path,
+        sftp_every=3.0,
+        log=False,
+        run_timeout=240.0,
+        lose_ledger_after=1 if ledger == "lost" else None,
     )
     summary = (
         f"rounds {tally.rounds} kills {tally.kills} expected {tally.expected} posted {tally.posted} "
@@ -33,3 +42,9 @@ def test_chaos_short_every_document_exactly_once(tmp_path: Path) -> None:
     assert tally.posted == tally.expected, summary
     assert tally.sim["injected_5xx"] > 0 and tally.sim["dropped_after_commit"] > 0, summary
     assert not tally.details["open_at_end"], summary
+    if ledger == "lost":
+        # the fresh ledger read round 1's files again and found their documents in Visma
+        assert tally.ledger_lost_after_round == 1, summary
+        assert tally.adopted > 300 * 0.5, summary
+    else:
+        assert tally.adopted == 0, summary

@@ -365,6 +365,19 @@ async def cycles_until_settled(
 
 ConnectionFactory = Callable[..., Connection]
 
+# Both readings of a journal listing's totalCount (Visma does not say which it counts), with pages
+# small enough that every listing of a test spans several of them.
+TOTAL_COUNTS = ("lines", "batches")
+SMALL_JOURNAL_PAGE = 25
+
+
+def sim_counting(
+    visma_sim_factory: Callable[..., VismaSim], total_count: str, *, faults: str = "", **options: Any
+) -> VismaSim:
+    """A simulator whose journal listings count ``totalCount`` in ``total_count`` (lines|batches)."""
+    spec = ",".join(x for x in (faults, f"total_count={total_count}") if x)
+    return visma_sim_factory(seed="demo", faults=spec, journal_max_page_size=SMALL_JOURNAL_PAGE, **options)
+
 
 @pytest.fixture
 def fast_retries() -> Iterator[None]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable
 
 import pytest
 
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.crashpoints import BOUNDARIES
-from tests.pipeline.conftest import Connection, Dataset
+from tests.pipeline.conftest import TOTAL_COUNTS, Connection, ConnectionFactory, Dataset, sim_counting
+from tests.support.visma_sim import VismaSim
 
 # The Nth time: mid-intake for the download (2nd of 3 files), mid-posting for the others.
 CRASH_N = {"after_download": 2, "after_claim": 12, "after_send": 12, "after_record": 12}
@@ -65,9 +67,15 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("total_count", TOTAL_COUNTS)
 @pytest.mark.parametrize(("ledger_url", "boundary"), CASES, indirect=["ledger_url"])
-def test_sigkill_at_each_boundary_then_restart(connection: Connection, boundary: str) -> None:
-    c = connection
+def test_sigkill_at_each_boundary_then_restart(
+    connection_factory: ConnectionFactory,
+    visma_sim_factory: Callable[..., VismaSim],
+    boundary: str,
+    total_count: str,
+) -> None:
+    c = connection_factory(sim_counting(visma_sim_factory, total_count))
     expected = _setup(c)
     crashed = c.cli("run", "--json", crash_at=f"{boundary}:{CRASH_N[boundary]}")
     assert crashed.returncode == -signal.SIGKILL, f"rc={crashed.returncode}\n{crashed.stderr}"
@@ -108,10 +116,13 @@ def test_sigkill_at_each_boundary_then_restart(connection: Connection, boundary:
         assert int(summary["settled_found"]) >= 1, summary  # type: ignore[call-overload]
 
 
+@pytest.mark.parametrize("total_count", TOTAL_COUNTS)
 @pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
-def test_crash_after_crash_then_restart(connection: Connection) -> None:
+def test_crash_after_crash_then_restart(
+    connection_factory: ConnectionFactory, visma_sim_factory: Callable[..., VismaSim], total_count: str
+) -> None:
     """Three kills in a row at different boundaries (each restart dies too), then a clean run."""
-    c = connection
+    c = connection_factory(sim_counting(visma_sim_factory, total_count))
     expected = _setup(c, 40)
     for spec in ("after_send:6", "after_claim:3", "after_record:4"):
         crashed = c.cli("run", "--json", crash_at=spec)

@@ -16,7 +16,13 @@ import pytest
 
 from ml_connector import retry
 from ml_connector.ledger.store import DocStatus
-from tests.pipeline.conftest import ConnectionFactory, Dataset, cycles_until_settled
+from tests.pipeline.conftest import (
+    TOTAL_COUNTS,
+    ConnectionFactory,
+    Dataset,
+    cycles_until_settled,
+    sim_counting,
+)
 from tests.support.visma_sim import VismaSim
 
 CREATE = "POST /v2/journaltransaction"
@@ -75,6 +81,8 @@ CASES: dict[str, tuple[dict[str, Any], float]] = {
     "429": ({"rate_limit": "60/2"}, 1.0),
     "token_expiry": ({"faults": "token_ttl=250ms,latency=10ms,seed=13"}, 0.01),
     "all": ({"faults": "5xx=0.1,drop_after_commit=0.15,token_ttl=400ms,seed=14", "rate_limit": "60/2"}, 0.3),
+    # every create answered 201 without a Location: the batch number is unknown, found by reference
+    "no_location": ({"faults": "no_location=1"}, 0.01),
 }
 
 
@@ -91,10 +99,11 @@ async def _run_case(
     visma_sim_factory: Callable[..., VismaSim],
     set_scale: Callable[[float], None],
     ledger_between: bool = False,
+    total_count: str = "lines",
 ) -> None:
     options, scale = CASES[case]
     set_scale(scale)
-    sim = visma_sim_factory(seed="demo", **options)
+    sim = sim_counting(visma_sim_factory, total_count, **options)
     c = connection_factory(sim)
     ds = Dataset.make(24, missing=0, seed=seed)
     ids = ds.invoice_ids
@@ -114,7 +123,10 @@ async def _run_case(
     assert app.ledger.status_counts(c.name) == {DocStatus.POSTED: len(expected)}
     assert app.ledger.open_failures(c.name) == []
     settled = sum(r.posting.settled_found + r.posting.settled_not_found for r in results)
-    if case in ("5xx", "ambiguous", "all"):
+    if case == "no_location":
+        assert sim.faults()["no_location"] is True
+        assert sum(r.posting.settled_found for r in results) == len(expected)
+    if case in ("5xx", "ambiguous", "all", "no_location"):
         assert settled > 0, "an unknown outcome must be settled by a lookup, never by a blind resend"
     if case == "ambiguous":
         # every dropped create was found again by its reference, never created a second time
@@ -122,15 +134,17 @@ async def _run_case(
     assert sum(r.posting.duplicates_found for r in results) == 0
 
 
+@pytest.mark.parametrize("total_count", TOTAL_COUNTS)
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
 async def test_faults_zero_duplicates_zero_losses(
     case: str,
+    total_count: str,
     retry_scale: Callable[[float], None],
     connection_factory: ConnectionFactory,
     visma_sim_factory: Callable[..., VismaSim],
 ) -> None:
-    await _run_case(case, 7, connection_factory, visma_sim_factory, retry_scale)
+    await _run_case(case, 7, connection_factory, visma_sim_factory, retry_scale, total_count=total_count)
 
 
 @pytest.mark.postgres

@@ -8,6 +8,8 @@ book the document twice. The transition must notice that the document moved on s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -21,7 +23,14 @@ from ml_connector.pipeline.intake import IntakeStats, intake
 from ml_connector.pipeline.posting import PostingStats, post_pending, settle
 from ml_connector.pipeline.refresh import refresh
 from ml_connector.pipeline.runtime import Runtime
-from tests.pipeline.conftest import Connection, Dataset, cycles_until_settled
+from tests.pipeline.conftest import (
+    TOTAL_COUNTS,
+    ConnectionFactory,
+    Dataset,
+    cycles_until_settled,
+    sim_counting,
+)
+from tests.support.visma_sim import VismaSim
 
 
 class LostAnswer:
@@ -44,8 +53,10 @@ class StaleListing:
         self.inner = inner
         self.worker_b = worker_b
 
-    async def journals(self, *, period: str | None = None) -> list[JournalTransaction]:
-        listing = await self.inner.journals(period=period)
+    async def journals(
+        self, *, period: str | None = None, modified_since: datetime | None = None
+    ) -> list[JournalTransaction]:
+        listing = await self.inner.journals(period=period, modified_since=modified_since)
         await self.worker_b()
         return listing
 
@@ -53,13 +64,17 @@ class StaleListing:
         return getattr(self.inner, name)
 
 
+@pytest.mark.parametrize("total_count", TOTAL_COUNTS)
 @pytest.mark.parametrize(
     "ledger_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
 async def test_stale_not_found_never_requeues_a_document_another_worker_sent(
-    connection: Connection, fast_retries: None
+    connection_factory: ConnectionFactory,
+    visma_sim_factory: Callable[..., VismaSim],
+    fast_retries: None,
+    total_count: str,
 ) -> None:
-    c = connection
+    c = connection_factory(sim_counting(visma_sim_factory, total_count))
     ds = Dataset.make(1, missing=0)
     [inv] = ds.invoice_ids
     c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0001.csv", ds.invoices_text([inv]))

@@ -186,7 +186,9 @@ async def test_journals_page_by_lines_and_merge_split_batches() -> None:
     reqs = fake.api_requests("GET")
     assert [r.url.params["pageNumber"] for r in reqs[:2]] == ["1", "2"]
     assert reqs[0].url.params["periodId"] == "202403" and reqs[0].url.params["pageSize"] == "1000"
-    assert len(reqs) == 4  # two pages each for journals() and find_by_reference(): 5 lines / 3 per page
+    # three pages each for journals() and find_by_reference(): page 2 is full (3 lines of 3), so
+    # only the empty page 3 ends a scan, whatever totalCount says
+    assert len(reqs) == 6
     assert [b.batch_number for b in batches] == ["000001", "000002", "000003"]
     assert [len(b.lines) for b in batches] == [2, 2, 2]
     assert [b.batch_number for b in found] == ["000002"]
@@ -245,3 +247,69 @@ async def test_reads_give_up_with_retriable_after_the_policy() -> None:
             with pytest.raises(RetriableDestinationError):
                 await c.ledgers()
     assert len(fake.api_requests()) == 5
+
+
+def _page_of(batches: list[tuple[str, int]], total: int) -> list[dict[str, object]]:
+    """Batches of ``n`` lines each (reference = batch number), with the given totalCount."""
+    return [
+        _batch(number, [(i + 1, "6800", f"ST-{number}", "1") for i in range(n)], total)
+        for number, n in batches
+    ]
+
+
+@pytest.mark.parametrize("total_counts", ["lines", "batches"])
+async def test_a_listing_ends_only_on_a_short_page_whatever_total_count_counts(total_counts: str) -> None:
+    # 4 batches of 2 lines over pages of 3 lines; totalCount says 8 (lines) or 4 (batches)
+    total = 8 if total_counts == "lines" else 4
+    pages = {
+        1: _page_of([("000001", 2), ("000002", 1)], total),
+        2: _page_of([("000002", 1), ("000003", 2)], total),
+        3: _page_of([("000004", 2)], total),
+    }
+    fake = FakeVisma()
+    fake.route(
+        "GET",
+        "/v2/journaltransaction",
+        lambda r: decimal_response(200, pages.get(int(r.url.params["pageNumber"]), [])),
+    )
+    async with fake.client(page_size=1000) as c:
+        batches = await c.journals(period="202403")
+    assert [b.batch_number for b in batches] == ["000001", "000002", "000003", "000004"]
+    assert len(fake.api_requests("GET")) == 3  # page 3 holds 2 lines of 3: the end
+
+
+async def test_a_silently_capped_page_reads_on_while_total_count_promises_more() -> None:
+    # no maxPageSize in the metadata, and pages of 2 lines although 1000 were asked for
+    def page(n: int) -> list[dict[str, object]]:
+        items = _page_of([(f"00000{n}", 2)], 6) if n <= 3 else []
+        for item in items:
+            item["metadata"] = {"totalCount": 6}
+        return items
+
+    fake = FakeVisma()
+    fake.route(
+        "GET",
+        "/v2/journaltransaction",
+        lambda r: decimal_response(200, page(int(r.url.params["pageNumber"]))),
+    )
+    async with fake.client(page_size=1000) as c:
+        found = await c.find_by_reference("ST-000003", period="202403")
+    assert [b.batch_number for b in found] == ["000003"]
+
+
+async def test_a_read_error_mid_scan_concludes_nothing() -> None:
+    fake = FakeVisma()
+    fake.route(
+        "GET",
+        "/v2/journaltransaction",
+        decimal_response(200, _page_of([("000001", 2), ("000002", 1)], 8)),
+        json_response(500),
+        json_response(500),
+        json_response(500),
+        json_response(500),
+        json_response(500),
+    )
+    with fast_retries():
+        async with fake.client(page_size=1000) as c:
+            with pytest.raises(RetriableDestinationError):
+                await c.find_by_reference("ST-000009", period="202403")

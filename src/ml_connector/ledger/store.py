@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -156,6 +156,14 @@ class Ledger:
             return list(conn.execute(q).mappings())
 
     # ---- files ---------------------------------------------------------------------------------
+
+    def keys_with_action(self, connection: str, action: str) -> set[str]:
+        """The document keys of a connection with an audit row of ``action`` (e.g. found_in_visma)."""
+        with self.tx() as conn:
+            q = sa.select(audit.c.entity_key).where(
+                audit.c.connection == connection, audit.c.entity == "document", audit.c.action == action
+            )
+            return {str(k) for k in conn.execute(q).scalars() if k is not None}
 
     def file_by_hash(self, connection: str, sha256: str) -> RowMapping | None:
         with self.tx() as conn:
@@ -600,6 +608,30 @@ class Ledger:
                 master_data.c.connection == connection, master_data.c.kind == kind
             )
             return {r.key: (bool(r.active), dict(r.data)) for r in conn.execute(q)}
+
+    def master_of(
+        self, connection: str, kind: str, keys: Iterable[str]
+    ) -> dict[str, tuple[bool, dict[str, Any]]]:
+        """Only the given keys of a kind (for kinds too large to load whole)."""
+        wanted = sorted(set(keys))
+        out: dict[str, tuple[bool, dict[str, Any]]] = {}
+        with self.tx() as conn:
+            for start in range(0, len(wanted), 500):
+                q = sa.select(master_data.c.key, master_data.c.active, master_data.c.data).where(
+                    master_data.c.connection == connection,
+                    master_data.c.kind == kind,
+                    master_data.c.key.in_(wanted[start : start + 500]),
+                )
+                out.update({r.key: (bool(r.active), dict(r.data)) for r in conn.execute(q)})
+        return out
+
+    def sync_kinds(self, connection: str, prefix: str) -> set[str]:
+        """The sync marks recorded for a connection whose kind starts with ``prefix``."""
+        with self.tx() as conn:
+            q = sa.select(sync_state.c.kind).where(
+                sync_state.c.connection == connection, sync_state.c.kind.startswith(prefix, autoescape=True)
+            )
+            return {str(k) for k in conn.execute(q).scalars()}
 
     def sync_mark(self, connection: str, kind: str) -> datetime | None:
         with self.tx() as conn:

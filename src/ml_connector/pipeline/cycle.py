@@ -5,7 +5,8 @@
       2. settle what earlier runs left open (claims of dead processes, unknown outcomes, releases)
       3. replay parked documents whose missing master data now exists
       4. process files downloaded before a crash, then list, download and read new files
-      5. validate and post every pending document
+      5. learn from Visma which pending references are already booked (bulk listings): adopt those,
+         never send them; then validate and post every other pending document
 
 The CLI's ``run``, ``serve``'s schedule, ``replay`` and the demo all call this one function.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from ml_connector.errors import ConnectorError, FatalDestinationError, HostKeyMismatchError, SourceError
 from ml_connector.logs import log_context
+from ml_connector.pipeline.booked import LookupIncomplete, adopt_booked
 from ml_connector.pipeline.identity import ensure_identity
 from ml_connector.pipeline.intake import IntakeStats, intake, resume_downloaded_files
 from ml_connector.pipeline.masterdata import MasterData
@@ -97,7 +99,15 @@ async def _cycle(
                     result.status = "partial"
                     result.errors.append(f"sftp: {exc}")
                     log.error("connection %s: SFTP failed: %s", rt.name, exc)
-            await post(rt, visma, md, result.posting)
+            try:
+                await adopt_booked(rt, visma, md, result.posting)
+            except LookupIncomplete as exc:
+                # Not knowing what Visma holds concludes nothing: nothing is sent this cycle.
+                result.status = "partial"
+                result.errors.append(f"visma: journal lookup did not finish, nothing posted: {exc}")
+                log.warning("connection %s: journal lookup did not finish: %s", rt.name, exc)
+            else:
+                await post(rt, visma, md, result.posting)
     except FatalDestinationError as exc:
         result.status = "failed"
         result.errors.append(f"visma: {exc}")

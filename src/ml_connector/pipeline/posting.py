@@ -7,7 +7,8 @@ The order of effects for one document, each step committed before the next begin
                           \\--outcome unknown (timeout, drop, 5xx, crash)--> unknown
     unknown --reference found in Visma--> created     unknown --not found--> pending
 
-A create is never sent again until a lookup by reference has shown it is not in Visma.
+A create is never sent again until a lookup by reference has shown it is not in Visma, and a first
+create only after the cycle has learnt which references Visma already holds (``pipeline/booked.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -58,7 +59,9 @@ class JournalPort(Protocol):
     async def release_journal(self, batch_number: str, etag: str | None) -> str | None: ...
     async def get_journal(self, batch_number: str) -> JournalTransaction: ...
     async def find_by_reference(self, reference: str, *, period: str) -> list[JournalTransaction]: ...
-    async def journals(self, *, period: str | None = None) -> list[JournalTransaction]: ...
+    async def journals(
+        self, *, period: str | None = None, modified_since: datetime | None = None
+    ) -> list[JournalTransaction]: ...
 
 
 @dataclass
@@ -71,6 +74,7 @@ class PostingStats:
     retry_later: int = 0
     auto_replayed: int = 0
     duplicates_found: int = 0
+    already_in_visma: int = 0  # found in Visma before a first create: adopted, not sent again
     posted_keys: list[str] = field(default_factory=list)
 
 

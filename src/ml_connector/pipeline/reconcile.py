@@ -15,6 +15,8 @@ per-document calls. Outcomes:
     not_posted         approved in Stampli, parked or waiting (see ``failures``)
     skipped            never to be posted, with the reason: not approved, or voided before it was posted
     unknown_in_ledger  a batch carries one of our references but the ledger has no such document
+    already_in_visma   found once with the same amount, booked before this ledger sent it (an
+                       earlier or lost ledger posted it); adopted, never sent again
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ml_connector.pipeline.amounts import (
     sent_postings,
     stored_amount,
 )
+from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.posting import JournalPort, by_reference
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.vendors.csvfile import neutralise
@@ -47,6 +50,7 @@ OUTCOMES = (
     "not_posted",
     "unknown_in_ledger",
     "skipped",
+    "already_in_visma",
 )
 OUR_PREFIXES = ("ST-", "SP-", "SPV-")
 
@@ -108,6 +112,7 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
     index = by_reference(await visma.journals(period=p))
     rows: list[ReconRow] = []
     ours: set[str] = set()
+    adopted = rt.ledger.keys_with_action(rt.name, FOUND_IN_VISMA)
     for doc in rt.ledger.all_documents(rt.name):
         doc_period = doc["period"] or (
             doc["document_date"].strftime("%Y%m") if doc["document_date"] else None
@@ -162,6 +167,8 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
             )
         elif doc["etag"] and batches[0].timestamp and _tag(doc["etag"]) != _tag(batches[0].timestamp):
             outcome, detail = "changed_in_visma", "the batch was edited in Visma after it was posted"
+        elif doc["doc_key"] in adopted:
+            outcome, detail = "already_in_visma", "found in Visma before a first create, not sent again"
         else:
             outcome, detail = "matched", ""
         rows.append(ReconRow(**base, outcome=outcome, visma_total=str(booked), detail=detail))

@@ -75,7 +75,7 @@ async def refresh(
     mark = ledger.sync_mark(connection, ACCOUNT)
     accounts = await visma.accounts(modified_since=mark)
     ledger.upsert_master(connection, ACCOUNT, account_entries(accounts))
-    ledger.set_sync_mark(connection, ACCOUNT, _aware(_latest(mark, accounts), zone))
+    ledger.set_sync_mark(connection, ACCOUNT, as_aware(_latest(mark, accounts), zone))
 
     mark = ledger.sync_mark(connection, SUPPLIER)
     suppliers = await visma.suppliers(modified_since=mark)
@@ -90,7 +90,7 @@ async def refresh(
             for s in suppliers
         },
     )
-    ledger.set_sync_mark(connection, SUPPLIER, _aware(_latest(mark, suppliers), zone))
+    ledger.set_sync_mark(connection, SUPPLIER, as_aware(_latest(mark, suppliers), zone))
 
     segments = await visma.subaccount_dimension()
     ledger.replace_master(connection, SEGMENT_VALUE, segment_entries(segments))
@@ -116,7 +116,7 @@ async def refresh(
     return snapshot(ledger, connection, company_id)
 
 
-def _aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+def as_aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
     """The ledger keeps aware times; Visma's offset-less ones are read in the company's zone (the
     client converts the mark back to that zone when it sends ``lastModifiedDateTime``)."""
     if value is None or value.tzinfo is not None:

@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 from ml_connector.masterdata import schedule as coding_lists
+from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.reconcile import ReconRow, reconcile
 from ml_connector.pipeline.replay import ReplayResult, replay
@@ -45,6 +46,8 @@ def status(app: App) -> list[dict[str, Any]]:
                 "connection": c.name,
                 "enabled": c.enabled,
                 "documents": app.ledger.status_counts(c.name),
+                # found in Visma before a first create (an earlier or lost ledger posted them)
+                "already_in_visma": len(app.ledger.keys_with_action(c.name, FOUND_IN_VISMA)),
                 "open_failures": len(app.ledger.open_failures(c.name)),
                 "last_run": dict(runs[0]) if runs else None,
             }

@@ -136,4 +136,3 @@ def _voids_in_same_file(docs: list[dict[str, Any]], posted_here: set[str]) -> No
             d["action"] = "skip"
             d["detail"] = VOIDED_UNPOSTED
             d["problems"] = []
-

@@ -239,28 +239,33 @@ class VismaClient:
     async def _get_pages(
         self, path: str, params: Mapping[str, str | int], *, count_lines: bool = False
     ) -> list[dict[str, Any]]:
-        """Every page of a paged list. Paging stops at ``ceil(totalCount / effective page size)``,
-        on a short page or on an empty one. ``count_lines``: the page size counts journal lines."""
+        """Every page of a paged list, or an error: a listing is complete only once a page comes
+        back shorter than the page size, or empty. ``totalCount`` never ends it early (Visma does
+        not say whether it counts journal lines or batches); it only keeps it going while it
+        promises more than was read (so a silently capped page size cannot look like the end).
+        ``count_lines``: journal pages may count lines, so a page is full when either its items or
+        its lines fill it. A read error mid-scan propagates: the caller concludes nothing."""
         size = self.settings.page_size
         items: list[dict[str, Any]] = []
-        for page in range(1, _MAX_PAGES):
+        lines_read = 0
+        for page in range(1, _MAX_PAGES + 1):
             batch = await self._get_list(path, {**params, "pageNumber": page, "pageSize": size})
             if not batch:
-                break
+                return items
             items.extend(batch)
             meta = batch[0].get("metadata") or {}
             total = meta.get("totalCount") if isinstance(meta, dict) else None
             max_size = meta.get("maxPageSize") if isinstance(meta, dict) else None
             effective = min(size, int(max_size)) if isinstance(max_size, int) and max_size > 0 else size
-            if count_lines:
-                units = sum(len(x.get("journalTransactionLines") or []) for x in batch)
-            else:
-                units = len(batch)
-            if isinstance(total, int) and page * effective >= total:
-                break
-            if units < effective:
-                break
-        return items
+            lines = sum(len(x.get("journalTransactionLines") or []) for x in batch) if count_lines else 0
+            lines_read += lines
+            full = max(len(batch), lines) >= effective
+            promised = isinstance(total, int) and total > max(len(items), lines_read)
+            if not full and not promised:
+                return items
+        raise RetriableDestinationError(
+            f"GET {path}: still full after {_MAX_PAGES} pages; an unfinished listing concludes nothing"
+        )
 
     def _since(self, modified_since: datetime | None, *, condition: bool = True) -> dict[str, str | int]:
         if modified_since is None:
@@ -408,8 +413,8 @@ class VismaClient:
     async def journals(
         self, *, period: str | None = None, modified_since: datetime | None = None
     ) -> list[JournalTransaction]:
-        """Batches of a period (YYYYPP) and/or modified since a time; pages count lines, so a
-        batch split over pages is merged back by ``batchNumber``."""
+        """Batches of a period (YYYYPP) and/or modified since a time (at or after it), complete or an
+        error. Pages may count lines, so a batch split over pages is merged back by ``batchNumber``."""
         if period is None and modified_since is None:
             raise ValueError("journals() needs a period or modified_since (Visma requires one)")
         params: dict[str, str | int] = self._since(modified_since, condition=False)

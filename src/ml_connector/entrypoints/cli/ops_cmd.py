@@ -154,9 +154,19 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, fmt: Fo
                 str(sum(docs.values())),
                 str(row["open_failures"]),
                 last_text,
+                str(row["already_in_visma"]),
             ]
         )
-    columns = ("connection", "posted", "parked", "pending", "other", "open failures", "last run")
+    columns = (
+        "connection",
+        "posted",
+        "parked",
+        "pending",
+        "other",
+        "open failures",
+        "last run",
+        "already in Visma",
+    )
     print_table(console, columns, rows, fmt)
 
 
@@ -298,7 +308,7 @@ def reconcile(
             )
         console.print(table)
         console.print(" ".join(f"{k}={v}" for k, v in totals(rows).items()))
-    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted", "skipped"))
+    bad = sum(1 for r in rows if r.outcome not in ("matched", "not_posted", "skipped", "already_in_visma"))
     raise typer.Exit(0 if bad == 0 else 1)
 
 

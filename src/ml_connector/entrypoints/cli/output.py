@@ -77,7 +77,7 @@ def run_in_words(s: Mapping[str, Any]) -> list[str]:
         f"{s['superseded']} superseded by a changed re-export, {s['skipped']} skipped, "
         f"{s['conflicts']} in conflict, {s['records_rejected']} rejected records",
         f"  to Visma: {s['posted']} posted, {s['parked']} parked (see `ml-connector failures`), "
-        f"{s['auto_replayed']} replayed",
+        f"{s['auto_replayed']} replayed, {s['already_in_visma']} already in Visma (not sent again)",
     ]
     events = list(s.get("events", []))
     for e in events:

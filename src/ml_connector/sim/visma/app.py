@@ -833,6 +833,7 @@ class Simulator:
             module=request.q_str("module"),
             page_number=request.q_int("pageNumber"),
             page_size=request.q_int("pageSize"),
+            total_counts_batches=self.faults.total_count == "batches",
         )
         return _json(200, body)
 
@@ -842,6 +843,8 @@ class Simulator:
             "location": f"{request.base_url}/v2/journaltransaction/{batch.batch_number}",
             "etag": etag_of(batch.version),
         }
+        if self.faults.no_location:
+            del headers["location"]
         return SimResponse(201, None, headers, drop_connection=self.faults.take_drop())
 
     def h_journal_get(self, request: SimRequest) -> SimResponse:

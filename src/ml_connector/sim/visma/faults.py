@@ -11,6 +11,9 @@ Fault spec (``--faults`` and ``POST /_sim/faults {"spec": ...}``): comma-separat
 ``drop_next=1``        the next N journal creates commit and then drop the connection
 ``token_ttl=2s``       tokens die after this long although ``expires_in`` still says 3600
 ``seed=42``            seed of the random generator used by the probabilities
+``total_count=batches``  what ``totalCount`` of ``GET /v2/journaltransaction`` counts: ``lines``
+                       (the default, as Visma documents it) or ``batches`` (pages still count lines)
+``no_location=1``      journal creates answer 201 without a ``Location`` header (``0`` turns it off)
 =====================  =====================================================================
 
 Rate limit (``--rate-limit``): ``N/SECONDS``, e.g. ``15000/3600`` or ``5/1`` (also ``5/1s``, ``100/1h``).
@@ -63,6 +66,8 @@ class Faults:
     drop_next: int = 0
     token_ttl: float | None = None  # seconds
     seed: int | None = None
+    total_count: str = "lines"  # what a journal listing's totalCount counts: lines | batches
+    no_location: bool = False
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     @classmethod
@@ -96,10 +101,16 @@ class Faults:
             elif key == "seed":
                 self.seed = int(value)
                 self.rng.seed(self.seed)
+            elif key == "total_count":
+                if value not in ("lines", "batches"):
+                    raise ValueError(f"total_count must be lines or batches, got {value}")
+                self.total_count = value
+            elif key == "no_location":
+                self.no_location = _count(key, value) > 0
             else:
                 raise ValueError(
                     f"unknown fault {key!r}; known: latency, 5xx, 5xx_next, drop_after_commit, "
-                    "drop_next, token_ttl, seed"
+                    "drop_next, token_ttl, seed, total_count, no_location"
                 )
 
     def take_error(self) -> bool:
@@ -124,6 +135,8 @@ class Faults:
             "drop_next": self.drop_next,
             "token_ttl_s": None if self.token_ttl is None else _dec(self.token_ttl),
             "seed": self.seed,
+            "total_count": self.total_count,
+            "no_location": self.no_location,
         }
 
 

@@ -1132,7 +1132,10 @@ class VismaState:
         module: str | None,
         page_number: int | None,
         page_size: int | None,
+        total_counts_batches: bool = False,
     ) -> list[dict[str, Any]]:
+        """Pages count lines; ``totalCount`` counts lines too, or batches when
+        ``total_counts_batches`` (the other reading of Visma's documentation)."""
         if period_id is None and last_modified is None:
             raise bad_request("Either 'periodId' or 'lastModifiedDateTime' must be provided.")
         since = None if last_modified is None else parse_filter_datetime(last_modified)
@@ -1161,7 +1164,8 @@ class VismaState:
             chunk.append(line)
         if current is not None:
             out.append(self.journal_dto(current, chunk))
-        return with_metadata(out, len(flat), self.journal_max_page_size)
+        total = len(batches) if total_counts_batches else len(flat)
+        return with_metadata(out, total, self.journal_max_page_size)
 
     def journal_snapshot(self) -> list[dict[str, Any]]:
         """Every stored batch with all its lines (for ``GET /_sim/journal``)."""
