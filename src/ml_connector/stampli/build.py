@@ -441,6 +441,19 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
             elif doc_type == "CREDIT_NOTE" and amount > 0:
                 f.fail("sign_mismatch", f"a CREDIT_NOTE has positive {name} {amount}", row, xp, name)
 
+    # Optional texts are read (and checked) before deciding: a control character rejects too.
+    optional = {
+        name: f.text(h, name, row, xp)
+        for name in (
+            "originalInvoiceNumber",
+            "vendorTaxId",
+            "paymentTerms",
+            "paymentReference",
+            "paymentReferenceType",
+            "poNumber",
+            "description",
+        )
+    }
     if _has_errors(issues) or not (company and doc_type and number and vendor_id and vendor_name and status):
         return None, issues
     if not (isinstance(invoice_date, date) and isinstance(due_date, date) and isinstance(currency, str)):
@@ -464,15 +477,15 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         lines=tuple(lines),
         provenance=Provenance(ctx.remote_path, ctx.sha256, rows=raw.rows, xpath=raw.xpath),
         stampli_link=link,
-        original_invoice_number=f.text(h, "originalInvoiceNumber", row, xp),
-        vendor_tax_id=f.text(h, "vendorTaxId", row, xp),
+        original_invoice_number=optional["originalInvoiceNumber"],
+        vendor_tax_id=optional["vendorTaxId"],
         posting_date=posting_date,
         exchange_rate=rate,
-        payment_terms=f.text(h, "paymentTerms", row, xp),
-        payment_reference=f.text(h, "paymentReference", row, xp),
-        payment_reference_type=f.text(h, "paymentReferenceType", row, xp),
-        po_number=f.text(h, "poNumber", row, xp),
-        description=f.text(h, "description", row, xp),
+        payment_terms=optional["paymentTerms"],
+        payment_reference=optional["paymentReference"],
+        payment_reference_type=optional["paymentReferenceType"],
+        po_number=optional["poNumber"],
+        description=optional["description"],
         approvers=approvers,
         custom=dict(raw.custom),
         extra=dict(raw.extra),
@@ -592,6 +605,18 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
             xp,
             "paymentAmount",
         )
+    optional = {
+        name: f.text(h, name, row, xp)
+        for name in (
+            "paymentNumber",
+            "paymentSource",
+            "checkNumber",
+            "bankAccount",
+            "vendorName",
+            "remittanceReference",
+            "voidReason",
+        )
+    }
     if _has_errors(issues) or not (company and payment_id and method and status and vendor_id):
         return None, issues
     if not (isinstance(pay_date, date) and isinstance(amount, Decimal) and isinstance(currency, str)):
@@ -608,15 +633,15 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
         exported_at=exported_at,
         applications=tuple(apps),
         provenance=Provenance(ctx.remote_path, ctx.sha256, rows=raw.rows, xpath=raw.xpath),
-        payment_number=f.text(h, "paymentNumber", row, xp),
-        payment_source=f.text(h, "paymentSource", row, xp),
-        check_number=f.text(h, "checkNumber", row, xp),
-        bank_account=f.text(h, "bankAccount", row, xp),
+        payment_number=optional["paymentNumber"],
+        payment_source=optional["paymentSource"],
+        check_number=optional["checkNumber"],
+        bank_account=optional["bankAccount"],
         exchange_rate=rate,
-        vendor_name=f.text(h, "vendorName", row, xp),
-        remittance_reference=f.text(h, "remittanceReference", row, xp),
+        vendor_name=optional["vendorName"],
+        remittance_reference=optional["remittanceReference"],
         voided_at=voided_at,
-        void_reason=f.text(h, "voidReason", row, xp),
+        void_reason=optional["voidReason"],
         extra=dict(raw.extra),
     )
     return payment, issues
