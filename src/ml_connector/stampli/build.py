@@ -206,14 +206,14 @@ class _Fields:
             if kind == "amount":
                 return rules.amount(raw)
             if kind == "money":
-                value = rules.amount(raw)
-                if currency is not None and finer_than_minor_unit(value, currency):
+                money = rules.amount(raw)
+                if currency is not None and finer_than_minor_unit(money, currency):
                     raise BadValue(
                         "invalid_amount",
                         f"{raw!r} has more decimals than {currency} has ({minor_units(currency)}); "
                         "Stampli amounts are in the currency's minor unit",
                     )
-                return value
+                return money
             if kind == "int":
                 return rules.integer(raw)
             if kind == "date":

@@ -431,8 +431,15 @@ def _scan(
                     longest = max(map(len, row))
                     if longest > limits.max_field_chars:
                         col = next(i for i, c in enumerate(row) if len(c) == longest)
-                        name = _column_name(cells, col)
-                        raise _too_large(file, warnings, rec_no, col, name, longest, limits.max_field_chars)
+                        raise _too_large(
+                            file,
+                            warnings,
+                            rec_no,
+                            col,
+                            _column_name(cells, col),
+                            longest,
+                            limits.max_field_chars,
+                        )
                 if profile.company_id is not None and company_idx is not None:
                     cid = row[company_idx].strip()
                     if cid and cid != profile.company_id:
@@ -504,11 +511,11 @@ def _too_large(
     limit: int,
 ) -> FileRejected:
     where = f" in column {col + 1} ({name})" if col is not None else ""
-    length = f"{size:,} characters" if size is not None else f"more than {limit:,} characters"
+    length = f"{size} characters" if size is not None else f"more than {limit} characters"
     return _reject(
         file,
         "field_too_large",
-        f"a field of {length}{where}; the limit is {limit:,} (limits.max_field_chars)",
+        f"a field of {length}{where}; the limit is {limit} (limits.max_field_chars)",
         warnings,
         row=rec_no,
         **({"field": name} if name is not None else {}),
