@@ -200,9 +200,9 @@ def document_key(prefix: str, *parts: str) -> str:
     document is accepted."""
     out = [prefix]
     for part in parts:
-        part = normalize_id(part)
-        if not part.isprintable():
-            part = "".join(c if c.isprintable() else f"<U+{ord(c):04X}>" for c in part)
+        part = part.strip()
+        if not (part.isascii() and part.isprintable()):  # else already normal: the common case
+            part = "".join(c if c.isprintable() else f"<U+{ord(c):04X}>" for c in normalize_id(part))
         out.append(part)
     return ":".join(out)
 

@@ -790,6 +790,10 @@ class CsvInvoiceBuilder:
         self.at["paymentReferenceType"] = (
             doc_names.index("paymentReferenceType") if "paymentReferenceType" in idx else len(doc_names)
         )
+        # The invoice-level id cells (the line rows are checked whole with isprintable).
+        self.head_ids = itemgetter(
+            *(self.at[c] for c in ("stampliCompanyId", "stampliInvoiceId", "vendorId", "invoiceNumber"))
+        )
         self.line_col = {c: idx.get(c) for c in INVOICE_LINE_COLUMNS}
         self.custom = dict(header.custom)
         self.extra = dict(header.extra)
@@ -818,17 +822,18 @@ class CsvInvoiceBuilder:
         plain = self.plain
         if plain is not None and len(text) <= 16 and plain.fullmatch(text):
             # at most 16 characters: in range (<= 16 integer digits), finite, as parse_amount reads it
-            value = Decimal(text.replace(",", ".") if self.comma else text)
+            digits = text.replace(",", ".") if self.comma else text
+            value = Decimal(digits)
         else:
             try:
                 value = self.rules.amount(text)
             except BadValue:
                 raise _Bail from None
+            digits = str(value)
         if len(self.amounts) >= _CACHE_MAX:
             self.amounts.clear()
             self.places.clear()
         self.amounts[cell] = value
-        digits = str(value)
         dot = digits.find(".")
         # An exponent form ("0E-7") counts as too many decimals: the generic path decides.
         self.places[cell] = 99 if "E" in digits else (len(digits) - dot - 1 if dot >= 0 else 0)
@@ -909,6 +914,7 @@ class CsvInvoiceBuilder:
         raw_head += ("",)
         head = list(map(str.strip, raw_head))
         at = self.at
+        head_ids = self.head_ids
         company = head[at["stampliCompanyId"]]
         doc_type = _DOC_TYPE.get(head[at["documentType"]].upper())
         number = head[at["invoiceNumber"]]
@@ -1011,10 +1017,11 @@ class CsvInvoiceBuilder:
         seen: set[int] = set()
         net_sum = Decimal(0)
         tax_sum = Decimal(0)
+        if not all(map(_plain_id, head_ids(raw_head))):
+            return None  # an id the generic path would refuse or normalise (NFC)
         for rn, row in group:
-            text = "".join(row)
-            if not (text.isascii() and text.isprintable()) and not _plain_text(text):
-                return None  # a control or invisible character, or text not in NFC
+            if not "".join(row).isprintable():
+                return None  # maybe a control character: the generic path decides
             if pad:
                 row = [*row, ""]  # a view with the empty cell at index -1
             cell = row[i_num]
@@ -1120,9 +1127,9 @@ class CsvInvoiceBuilder:
         )
 
 
-def _plain_text(text: str) -> bool:
-    """No character the generic path would refuse or normalise (see ``_Fields.text``)."""
-    return text.isprintable() and unicodedata.is_normalized("NFC", text)
+def _plain_id(text: str) -> bool:
+    """An id the generic path takes as it is (see ``_Fields.text``): no refused character, NFC."""
+    return text.isascii() or (text.isprintable() and unicodedata.is_normalized("NFC", text.strip()))
 
 
 def _missing() -> NoReturn:

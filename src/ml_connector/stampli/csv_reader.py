@@ -27,7 +27,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import TextIO
 
-from ml_connector.domain.documents import invoice_document_key, payment_key
+from ml_connector.domain.documents import document_key, invoice_document_key, payment_key
 from ml_connector.domain.issues import Issue, error, warning
 from ml_connector.stampli.build import RawDocument, RawLine
 from ml_connector.stampli.columns import (
@@ -189,8 +189,10 @@ def key_function(kind: Kind, header: HeaderMap) -> Callable[[list[str]], str]:
     fallback = [idx.get(c) for c in ("stampliCompanyId", "vendorId", "invoiceNumber", "documentType")]
 
     def key(row: list[str]) -> str:
+        if iid is not None and row[iid].strip():  # the common case, one call per row
+            return document_key("INV", row[iid])
         company, vendor, number, doc_type = (row[i] if i is not None else "" for i in fallback)
-        return invoice_document_key(row[iid] if iid is not None else None, company, vendor, number, doc_type)
+        return invoice_document_key(None, company, vendor, number, doc_type)
 
     return key
 

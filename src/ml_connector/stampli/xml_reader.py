@@ -402,7 +402,7 @@ def _unknown(
 
 # Elements that repeat by design; every other known element may occur at most once in its parent.
 _REPEATABLE = frozenset({"Line", "Approver", "Field", "Application"})
-_ONCE = (_INVOICE_CHILDREN | _LINE_CHILDREN | _PAYMENT_CHILDREN | _APPLICATION_CHILDREN) | frozenset(
+_ONCE_ONLY = (_INVOICE_CHILDREN | _LINE_CHILDREN | _PAYMENT_CHILDREN | _APPLICATION_CHILDREN) | frozenset(
     {
         "Subtotal",
         "Total",
@@ -423,36 +423,54 @@ def _structure(elem: ET.Element, xpath: str, file: str) -> list[Issue]:
     (``<Total>9312.50<Hidden/>0</Total>``): the reader would have to pick one reading, so the
     document is rejected instead."""
     issues: list[Issue] = []
-    todo = [(elem, xpath)]
-    while todo:
-        node, path = todo.pop()
+    for node in elem.iter():
         if len(node) == 0:
             continue
-        if (node.text or "").strip() or any((child.tail or "").strip() for child in node):
+        text = node.text
+        if (text and not text.isspace()) or any(c.tail and not c.tail.isspace() for c in node):
             issues.append(
                 error(
                     "mixed_content",
                     f"<{node.tag}> mixes text with child elements; its value is ambiguous",
                     file=file,
-                    xpath=path,
+                    xpath=_path_of(elem, xpath, node),
                     field=node.tag,
                 )
             )
-        counts: dict[str, int] = {}
-        for child in node:
-            n = counts[child.tag] = counts.get(child.tag, 0) + 1
-            if n == 2 and child.tag in _ONCE and child.tag not in _REPEATABLE:
+        tags = [c.tag for c in node]
+        if len(tags) == len(set(tags)):
+            continue  # the common case: no tag twice
+        seen: set[str] = set()
+        for tag in tags:
+            if tag in seen and tag in _ONCE_ONLY:
                 issues.append(
                     error(
                         "duplicate_element",
-                        f"<{child.tag}> occurs more than once in <{node.tag}>; it may occur once",
+                        f"<{tag}> occurs more than once in <{node.tag}>; it may occur once",
                         file=file,
-                        xpath=f"{path}/{child.tag}[2]",
-                        field=child.tag,
+                        xpath=f"{_path_of(elem, xpath, node)}/{tag}[2]",
+                        field=tag,
                     )
                 )
-            todo.append((child, f"{path}/{child.tag}" + (f"[{n}]" if child.tag in _REPEATABLE else "")))
+                break
+            seen.add(tag)
     return issues
+
+
+def _path_of(root: ET.Element, xpath: str, target: ET.Element) -> str:
+    """The XPath of ``target`` inside the document ``root`` (at ``xpath``); only for issues."""
+    parents = {child: parent for parent in root.iter() for child in parent}
+    steps: list[str] = []
+    node = target
+    while node is not root:
+        parent = parents[node]
+        if node.tag in _REPEATABLE:
+            same = [c for c in parent if c.tag == node.tag]
+            steps.append(f"{node.tag}[{same.index(node) + 1}]")
+        else:
+            steps.append(node.tag)
+        node = parent
+    return "/".join([xpath, *reversed(steps)])
 
 
 def _is_ascii_number(text: str) -> bool:
