@@ -97,6 +97,14 @@ def extra_column(tmp: Path) -> Path:
     return write_rows(tmp / "inv.csv", rows)
 
 
+def long_header(tmp: Path) -> Path:
+    rows = invoice_rows()
+    rows[0].append("y" * 140_000)  # over csv's own 131,072 limit: csv.reader raises on it
+    for row in rows[1:]:
+        row.append("")
+    return write_rows(tmp / "inv.csv", rows)
+
+
 def cp1252(tmp: Path) -> Path:
     p = tmp / "stampli_invoices_cp1252.csv"
     text = SAMPLE.decode("utf-8").replace("–", "-")  # the en dash exists in cp1252 too, but keep it plain
@@ -419,6 +427,108 @@ CASES = [
         pay_cells([(6, "paymentStatus", "BOUNCED")]),
         "invalid_value",
         "partial",
+        accepted=4,
+    ),
+    # ---- issue 19: hostile values ------------------------------------------------------------------
+    Case(
+        "first line longer than csv's own field limit",
+        long_header,
+        "field_too_large",
+        "rejected",
+        where={"row": 1, "field": "column43"},
+    ),
+    Case(
+        "a 10 MB field names its row and column",
+        cells([(3, "lineDescription", "x" * 10_000_000)]),
+        "field_too_large",
+        "rejected",
+        where={"row": 3, "field": "lineDescription"},
+    ),
+    Case(
+        "XML invoiceCount in superscript digits",
+        xml("c.xml", XML.replace('invoiceCount="5"', 'invoiceCount="\u2075"')),
+        "count_mismatch",
+        "rejected",
+        where={"line": 2},
+    ),
+    Case(
+        "XML Approver sequence in superscript digits",
+        xml("a.xml", XML.replace('<Approver sequence="2"', '<Approver sequence="\u00b2"', 1)),
+        "invalid_number",
+        "partial",
+        where={"field": "approvers"},
+        accepted=4,
+    ),
+    Case(
+        "XML text mixed with an element",
+        xml("m.xml", XML.replace("<Total>9312.50</Total>", "<Total>9312.50<Hidden/>0</Total>")),
+        "mixed_content",
+        "partial",
+        where={"xpath": "/StampliInvoiceExport/Invoice[2]/Amounts/Total"},
+        accepted=4,
+    ),
+    Case(
+        "XML second Total",
+        xml("t.xml", XML.replace("<Total>9312.50</Total>", "<Total>9312.50</Total><Total>0.00</Total>")),
+        "duplicate_element",
+        "partial",
+        where={"xpath": "/StampliInvoiceExport/Invoice[2]/Amounts/Total[2]"},
+        accepted=4,
+    ),
+    Case(
+        "amount finer than the currency's minor unit",
+        cells([(5, "taxAmount", "1862.505")]),
+        "invalid_amount",
+        "partial",
+        where={"field": "taxAmount", "row": 5},
+        accepted=4,
+    ),
+    Case(
+        "full-width digits in an amount",
+        cells([(5, "lineNetAmount", "\uff17\uff14\uff15\uff10.00")]),
+        "invalid_amount",
+        "partial",
+        where={"field": "lineNetAmount"},
+        accepted=4,
+    ),
+    Case(
+        "full-width digits in a date",
+        cells([(5, "dueDate", "\uff12\uff10\uff12\uff15-04-06")]),
+        "invalid_date",
+        "partial",
+        where={"field": "dueDate"},
+        accepted=4,
+    ),
+    Case(
+        "exchange rate of 0",
+        cells([(5, "exchangeRate", "0")]),
+        "invalid_amount",
+        "partial",
+        where={"field": "exchangeRate"},
+        accepted=4,
+    ),
+    Case(
+        "zero-width space in an invoice id",
+        cells([(5, "stampliInvoiceId", "41877\u200b219")]),
+        "invalid_value",
+        "partial",
+        where={"field": "stampliInvoiceId"},
+        accepted=4,
+    ),
+    Case(
+        "NUL byte in a description",
+        cells([(5, "lineDescription", "Frakt\x00uke 9")]),
+        "invalid_value",
+        "partial",
+        where={"field": "lineDescription"},
+        accepted=4,
+    ),
+    Case(
+        "scheduled payment",
+        pay_cells([(6, "paymentStatus", "SCHEDULED")]),
+        "not_paid",
+        "partial",
+        where={"field": "paymentStatus"},
         accepted=4,
     ),
     # ---- warnings: accepted, but said ----------------------------------------------------------------

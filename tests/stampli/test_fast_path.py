@@ -57,6 +57,16 @@ VARIANTS: list[tuple[str, list[tuple[int, str, str]]]] = [
     ("duplicate line number", [(3, "lineNumber", "1")]),
     ("price x qty off", [(9, "quantity", "14")]),
     ("ftp link", [(5, "stampliLink", "ftp://x")]),
+    # issue 19: the fast path refuses exactly what the generic path refuses
+    ("finer than the minor unit", [(5, "lineTaxAmount", "1862.505"), (5, "taxAmount", "1862.505")]),
+    ("trailing zeros", [(5, "lineNetAmount", "7450.000")]),
+    ("exchange rate zero", [(5, "exchangeRate", "0.0000")]),
+    ("full-width digits", [(5, "lineNetAmount", "\uff17450.00")]),
+    ("zero-width space in an id", [(5, "invoiceNumber", "884\u200b12")]),
+    ("NUL in a description", [(5, "lineDescription", "a\x00b")]),
+    ("decomposed accent in an id", [(5, "invoiceNumber", "884e\u0301")]),
+    ("decomposed accent in a name", [(5, "vendorName", "Ame\u0301lie AS")]),
+    ("tab in a description", [(5, "description", "a\tb")]),
 ]
 
 

@@ -23,7 +23,7 @@ def test_builtin_profiles() -> None:
     assert BUILTIN_PROFILES["us"].date_formats[0] == "%m/%d/%Y"
     default = BUILTIN_PROFILES["canonical"]
     assert default.timezone == "Europe/Oslo" and default.amount_tolerance == Decimal(0)
-    assert default.approved_statuses == frozenset({"APPROVED", "READY_FOR_EXPORT"})
+    assert default.approved_statuses == frozenset({"APPROVED"})  # issue 19: only APPROVED posts
     assert default.limits == ReaderLimits(200 * 1024 * 1024, 2_000_000, 100_000, 64)
 
 
@@ -110,7 +110,7 @@ def test_inspect_partial_file_exits_zero_and_reports_rows(tmp_path: Path) -> Non
         {
             "level": "error",
             "code": "not_approved",
-            "message": "approvalStatus 'PENDING' is not approved (APPROVED, READY_FOR_EXPORT)",
+            "message": "approvalStatus 'PENDING' is not approved (APPROVED)",
             "file": str(path),
             "row": 5,
             "field": "approvalStatus",

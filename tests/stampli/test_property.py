@@ -57,6 +57,8 @@ def profile_for(d: Dialect) -> ReaderProfile:
 TEXT = st.text(
     alphabet=st.sampled_from(list("abcXYZ 019-.,;\t\"'\n&<>|æøåÆØÅäöÄÖ€")), min_size=1, max_size=30
 ).filter(lambda s: s.strip() == s and s != "")
+# Ids hold no control characters (issue 19 point 7): no tab or line break in an invoice number.
+ID_TEXT = TEXT.filter(lambda s: s.isprintable())
 CENTS = st.integers(min_value=0, max_value=10**9)
 STAMP = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)).map(  # noqa: DTZ001
     lambda d: d.replace(microsecond=0, tzinfo=timezone(timedelta(hours=1)))
@@ -90,7 +92,7 @@ def invoices(draw: st.DrawFn, n: int) -> Invoice:
         stampli_company_id="C100234",
         stampli_invoice_id=f"{41000000 + n}",
         document_type=doc_type,
-        invoice_number=draw(TEXT),
+        invoice_number=draw(ID_TEXT),
         vendor_id=draw(st.sampled_from(["10023", "20011"])),
         vendor_name=draw(TEXT),
         invoice_date=draw(st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
@@ -36,7 +37,11 @@ class PaymentStatus(StrEnum):
     FAILED = "FAILED"
 
 
-POSTABLE_APPROVAL_STATUSES = frozenset({"APPROVED", "READY_FOR_EXPORT"})
+# Only these payment statuses are booked: PAID posts, VOIDED reverses (or is skipped when the
+# payment never reached Visma). Every other known status is skipped with its reason.
+BOOKED_PAYMENT_STATUSES = frozenset({PaymentStatus.PAID, PaymentStatus.VOIDED})
+# The default of ReaderProfile.approved_statuses: only an APPROVED invoice posts.
+POSTABLE_APPROVAL_STATUSES = frozenset({"APPROVED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,18 +173,64 @@ def normalize_invoice_number(number: str) -> str:
     return "".join(number.split()).upper()
 
 
-def invoice_key(inv: Invoice) -> str:
-    """The idempotency key: the Stampli invoice id, or the §4.8 fallback key."""
-    if inv.stampli_invoice_id:
-        return f"INV:{inv.stampli_invoice_id}"
-    return (
-        f"INVX:{inv.stampli_company_id}:{inv.vendor_id}:"
-        f"{normalize_invoice_number(inv.invoice_number)}:{inv.document_type}"
+def normalize_id(text: str) -> str:
+    """The one normal form of an identifier: trimmed, Unicode NFC (so ``é`` written as one code
+    point or as ``e`` + combining accent is the same id)."""
+    text = text.strip()
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def refused_id_char(text: str) -> str | None:
+    """The first character an identifier must not hold, as ``U+200B``, or None.
+
+    Refused: control characters, invisible format characters (zero-width space, BOM, bidi marks),
+    line and paragraph separators, spaces other than the ASCII space, surrogates, private-use and
+    unassigned code points: exactly what ``str.isprintable`` rejects. Two ids that look the same
+    must be the same id."""
+    if text.isprintable():
+        return None
+    bad = next(c for c in text if not c.isprintable())
+    return f"U+{ord(bad):04X}"
+
+
+def document_key(prefix: str, *parts: str) -> str:
+    """The one place a ledger document key is built: ``PREFIX:part:part``. Each part is normalised
+    by ``normalize_id``; a character ``refused_id_char`` refuses is written as ``<U+200B>`` so a
+    key (of a rejected record, in a failure) never hides one. Readers refuse such ids before a
+    document is accepted."""
+    out = [prefix]
+    for part in parts:
+        part = part.strip()
+        if not (part.isascii() and part.isprintable()):  # else already normal: the common case
+            part = "".join(c if c.isprintable() else f"<U+{ord(c):04X}>" for c in normalize_id(part))
+        out.append(part)
+    return ":".join(out)
+
+
+def invoice_document_key(
+    invoice_id: str | None, company: str, vendor: str, number: str, document_type: str
+) -> str:
+    """The idempotency key of an invoice: the Stampli invoice id, or the §4.8 fallback key."""
+    if invoice_id and invoice_id.strip():
+        return document_key("INV", invoice_id)
+    return document_key(
+        "INVX", company, vendor, normalize_invoice_number(number), document_type.strip().upper()
     )
 
 
+def invoice_key(inv: Invoice) -> str:
+    return invoice_document_key(
+        inv.stampli_invoice_id, inv.stampli_company_id, inv.vendor_id, inv.invoice_number, inv.document_type
+    )
+
+
+def payment_key(payment_id: str, *, voided: bool = False) -> str:
+    """``PAY:<id>`` for a payment; ``PAYV:<id>`` for the reversal of a voided one."""
+    return document_key("PAYV" if voided else "PAY", payment_id)
+
+
 def application_key(payment: Payment, app: PaymentApplication) -> str:
-    return f"PAY:{payment.stampli_payment_id}:{app.stampli_invoice_id}"
+    return document_key("PAY", payment.stampli_payment_id, app.stampli_invoice_id)
 
 
 # ---- JSON form ---------------------------------------------------------------------------------

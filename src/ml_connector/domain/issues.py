@@ -23,10 +23,11 @@ class Issue:
     xpath: str | None = None
     field: str | None = None
     document: str | None = None  # the document key the issue belongs to, when there is one
+    line: int | None = None  # the physical line in an XML file
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"level": str(self.level), "code": self.code, "message": self.message}
-        for name in ("file", "row", "xpath", "field", "document"):
+        for name in ("file", "row", "line", "xpath", "field", "document"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -36,6 +37,8 @@ class Issue:
         where = self.file or ""
         if self.row is not None:
             where += f" row {self.row}"
+        if self.line is not None:
+            where += f" line {self.line}"
         if self.xpath:
             where += f" {self.xpath}"
         if self.field:

@@ -30,13 +30,46 @@ def install_decimal_context() -> None:
 
 install_decimal_context()
 
-# ISO 4217 minor units for the currencies we expect; anything else defaults to 2.
-_MINOR_UNITS = {"JPY": 0, "ISK": 0, "KRW": 0, "CLP": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3}
+# ISO 4217 minor units (the exponent): every active currency whose exponent is not 2 (ISO 4217
+# list one, 2024). Every other code, including the funds and metals codes, is read with 2.
+_MINOR_UNITS = {
+    **dict.fromkeys(
+        [
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ],
+        0,
+    ),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    **dict.fromkeys(["CLF", "UYW"], 4),
+}
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
 def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(currency, 2)
+
+
+def finer_than_minor_unit(amount: Decimal, currency: str) -> bool:
+    """True when ``amount`` cannot be written in the currency's minor unit (``100.005`` NOK):
+    such an amount would be rounded somewhere between Stampli and Visma, and the voucher's two
+    sides could be rounded differently. Trailing zeros (``100.000``) are fine."""
+    return amount != amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_EVEN)
 
 
 def is_currency_code(text: str) -> bool:
@@ -90,8 +123,9 @@ class AmountFormatError(ValueError):
     """Text that is not an amount under the stated locale rules."""
 
 
-_PLAIN = re.compile(r"^[+-]?\d+(\.\d+)?$")
-_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")
+# [0-9], not \d: \d also matches other scripts' digits (``１２３``), which Decimal would accept.
+_PLAIN = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
+_COMMA = re.compile(r"^[+-]?[0-9]+(,[0-9]+)?$")
 _THOUSANDS_CHARS = (",", ".", " ", "\u00a0", "\u202f", "'")
 
 

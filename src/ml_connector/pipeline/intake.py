@@ -24,6 +24,7 @@ from ml_connector.domain.documents import (
     content_hash,
     invoice_json,
     payment_json,
+    payment_key,
 )
 from ml_connector.domain.issues import Issue
 from ml_connector.ledger.store import DocStatus
@@ -31,10 +32,11 @@ from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import invoice_reference, payment_reference, void_reference
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.stampli.codes import SKIP_CODES as READER_SKIP_CODES
 from ml_connector.stampli.read import ReadResult, RejectedRecord, read_export
 
 TOO_LARGE = "too_large"  # file status: listed, over the size limit, never downloaded
-SKIP_CODES = frozenset({"not_approved"})
+SKIP_CODES = READER_SKIP_CODES  # not approved, not paid: recorded as skipped, never posted
 MAX_EVENTS = 200
 
 
@@ -273,7 +275,7 @@ def document_values(doc: Invoice | Payment, file_id: int | None) -> dict[str, An
         }
     voided = doc.payment_status == "VOIDED"
     return {
-        "doc_key": f"{'PAYV' if voided else 'PAY'}:{doc.stampli_payment_id}",
+        "doc_key": payment_key(doc.stampli_payment_id, voided=voided),
         "kind": "payment_void" if voided else "payment",
         "reference": void_reference(doc) if voided else payment_reference(doc),
         "vendor_id": doc.vendor_id,
@@ -354,7 +356,7 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
         stats.duplicates += 1
         stats.note(key, "already_read", "the void is already in the ledger")
         return
-    original = rt.ledger.document(rt.name, f"PAY:{doc.stampli_payment_id}")
+    original = rt.ledger.document(rt.name, payment_key(doc.stampli_payment_id))
     posted = original is not None and original["status"] not in (
         DocStatus.PENDING,
         DocStatus.PARKED,

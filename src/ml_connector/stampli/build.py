@@ -8,6 +8,7 @@ data: it returns the document (or None) and the issues it found, all of them.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import date, datetime
@@ -16,6 +17,7 @@ from operator import itemgetter
 from typing import Any, Literal, NoReturn, TypeVar
 
 from ml_connector.domain.documents import (
+    BOOKED_PAYMENT_STATUSES,
     DocumentType,
     Invoice,
     InvoiceLine,
@@ -24,10 +26,13 @@ from ml_connector.domain.documents import (
     PaymentApplication,
     PaymentStatus,
     Provenance,
-    normalize_invoice_number,
+    invoice_document_key,
+    normalize_id,
+    payment_key,
+    refused_id_char,
 )
 from ml_connector.domain.issues import Issue, Level, error, warning
-from ml_connector.domain.money import is_currency_code, minor_units, round_money
+from ml_connector.domain.money import finer_than_minor_unit, is_currency_code, minor_units, round_money
 from ml_connector.stampli.columns import (
     INVOICE_EXTENSION_COLUMNS,
     INVOICE_HEADER_COLUMNS,
@@ -38,6 +43,10 @@ from ml_connector.stampli.values import BadValue, ValueRules
 
 # Free text is kept exactly as written; every other field is trimmed.
 _VERBATIM = frozenset({"description", "lineDescription", "voidReason", "paymentTerms"})
+# Identifiers that make keys and references: one normal form (NFC), nothing invisible.
+_IDS = frozenset({"stampliCompanyId", "stampliInvoiceId", "stampliPaymentId", "vendorId", "invoiceNumber"})
+# Control characters (NUL, ESC, C1 ...) never reach Visma; text keeps its tabs and line breaks.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -69,14 +78,12 @@ class RawDocument:
         h = self.header
         if self.kind == "payment":
             pid = (h.get("stampliPaymentId") or "").strip()
-            return f"PAY:{pid}" if pid else None
-        iid = (h.get("stampliInvoiceId") or "").strip()
-        if iid:
-            return f"INV:{iid}"
-        parts = [h.get(k) for k in ("stampliCompanyId", "vendorId", "invoiceNumber", "documentType")]
-        if all(parts):
-            company, vendor, number, doc_type = (str(p).strip() for p in parts)
-            return f"INVX:{company}:{vendor}:{normalize_invoice_number(number)}:{doc_type.upper()}"
+            return payment_key(pid) if pid else None
+        iid = h.get("stampliInvoiceId")
+        names = ("stampliCompanyId", "vendorId", "invoiceNumber", "documentType")
+        company, vendor, number, doc_type = ((h.get(k) or "").strip() for k in names)
+        if (iid and iid.strip()) or (company and vendor and number and doc_type):
+            return invoice_document_key(iid, company, vendor, number, doc_type)
         return None
 
     def parsed_json(self) -> dict[str, Any]:
@@ -152,6 +159,30 @@ class _Fields:
             if req:
                 self.fail("missing_value", f"{name} is required but empty", row, xpath, name)
             return None
+        if raw.isascii() and raw.isprintable():  # the common case: nothing to refuse or normalise
+            return raw
+        if name in _IDS:
+            bad = refused_id_char(raw)
+            if bad is not None:
+                self.fail(
+                    "invalid_value",
+                    f"{name} holds the invisible or control character {bad}; ids must be plain text",
+                    row,
+                    xpath,
+                    name,
+                )
+                return None
+            return normalize_id(raw)
+        control = _CONTROL.search(raw)
+        if control is not None:
+            self.fail(
+                "invalid_value",
+                f"{name} holds the control character U+{ord(control.group()):04X}",
+                row,
+                xpath,
+                name,
+            )
+            return None
         return raw
 
     def typed(
@@ -163,7 +194,10 @@ class _Fields:
         kind: str,
         *,
         req: bool = False,
+        currency: str | None = None,
     ) -> Any:
+        """The typed value; ``kind="money"`` is an amount in ``currency`` (checked against its
+        minor unit when the currency is known)."""
         raw = self.text(src, name, row, xpath, req=req)
         if raw is None:
             return None
@@ -171,6 +205,15 @@ class _Fields:
         try:
             if kind == "amount":
                 return rules.amount(raw)
+            if kind == "money":
+                money = rules.amount(raw)
+                if currency is not None and finer_than_minor_unit(money, currency):
+                    raise BadValue(
+                        "invalid_amount",
+                        f"{raw!r} has more decimals than {currency} has ({minor_units(currency)}); "
+                        "Stampli amounts are in the currency's minor unit",
+                    )
+                return money
             if kind == "int":
                 return rules.integer(raw)
             if kind == "date":
@@ -225,6 +268,11 @@ _LINE_TYPES = frozenset(t.value for t in LineType)
 _PAY_STATUSES = frozenset(s.value for s in PaymentStatus)
 
 
+def _check_rate(f: _Fields, rate: Decimal | None, row: int | None, xpath: str | None) -> None:
+    if rate is not None and rate <= 0:
+        f.fail("invalid_amount", f"exchangeRate {rate} must be greater than 0", row, xpath, "exchangeRate")
+
+
 def _close(a: Decimal, b: Decimal, currency: str, tolerance: Decimal) -> bool:
     return abs(round_money(a, currency) - round_money(b, currency)) <= tolerance
 
@@ -250,9 +298,10 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     posting_date = f.typed(h, "postingDate", row, xp, "date")
     currency = f.typed(h, "currency", row, xp, "currency", req=True)
     rate = f.typed(h, "exchangeRate", row, xp, "amount")
-    subtotal = f.typed(h, "subtotalAmount", row, xp, "amount", req=True)
-    tax = f.typed(h, "taxAmount", row, xp, "amount", req=True)
-    total = f.typed(h, "totalAmount", row, xp, "amount", req=True)
+    _check_rate(f, rate, row, xp)
+    subtotal = f.typed(h, "subtotalAmount", row, xp, "money", req=True, currency=currency)
+    tax = f.typed(h, "taxAmount", row, xp, "money", req=True, currency=currency)
+    total = f.typed(h, "totalAmount", row, xp, "money", req=True, currency=currency)
     status_raw = f.text(h, "approvalStatus", row, xp, req=True)
     approved_at = f.typed(h, "approvedAt", row, xp, "timestamp", req=True)
     exported_at = f.typed(h, "exportedAt", row, xp, "timestamp", req=True)
@@ -295,8 +344,8 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         item = f.text(v, "itemCode", lr, lx, req=ltype == "ITEM")
         qty = f.typed(v, "quantity", lr, lx, "amount")
         price = f.typed(v, "unitPrice", lr, lx, "amount")
-        net = f.typed(v, "lineNetAmount", lr, lx, "amount", req=True)
-        ltax = f.typed(v, "lineTaxAmount", lr, lx, "amount", req=True)
+        net = f.typed(v, "lineNetAmount", lr, lx, "money", req=True, currency=currency)
+        ltax = f.typed(v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency)
         rate_pct = f.typed(v, "taxRate", lr, lx, "amount")
         if number_ is not None:
             if number_ in seen_numbers:
@@ -392,6 +441,19 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
             elif doc_type == "CREDIT_NOTE" and amount > 0:
                 f.fail("sign_mismatch", f"a CREDIT_NOTE has positive {name} {amount}", row, xp, name)
 
+    # Optional texts are read (and checked) before deciding: a control character rejects too.
+    optional = {
+        name: f.text(h, name, row, xp)
+        for name in (
+            "originalInvoiceNumber",
+            "vendorTaxId",
+            "paymentTerms",
+            "paymentReference",
+            "paymentReferenceType",
+            "poNumber",
+            "description",
+        )
+    }
     if _has_errors(issues) or not (company and doc_type and number and vendor_id and vendor_name and status):
         return None, issues
     if not (isinstance(invoice_date, date) and isinstance(due_date, date) and isinstance(currency, str)):
@@ -415,15 +477,15 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         lines=tuple(lines),
         provenance=Provenance(ctx.remote_path, ctx.sha256, rows=raw.rows, xpath=raw.xpath),
         stampli_link=link,
-        original_invoice_number=f.text(h, "originalInvoiceNumber", row, xp),
-        vendor_tax_id=f.text(h, "vendorTaxId", row, xp),
+        original_invoice_number=optional["originalInvoiceNumber"],
+        vendor_tax_id=optional["vendorTaxId"],
         posting_date=posting_date,
         exchange_rate=rate,
-        payment_terms=f.text(h, "paymentTerms", row, xp),
-        payment_reference=f.text(h, "paymentReference", row, xp),
-        payment_reference_type=f.text(h, "paymentReferenceType", row, xp),
-        po_number=f.text(h, "poNumber", row, xp),
-        description=f.text(h, "description", row, xp),
+        payment_terms=optional["paymentTerms"],
+        payment_reference=optional["paymentReference"],
+        payment_reference_type=optional["paymentReferenceType"],
+        po_number=optional["poNumber"],
+        description=optional["description"],
         approvers=approvers,
         custom=dict(raw.custom),
         extra=dict(raw.extra),
@@ -442,9 +504,18 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
     pay_date = f.typed(h, "paymentDate", row, xp, "date", req=True)
     method = f.text(h, "paymentMethod", row, xp, req=True)
     status = f.enum(h, "paymentStatus", row, xp, _PAY_STATUSES, req=True)
+    if status is not None and status not in BOOKED_PAYMENT_STATUSES:
+        f.fail(
+            "not_paid",
+            f"paymentStatus {status}: only a payment Stampli reports as PAID is booked (skipped)",
+            row,
+            xp,
+            "paymentStatus",
+        )
     currency = f.typed(h, "paymentCurrency", row, xp, "currency", req=True)
-    amount = f.typed(h, "paymentAmount", row, xp, "amount", req=True)
+    amount = f.typed(h, "paymentAmount", row, xp, "money", req=True, currency=currency)
     rate = f.typed(h, "exchangeRate", row, xp, "amount")
+    _check_rate(f, rate, row, xp)
     vendor_id = f.text(h, "vendorId", row, xp, req=True)
     voided_at = f.typed(h, "voidedAt", row, xp, "timestamp")
     exported_at = f.typed(h, "exportedAt", row, xp, "timestamp", req=True)
@@ -467,8 +538,8 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
         inv_no = f.text(v, "invoiceNumber", lr, lx, req=True)
         doc_type = f.enum(v, "documentType", lr, lx, _DOC_TYPES, req=True)
         inv_cur = f.typed(v, "invoiceCurrency", lr, lx, "currency", req=True)
-        applied = f.typed(v, "appliedAmount", lr, lx, "amount", req=True)
-        discount = f.typed(v, "discountAmount", lr, lx, "amount")
+        applied = f.typed(v, "appliedAmount", lr, lx, "money", req=True, currency=inv_cur)
+        discount = f.typed(v, "discountAmount", lr, lx, "money", currency=inv_cur)
         if inv_id is not None:
             if inv_id in seen:
                 f.fail(
@@ -534,6 +605,18 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
             xp,
             "paymentAmount",
         )
+    optional = {
+        name: f.text(h, name, row, xp)
+        for name in (
+            "paymentNumber",
+            "paymentSource",
+            "checkNumber",
+            "bankAccount",
+            "vendorName",
+            "remittanceReference",
+            "voidReason",
+        )
+    }
     if _has_errors(issues) or not (company and payment_id and method and status and vendor_id):
         return None, issues
     if not (isinstance(pay_date, date) and isinstance(amount, Decimal) and isinstance(currency, str)):
@@ -550,15 +633,15 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
         exported_at=exported_at,
         applications=tuple(apps),
         provenance=Provenance(ctx.remote_path, ctx.sha256, rows=raw.rows, xpath=raw.xpath),
-        payment_number=f.text(h, "paymentNumber", row, xp),
-        payment_source=f.text(h, "paymentSource", row, xp),
-        check_number=f.text(h, "checkNumber", row, xp),
-        bank_account=f.text(h, "bankAccount", row, xp),
+        payment_number=optional["paymentNumber"],
+        payment_source=optional["paymentSource"],
+        check_number=optional["checkNumber"],
+        bank_account=optional["bankAccount"],
         exchange_rate=rate,
-        vendor_name=f.text(h, "vendorName", row, xp),
-        remittance_reference=f.text(h, "remittanceReference", row, xp),
+        vendor_name=optional["vendorName"],
+        remittance_reference=optional["remittanceReference"],
         voided_at=voided_at,
-        void_reason=f.text(h, "voidReason", row, xp),
+        void_reason=optional["voidReason"],
         extra=dict(raw.extra),
     )
     return payment, issues
@@ -566,8 +649,8 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
 
 # ---- fast path for CSV invoices -------------------------------------------------------------------
 
-_PLAIN_POINT = re.compile(r"[+-]?\d+(?:\.\d+)?")
-_PLAIN_COMMA = re.compile(r"[+-]?\d+(?:,\d+)?")
+_PLAIN_POINT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+_PLAIN_COMMA = re.compile(r"[+-]?[0-9]+(?:,[0-9]+)?")
 _CACHE_MAX = 20_000  # distinct texts per converter cache; cleared when full (memory stays bounded)
 _LINE_TYPE = {t.value: t for t in LineType}
 _DOC_TYPE = {t.value: t for t in DocumentType}
@@ -707,12 +790,17 @@ class CsvInvoiceBuilder:
         self.at["paymentReferenceType"] = (
             doc_names.index("paymentReferenceType") if "paymentReferenceType" in idx else len(doc_names)
         )
+        # The invoice-level id cells (the line rows are checked whole with isprintable).
+        self.head_ids = itemgetter(
+            *(self.at[c] for c in ("stampliCompanyId", "stampliInvoiceId", "vendorId", "invoiceNumber"))
+        )
         self.line_col = {c: idx.get(c) for c in INVOICE_LINE_COLUMNS}
         self.custom = dict(header.custom)
         self.extra = dict(header.extra)
         rules = ctx.rules
         plain = {".": _PLAIN_POINT, ",": _PLAIN_COMMA}.get(rules.decimal_sep)
-        self.plain = plain if rules.thousands_sep is None else None
+        # Under the comma rule every amount goes through ValueRules (``7.450`` is ambiguous there).
+        self.plain = plain if rules.thousands_sep is None and not rules.comma_rule else None
         self.comma = rules.decimal_sep == ","
         # Caches keyed by the cell text as written (before strip).
         self.amounts: dict[str, Decimal] = {}
@@ -721,6 +809,7 @@ class CsvInvoiceBuilder:
         self.ints: dict[str, int] = {}
         self.line_types: dict[str, LineType] = {}
         self.exps: dict[str, Decimal] = {}
+        self.places: dict[str, int] = {}  # decimals written in an amount cell (trailing zeros too)
 
     # -- converters of one stripped, non-empty text: the value, or _Bail when the generic path
     # -- would report something ------------------------------------------------------------------
@@ -733,15 +822,21 @@ class CsvInvoiceBuilder:
         plain = self.plain
         if plain is not None and len(text) <= 16 and plain.fullmatch(text):
             # at most 16 characters: in range (<= 16 integer digits), finite, as parse_amount reads it
-            value = Decimal(text.replace(",", ".") if self.comma else text)
+            digits = text.replace(",", ".") if self.comma else text
+            value = Decimal(digits)
         else:
             try:
                 value = self.rules.amount(text)
             except BadValue:
                 raise _Bail from None
+            digits = str(value)
         if len(self.amounts) >= _CACHE_MAX:
             self.amounts.clear()
+            self.places.clear()
         self.amounts[cell] = value
+        dot = digits.find(".")
+        # An exponent form ("0E-7") counts as too many decimals: the generic path decides.
+        self.places[cell] = 99 if "E" in digits else (len(digits) - dot - 1 if dot >= 0 else 0)
         return value
 
     def date(self, text: str) -> date:
@@ -819,6 +914,7 @@ class CsvInvoiceBuilder:
         raw_head += ("",)
         head = list(map(str.strip, raw_head))
         at = self.at
+        head_ids = self.head_ids
         company = head[at["stampliCompanyId"]]
         doc_type = _DOC_TYPE.get(head[at["documentType"]].upper())
         number = head[at["invoiceNumber"]]
@@ -838,11 +934,21 @@ class CsvInvoiceBuilder:
         amount = self.amount
         raw = raw_head[at["exchangeRate"]]
         rate = amounts.get(raw) or amount(raw)
+        if rate is not None and rate <= 0:
+            return None  # invalid_amount
         subtotal = amounts.get(raw := raw_head[at["subtotalAmount"]]) or amount(raw)
         tax = amounts.get(raw := raw_head[at["taxAmount"]]) or amount(raw)
         total = amounts.get(raw := raw_head[at["totalAmount"]]) or amount(raw)
         if subtotal is None or tax is None or total is None:
             return None  # missing_value
+        minor = minor_units(currency)
+        pget = self.places.get  # a cell missing here (cache just cleared) counts as too fine: bail
+        if (
+            pget(raw_head[at["subtotalAmount"]], 99) > minor
+            or pget(raw_head[at["taxAmount"]], 99) > minor
+            or pget(raw_head[at["totalAmount"]], 99) > minor
+        ):
+            return None  # maybe finer than the currency's minor unit: the generic path decides
         approved_at = self.timestamp(head[at["approvedAt"]] or _missing())
         exported_at = self.timestamp(head[at["exportedAt"]] or _missing())
         link = head[at["stampliLink"]] or None
@@ -911,7 +1017,11 @@ class CsvInvoiceBuilder:
         seen: set[int] = set()
         net_sum = Decimal(0)
         tax_sum = Decimal(0)
+        if not all(map(_plain_id, head_ids(raw_head))):
+            return None  # an id the generic path would refuse or normalise (NFC)
         for rn, row in group:
+            if not "".join(row).isprintable():
+                return None  # maybe a control character: the generic path decides
             if pad:
                 row = [*row, ""]  # a view with the empty cell at index -1
             cell = row[i_num]
@@ -933,6 +1043,8 @@ class CsvInvoiceBuilder:
             ltax = aget(cell := row[i_tax]) or amount(cell)
             rate_pct = aget(cell := row[i_rate]) or amount(cell)
             if net is None or ltax is None:
+                return None
+            if pget(row[i_net], 99) > minor or pget(row[i_tax], 99) > minor:
                 return None
             net_sum += net
             tax_sum += ltax
@@ -1013,6 +1125,11 @@ class CsvInvoiceBuilder:
             doc_custom,
             {},
         )
+
+
+def _plain_id(text: str) -> bool:
+    """An id the generic path takes as it is (see ``_Fields.text``): no refused character, NFC."""
+    return text.isascii() or (text.isprintable() and unicodedata.is_normalized("NFC", text.strip()))
 
 
 def _missing() -> NoReturn:

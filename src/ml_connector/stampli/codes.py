@@ -40,6 +40,7 @@ _TABLE: Final[dict[str, tuple[Scope, str]]] = {
     "missing_count": ("file", "the XML root has no invoiceCount / paymentCount attribute"),
     # ---- record level: one invoice or payment is rejected ------------------------------------
     "not_approved": ("record", "approvalStatus is not one of the profile's approved statuses (skipped)"),
+    "not_paid": ("record", "paymentStatus is known but not PAID or VOIDED, e.g. SCHEDULED (skipped)"),
     "missing_value": ("record", "a required field is empty"),
     "invalid_value": ("record", "a field is not one of its allowed values (enum, URL, text)"),
     "invalid_number": ("record", "an integer field (lineNumber) is not a positive integer"),
@@ -60,6 +61,8 @@ _TABLE: Final[dict[str, tuple[Scope, str]]] = {
     ),
     "duplicate_application": ("record", "a payment applies to the same stampliInvoiceId twice"),
     "payment_amount_mismatch": ("record", "paymentAmount differs from the sum of appliedAmount"),
+    "duplicate_element": ("record", "an XML element that may occur once occurs twice in its parent"),
+    "mixed_content": ("record", "an XML element mixes text with child elements (its value is ambiguous)"),
     # ---- warnings -----------------------------------------------------------------------------
     "encoding_fallback": ("warning", "the file is not UTF-8; it was decoded as Windows-1252"),
     "unknown_column": ("warning", "a CSV column is not known; its values are kept under 'extra'"),
@@ -80,4 +83,4 @@ ISSUE_SCOPES: Final[dict[str, Scope]] = {code: scope for code, (scope, _) in _TA
 FILE_CODES: Final = frozenset(c for c, s in ISSUE_SCOPES.items() if s == "file")
 RECORD_CODES: Final = frozenset(c for c, s in ISSUE_SCOPES.items() if s == "record")
 WARNING_CODES: Final = frozenset(c for c, s in ISSUE_SCOPES.items() if s == "warning")
-SKIP_CODES: Final = frozenset({"not_approved"})
+SKIP_CODES: Final = frozenset({"not_approved", "not_paid"})

@@ -27,7 +27,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import TextIO
 
-from ml_connector.domain.documents import normalize_invoice_number
+from ml_connector.domain.documents import document_key, invoice_document_key, payment_key
 from ml_connector.domain.issues import Issue, error, warning
 from ml_connector.stampli.build import RawDocument, RawLine
 from ml_connector.stampli.columns import (
@@ -117,11 +117,12 @@ class _Lines:
     Pass 1 reads lines itself and gives csv.reader only the ones it cannot check with str methods;
     csv.reader never reads ahead of the record it returns, so both see every line exactly once."""
 
-    __slots__ = ("pending", "source")
+    __slots__ = ("chars", "pending", "source")
 
     def __init__(self, source: Iterator[str]) -> None:
         self.source = source
         self.pending: str | None = None
+        self.chars = 0  # characters handed to csv.reader (to find where a record starts)
 
     def __iter__(self) -> _Lines:
         return self
@@ -130,8 +131,10 @@ class _Lines:
         line = self.pending
         if line is not None:
             self.pending = None
-            return line
-        return next(self.source)
+        else:
+            line = next(self.source)
+        self.chars += len(line)
+        return line
 
 
 def _quick_cells(line: str, delimiter: str, ncols: int, split_at: int) -> list[str] | None:
@@ -181,15 +184,15 @@ def key_function(kind: Kind, header: HeaderMap) -> Callable[[list[str]], str]:
     idx = header.index
     if kind == "payments":
         pid = idx["stampliPaymentId"]
-        return lambda row: "PAY:" + row[pid].strip()
+        return lambda row: payment_key(row[pid])
     iid = idx.get("stampliInvoiceId")
     fallback = [idx.get(c) for c in ("stampliCompanyId", "vendorId", "invoiceNumber", "documentType")]
 
     def key(row: list[str]) -> str:
-        if iid is not None and row[iid].strip():
-            return "INV:" + row[iid].strip()
-        company, vendor, number, doc_type = (row[i].strip() if i is not None else "" for i in fallback)
-        return f"INVX:{company}:{vendor}:{normalize_invoice_number(number)}:{doc_type.upper()}"
+        if iid is not None and row[iid].strip():  # the common case, one call per row
+            return document_key("INV", row[iid])
+        company, vendor, number, doc_type = (row[i] if i is not None else "" for i in fallback)
+        return invoice_document_key(None, company, vendor, number, doc_type)
 
     return key
 
@@ -226,14 +229,67 @@ def scan_csv(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _header_cells(line: str, delimiter: str) -> list[str]:
+    """The first line split as a header; a plain split when csv.reader refuses it (a cell over
+    csv's own size limit): the real header pass then reports exactly what is wrong."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return line.split(delimiter)
+
+
 def _detect_delimiter(line: str, profile: ReaderProfile) -> str | None:
     if profile.delimiter:
-        cells = next(csv.reader([line], delimiter=profile.delimiter), [])
+        cells = _header_cells(line, profile.delimiter)
         return profile.delimiter if known_count(cells, profile.header_aliases) > 3 else None
     for d in _DETECT_ORDER:
-        cells = next(csv.reader([line], delimiter=d), [])
+        cells = _header_cells(line, d)
         if known_count(cells, profile.header_aliases) > 3:
             return d
+    return None
+
+
+def _column_name(cells: tuple[str, ...] | list[str], col: int | None) -> str | None:
+    """How an issue names a column: its header text, or its position when there is none."""
+    if col is None:
+        return None
+    if col < len(cells) and cells[col].strip():
+        return cells[col].strip()
+    return f"column{col + 1}"
+
+
+def _long_field_column(path: Path, encoding: str, delimiter: str, start: int, limit: int) -> int | None:
+    """The 0-based column of the first field longer than ``limit`` characters in the record that
+    starts ``start`` characters into the file (csv.reader stops at such a field without saying
+    which). Reads that one record with a small quote-aware state machine; None if it ends first."""
+    with _open_text(path, encoding) as text:
+        while start > 0:
+            skipped = text.read(min(start, 1 << 20))
+            if not skipped:
+                return None
+            start -= len(skipped)
+        col, length, state = 0, 0, "start"
+        while chunk := text.read(1 << 16):
+            for c in chunk:
+                if state == "quoted":
+                    if c == '"':
+                        state = "quote"
+                        continue
+                elif state == "quote" and c == '"':
+                    state = "quoted"
+                elif c == delimiter:
+                    col, length, state = col + 1, 0, "start"
+                    continue
+                elif c in "\r\n" or state == "quote":
+                    return None
+                elif state == "start" and c == '"':
+                    state = "quoted"
+                    continue
+                else:
+                    state = "plain"
+                length += 1
+                if length > limit:
+                    return col
     return None
 
 
@@ -275,9 +331,15 @@ def _scan(
         try:
             cells = next(reader)
         except csv.Error as exc:
-            raise _csv_error(file, exc, 1, warnings) from None
+            raise _csv_error(
+                file, exc, 1, warnings, path, encoding, delimiter, 0, limits.max_field_chars, []
+            ) from None
         if cells:
             cells[0] = cells[0].lstrip("\ufeff")
+        longest = max(map(len, cells), default=0)
+        if longest > limits.max_field_chars:
+            col = next(i for i, c in enumerate(cells) if len(c) == longest)
+            raise _too_large(file, warnings, 1, col, f"column{col + 1}", longest, limits.max_field_chars)
         found = detect_kind_from_header(cells, profile.header_aliases)
         if kind is not None and found is not None and found != kind:
             raise _reject(
@@ -336,15 +398,20 @@ def _scan(
         short_row: int | None = None
         rec_no = 1
         row: list[str] | None
+        chars = 0  # characters of the whole-line records so far (lines.chars counts the others)
+        rec_start = 0
         try:
             for line in lines.source:
                 row = _quick_cells(line, delimiter, ncols, split_at) if len(line) <= max_line else None
                 whole = row is not None  # ncols fields, none longer than the line: checked
                 if row is None:  # not a simple one-line record: csv.reader parses it exactly
+                    rec_start = chars + lines.chars
                     lines.pending = line
                     row = next(reader)
                     if not row:
                         continue
+                else:
+                    chars += len(line)
                 rec_no += 1
                 if short_row is not None:
                     raise _reject(
@@ -365,12 +432,15 @@ def _scan(
                         continue
                     longest = max(map(len, row))
                     if longest > limits.max_field_chars:
-                        raise _reject(
+                        col = next(i for i, c in enumerate(row) if len(c) == longest)
+                        raise _too_large(
                             file,
-                            "field_too_large",
-                            f"a field of {longest} characters (limit {limits.max_field_chars})",
                             warnings,
-                            row=rec_no,
+                            rec_no,
+                            col,
+                            _column_name(cells, col),
+                            longest,
+                            limits.max_field_chars,
                         )
                 if profile.company_id is not None and company_idx is not None:
                     cid = row[company_idx].strip()
@@ -398,7 +468,9 @@ def _scan(
                     if buckets[b] < 2:
                         buckets[b] += 1
         except csv.Error as exc:
-            raise _csv_error(file, exc, rec_no + 1, warnings) from None
+            raise _csv_error(
+                file, exc, rec_no + 1, warnings, path, encoding, delimiter, rec_start, max_line, cells
+            ) from None
     if short_row is not None:
         if _ends_with_newline(path, encoding):
             raise _reject(
@@ -431,7 +503,39 @@ def _scan(
     )
 
 
-def _csv_error(file: str, exc: csv.Error, rec_no: int, warnings: list[Issue]) -> FileRejected:
+def _too_large(
+    file: str,
+    warnings: list[Issue],
+    rec_no: int,
+    col: int | None,
+    name: str | None,
+    size: int | None,
+    limit: int,
+) -> FileRejected:
+    where = f" in column {col + 1} ({name})" if col is not None else ""
+    length = f"{size} characters" if size is not None else f"more than {limit} characters"
+    return _reject(
+        file,
+        "field_too_large",
+        f"a field of {length}{where}; the limit is {limit} (limits.max_field_chars)",
+        warnings,
+        row=rec_no,
+        **({"field": name} if name is not None else {}),
+    )
+
+
+def _csv_error(
+    file: str,
+    exc: csv.Error,
+    rec_no: int,
+    warnings: list[Issue],
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    rec_start: int,
+    limit: int,
+    header: list[str],
+) -> FileRejected:
     msg = str(exc)
     if "unexpected end of data" in msg:
         return _reject(
@@ -442,9 +546,8 @@ def _csv_error(file: str, exc: csv.Error, rec_no: int, warnings: list[Issue]) ->
             row=rec_no,
         )
     if "field larger than field limit" in msg:
-        return _reject(
-            file, "field_too_large", f"a field exceeds the size limit: {msg}", warnings, row=rec_no
-        )
+        col = _long_field_column(path, encoding, delimiter, rec_start, limit)
+        return _too_large(file, warnings, rec_no, col, _column_name(header, col), None, limit)
     return _reject(file, "malformed_csv", f"broken CSV quoting: {msg}", warnings, row=rec_no)
 
 

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ml_connector.domain.documents import POSTABLE_APPROVAL_STATUSES
 from ml_connector.stampli.columns import KNOWN_COLUMNS, canonical_name, normalize_header
 
 MiB = 1024 * 1024
@@ -34,7 +35,7 @@ class ReaderLimits:
     max_lines_per_document: int = 50_000
 
 
-DEFAULT_APPROVED = frozenset({"APPROVED", "READY_FOR_EXPORT"})
+DEFAULT_APPROVED = POSTABLE_APPROVAL_STATUSES  # APPROVED only; a tenant may add READY_FOR_EXPORT
 _DELIMITERS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "TAB": "\t", "\\t": "\t"}
 _THOUSANDS = {",", ".", " ", "\u00a0", "\u202f", "'"}
 

@@ -25,6 +25,7 @@ from ml_connector.stampli.build import (
     build_invoice,
     build_payment,
 )
+from ml_connector.stampli.codes import SKIP_CODES
 from ml_connector.stampli.columns import Kind
 from ml_connector.stampli.csv_reader import CsvPlan, csv_document, iter_csv_groups, scan_csv
 from ml_connector.stampli.errors import FileRejected
@@ -53,9 +54,9 @@ class RejectedRecord:
 
     @property
     def skipped(self) -> bool:
-        """Rejected only because it is not approved (the pipeline skips these)."""
+        """Rejected only because it is not approved or not paid (the pipeline skips these)."""
         errors = {i.code for i in self.issues if i.level == Level.ERROR}
-        return errors == {"not_approved"}
+        return bool(errors) and errors <= SKIP_CODES
 
 
 @dataclass

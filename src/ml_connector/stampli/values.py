@@ -9,8 +9,12 @@ from decimal import Decimal
 
 from ml_connector.domain.money import AmountFormatError, is_currency_code, parse_amount
 
-_COMMA_VALUE = re.compile(r"^-?\d+(,\d+)?$")
-_INT = re.compile(r"^\d{1,9}$")
+# [0-9], not \d: only ASCII digits are digits here (\d also matches ``１２３``, ``٥``).
+_COMMA_VALUE = re.compile(r"^-?[0-9]+(,[0-9]+)?$")
+# Under the §4.2 comma rule a dot followed by exactly three digits may be a thousands separator
+# (``7.450`` = 7450) as well as a decimal point (7.45): the reading would be a guess.
+_AMBIGUOUS_DOT = re.compile(r"^[+-]?[0-9]{1,3}(\.[0-9]{3})+$")
+_INT = re.compile(r"^[0-9]{1,9}$")
 # decimal(18, x) of §4.3: at most 16 integer digits; keeps every product and rounding exact.
 _MAX_ADJUSTED = 15
 _MAX_DIGITS = 24
@@ -37,8 +41,15 @@ class ValueRules:
 
     def amount(self, text: str) -> Decimal:
         sep = self.decimal_sep
-        if self.comma_rule and _COMMA_VALUE.match(text.strip()):
-            sep = ","
+        if self.comma_rule:
+            if _COMMA_VALUE.match(text.strip()):
+                sep = ","
+            elif self.thousands_sep is None and _AMBIGUOUS_DOT.match(text.strip()):
+                raise BadValue(
+                    "invalid_amount",
+                    f"{text!r} is ambiguous in a ';' file with decimal commas: the '.' may be a "
+                    "thousands separator; declare thousands_sep (and decimal_sep) in the reader profile",
+                )
         try:
             value = parse_amount(text, decimal_sep=sep, thousands_sep=self.thousands_sep)
         except AmountFormatError as exc:
@@ -57,6 +68,8 @@ class ValueRules:
 
     def date(self, text: str) -> date:
         raw = text.strip()
+        if not raw.isascii():  # strptime's %d and %Y accept any script's digits
+            raise BadValue("invalid_date", f"{text[:40]!r} is not a date written in ASCII digits")
         for fmt in self.date_formats:
             try:
                 return datetime.strptime(raw, fmt).date()  # noqa: DTZ007  (a date, no time zone)
@@ -69,6 +82,8 @@ class ValueRules:
     def timestamp(self, text: str) -> tuple[datetime, bool]:
         """The aware timestamp, and whether it was naive (read in the profile's time zone)."""
         raw = text.strip()
+        if not raw.isascii():
+            raise BadValue("invalid_timestamp", f"{text[:40]!r} is not a timestamp written in ASCII digits")
         parsed: datetime | None = None
         if re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", raw):
             try:

@@ -85,13 +85,23 @@ def _feed(path: Path, parser: Any, file: str, after_chunk: Callable[[], None] | 
                     code,
                     f"XML error at line {exc.lineno}, column {exc.offset}: {expat.errors.messages[exc.code]}",
                     file=file,
+                    line=exc.lineno,
                 )
             ]
         ) from None
     except _Refused as exc:
-        raise FileRejected([error(exc.code, exc.message, file=file)]) from None
+        raise FileRejected([error(exc.code, exc.message, file=file, line=parser.CurrentLineNumber)]) from None
     except (LookupError, UnicodeError) as exc:  # an encoding expat and Python do not know
-        raise FileRejected([error("encoding_error", f"cannot decode the XML: {exc}", file=file)]) from None
+        raise FileRejected(
+            [
+                error(
+                    "encoding_error",
+                    f"cannot decode the XML: {exc}",
+                    file=file,
+                    line=parser.CurrentLineNumber,
+                )
+            ]
+        ) from None
 
 
 def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None) -> XmlPlan:
@@ -122,7 +132,7 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
                 )
             if kind is not None and found != kind:
                 raise _Refused("kind_mismatch", f"expected {kind} but the root element is <{name}>")
-            state["root"], state["attrs"] = found, dict(attrs)
+            state["root"], state["attrs"], state["root_line"] = found, dict(attrs), parser.CurrentLineNumber
             cid = attrs.get("companyId")
             if profile.company_id is not None and cid is not None and cid.strip() != profile.company_id:
                 raise _Refused(
@@ -164,17 +174,26 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
     parser.CharacterDataHandler = data
     _feed(path, parser, file)
     if state["root"] is None:
-        raise FileRejected([error("empty_file", "no root element", file=file)])
+        raise FileRejected([error("empty_file", "no root element", file=file, line=parser.CurrentLineNumber)])
+    root_line: int = state["root_line"]
     the_kind: Kind = state["root"]
     attrs: dict[str, str] = state["attrs"]
     count_attr = COUNT_ATTR[the_kind]
     root_path = "/" + next(k for k, v in ROOTS.items() if v == the_kind)
     if count_attr not in attrs:
         raise FileRejected(
-            [error("missing_count", f"the root has no {count_attr} attribute", file=file, xpath=root_path)]
+            [
+                error(
+                    "missing_count",
+                    f"the root has no {count_attr} attribute",
+                    file=file,
+                    xpath=root_path,
+                    line=root_line,
+                )
+            ]
         )
     declared = attrs[count_attr].strip()
-    if not declared.isdigit() or int(declared) != state["docs"]:
+    if not _is_ascii_number(declared) or int(declared) != state["docs"]:
         raise FileRejected(
             [
                 error(
@@ -183,6 +202,7 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
                     f"<{DOC_TAG[the_kind]}> elements",
                     file=file,
                     xpath=root_path,
+                    line=root_line,
                 )
             ]
         )
@@ -238,9 +258,16 @@ def iter_xml_documents(
             final = not chunk
             try:
                 parser.Parse(chunk, final)
-            except (expat.ExpatError, _Refused) as exc:  # the file changed since pass 1
+            except (expat.ExpatError, _Refused, LookupError, UnicodeError) as exc:  # changed since pass 1
                 raise FileRejected(
-                    [error("xml_malformed", f"XML error in pass 2: {exc}", file=plan.file)]
+                    [
+                        error(
+                            "xml_malformed",
+                            f"XML error in pass 2: {exc}",
+                            file=plan.file,
+                            line=parser.CurrentLineNumber,
+                        )
+                    ]
                 ) from None
             for n, elem in done:
                 xpath = f"/{root_name}/{doc_tag}[{n}]"
@@ -388,13 +415,103 @@ def _unknown(
             )
 
 
+# Elements that repeat by design; every other known element may occur at most once in its parent.
+_REPEATABLE = frozenset({"Line", "Approver", "Field", "Application"})
+_ONCE_ONLY = (_INVOICE_CHILDREN | _LINE_CHILDREN | _PAYMENT_CHILDREN | _APPLICATION_CHILDREN) | frozenset(
+    {
+        "Subtotal",
+        "Total",
+        "VendorId",
+        "Name",
+        "TaxId",
+        "Department",
+        "CostCenter",
+        "Location",
+        "Class",
+        "Project",
+    }
+)
+
+
+def _structure(elem: ET.Element, xpath: str, file: str) -> list[Issue]:
+    """A known element twice where it may occur once, or text mixed with child elements
+    (``<Total>9312.50<Hidden/>0</Total>``): the reader would have to pick one reading, so the
+    document is rejected instead."""
+    issues: list[Issue] = []
+    for node in elem.iter():
+        if len(node) == 0:
+            continue
+        text = node.text
+        if (text and not text.isspace()) or any(c.tail and not c.tail.isspace() for c in node):
+            issues.append(
+                error(
+                    "mixed_content",
+                    f"<{node.tag}> mixes text with child elements; its value is ambiguous",
+                    file=file,
+                    xpath=_path_of(elem, xpath, node),
+                    field=node.tag,
+                )
+            )
+        tags = [c.tag for c in node]
+        if len(tags) == len(set(tags)):
+            continue  # the common case: no tag twice
+        seen: set[str] = set()
+        for tag in tags:
+            if tag in seen and tag in _ONCE_ONLY:
+                issues.append(
+                    error(
+                        "duplicate_element",
+                        f"<{tag}> occurs more than once in <{node.tag}>; it may occur once",
+                        file=file,
+                        xpath=f"{_path_of(elem, xpath, node)}/{tag}[2]",
+                        field=tag,
+                    )
+                )
+                break
+            seen.add(tag)
+    return issues
+
+
+def _path_of(root: ET.Element, xpath: str, target: ET.Element) -> str:
+    """The XPath of ``target`` inside the document ``root`` (at ``xpath``); only for issues."""
+    parents = {child: parent for parent in root.iter() for child in parent}
+    steps: list[str] = []
+    node = target
+    while node is not root:
+        parent = parents[node]
+        if node.tag in _REPEATABLE:
+            same = [c for c in parent if c.tag == node.tag]
+            steps.append(f"{node.tag}[{same.index(node) + 1}]")
+        else:
+            steps.append(node.tag)
+        node = parent
+    return "/".join([xpath, *reversed(steps)])
+
+
+def _is_ascii_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts ``²`` and ``５``, which ``int`` may refuse."""
+    return text.isascii() and text.isdigit()
+
+
 def _invoice(elem: ET.Element, xpath: str, company: str | None, plan: XmlPlan, seen: set[str]) -> RawDocument:
+    issues = _structure(elem, xpath, plan.file)
     approval = elem.find("Approval")
     approvers: list[tuple[int, int, str]] = []
     if approval is not None:
         for pos, a in enumerate(approval.findall("Approver")):
-            seq = a.get("sequence", "")
-            approvers.append((int(seq) if seq.isdigit() else 1 << 30, pos, a.get("email", "")))
+            seq = a.get("sequence", "").strip()
+            if seq and not _is_ascii_number(seq):
+                issues.append(
+                    error(
+                        "invalid_number",
+                        f"Approver sequence {seq[:40]!r} is not a number written in ASCII digits",
+                        file=plan.file,
+                        xpath=f"{xpath}/Approval/Approver[{pos + 1}]",
+                        field="approvers",
+                    )
+                )
+                seq = ""
+            approvers.append((int(seq) if seq else 1 << 30, pos, a.get("email", "")))
     header = {
         "stampliCompanyId": _text(elem, "StampliCompanyId") or company,
         "stampliInvoiceId": _text(elem, "StampliInvoiceId"),
@@ -458,6 +575,7 @@ def _invoice(elem: ET.Element, xpath: str, company: str | None, plan: XmlPlan, s
         custom=_custom(elem),
         extra=extra,
         approvers=tuple(e for _, _, e in sorted(approvers) if e),
+        issues=issues,
     )
 
 
@@ -497,4 +615,11 @@ def _payment(elem: ET.Element, xpath: str, company: str | None, plan: XmlPlan, s
             "discountAmount": _text(app, "DiscountAmount"),
         }
         lines.append(RawLine(values, extra=app_extra, xpath=f"{xpath}/Applications/Application[{n}]"))
-    return RawDocument(kind="payment", header=header, lines=lines, xpath=xpath, extra=extra)
+    return RawDocument(
+        kind="payment",
+        header=header,
+        lines=lines,
+        xpath=xpath,
+        extra=extra,
+        issues=_structure(elem, xpath, plan.file),
+    )
