@@ -241,6 +241,56 @@ class Ledger:
                 details={"documents": count, "issues": len(issues)},
             )
 
+    def set_file_aside(self, file_id: int, *, from_statuses: Sequence[str], actor: str, reason: str) -> bool:
+        """An operator's decision that a rejected file is not to be read again: status ``set_aside``
+        and its file-level failures closed, in one transaction. False when the file is not in
+        ``from_statuses`` (someone else replayed or set it aside first)."""
+        with self.tx() as conn:
+            row = conn.execute(sa.select(files).where(files.c.id == file_id)).mappings().one()
+            done = conn.execute(
+                files.update()
+                .where(files.c.id == file_id, files.c.status.in_(from_statuses))
+                .values(status="set_aside")
+            )
+            if done.rowcount != 1:
+                return False
+            self.audit(
+                conn,
+                connection=row["connection"],
+                entity="file",
+                key=row["remote_path"],
+                action="set_aside",
+                from_status=row["status"],
+                to_status="set_aside",
+                actor=actor,
+                reason=reason,
+            )
+            open_ids = conn.execute(
+                sa.select(failures.c.id).where(
+                    failures.c.file_id == file_id,
+                    failures.c.document_id.is_(None),
+                    failures.c.status == "open",
+                )
+            ).scalars()
+            for fid in list(open_ids):
+                conn.execute(
+                    failures.update()
+                    .where(failures.c.id == fid)
+                    .values(status="resolved", resolved_at=utcnow(), resolved_by=actor)
+                )
+                self.audit(
+                    conn,
+                    connection=row["connection"],
+                    entity="failure",
+                    key=str(fid),
+                    action="set_aside",
+                    from_status="open",
+                    to_status="resolved",
+                    reason=reason,
+                    actor=actor,
+                )
+            return True
+
     def files_with_status(self, connection: str, statuses: Sequence[str]) -> list[RowMapping]:
         with self.tx() as conn:
             q = sa.select(files).where(files.c.connection == connection, files.c.status.in_(statuses))

@@ -17,6 +17,7 @@ from ml_connector.service.operations import (
     replay_failures,
     run_once,
     serve,
+    set_aside_failures,
     status,
 )
 from ml_connector.service.views import (
@@ -54,5 +55,6 @@ __all__ = [
     "run_once",
     "search_documents",
     "serve",
+    "set_aside_failures",
     "status",
 ]
