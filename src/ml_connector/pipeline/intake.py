@@ -33,7 +33,7 @@ from ml_connector.pipeline.journal import invoice_reference, payment_reference, 
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.stampli.errors import FileRejected
-from ml_connector.stampli.read import ExportStream, RejectedRecord, iter_export
+from ml_connector.stampli.read import RejectedRecord, iter_export
 
 TOO_LARGE = "too_large"  # file status: listed, over the size limit, never downloaded
 SKIP_CODES = frozenset({"not_approved"})
@@ -180,7 +180,17 @@ def resume_downloaded_files(rt: Runtime, stats: IntakeStats) -> None:
             process_file(rt, int(row["id"]), path, row["remote_path"], row["kind"], row["sha256"], stats)
 
 
-ExportReader = Callable[..., ExportStream]
+class DocumentStream(Protocol):
+    """What ``process_file`` reads: the documents of one file and the issues found so far
+    (``stampli.read.ExportStream``)."""
+
+    issues: list[Issue]
+
+    def __iter__(self) -> Iterator[Invoice | Payment | RejectedRecord]: ...
+    def __next__(self) -> Invoice | Payment | RejectedRecord: ...
+
+
+ExportReader = Callable[..., DocumentStream]
 
 
 def process_file(
@@ -236,7 +246,7 @@ class _ReaderFailed(Exception):
     """Any exception out of the reader (not out of the ledger), carried as ``__cause__``."""
 
 
-def _open_guarded(open_stream: Callable[[], ExportStream]) -> ExportStream:
+def _open_guarded(open_stream: Callable[[], DocumentStream]) -> DocumentStream:
     try:
         return open_stream()
     except FileRejected:
@@ -245,7 +255,7 @@ def _open_guarded(open_stream: Callable[[], ExportStream]) -> ExportStream:
         raise _ReaderFailed from exc
 
 
-def _read_guarded(stream: ExportStream) -> Iterator[Invoice | Payment | RejectedRecord]:
+def _read_guarded(stream: DocumentStream) -> Iterator[Invoice | Payment | RejectedRecord]:
     """The stream's items; an exception the reader raises comes out as ``_ReaderFailed``."""
     while True:
         try:
@@ -260,7 +270,9 @@ def _read_guarded(stream: ExportStream) -> Iterator[Invoice | Payment | Rejected
 
 
 def _describe(exc: BaseException | None) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    text = f"{name}: {exc}"
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -281,6 +293,8 @@ def _reject_file(
     stats.files_rejected += 1
     errors = [i for i in found if i.level == Level.ERROR] or found
     reason = f"file {remote_path} was rejected as a whole: " + "; ".join(str(i) for i in errors[:5])
+    if documents:
+        reason += f" ({documents} documents read before this stay taken in)"
     rt.ledger.record_failure(
         connection=rt.name,
         actor=rt.actor,
