@@ -11,6 +11,7 @@ Exactly-once rests on three rules kept here:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ml_connector.errors import LedgerError
 from ml_connector.ledger.schema import audit, documents, failures, files, master_data, runs, sync_state
+from ml_connector.private_files import private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x6D6C6331  # pg_advisory_xact_lock key held while migrating ("mlc1")
@@ -740,6 +742,10 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
+        db = engine.url.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            with contextlib.suppress(FileNotFoundError):  # no folder: SQLite's own error says so
+                private_file(Path(db))  # SQLite gives its -wal and -shm files the same mode
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -32,6 +32,7 @@ from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import invoice_reference, payment_reference, void_reference
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.private_files import make_private, private_dir
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.read import RejectedRecord, iter_export
 
@@ -64,8 +65,7 @@ async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
     known = rt.ledger.known_file_paths(rt.name)
     # One staging folder per process: two processes running the same cycle download the same
     # file, and must not write, resume or rename each other's ``.part`` file.
-    staging = rt.archive_dir / ".incoming" / str(os.getpid())
-    staging.mkdir(parents=True, exist_ok=True)
+    staging = private_dir(rt.archive_dir / ".incoming" / str(os.getpid()))
     try:
         await _intake_folders(rt, source, stats, known, staging)
     finally:
@@ -166,6 +166,7 @@ def _archive(archive_dir: Path, dl: Downloaded) -> Path:
     name = Path(dl.remote.path).name
     target = archive_dir / f"{dl.sha256[:16]}-{name}"
     if not target.exists():
+        make_private(dl.local_path)  # 0600 before it gets its final name
         shutil.move(str(dl.local_path), target)
     else:
         dl.local_path.unlink(missing_ok=True)
