@@ -136,6 +136,14 @@ class LogConfig:
     file: Path | None = None
 
 
+@dataclass(frozen=True)
+class DashboardConfig:
+    """The ``[dashboard]`` table. ``trusted_proxies``: addresses or networks whose X-Forwarded-For
+    and X-Forwarded-Proto headers are believed; from anyone else they are ignored (default: none)."""
+
+    trusted_proxies: tuple[str, ...] = ()
+
+
 _URL_PASSWORD = re.compile(r"^(?P<head>[^:/]+(?:\+[^:/]+)?://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@.*)$")
 
 
@@ -154,6 +162,7 @@ class AppConfig:
     connections: tuple[ConnectionConfig, ...] = ()
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     vault: VaultConfig | None = None  # None: no [vault] table, vault: references cannot be resolved
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     @property
     def ledger_url_redacted(self) -> str:
