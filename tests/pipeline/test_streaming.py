@@ -1,0 +1,24 @@
+"""A large export costs the pipeline's intake and ``inspect --json`` about the same memory as a small
+one (issue 19, point 9): both stream document by document. Measured in fresh child processes
+(``bench/memory.py``, the same code as ``bench/run --only memory`` on 194 MiB): the peak RSS grows
+by far less than the file's size, where reading the whole file first costs about four times it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.memory import make_export, measure
+
+MIB = 24
+GROWTH_LIMIT_MB = 20  # collecting the documents first grew by ~4 x MIB
+
+
+def test_intake_and_inspect_stream_a_large_export(tmp_path: Path) -> None:
+    path = make_export(tmp_path, MIB, per_invoice=1000)
+    assert path.stat().st_size > (MIB - 1) * 1024**2
+    intake = measure("intake", path)
+    assert intake["status"] == "processed" and intake["documents"] == MIB * 1024**2 // 306 // 1000
+    assert intake["growth_mb"] < GROWTH_LIMIT_MB, intake
+    inspect = measure("inspect", path)
+    assert inspect["exit_code"] == 0
+    assert inspect["growth_mb"] < GROWTH_LIMIT_MB, inspect
