@@ -292,15 +292,15 @@ def _reject_file(
     issues = [i.as_dict() for i in found]
     stats.issues.extend({"file": remote_path, **i} for i in issues)
     stats.files_rejected += 1
-    errors = [i for i in found if i.level == Level.ERROR] or found
-    reason = f"file {remote_path} was rejected as a whole: " + "; ".join(str(i) for i in errors[:5])
+    errors_first = sorted(found, key=lambda i: i.level != Level.ERROR)
+    reason = f"file {remote_path} was rejected as a whole: " + "; ".join(str(i) for i in errors_first[:5])
     if documents:
         reason += f" ({documents} documents read before this stay taken in)"
     rt.ledger.record_failure(
         connection=rt.name,
         actor=rt.actor,
         category=Category.SOURCE_DATA,
-        code="file_rejected:" + ",".join(sorted({i.code for i in errors})),
+        code="file_rejected:" + ",".join(sorted({i.code for i in found})),
         reason=reason,
         file_id=file_id,
     )
