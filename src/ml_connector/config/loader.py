@@ -342,10 +342,10 @@ def _read(
         ledger_url=ledger_url,
         ledger_url_source=source,
         log=log,
+        dashboard=dashboard,
         connections=tuple(connections),
         profiles=profiles,
         vault=vault,
-        dashboard=dashboard,
     )
 
 
