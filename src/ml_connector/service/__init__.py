@@ -17,9 +17,9 @@ from ml_connector.service.operations import (
     replay_failures,
     run_once,
     serve,
-    set_aside_failures,
     status,
 )
+from ml_connector.service.set_aside import set_aside_failures
 from ml_connector.service.views import (
     connections,
     daily_counts,

@@ -23,7 +23,7 @@ from ml_connector.pipeline.journal import MappingProblem
 from ml_connector.pipeline.posting import PeriodProblem, build_voucher
 from ml_connector.pipeline.reconcile import ReconRow, reconcile
 from ml_connector.pipeline.refresh import snapshot
-from ml_connector.pipeline.replay import ReplayResult, SetAsideResult, replay, set_aside
+from ml_connector.pipeline.replay import ReplayResult, replay
 from ml_connector.pipeline.rules import Category, check_voucher
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.service.app import App
@@ -106,22 +106,6 @@ async def replay_failures(
         for rt in app.runtimes(connection, actor=actor):
             cycles.append(await run_cycle(rt, intake_files=False))
     return total, cycles
-
-
-def set_aside_failures(
-    app: App, ids: list[int], *, actor: str, connection: str | None = None
-) -> SetAsideResult:
-    """Set aside the rejected files of these failures: not read again, their failures closed."""
-    total = SetAsideResult()
-    open_ids = {int(f["id"]) for f in app.ledger.open_failures(connection)}
-    for rt in app.runtimes(connection, actor=actor):
-        res = set_aside(rt, [i for i in ids if i in open_ids], actor=actor)
-        total.files += res.files
-        total.refused += [r for r in res.refused if "no open failure with this id" not in r]
-    for fid in ids:
-        if fid not in open_ids:
-            total.refused.append(f"{fid}: no open failure with this id")
-    return total
 
 
 def preview(app: App, path: Path, connection: str | None = None) -> dict[str, Any]:
