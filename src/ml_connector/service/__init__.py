@@ -19,7 +19,6 @@ from ml_connector.service.operations import (
     serve,
     status,
 )
-from ml_connector.service.set_aside import set_aside_failures
 from ml_connector.service.views import (
     connections,
     daily_counts,
@@ -55,6 +54,5 @@ __all__ = [
     "run_once",
     "search_documents",
     "serve",
-    "set_aside_failures",
     "status",
 ]

@@ -222,8 +222,10 @@ def replay(
 def _set_aside(ids: list[int], all_: bool, config: Path, connection: str | None, as_json: bool) -> None:
     if all_:
         raise typer.BadParameter("--set-aside takes failure ids, not --all: set files aside one by one")
+    from ml_connector.service.set_aside import set_aside_failures
+
     with _app(config) as application:
-        result = service.set_aside_failures(application, ids, actor=_actor(), connection=connection)
+        result = set_aside_failures(application, ids, actor=_actor(), connection=connection)
     if as_json:
         _dump({"set_aside": result.files, "refused": result.refused})
     else:
