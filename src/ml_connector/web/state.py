@@ -46,9 +46,9 @@ class WebState:
         }
 
     def set_aside(self, session: Session, ids: list[int]) -> dict[str, Any]:
-        actor = actor_of(session)
         from ml_connector.service.set_aside import set_aside_failures
 
+        actor = actor_of(session)
         result = set_aside_failures(self.app, ids, actor=actor)
         return {"actor": actor, "set_aside": result.files, "refused": [redact(r) for r in result.refused]}
 
