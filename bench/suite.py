@@ -1,7 +1,7 @@
 """``bench/run``: the benchmark suite. Prints a table and writes bench/results.json.
 
     bench/run                      # every section with the issue's sizes
-    bench/run --only calls,rate    # some sections (calls, rate, throughput, parse, sftp)
+    bench/run --only calls,rate    # some sections (calls, rate, throughput, parse, sftp, memory)
     bench/run --quick              # small sizes, a smoke test of the harness (figures not comparable)
 
 Every figure that depends on the machine is reported next to a reference measured in the same
@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench import parse_speed
+from bench import memory, parse_speed
 from bench.lib import ROOT, Connection, OpenSsh, SimProcess, machine, make_batch
 from ml_connector import service
 from ml_connector.adapters.visma.client import VismaClient
@@ -40,7 +40,7 @@ from ml_connector.pipeline.refresh import snapshot
 from ml_connector.stampli.read import read_export
 
 RESULTS = ROOT / "bench" / "results.json"
-SECTIONS = ("calls", "rate", "throughput", "parse", "sftp")
+SECTIONS = ("calls", "rate", "throughput", "parse", "sftp", "memory")
 API = ("/v1/", "/v2/")
 
 
@@ -510,6 +510,17 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 idle["median_seconds"] <= 2,
             )
         )
+    if "memory" in results:
+        r = results["memory"]
+        for what in ("intake", "inspect"):
+            rows.append(
+                _row(
+                    f"{what}: peak RSS growth, {r['file_mib']} MiB export (MB)",
+                    r[what]["growth_mb"],
+                    "<= 150",
+                    r[what]["growth_mb"] <= 150,
+                )
+            )
     return rows
 
 
@@ -533,12 +544,14 @@ def main() -> int:
     ap.add_argument("--sftp-mb", type=int, default=200)
     ap.add_argument("--idle-files", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--memory-mib", type=float, default=194.0)
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args()
     if args.quick:
         args.calls_invoices, args.rate_invoices, args.rate_limit = 60, 120, "20/1"
         args.throughput_invoices, args.csv_lines, args.xml_lines = 60, 20_000, 8_000
         args.sftp_mb, args.idle_files, args.repeats = 10, 200, 1
+        args.memory_mib = 4.0
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:
@@ -553,6 +566,7 @@ def main() -> int:
         "throughput": lambda: bench_throughput(work, _need(ssh), args.throughput_invoices, args.latency_ms),
         "parse": lambda: bench_parse(work, args.csv_lines, args.xml_lines),
         "sftp": lambda: bench_sftp(work, _need(ssh), args.sftp_mb, args.idle_files, args.repeats),
+        "memory": lambda: memory.run(work, args.memory_mib),
     }
     try:
         for section in SECTIONS:

@@ -16,6 +16,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ml_connector.private_files import private_file
+
 _SECRETS: set[str] = set()
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _URL_CRED = re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)")
@@ -100,7 +102,9 @@ def configure(level: str = "INFO", fmt: str = "console", file: Path | None = Non
     for old in list(root.handlers):
         root.removeHandler(old)
         old.close()
-    handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (
+        logging.FileHandler(private_file(file)) if file else logging.StreamHandler(sys.stderr)
+    )
     handler.addFilter(ContextFilter())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(

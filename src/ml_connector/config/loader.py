@@ -9,6 +9,7 @@ anything but a reference is reported without quoting it.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -28,6 +29,7 @@ from ml_connector.config.model import (
     AppConfig,
     ClosedPeriodPolicy,
     ConnectionConfig,
+    DashboardConfig,
     LogConfig,
     LogFormat,
     LogLevel,
@@ -315,6 +317,7 @@ def _read(
     base = path.parent
     ledger_url, source = _ledger_url(top, base, environ)
     log = _log(top, base)
+    dashboard = _dashboard(top)
     vault = _vault(top, base, ledger_url)
     if ctx.resolver is None:
         ctx.resolver = _checked_resolver(ctx, vault, environ)
@@ -343,6 +346,7 @@ def _read(
         ledger_url=ledger_url,
         ledger_url_source=source,
         log=log,
+        dashboard=dashboard,
         connections=tuple(connections),
         profiles=profiles,
         vault=vault,
@@ -479,6 +483,29 @@ def _log(top: _Table, base: Path) -> LogConfig:
     file = t.path_value("file", base=base, must_exist=False)
     t.finish()
     return LogConfig(level=cast(LogLevel, level), format=cast(LogFormat, fmt), file=file)
+
+
+def _dashboard(top: _Table) -> DashboardConfig:
+    t = top.sub("dashboard")
+    if t is None:
+        return DashboardConfig()
+    value = t.raw("trusted_proxies", [])
+    proxies: list[str] = []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        t.add("trusted_proxies", 'must be an array of IP addresses or networks, e.g. ["127.0.0.1"]')
+        value = []
+    for item in value:
+        try:
+            if "/" in item:
+                ipaddress.ip_network(item.strip())
+            else:
+                ipaddress.ip_address(item.strip())
+        except ValueError:
+            t.add("trusted_proxies", f"{item!r} is not an IP address or network (e.g. 10.0.0.0/24)")
+        else:
+            proxies.append(item.strip())
+    t.finish()
+    return DashboardConfig(trusted_proxies=tuple(proxies))
 
 
 def _profiles(top: _Table, validator: ProfileValidator | None) -> dict[str, dict[str, Any]]:

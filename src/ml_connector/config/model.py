@@ -135,6 +135,14 @@ VaultBackendName = Literal["file", "ledger"]
 
 
 @dataclass(frozen=True)
+class DashboardConfig:
+    """The ``[dashboard]`` table. ``trusted_proxies``: addresses or networks whose X-Forwarded-For
+    and X-Forwarded-Proto headers are believed; from anyone else they are ignored (default: none)."""
+
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class VaultConfig:
     """The ``[vault]`` table: where encrypted secrets live and where the master key comes from."""
 
@@ -184,6 +192,7 @@ class AppConfig:
     ledger_url: str = field(repr=False)  # may hold a password when it comes from the environment
     ledger_url_source: str = "default"
     log: LogConfig = field(default_factory=LogConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     connections: tuple[ConnectionConfig, ...] = ()
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     vault: VaultConfig | None = None  # None: no [vault] table, vault: references cannot be resolved

@@ -11,6 +11,7 @@ Exactly-once rests on three rules kept here:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ml_connector.errors import LedgerError
 from ml_connector.ledger.schema import audit, documents, failures, files, master_data, runs, sync_state
+from ml_connector.private_files import private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x6D6C6331  # pg_advisory_xact_lock key held while migrating ("mlc1")
@@ -248,6 +250,56 @@ class Ledger:
                 actor=actor,
                 details={"documents": count, "issues": len(issues)},
             )
+
+    def set_file_aside(self, file_id: int, *, from_statuses: Sequence[str], actor: str, reason: str) -> bool:
+        """An operator's decision that a rejected file is not to be read again: status ``set_aside``
+        and its file-level failures closed, in one transaction. False when the file is not in
+        ``from_statuses`` (someone else replayed or set it aside first)."""
+        with self.tx() as conn:
+            row = conn.execute(sa.select(files).where(files.c.id == file_id)).mappings().one()
+            done = conn.execute(
+                files.update()
+                .where(files.c.id == file_id, files.c.status.in_(from_statuses))
+                .values(status="set_aside")
+            )
+            if done.rowcount != 1:
+                return False
+            self.audit(
+                conn,
+                connection=row["connection"],
+                entity="file",
+                key=row["remote_path"],
+                action="set_aside",
+                from_status=row["status"],
+                to_status="set_aside",
+                actor=actor,
+                reason=reason,
+            )
+            open_ids = conn.execute(
+                sa.select(failures.c.id).where(
+                    failures.c.file_id == file_id,
+                    failures.c.document_id.is_(None),
+                    failures.c.status == "open",
+                )
+            ).scalars()
+            for fid in list(open_ids):
+                conn.execute(
+                    failures.update()
+                    .where(failures.c.id == fid)
+                    .values(status="resolved", resolved_at=utcnow(), resolved_by=actor)
+                )
+                self.audit(
+                    conn,
+                    connection=row["connection"],
+                    entity="failure",
+                    key=str(fid),
+                    action="set_aside",
+                    from_status="open",
+                    to_status="resolved",
+                    reason=reason,
+                    actor=actor,
+                )
+            return True
 
     def files_with_status(self, connection: str, statuses: Sequence[str]) -> list[RowMapping]:
         with self.tx() as conn:
@@ -722,6 +774,10 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
+        db = engine.url.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            with contextlib.suppress(FileNotFoundError):  # no folder: SQLite's own error says so
+                private_file(Path(db))  # SQLite gives its -wal and -shm files the same mode
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

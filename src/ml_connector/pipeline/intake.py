@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,18 +27,22 @@ from ml_connector.domain.documents import (
     payment_json,
     payment_key,
 )
-from ml_connector.domain.issues import Issue
+from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import invoice_reference, payment_reference, void_reference
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.private_files import make_private, private_dir
 from ml_connector.stampli.codes import SKIP_CODES as READER_SKIP_CODES
-from ml_connector.stampli.read import ReadResult, RejectedRecord, read_export
+from ml_connector.stampli.errors import FileRejected
+from ml_connector.stampli.read import RejectedRecord, iter_export
 
 TOO_LARGE = "too_large"  # file status: listed, over the size limit, never downloaded
 SKIP_CODES = READER_SKIP_CODES  # not approved, not paid: recorded as skipped, never posted
 MAX_EVENTS = 200
+
+log = logging.getLogger("ml_connector.intake")
 
 
 class ExportSource(Protocol):
@@ -71,8 +76,7 @@ async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
     known = rt.ledger.known_file_paths(rt.name)
     # One staging folder per process: two processes running the same cycle download the same
     # file, and must not write, resume or rename each other's ``.part`` file.
-    staging = rt.archive_dir / ".incoming" / str(os.getpid())
-    staging.mkdir(parents=True, exist_ok=True)
+    staging = private_dir(rt.archive_dir / ".incoming" / str(os.getpid()))
     try:
         await _intake_folders(rt, source, stats, known, staging)
     finally:
@@ -173,6 +177,7 @@ def _archive(archive_dir: Path, dl: Downloaded) -> Path:
     name = Path(dl.remote.path).name
     target = archive_dir / f"{dl.sha256[:16]}-{name}"
     if not target.exists():
+        make_private(dl.local_path)  # 0600 before it gets its final name
         shutil.move(str(dl.local_path), target)
     else:
         dl.local_path.unlink(missing_ok=True)
@@ -187,32 +192,135 @@ def resume_downloaded_files(rt: Runtime, stats: IntakeStats) -> None:
             process_file(rt, int(row["id"]), path, row["remote_path"], row["kind"], row["sha256"], stats)
 
 
+class DocumentStream(Protocol):
+    """What ``process_file`` reads: the documents of one file and the issues found so far
+    (``stampli.read.ExportStream``)."""
+
+    issues: list[Issue]
+
+    def __iter__(self) -> Iterator[Invoice | Payment | RejectedRecord]: ...
+    def __next__(self) -> Invoice | Payment | RejectedRecord: ...
+
+
+ExportReader = Callable[..., DocumentStream]
+
+
 def process_file(
-    rt: Runtime, file_id: int, path: Path, remote_path: str, kind: str, sha256: str, stats: IntakeStats
-) -> ReadResult:
-    result = read_export(path, remote_path=remote_path, profile=rt.profile(), kind=kind, sha256=sha256)
-    issues = [i.as_dict() for i in result.issues]
-    stats.issues.extend({"file": remote_path, **i} for i in issues)
-    if result.status == "rejected":
-        stats.files_rejected += 1
-        rt.ledger.record_failure(
-            connection=rt.name,
-            actor=rt.actor,
-            category=Category.SOURCE_DATA,
-            code="file_rejected:" + ",".join(sorted({i.code for i in result.issues})),
-            reason=f"file {remote_path} was rejected as a whole: "
-            + "; ".join(str(i) for i in result.issues[:5]),
-            file_id=file_id,
+    rt: Runtime,
+    file_id: int,
+    path: Path,
+    remote_path: str,
+    kind: str,
+    sha256: str,
+    stats: IntakeStats,
+    *,
+    read: ExportReader = iter_export,
+) -> str:
+    """Read one archived file document by document (memory stays flat whatever its size) and store
+    what it holds. Returns the file's new status: processed, partial or rejected.
+
+    Whatever goes wrong while *reading* (a structural rejection, or any exception the reader
+    raises) rejects this file alone, with a failure naming it and the cause: the cycle goes on
+    with the other files, and the file is not read again until an operator replays it."""
+    profile = rt.profile()
+    documents = 0
+    found: list[Issue] = []  # file-level warnings, warnings of accepted documents, rejected records' issues
+    rejected = False
+    try:
+        stream = _open_guarded(
+            lambda: read(path, remote_path=remote_path, profile=profile, kind=kind, sha256=sha256)
         )
-        rt.ledger.finish_file(file_id, status="rejected", count=0, issues=issues, actor=rt.actor)
-        return result
-    for doc in result.documents:
-        ingest(rt, doc, file_id, stats)
-    for rec in result.rejected:
-        _rejected_record(rt, rec, file_id, stats)
-    status = "processed" if result.status == "ok" else "partial"
-    rt.ledger.finish_file(file_id, status=status, count=len(result.documents), issues=issues, actor=rt.actor)
-    return result
+        found = stream.issues
+        for item in _read_guarded(stream):
+            if isinstance(item, RejectedRecord):
+                rejected = True
+                found.extend(item.issues)
+                _rejected_record(rt, item, file_id, stats)
+            else:
+                documents += 1
+                ingest(rt, item, file_id, stats)
+    except FileRejected as exc:
+        _reject_file(rt, file_id, remote_path, [*exc.warnings, *exc.issues], documents, stats)
+        return "rejected"
+    except _ReaderFailed as failed:
+        cause = failed.__cause__
+        issue = error("reader_error", f"the reader failed: {_describe(cause)}", file=remote_path)
+        _reject_file(rt, file_id, remote_path, [*found, issue], documents, stats, cause=cause)
+        return "rejected"
+    issues = [i.as_dict() for i in found]
+    stats.issues.extend({"file": remote_path, **i} for i in issues)
+    status = "partial" if rejected else "processed"
+    rt.ledger.finish_file(file_id, status=status, count=documents, issues=issues, actor=rt.actor)
+    return status
+
+
+class _ReaderFailed(Exception):
+    """Any exception out of the reader (not out of the ledger), carried as ``__cause__``."""
+
+
+def _open_guarded(open_stream: Callable[[], DocumentStream]) -> DocumentStream:
+    try:
+        return open_stream()
+    except FileRejected:
+        raise
+    except Exception as exc:
+        raise _ReaderFailed from exc
+
+
+def _read_guarded(stream: DocumentStream) -> Iterator[Invoice | Payment | RejectedRecord]:
+    """The stream's items; an exception the reader raises comes out as ``_ReaderFailed``."""
+    while True:
+        try:
+            item = next(stream)
+        except StopIteration:
+            return
+        except FileRejected:
+            raise
+        except Exception as exc:
+            raise _ReaderFailed from exc
+        yield item
+
+
+def _describe(exc: BaseException | None) -> str:
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    text = f"{name}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _reject_file(
+    rt: Runtime,
+    file_id: int,
+    remote_path: str,
+    found: list[Issue],
+    documents: int,
+    stats: IntakeStats,
+    *,
+    cause: BaseException | None = None,
+) -> None:
+    """The file is rejected as a whole: an open failure naming it and why, and an ERROR log line
+    (with the traceback when the reader raised). It is not read again until replayed."""
+    issues = [i.as_dict() for i in found]
+    stats.issues.extend({"file": remote_path, **i} for i in issues)
+    stats.files_rejected += 1
+    errors_first = sorted(found, key=lambda i: i.level != Level.ERROR)
+    reason = f"file {remote_path} was rejected as a whole: " + "; ".join(str(i) for i in errors_first[:5])
+    if documents:
+        reason += f" ({documents} documents read before this stay taken in)"
+    rt.ledger.record_failure(
+        connection=rt.name,
+        actor=rt.actor,
+        category=Category.SOURCE_DATA,
+        code="file_rejected:" + ",".join(sorted({i.code for i in found})),
+        reason=reason,
+        file_id=file_id,
+    )
+    log.error(
+        "%s; the other files go on (see `failures`, then `replay` or `replay --set-aside`)",
+        reason,
+        exc_info=cause,
+    )
+    rt.ledger.finish_file(file_id, status="rejected", count=documents, issues=issues, actor=rt.actor)
 
 
 def _rejected_record(rt: Runtime, rec: RejectedRecord, file_id: int, stats: IntakeStats) -> None:

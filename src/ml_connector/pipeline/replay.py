@@ -3,6 +3,10 @@
 A parked document goes back to ``pending`` (or to ``created`` when its batch already exists in
 Visma and only the release failed). A rejected file or record is read again from our archive copy,
 with the current reader profile; whatever still fails opens a fresh failure.
+
+``set_aside`` is the other answer to a rejected file: the operator decides it is not to be read
+again (a broken export Stampli will send again corrected, a stray file). Its failure closes, the
+file keeps status ``set_aside`` in the ledger and its archived copy stays.
 """
 
 from __future__ import annotations
@@ -80,4 +84,38 @@ def replay(rt: Runtime, failure_ids: list[int] | None, *, actor: str) -> ReplayR
             IntakeStats(),
         )
         result.files_reread.append(str(row["remote_path"]))
+    return result
+
+
+SET_ASIDE_FROM = ("rejected", "too_large")  # files rejected as a whole
+
+
+@dataclass
+class SetAsideResult:
+    files: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # "id: why"
+
+
+def set_aside(rt: Runtime, failure_ids: list[int], *, actor: str) -> SetAsideResult:
+    """Set aside the rejected files of these failures (this connection's only)."""
+    result = SetAsideResult()
+    mine = {int(f["id"]): f for f in rt.ledger.open_failures(rt.name)}
+    for fid in failure_ids:
+        f = mine.get(fid)
+        if f is None:
+            result.refused.append(f"{fid}: no open failure with this id in connection {rt.name}")
+            continue
+        if f["document_id"] is not None or f["file_id"] is None or f["doc_key"] is not None:
+            result.refused.append(f"{fid}: only a file rejected as a whole can be set aside; replay this one")
+            continue
+        row = next(
+            (r for r in rt.ledger.files_with_status(rt.name, SET_ASIDE_FROM) if r["id"] == f["file_id"]), None
+        )
+        reason = f"set aside by {actor} (failure {fid})"
+        if row is None or not rt.ledger.set_file_aside(
+            int(row["id"]), from_statuses=SET_ASIDE_FROM, actor=actor, reason=reason
+        ):
+            result.refused.append(f"{fid}: its file is no longer rejected")
+            continue
+        result.files.append(str(row["remote_path"]))
     return result

@@ -20,6 +20,7 @@ from ml_connector.errors import (
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import remember_secret
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.private_files import private_dir
 from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.webhooks.notice import Entity
 from ml_connector.webhooks.receiver import Receiver
@@ -63,8 +64,7 @@ class App:
         except KeyError:
             names = ", ".join(c.name for c in self.config.connections) or "(none)"
             raise ConfigError(f"no connection named {name!r}; configured: {names}") from None
-        archive = self.config.path.parent / "archive" / cfg.name
-        archive.mkdir(parents=True, exist_ok=True)
+        archive = private_dir(self.config.path.parent / "archive" / cfg.name)
         return Runtime(
             config=cfg,
             ledger=self.ledger,

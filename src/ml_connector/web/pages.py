@@ -216,6 +216,22 @@ async def replay_page(
     return _failures_page(request, result)
 
 
+@router.post("/failures/set-aside", response_class=HTMLResponse)
+def set_aside_page(
+    request: Request,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    ids: Annotated[list[int] | None, Form()] = None,
+) -> Response:
+    session = page_session(request)
+    require_csrf(request, session, csrf_token)
+    if not session.user.can_operate:
+        raise HTTPException(status_code=403, detail="only an operator may set files aside")
+    chosen = [i for i in ids or [] if 0 < i < 2**31]
+    if not chosen:
+        return _failures_page(request, {"error": "Select the rejected files to set aside."}, 422)
+    return _failures_page(request, web(request).set_aside(session, chosen))
+
+
 @router.get("/reconciliation", response_class=HTMLResponse)
 async def reconciliation_page(
     request: Request,

@@ -40,6 +40,9 @@ def uvicorn_config(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
 ) -> uvicorn.Config:
+    # Forwarding headers only from the proxies the configuration names: believed from anyone else,
+    # X-Forwarded-For would let a client pick the address the login limit counts against.
+    proxies = list(application.config.dashboard.trusted_proxies)
     return uvicorn.Config(
         create_app(application),
         host=host,
@@ -47,8 +50,8 @@ def uvicorn_config(
         log_level="warning",
         access_log=False,
         server_header=False,
-        proxy_headers=True,  # X-Forwarded-Proto from a local TLS proxy makes cookies Secure
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=bool(proxies),  # X-Forwarded-Proto from a trusted TLS proxy makes cookies Secure
+        forwarded_allow_ips=proxies,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         lifespan="off",

@@ -45,6 +45,13 @@ class WebState:
             ],
         }
 
+    def set_aside(self, session: Session, ids: list[int]) -> dict[str, Any]:
+        from ml_connector.service.set_aside import set_aside_failures
+
+        actor = actor_of(session)
+        result = set_aside_failures(self.app, ids, actor=actor)
+        return {"actor": actor, "set_aside": result.files, "refused": [redact(r) for r in result.refused]}
+
     async def reconcile(self, period: str, connection: str | None) -> list[ReconRow]:
         by_conn = await service.reconcile_period(self.app, period, connection)
         return [r for rows in by_conn.values() for r in rows]

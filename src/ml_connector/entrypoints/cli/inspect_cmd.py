@@ -3,21 +3,29 @@
 Parses local Stampli export files and prints, per file, the canonical documents and every issue.
 Exit 0 when no file was rejected (rejected documents inside a file are fine), 1 when any file was
 rejected, 2 on usage errors (unknown profile, missing path).
+
+Files are streamed: each document is printed as soon as it is read and then forgotten, so memory
+stays flat whatever the file's size (the JSON object of a file is written piece by piece). An
+exception out of the reader rejects that file (issue ``reader_error``) and the next one is read.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ml_connector.domain.documents import Invoice, Payment, invoice_json, payment_json
+from ml_connector.domain.issues import Issue, error
 from ml_connector.entrypoints.cli.app import app
+from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.profile import BUILTIN_PROFILES, ReaderProfile
-from ml_connector.stampli.read import ReadResult, read_export
+from ml_connector.stampli.read import ReadResult, RejectedRecord, iter_export, read_export
 
 
 def load_profile(name: str) -> ReaderProfile:
@@ -66,33 +74,96 @@ def result_json(result: ReadResult) -> dict[str, Any]:
     }
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _doc_line(doc: Invoice | Payment) -> str:
+    if isinstance(doc, Invoice):
+        return (
+            f"  {doc.key}  {doc.document_type} {doc.invoice_number}  vendor {doc.vendor_id} "
+            f"{doc.vendor_name}  {doc.invoice_date}  {doc.total_amount} {doc.currency}  "
+            f"({len(doc.lines)} lines)"
+        )
+    text = (
+        f"  PAY:{doc.stampli_payment_id}  {doc.payment_status} {doc.payment_method}  "
+        f"{doc.payment_date}  {doc.payment_amount} {doc.payment_currency}  vendor {doc.vendor_id}  "
+        f"({len(doc.applications)} applications)"
+    )
+    for a in doc.applications:
+        text += f"\n      -> {a.stampli_invoice_id} {a.document_type} {a.invoice_number}: {a.applied_amount}"
+    return text
+
+
 def _print_human(result: ReadResult) -> None:
     typer.echo(
         f"{result.file}: {result.kind or '?'} {result.status.upper()} "
         f"({len(result.documents)} accepted, {len(result.rejected)} rejected)"
     )
     for doc in result.documents:
-        if isinstance(doc, Invoice):
-            typer.echo(
-                f"  {doc.key}  {doc.document_type} {doc.invoice_number}  vendor {doc.vendor_id} "
-                f"{doc.vendor_name}  {doc.invoice_date}  {doc.total_amount} {doc.currency}  "
-                f"({len(doc.lines)} lines)"
-            )
-        else:
-            typer.echo(
-                f"  PAY:{doc.stampli_payment_id}  {doc.payment_status} {doc.payment_method}  "
-                f"{doc.payment_date}  {doc.payment_amount} {doc.payment_currency}  vendor {doc.vendor_id}  "
-                f"({len(doc.applications)} applications)"
-            )
-            for a in doc.applications:
-                typer.echo(
-                    f"      -> {a.stampli_invoice_id} {a.document_type} {a.invoice_number}: "
-                    f"{a.applied_amount}"
-                )
+        typer.echo(_doc_line(doc))
     for rec in result.rejected:
         typer.echo(f"  REJECTED {rec.key or '(no key)'}")
     for issue in result.issues:
         typer.echo(f"  {issue}")
+
+
+def _print_whole(result: ReadResult, as_json: bool) -> None:
+    if as_json:
+        typer.echo(_dumps(result_json(result)))
+    else:
+        _print_human(result)
+
+
+def _reader_failed(path: Path, exc: Exception) -> Issue:
+    return error("reader_error", f"the reader failed: {type(exc).__name__}: {exc}", file=str(path))
+
+
+def _inspect_file(path: Path, profile: ReaderProfile, as_json: bool) -> bool:
+    """Print one file's documents as they are read; True when the file was rejected."""
+    try:
+        stream = iter_export(path, profile=profile)
+    except FileRejected:
+        _print_whole(read_export(path, profile=profile), as_json)  # the same rejection, with the kind
+        return True
+    except Exception as exc:  # a reader bug must not hide the other files
+        _print_whole(ReadResult(str(path), None, "rejected", [], [], [_reader_failed(path, exc)]), as_json)
+        return True
+    out = sys.stdout
+    if as_json:
+        out.write(f'{{"file": {_dumps(str(path))}, "kind": {_dumps(stream.kind)}, "documents": [')
+    accepted = 0
+    rejected: list[RejectedRecord] = []
+    failure: Issue | None = None
+    try:
+        for item in stream:
+            if isinstance(item, RejectedRecord):
+                rejected.append(replace(item, raw="", parsed=None))  # keys and issues only: raw text is large
+            elif as_json:
+                out.write((", " if accepted else "") + _dumps(_doc_json(item)))
+                accepted += 1
+            else:
+                out.write(_doc_line(item) + "\n")
+                accepted += 1
+    except FileRejected as exc:
+        found = [*exc.warnings, *exc.issues]
+        failure = found[0] if found else _reader_failed(path, exc)
+        stream.issues.extend(found)
+    except Exception as exc:
+        failure = _reader_failed(path, exc)
+        stream.issues.append(failure)
+    status = "rejected" if failure is not None else ("partial" if rejected else "ok")
+    issues = [*stream.issues, *(i for r in rejected for i in r.issues)]
+    if as_json:
+        out.write(f'], "status": {_dumps(status)}, "issues": {_dumps([i.as_dict() for i in issues])}}}\n')
+    else:
+        for rec in rejected:
+            out.write(f"  REJECTED {rec.key or '(no key)'}\n")
+        for issue in issues:
+            out.write(f"  {issue}\n")
+        out.write(f"{path}: {stream.kind} {status.upper()} ({accepted} accepted, {len(rejected)} rejected)\n")
+    out.flush()
+    return status == "rejected"
 
 
 @app.command("inspect")
@@ -110,11 +181,6 @@ def inspect(
     reader_profile = load_profile(profile)
     any_rejected = False
     for path in paths:
-        result = read_export(path, profile=reader_profile)
-        any_rejected |= result.status == "rejected"
-        if as_json:
-            typer.echo(json.dumps(result_json(result), ensure_ascii=False))
-        else:
-            _print_human(result)
+        any_rejected |= _inspect_file(path, reader_profile, as_json)
     if any_rejected:
         raise typer.Exit(1)

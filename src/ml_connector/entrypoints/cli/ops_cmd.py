@@ -202,10 +202,21 @@ def replay(
     config: ConfigOpt = DEFAULT_CONFIG,
     connection: ConnOpt = None,
     as_json: JsonOpt = False,
+    set_aside: Annotated[
+        bool,
+        typer.Option(
+            "--set-aside",
+            help="Instead of reading them again, set the rejected files of these failures aside "
+            "(never read again; the failure closes, the archived copy stays).",
+        ),
+    ] = False,
 ) -> None:
     """Replay failures from the stored records (never a new download), then post them."""
     if not ids and not all_:
         raise typer.BadParameter("give failure ids or --all")
+    if set_aside:
+        _set_aside(list(ids or []), all_, config, connection, as_json)
+        return
     with _app(config) as application:
         result, cycles = asyncio.run(
             service.replay_failures(
@@ -229,6 +240,23 @@ def replay(
             console.print(f"{c.connection}: {s['posted']} posted, {s['parked']} parked again")
         for why in result.refused:
             console.print(f"[yellow]not replayed[/]: {why}")
+    raise typer.Exit(0 if not result.refused else 1)
+
+
+def _set_aside(ids: list[int], all_: bool, config: Path, connection: str | None, as_json: bool) -> None:
+    if all_:
+        raise typer.BadParameter("--set-aside takes failure ids, not --all: set files aside one by one")
+    from ml_connector.service.set_aside import set_aside_failures
+
+    with _app(config) as application:
+        result = set_aside_failures(application, ids, actor=_actor(), connection=connection)
+    if as_json:
+        _dump({"set_aside": result.files, "refused": result.refused})
+    else:
+        for name in result.files:
+            console.print(f"set aside: {name} (it is not read again)")
+        for why in result.refused:
+            console.print(f"[yellow]not set aside[/]: {why}")
     raise typer.Exit(0 if not result.refused else 1)
 
 
