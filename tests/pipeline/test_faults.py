@@ -80,7 +80,7 @@ CASES: dict[str, tuple[dict[str, Any], float]] = {
     "ambiguous": ({"faults": "drop_after_commit=0.25,seed=12"}, 0.01),
     "429": ({"rate_limit": "60/2"}, 1.0),
     "token_expiry": ({"faults": "token_ttl=250ms,latency=10ms,seed=13"}, 0.01),
-    "all": ({"faults": "5xx=0.1,drop_after_commit=0.15,token_ttl=400ms,seed=14", "rate_limit": "60/2"}, 0.3),
+    "all": ({"faults": "5xx=0.15,drop_after_commit=0.15,token_ttl=400ms,seed=14", "rate_limit": "60/2"}, 0.3),
     # every create answered 201 without a Location: the batch number is unknown, found by reference
     "no_location": ({"faults": "no_location=1"}, 0.01),
 }

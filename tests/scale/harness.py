@@ -335,3 +335,14 @@ default_bank_account = "1920"
             debit = sum((Decimal(str(ln["debitAmountInCurrency"])) for ln in lines), Decimal(0))
             credit = sum((Decimal(str(ln["creditAmountInCurrency"])) for ln in lines), Decimal(0))
             assert debit == amount and credit == amount, (ref, amount, debit, credit)
+
+
+def head_revision() -> str:
+    """The newest ledger migration, which ``db upgrade`` reports (not a number frozen in a test)."""
+    from alembic.script import ScriptDirectory
+
+    from ml_connector.ledger.store import MIGRATIONS
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
