@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ml_connector.errors import LedgerError
+from ml_connector.ledger import pgtext
 from ml_connector.ledger.schema import audit, documents, failures, files, master_data, runs, sync_state
 from ml_connector.private_files import private_file
 
@@ -789,4 +790,6 @@ def _engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    sa.event.listen(engine, "connect", lambda dbapi_conn, _record: pgtext.register(dbapi_conn))
+    return engine
