@@ -67,6 +67,17 @@ def segment_entries(segments: list[Segment]) -> dict[str, tuple[bool, dict[str, 
     }
 
 
+def supplier_entries(suppliers: list[Supplier]) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Suppliers as the cache holds them: number -> (active, facts)."""
+    return {
+        s.number: (
+            (s.status or "Active").lower() == "active",
+            {"name": s.name, "status": s.status, "currency": s.currency_id},
+        )
+        for s in suppliers
+    }
+
+
 async def refresh(
     visma: MasterDataSource, ledger: Ledger, connection: str, company_id: str, *, timezone: str = "UTC"
 ) -> MasterData:
@@ -79,17 +90,7 @@ async def refresh(
 
     mark = ledger.sync_mark(connection, SUPPLIER)
     suppliers = await visma.suppliers(modified_since=mark)
-    ledger.upsert_master(
-        connection,
-        SUPPLIER,
-        {
-            s.number: (
-                (s.status or "Active").lower() == "active",
-                {"name": s.name, "status": s.status, "currency": s.currency_id},
-            )
-            for s in suppliers
-        },
-    )
+    ledger.upsert_master(connection, SUPPLIER, supplier_entries(suppliers))
     ledger.set_sync_mark(connection, SUPPLIER, as_aware(_latest(mark, suppliers), zone))
 
     segments = await visma.subaccount_dimension()

@@ -21,7 +21,7 @@ from ml_connector.logs import log_context
 from ml_connector.pipeline.cycle import PostStep
 from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
-from ml_connector.pipeline.refresh import account_entries, segment_entries, snapshot
+from ml_connector.pipeline.refresh import account_entries, segment_entries, snapshot, supplier_entries
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.webhooks.notice import SEGMENT, Entity
 from ml_connector.webhooks.stale import StaleEntities
@@ -48,7 +48,7 @@ async def refresh_entities(
             _store(ledger, connection, kind, key, account_entries([account]) if account is not None else {})
         elif kind == SUPPLIER:
             supplier = await visma.supplier(key)
-            found = {key: supplier_entry(supplier)} if supplier is not None else {}
+            found = supplier_entries([supplier]) if supplier is not None else {}
             _store(ledger, connection, kind, key, found)
         elif kind == SEGMENT_VALUE:
             segment_id, _, value_id = key.partition(":")
@@ -61,14 +61,6 @@ async def refresh_entities(
         elif kind == SEGMENT:
             segments = [s for s in await visma.subaccount_dimension() if str(s.segment_id) == key]
             ledger.upsert_master(connection, SEGMENT_VALUE, segment_entries(segments))
-
-
-def supplier_entry(supplier: Supplier) -> Entry:
-    """The cache entry ``pipeline.refresh.refresh`` writes for a supplier (same shape)."""
-    return (
-        (supplier.status or "Active").lower() == "active",
-        {"name": supplier.name, "status": supplier.status, "currency": supplier.currency_id},
-    )
 
 
 def _store(ledger: Ledger, connection: str, kind: str, key: str, entries: dict[str, Entry]) -> None:
