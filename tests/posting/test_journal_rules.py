@@ -194,10 +194,11 @@ def test_visma_timestamps_are_read_in_the_company_zone() -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from ml_connector.pipeline.refresh import as_aware
+    from ml_connector.adapters.visma.models import Account, in_utc
 
     oslo = ZoneInfo("Europe/Oslo")
     naive = datetime(2025, 3, 10, 9, 15)  # noqa: DTZ001 (naive on purpose: as Visma writes it)
-    aware = as_aware(naive, oslo)
+    read = Account.from_dto({"accountCD": "6540", "lastModifiedDateTime": naive.isoformat()})
+    aware = in_utc(read, oslo).last_modified  # once, at the client's edge
     assert aware is not None and aware.utcoffset() is not None
     assert aware.astimezone(ZoneInfo("UTC")).hour == 8  # CET is UTC+1 in March

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ml_connector import wiring
 from ml_connector.config.loader import config_resolver, load_config
 from ml_connector.config.model import AppConfig
 from ml_connector.config.secrets import SecretRef, SecretResolver
@@ -72,7 +73,7 @@ class App:
             resolver=self.resolver,
             actor=actor,
             configured_names=frozenset(c.name for c in self.config.connections),
-            **self.runtime_options,
+            **{"connectors": wiring.ADAPTERS, **self.runtime_options},
         )
 
     def runtimes(self, only: str | None = None, *, actor: str = "system") -> list[Runtime]:

@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any, Protocol
 
-from ml_connector.adapters.visma.models import Account, Segment, SegmentValue, Supplier
+from ml_connector.domain.masterdata import Account, Segment, SegmentValue, Supplier
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import log_context
@@ -55,7 +55,7 @@ async def refresh_entities(
             value = await visma.segment_value(int(segment_id), value_id)
             entries: dict[str, Entry] = {}
             if value is not None:
-                one = Segment(segment_id=int(segment_id), description=None, length=None, values=(value,))
+                one = Segment(segment_id=int(segment_id), values=(value,))
                 entries = segment_entries([one])
             _store(ledger, connection, kind, key, entries)
         elif kind == SEGMENT:
@@ -83,7 +83,7 @@ async def apply_stale(rt: Runtime, entities: set[Entity], *, post: PostStep = po
     with log_context(connection=rt.name, run_id=run_id):
         try:
             async with rt.visma() as visma:
-                await refresh_entities(visma, rt.ledger, rt.name, entities)
+                await refresh_entities(visma.masterdata, rt.ledger, rt.name, entities)
                 md = snapshot(rt.ledger, rt.name, rt.config.visma.company_id)
                 auto_replay(rt, md, stats)
                 if stats.auto_replayed:
