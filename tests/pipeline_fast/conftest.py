@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from ml_connector.config.model import (
     ConnectionConfig,
@@ -111,15 +113,26 @@ def world_on(
     db = where / "ledger.db"
     shutil.copyfile(template, db)
     connectors = FakeConnectors(visma, stampli)
+    ledger = Ledger(f"sqlite:///{db}")
+    sa.event.listen(ledger.engine, "connect", _no_fsync)
+    ledger.engine.dispose()  # a connection opened before the listener reconnects with it
     rt = Runtime(
         config=cfg,
-        ledger=Ledger(f"sqlite:///{db}"),
+        ledger=ledger,
         archive_dir=where / "archive",
         connectors=connectors,
         settle_after=timedelta(0),
         configured_names=frozenset({NAME}),
     )
     return World(rt, visma, stampli, connectors)
+
+
+def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+    """A test's ledger need not survive a power cut: no fsync per commit (the ledger's own
+    ``synchronous=FULL`` made commits most of a cycle's time on a busy disk)."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA synchronous=OFF")
+    cur.close()
 
 
 @pytest.fixture
