@@ -1,5 +1,8 @@
 """Documents: inserted once per key, then moved between states only by compare-and-set
-(``UPDATE ... WHERE status = old``), each change with its audit row in the same transaction."""
+(``UPDATE ... WHERE status = old``), each change with its audit row in the same transaction.
+
+Which changes exist is ``states.TRANSITIONS``; ``_change`` is the one place that writes a
+document's status."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ml_connector.ledger.audit import write_audit
@@ -17,7 +20,7 @@ from ml_connector.ledger.clock import utcnow
 from ml_connector.ledger.engine import LedgerBase, inserted_id
 from ml_connector.ledger.failures import add_failure
 from ml_connector.ledger.schema import documents, failures
-from ml_connector.ledger.states import DocStatus
+from ml_connector.ledger.states import CLAIM_COLUMNS, Transition, step
 
 
 class DocumentRecords(LedgerBase):
@@ -34,6 +37,8 @@ class DocumentRecords(LedgerBase):
         self, values: Mapping[str, Any], *, status: str, actor: str, reason: str
     ) -> int | None:
         """Insert a new document; ``None`` when another process inserted the same key first."""
+        received = step("received")
+        status = received.target(status)
         now = utcnow()
         try:
             with self.tx() as conn:
@@ -46,7 +51,7 @@ class DocumentRecords(LedgerBase):
                     connection=values["connection"],
                     entity="document",
                     key=values["doc_key"],
-                    action="received",
+                    action=received.action,
                     to_status=status,
                     reason=reason,
                     actor=actor,
@@ -59,48 +64,35 @@ class DocumentRecords(LedgerBase):
     def transition(
         self,
         doc_id: int,
-        from_statuses: Sequence[str],
-        to_status: str,
+        event: str,
+        to_status: str | None = None,
         *,
         actor: str,
-        action: str,
         reason: str | None = None,
         details: Mapping[str, Any] | None = None,
         expect: Mapping[str, Any] | None = None,
         **values: Any,
     ) -> bool:
-        """Compare-and-set a document's status (plus columns), with its audit row. False if lost.
+        """Apply ``event`` (a key of ``states.TRANSITIONS``) by compare-and-set, with its audit
+        row; ``values`` are the columns the event records. False if the document was not in one
+        of the event's from-states (another worker moved it first).
 
         ``expect`` adds columns that must still hold the values the caller decided on (e.g. the
         ``attempts`` it read): a document that went round its states meanwhile is not touched."""
-        expect = dict(expect or {})
+        change = step(event)
         with self.tx() as conn:
-            row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
-            if row["status"] not in from_statuses or any(row[k] != v for k, v in expect.items()):
-                return False
-            guards = [
-                documents.c[k].is_(None) if v is None else documents.c[k] == v for k, v in expect.items()
-            ]
-            res = conn.execute(
-                documents.update()
-                .where(documents.c.id == doc_id, documents.c.status == row["status"], *guards)
-                .values(status=to_status, updated_at=utcnow(), **values)
-            )
-            if res.rowcount != 1:
-                return False
-            write_audit(
+            before = _change(
                 conn,
-                connection=row["connection"],
-                entity="document",
-                key=row["doc_key"],
-                action=action,
-                from_status=row["status"],
-                to_status=to_status,
-                reason=reason,
+                doc_id,
+                change,
+                to_status,
                 actor=actor,
+                reason=reason,
                 details=details,
+                expect=expect,
+                values=values,
             )
-            return True
+            return before is not None
 
     def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool:
         """pending -> posting: record the intent (voucher, period) before anything is sent."""
@@ -108,10 +100,8 @@ class DocumentRecords(LedgerBase):
         row = self.document_by_id(doc_id)
         return self.transition(
             doc_id,
-            [DocStatus.PENDING],
-            DocStatus.POSTING,
+            "claimed",
             actor=f"worker:{wid}",
-            action="claimed",
             reason="about to create the journal transaction in Visma",
             voucher=voucher,
             period=period,
@@ -154,10 +144,8 @@ class DocumentRecords(LedgerBase):
         """A corrected re-export of a document that never reached Visma replaces the stored one."""
         return self.transition(
             doc_id,
-            [DocStatus.PARKED, DocStatus.PENDING, DocStatus.SKIPPED],
-            DocStatus.PENDING,
+            "superseded",
             actor=actor,
-            action="superseded",
             reason="a re-export with changed content replaced the stored document before it was posted",
             details={"content_hash": content_hash, "file_id": file_id},
             source=source,
@@ -169,7 +157,7 @@ class DocumentRecords(LedgerBase):
     def park(
         self,
         doc_id: int,
-        from_statuses: Sequence[str],
+        event: str,
         *,
         category: str,
         code: str,
@@ -179,23 +167,24 @@ class DocumentRecords(LedgerBase):
         missing: list[dict[str, str]] | None = None,
         **values: Any,
     ) -> bool:
-        """Move a document to ``parked`` and open its failure, in one transaction."""
+        """Apply a parking ``event`` (one that opens a failure): the document moves to ``parked``
+        and its failure is opened, in one transaction."""
+        change = step(event)
+        if not change.opens_failure:
+            raise ValueError(f"event {event!r} does not park a document")
         with self.tx() as conn:
-            row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
-            if row["status"] not in from_statuses:
-                return False
-            res = conn.execute(
-                documents.update()
-                .where(documents.c.id == doc_id, documents.c.status == row["status"])
-                .values(
-                    status=DocStatus.PARKED,
-                    updated_at=utcnow(),
-                    claimed_by=None,
-                    claim_expires=None,
-                    **values,
-                )
+            row = _change(
+                conn,
+                doc_id,
+                change,
+                None,
+                actor=actor,
+                reason=reason,
+                details={"category": category, "code": code, "visma_answer": visma_answer},
+                expect=None,
+                values=values,
             )
-            if res.rowcount != 1:
+            if row is None:
                 return False
             conn.execute(
                 failures.update()
@@ -216,16 +205,50 @@ class DocumentRecords(LedgerBase):
                 raw=row["raw"],
                 file_id=row["file_id"],
             )
-            write_audit(
-                conn,
-                connection=row["connection"],
-                entity="document",
-                key=row["doc_key"],
-                action="parked",
-                from_status=row["status"],
-                to_status=DocStatus.PARKED,
-                reason=reason,
-                actor=actor,
-                details={"category": category, "code": code, "visma_answer": visma_answer},
-            )
             return True
+
+
+def _change(
+    conn: Connection,
+    doc_id: int,
+    change: Transition,
+    to_status: str | None,
+    *,
+    actor: str,
+    reason: str | None,
+    details: Mapping[str, Any] | None,
+    expect: Mapping[str, Any] | None,
+    values: Mapping[str, Any],
+) -> RowMapping | None:
+    """The one write of a document's status: compare-and-set from the event's from-states, plus
+    its audit row. Returns the row as it was before, or ``None`` when the document was elsewhere."""
+    target = change.target(to_status)
+    change.check_columns(values)
+    columns = dict(values)
+    if change.ends_claim:
+        columns.update(dict.fromkeys(CLAIM_COLUMNS))
+    expect = dict(expect or {})
+    row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
+    if row["status"] not in change.sources or any(row[k] != v for k, v in expect.items()):
+        return None
+    guards = [documents.c[k].is_(None) if v is None else documents.c[k] == v for k, v in expect.items()]
+    res = conn.execute(
+        documents.update()
+        .where(documents.c.id == doc_id, documents.c.status == row["status"], *guards)
+        .values(status=target, updated_at=utcnow(), **columns)
+    )
+    if res.rowcount != 1:
+        return None
+    write_audit(
+        conn,
+        connection=row["connection"],
+        entity="document",
+        key=row["doc_key"],
+        action=change.action,
+        from_status=row["status"],
+        to_status=target,
+        reason=reason,
+        actor=actor,
+        details=details,
+    )
+    return row

@@ -74,6 +74,7 @@ class LedgerBase:
         except SQLAlchemyError as exc:
             raise LedgerError(f"ledger error: {exc.__class__.__name__}: {exc}") from exc
 
+
 def upsert(conn: Connection, table: sa.Table, keys: list[str], update: list[str]) -> Any:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE SET update = excluded.update`` (SQLite, PostgreSQL)."""
     if conn.dialect.name == "postgresql":

@@ -148,4 +148,3 @@ class FileRecords(LedgerBase):
         with self.tx() as conn:
             q = sa.select(files).where(files.c.connection == connection, files.c.status.in_(statuses))
             return list(conn.execute(q.order_by(files.c.id)).mappings())
-

@@ -149,10 +149,9 @@ async def _adopt(
     target = DocStatus.POSTED if released or not rt.config.posting.release else DocStatus.CREATED
     if not rt.ledger.transition(
         doc_id,
-        [DocStatus.PENDING],
+        FOUND_IN_VISMA,
         target,
         actor=rt.actor,
-        action=FOUND_IN_VISMA,
         reason=f"reference {ref} found in Visma batch {first['batch']} ({first['status']}): "
         "found in Visma, not sent again",
         details={"batches": [b["batch"] for b in batches]},

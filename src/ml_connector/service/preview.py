@@ -24,7 +24,7 @@ from ml_connector.pipeline.rules import check_voucher
 from ml_connector.service.app import App
 from ml_connector.stampli.read import read_export
 
-NOT_POSTED = (DocStatus.PENDING, DocStatus.PARKED, DocStatus.SKIPPED)
+NOT_POSTED = DocStatus.NOT_POSTED
 VOIDED_UNPOSTED = "the payment was voided in Stampli before it was posted to Visma; nothing to reverse"
 PROBLEM_ACTIONS = ("park", "conflict", "rejected")
 
