@@ -33,7 +33,6 @@ from ml_connector.config.model import (
     SftpConfig,
     VaultConfig,
     VismaConfig,
-    redact_url,
 )
 from ml_connector.config.secrets import (
     EnvResolver,
@@ -73,7 +72,6 @@ __all__ = [
     "load_config",
     "load_vault_config",
     "parse_host_key",
-    "redact_url",
     "render_template",
     "resolve_secret",
 ]
