@@ -9,12 +9,6 @@ See docs/configuration.md for every key.
 
 from __future__ import annotations
 
-from ml_connector.config.hostkey import (
-    PLACEHOLDER_HOST_KEY,
-    HostKeyFormatError,
-    PinnedHostKey,
-    parse_host_key,
-)
 from ml_connector.config.loader import (
     DATABASE_URL_ENV,
     MASTER_KEY_ENV,
@@ -44,6 +38,12 @@ from ml_connector.config.secrets import (
     resolve_secret,
 )
 from ml_connector.config.template import TEMPLATE_ENV_VARS, render_template
+from ml_connector.hostkey import (
+    PLACEHOLDER_HOST_KEY,
+    HostKeyFormatError,
+    PinnedHostKey,
+    parse_host_key,
+)
 
 __all__ = [
     "BUILTIN_PROFILES",

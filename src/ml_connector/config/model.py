@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ml_connector.config.hostkey import PinnedHostKey, parse_host_key
 from ml_connector.config.secrets import SecretRef
+from ml_connector.hostkey import PinnedHostKey, parse_host_key
 from ml_connector.redaction import redact_url
 
 ClosedPeriodPolicy = Literal["park", "next_open"]
@@ -26,7 +26,7 @@ DEFAULT_FILE_PATTERNS = ("stampli_*.csv", "stampli_*.xml")
 class SftpConfig:
     host: str
     username: str
-    host_key: str  # pinned; see ml_connector.config.hostkey for the accepted forms
+    host_key: str  # pinned; see ml_connector.hostkey for the accepted forms
     port: int = 22
     password: SecretRef | None = None
     private_key: SecretRef | None = None  # the key text itself, from a secret
