@@ -38,7 +38,8 @@ def test_pipeline_imports_no_adapter() -> None:
         for line, module in _imports(path)
         if _is_adapter(module) or module.startswith("..adapters")
     ]
-    assert offending == [], "the pipeline imports an adapter (use pipeline/ports.py):\n" + "\n".join(offending)
+    why = "the pipeline imports an adapter (use pipeline/ports.py):\n"
+    assert offending == [], why + "\n".join(offending)
 
 
 def test_the_walk_sees_an_adapter_import(tmp_path: Path) -> None:
