@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
-from ml_connector.domain.masterdata import Account, Segment, SegmentValue, Supplier
+from ml_connector.domain.masterdata import Segment
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import log_context
 from ml_connector.pipeline.cycle import PostStep
 from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER
+from ml_connector.pipeline.ports import MasterDataReads
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
 from ml_connector.pipeline.refresh import account_entries, segment_entries, snapshot, supplier_entries
 from ml_connector.pipeline.runtime import Runtime
@@ -31,15 +32,8 @@ log = logging.getLogger("ml_connector.webhooks")
 Entry = tuple[bool, dict[str, Any]]  # (active, facts), as in the master-data cache
 
 
-class EntitySource(Protocol):
-    async def account(self, number: str) -> Account | None: ...
-    async def supplier(self, number: str) -> Supplier | None: ...
-    async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None: ...
-    async def subaccount_dimension(self) -> list[Segment]: ...
-
-
 async def refresh_entities(
-    visma: EntitySource, ledger: Ledger, connection: str, entities: set[Entity]
+    visma: MasterDataReads, ledger: Ledger, connection: str, entities: set[Entity]
 ) -> None:
     """Each entity as Visma has it now; one that is gone stays in the cache as inactive."""
     for kind, key in sorted(entities):
