@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
-from ml_connector.config.model import (
-    ConnectionConfig,
-    MappingConfig,
-    PostingConfig,
-    SftpConfig,
-    VismaConfig,
-)
-from ml_connector.config.secrets import SecretRef
+from ml_connector.config.model import ConnectionConfig, PostingConfig
 from ml_connector.domain.problems import Category, Problem, Unpostable
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.posting import choose_period
+from tests.ledger.test_identity import _cfg as connection_config
 
 
 def _cfg(policy: str = "park") -> ConnectionConfig:
-    return ConnectionConfig(
-        name="acme",
-        stampli_company_id="C1",
-        sftp=SftpConfig(host="h", username="u", host_key="ssh-ed25519 AAAA"),
-        visma=VismaConfig(
-            api_url="https://x",
-            token_url="https://x/token",
-            client_id="c",
-            client_secret=SecretRef("env", "X"),
-            tenant_id="t",
-            company_id="1",
-        ),
-        mapping=MappingConfig(credit_account="2460"),
-        posting=PostingConfig(closed_period_policy=policy),  # type: ignore[arg-type]
-    )
+    return replace(connection_config(), posting=PostingConfig(closed_period_policy=policy))  # type: ignore[arg-type]
 
 
 MD = MasterData(
