@@ -27,9 +27,9 @@ from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.config.model import ConnectionConfig
 from ml_connector.domain.documents import invoice_from_json, payment_from_json
 from ml_connector.domain.journal import Voucher
+from ml_connector.domain.problems import Unpostable
 from ml_connector.errors import (
     AmbiguousDestinationError,
-    DestinationError,
     FatalDestinationError,
     RejectedByDestinationError,
     RetriableDestinationError,
@@ -37,7 +37,6 @@ from ml_connector.errors import (
 from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
-    MappingProblem,
     invoice_voucher,
     payment_voucher,
     period_of,
@@ -78,14 +77,8 @@ class PostingStats:
     posted_keys: list[str] = field(default_factory=list)
 
 
-class PeriodProblem(Exception):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.reason)
-        self.problem = problem
-
-
 def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str, date]:
-    """The period to post in, by the closed-period policy; raises PeriodProblem to park."""
+    """The period to post in, by the closed-period policy; raises Unpostable to park."""
     period = period_of(day)
     if md.period_open(period):
         return period, day
@@ -97,7 +90,7 @@ def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str
             first = date.fromisoformat(start) if start else date(int(nxt[:4]), int(nxt[4:]), 1)
             return nxt, first
     state = "closed" if exists else "not set up"
-    raise PeriodProblem(
+    raise Unpostable(
         Problem(
             Category.VISMA_MASTER_DATA,
             "period_closed" if exists else "period_missing",
@@ -140,13 +133,6 @@ def stored_form(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     return value
-
-
-def _visma_category(exc: DestinationError) -> str:
-    text = (exc.visma_message or "").lower()
-    if any(word in text for word in ("account", "subaccount", "segment", "period", "supplier", "vendor")):
-        return Category.VISMA_MASTER_DATA
-    return Category.SOURCE_DATA
 
 
 async def post_pending(rt: Runtime, visma: JournalPort, md: MasterData, stats: PostingStats) -> None:
@@ -193,12 +179,8 @@ async def post_one(
     cfg = rt.config
     try:
         voucher, supplier = build_voucher(row, md, cfg)
-    except MappingProblem as exc:
-        _park(rt, row, "unpostable", [Problem(Category.MAPPING, exc.code, exc.reason)])
-        stats.parked += 1
-        return
-    except PeriodProblem as exc:
-        _park(rt, row, "unpostable", [exc.problem])
+    except Unpostable as exc:
+        _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
         return
     problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
@@ -229,7 +211,7 @@ async def post_one(
     except RejectedByDestinationError as exc:
         stats.parked += 1
         problem = Problem(
-            _visma_category(exc),
+            exc.fix_by,  # the classifier's decision, from Visma's message
             f"visma_rejected_{exc.status or 400}",
             f"Visma refused the journal transaction: {exc.visma_message or exc}",
         )
@@ -285,7 +267,7 @@ async def finish_created(rt: Runtime, visma: JournalPort, row: RowMapping, stats
     except RejectedByDestinationError as exc:
         stats.parked += 1
         problem = Problem(
-            _visma_category(exc),
+            exc.fix_by,
             "release_refused",
             f"Visma created batch {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
             "Visma or replay to retry the release (no second batch is created)",
