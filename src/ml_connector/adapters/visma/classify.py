@@ -37,7 +37,6 @@ from email.utils import parsedate_to_datetime
 
 import httpx2
 
-from ml_connector.adapters.visma.redact import redact_text, redact_url
 from ml_connector.domain.problems import Category
 from ml_connector.errors import (
     AmbiguousDestinationError,
@@ -46,6 +45,7 @@ from ml_connector.errors import (
     RejectedByDestinationError,
     RetriableDestinationError,
 )
+from ml_connector.redaction import redact, redact_url
 
 FATAL_OAUTH_ERRORS = frozenset(
     {"invalid_client", "invalid_tenant", "unauthorized_client", "invalid_grant", "invalid_scope"}
@@ -83,9 +83,9 @@ def visma_message(
     try:
         body = json.loads(text)
     except ValueError:
-        return redact_text(text[:_MAX_TEXT], secrets), None
+        return redact(text[:_MAX_TEXT], secrets), None
     if not isinstance(body, dict):
-        return redact_text(text[:_MAX_TEXT], secrets), None
+        return redact(text[:_MAX_TEXT], secrets), None
     message: str | None = None
     code: str | None = None
     for key in ("message", "Message"):
@@ -107,7 +107,7 @@ def visma_message(
             message = f"{body['error']}: {desc}" if desc else body["error"]
     if message is None:
         message = text[:_MAX_TEXT]
-    return redact_text(message, secrets), code
+    return redact(message, secrets), code
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
