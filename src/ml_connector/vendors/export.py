@@ -123,7 +123,8 @@ async def _export(
     since = None if result.mode == "full" or prev_mark is None else prev_mark - OVERLAP
     suppliers = [s for s in await visma.suppliers(modified_since=since) if s.number]
     result.suppliers_read = len(suppliers)
-    tz = ZoneInfo(cfg.visma.timezone)  # Visma's naive times are company-local (as the client reads them)
+    # The client hands out aware UTC times already; tz only reads a naive one built elsewhere.
+    tz = ZoneInfo(cfg.visma.timezone)
     rows = {s.number: vendor_row(s, tz) for s in suppliers}
     changed_at = {s.number: as_utc(s.last_modified, tz) for s in suppliers}
     stamps = [t for t in changed_at.values() if t is not None]
