@@ -11,8 +11,9 @@ time it hands out is aware UTC (converted once, by the adapter).
                     .posting     PostingTarget: create / release / read back one voucher
                                  (JournalTarget today: adapters/visma/ports.py; a supplier-invoice
                                  target is another implementation of the same port)
-    LedgerPort      the part of ``ledger.store.Ledger`` the cycle's rules use; the real Ledger
-                    satisfies it structurally
+    Connectors      opens the two above for one connection (``Runtime.visma()/stampli()``)
+    LedgerPort      the master-data cache calls of ``refresh``/``snapshot``; the real Ledger
+                    satisfies it structurally (the posting steps still take the Ledger itself)
 """
 
 from __future__ import annotations
