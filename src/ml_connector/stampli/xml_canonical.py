@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 _CHUNK = 1 << 20
 # A document larger than this goes through expat (the buffer here would hold all of it).
@@ -36,6 +37,10 @@ _VALUE = rf'"({_AC}*(?:&(?:amp|lt|gt|quot|apos);{_AC}*)*)"'
 def _leaf(tag: str) -> str:
     """An optional element holding only text; its group is None for ``<Tag/>``."""
     return rf"(?:{_W}<{tag}{_W}(?:/>|>{_TEXT}</{tag}{_W}>))?"
+
+
+def _leaves(*tags: str) -> str:
+    return "".join(_leaf(t) for t in tags)
 
 
 def _attr(name: str) -> str:
@@ -71,11 +76,9 @@ HEAD_FIELDS = (
 )
 _HEAD = re.compile(
     rf"<Invoice{_W}>"
-    + "".join(
-        _leaf(t) for t in ("StampliInvoiceId", "StampliLink", "DocumentType", "InvoiceNumber", "OriginalInvoiceNumber")
-    )
+    + _leaves("StampliInvoiceId", "StampliLink", "DocumentType", "InvoiceNumber", "OriginalInvoiceNumber")
     + rf"(?:{_W}<Vendor{_W}>{_leaf('VendorId')}{_leaf('Name')}{_leaf('TaxId')}{_W}</Vendor{_W}>)?"
-    + "".join(_leaf(t) for t in ("InvoiceDate", "DueDate", "PostingDate", "Currency", "ExchangeRate"))
+    + _leaves("InvoiceDate", "DueDate", "PostingDate", "Currency", "ExchangeRate")
     + rf"(?:{_W}<Amounts{_W}>{_leaf('Subtotal')}{_leaf('Tax')}{_leaf('Total')}{_W}</Amounts{_W}>)?"
     + _leaf("PaymentTerms")
     + rf"(?:{_W}<PaymentReference(?:{_attr('type')})?{_W}(?:/>|>{_TEXT}</PaymentReference{_W}>))?"
@@ -106,10 +109,10 @@ LINE_FIELDS = (
 )
 _LINE = re.compile(
     rf"{_W}<Line{_attr('number')}{_attr('type')}{_W}>"
-    + "".join(_leaf(t) for t in ("GLAccount", "ItemCode", "Description", "Quantity", "UnitPrice", "NetAmount"))
+    + _leaves("GLAccount", "ItemCode", "Description", "Quantity", "UnitPrice", "NetAmount")
     + rf"(?:{_W}<Tax(?:{_attr('code')})?(?:{_attr('rate')})?{_W}(?:/>|>{_TEXT}</Tax{_W}>))?"
     + rf"(?:{_W}<Dimensions{_W}>"
-    + "".join(_leaf(t) for t in ("Department", "CostCenter", "Location", "Class", "Project"))
+    + _leaves("Department", "CostCenter", "Location", "Class", "Project")
     + rf"{_W}</Dimensions{_W}>)?"
     + _leaf("POLineNumber")
     + rf"{_W}</Line{_W}>"
@@ -190,7 +193,14 @@ class CanonicalFile:
         self.max_chars = max_chars
         self.long_run = _long_run(max_chars)
 
-    def documents(self) -> Iterator[dict[str, str] | str]:
+    def read(self) -> tuple[dict[str, str], Iterator[str]]:
+        """The root's attributes, and an iterator over the documents' source texts."""
+        items = self._items()
+        attrs = next(items)
+        assert isinstance(attrs, dict)
+        return attrs, cast(Iterator[str], items)
+
+    def _items(self) -> Iterator[dict[str, str] | str]:
         """First the root's attributes, then each document's source text."""
         try:
             with open(self.path, encoding="utf-8", newline="") as fh:

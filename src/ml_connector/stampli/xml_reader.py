@@ -135,14 +135,11 @@ def _scan_canonical(path: Path, file: str, profile: ReaderProfile, kind: Kind | 
     source = CanonicalFile(path, limits.max_field_chars)
     docs = rows = 0
     try:
-        items = source.documents()
-        attrs = next(items)
-        assert isinstance(attrs, dict)
+        attrs, texts = source.read()
         cid = attrs.get("companyId")
         if profile.company_id is not None and cid is not None and cid.strip() != profile.company_id:
             return None
-        for text in items:
-            assert isinstance(text, str)
+        for text in texts:
             docs += 1
             rows += 1 + len(parse_invoice(text).lines)
             if rows > limits.max_rows:
@@ -378,10 +375,9 @@ def _canonical_documents(
     """Pass 2 on the fast path: the same raw documents as the expat path builds."""
     company = plan.root_attrs.get("companyId")
     duplicates = _DuplicateIds(plan)
-    items = source.documents()
     try:
-        next(items)  # the root's attributes, read in pass 1
-        for n, text in enumerate(items, start=1):
+        _, texts = source.read()  # the root's attributes were read in pass 1
+        for n, text in enumerate(texts, start=1):
             xpath = f"/StampliInvoiceExport/Invoice[{n}]"
             raw = _canonical_invoice(parse_invoice(text), xpath, company)
             duplicates.check(raw, xpath)
