@@ -19,9 +19,16 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
+from ml_connector.domain.documents import Invoice, Provenance
 from ml_connector.domain.issues import Issue, error, warning
-from ml_connector.stampli.build import RawDocument, RawLine
-from ml_connector.stampli.columns import Kind
+from ml_connector.stampli.build import BuildContext, CsvInvoiceBuilder, RawDocument, RawLine
+from ml_connector.stampli.columns import (
+    INVOICE_EXTENSION_COLUMNS,
+    INVOICE_HEADER_COLUMNS,
+    INVOICE_LINE_COLUMNS,
+    HeaderMap,
+    Kind,
+)
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.stampli.values import ValueRules
@@ -266,10 +273,12 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
 
 
 def iter_xml_documents(
-    plan: XmlPlan, seen_warnings: set[str]
-) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
+    plan: XmlPlan, seen_warnings: set[str], ctx: BuildContext | None = None
+) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
+    """Each document as its raw record; with ``ctx``, a clean invoice read on the fast path comes
+    built (the ``Invoice`` that ``build_invoice`` would return for its raw record)."""
     if plan.canonical is not None:
-        return _canonical_documents(plan, plan.canonical)
+        return _canonical_documents(plan, plan.canonical, ctx)
     return _expat_documents(plan, seen_warnings)
 
 
@@ -370,16 +379,28 @@ def _fragment(elem: ET.Element) -> Callable[[], str]:
 
 
 def _canonical_documents(
-    plan: XmlPlan, source: CanonicalFile
-) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
-    """Pass 2 on the fast path: the same raw documents as the expat path builds."""
+    plan: XmlPlan, source: CanonicalFile, ctx: BuildContext | None
+) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
+    """Pass 2 on the fast path: the same raw documents as the expat path builds, or the invoice
+    built from one when it is clean."""
     company = plan.root_attrs.get("companyId")
     duplicates = _DuplicateIds(plan)
+    fast = _CanonicalInvoiceBuilder(ctx) if ctx is not None else None
     try:
         _, texts = source.read()  # the root's attributes were read in pass 1
         for n, text in enumerate(texts, start=1):
             xpath = f"/StampliInvoiceExport/Invoice[{n}]"
-            raw = _canonical_invoice(parse_invoice(text), xpath, company)
+            inv = parse_invoice(text)
+            if fast is not None:
+                doc_id = decode(inv.head[_INVOICE_ID] or "").strip()
+                if doc_id not in duplicates.ids:  # a duplicate goes the generic way, for its issue
+                    doc = fast.build(inv, xpath, company)
+                    if doc is not None:
+                        if doc_id:
+                            duplicates.ids.add(doc_id)
+                        yield doc
+                        continue
+            raw = _canonical_invoice(inv, xpath, company)
             duplicates.check(raw, xpath)
             yield raw, _source_fragment(text)
     except NotCanonical:
@@ -434,6 +455,60 @@ _HEAD_ORDER = (
 )
 _HEAD_AT = tuple(HEAD_FIELDS.index(name) for name in _HEAD_ORDER)
 _LINE_NUMBER, _LINE_TYPE = LINE_FIELDS.index("lineNumber"), LINE_FIELDS.index("lineType")
+_INVOICE_ID = HEAD_FIELDS.index("stampliInvoiceId")
+
+
+def _approver_emails(inv: CanonicalInvoice) -> tuple[str, ...]:
+    """As ``_invoice`` orders them: by sequence (none: last), then document order; blanks dropped."""
+    ranked = sorted(
+        (int(seq) if seq else 1 << 30, pos, decode(email)) for pos, (seq, email) in enumerate(inv.approvers)
+    )
+    return tuple(e for _, _, e in ranked if e)
+
+
+# The fast path hands each invoice to the CSV reader's builder as rows of the canonical columns
+# (header cells repeated on each line's row), so that the rules stay in stampli/build.py.
+_ROW_COLUMNS = INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS + INVOICE_LINE_COLUMNS
+_ROW_HEADER = HeaderMap(
+    cells=_ROW_COLUMNS, index={c: i for i, c in enumerate(_ROW_COLUMNS)}, custom={}, extra={}
+)
+_HEAD_CELLS = INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS
+_HEAD_CELL_AT = tuple(HEAD_FIELDS.index(c) if c in HEAD_FIELDS else -1 for c in _HEAD_CELLS)
+_COMPANY_CELL, _APPROVERS_CELL = _HEAD_CELLS.index("stampliCompanyId"), _HEAD_CELLS.index("approvers")
+assert LINE_FIELDS == INVOICE_LINE_COLUMNS
+
+
+class _CanonicalInvoiceBuilder:
+    """A clean invoice read on the fast path, built by ``CsvInvoiceBuilder``; None when that
+    builder would leave it to ``build_invoice`` (any issue) or when the approvers would not
+    survive the CSV's ``|``-separated cell unchanged."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        self.rows = CsvInvoiceBuilder(_ROW_HEADER, ctx)
+
+    def build(self, inv: CanonicalInvoice, xpath: str, company: str | None) -> Invoice | None:
+        emails = _approver_emails(inv)
+        if any("|" in e or e != e.strip() for e in emails):
+            return None
+        values = [decode(v) if v else "" for v in inv.head]
+        head = [values[at] if at >= 0 else "" for at in _HEAD_CELL_AT]
+        head[_COMPANY_CELL] = company or ""
+        head[_APPROVERS_CELL] = "|".join(emails)
+        group = [
+            (n, head + [decode(v) if v else "" for v in line]) for n, line in enumerate(inv.lines, start=1)
+        ]
+        doc = self.rows.build(group)
+        if doc is None:
+            return None
+        # Located by XPath, as build_invoice locates an XML invoice, not by CSV row. The objects
+        # are the builder's fresh ones that nothing else holds yet: set in place, as a frozen
+        # dataclass's own __post_init__ would (dataclasses.replace costs as much as the build).
+        for n, line in enumerate(doc.lines, start=1):
+            object.__setattr__(line, "row", None)
+            object.__setattr__(line, "xpath", f"{xpath}/Lines/Line[{n}]")
+        object.__setattr__(doc, "provenance", Provenance(self.ctx.remote_path, self.ctx.sha256, xpath=xpath))
+        return doc
 
 
 def _canonical_invoice(inv: CanonicalInvoice, xpath: str, company: str | None) -> RawDocument:
@@ -444,9 +519,6 @@ def _canonical_invoice(inv: CanonicalInvoice, xpath: str, company: str | None) -
     for name, at in zip(_HEAD_ORDER, _HEAD_AT, strict=True):
         value = head[at]
         header[name] = decode(value) if value else None
-    approvers = sorted(
-        (int(seq) if seq else 1 << 30, pos, decode(email)) for pos, (seq, email) in enumerate(inv.approvers)
-    )
     lines = []
     for n, groups in enumerate(inv.lines, start=1):
         values: dict[str, str | None] = {
@@ -460,7 +532,7 @@ def _canonical_invoice(inv: CanonicalInvoice, xpath: str, company: str | None) -
         header=header,
         lines=lines,
         xpath=xpath,
-        approvers=tuple(e for _, _, e in approvers if e),
+        approvers=_approver_emails(inv),
         issues=[],
     )
 
