@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
 _CHUNK = 1 << 20
 # A document larger than this goes through expat (the buffer here would hold all of it).
@@ -28,26 +28,11 @@ _W = _S + "*"
 # Character data as expat reports it unchanged: no markup, no carriage return (expat turns CR LF
 # into LF), none of the characters XML forbids; the five predefined entities are decoded below.
 _CH = r"[^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
-_TEXT = rf"({_CH}*(?:&(?:amp|lt|gt|quot|apos);{_CH}*)*)"
+_ENTITY = "&(?:amp|lt|gt|quot|apos);"
 # An attribute value in double quotes; expat would turn white space other than blanks into blanks.
 _AC = r'[^"<&\x00-\x1f\ufffe\uffff]'
-_VALUE = rf'"({_AC}*(?:&(?:amp|lt|gt|quot|apos);{_AC}*)*)"'
 
-
-def _leaf(tag: str) -> str:
-    """An optional element holding only text; its group is None for ``<Tag/>``."""
-    return rf"(?:{_W}<{tag}{_W}(?:/>|>{_TEXT}</{tag}{_W}>))?"
-
-
-def _leaves(*tags: str) -> str:
-    return "".join(_leaf(t) for t in tags)
-
-
-def _attr(name: str) -> str:
-    return rf"{_S}+{name}{_W}={_W}{_VALUE}"
-
-
-# Group order of each pattern: the names below, in this order.
+# Group order of the head and line patterns: the names below, in this order.
 HEAD_FIELDS = (
     "stampliInvoiceId",
     "stampliLink",
@@ -72,22 +57,8 @@ HEAD_FIELDS = (
     "description",
     "approvalStatus",
     "approvedAt",
-    "exportedAt",  # read by _MIDDLE
+    "exportedAt",  # read by the middle pattern
 )
-_HEAD = re.compile(
-    rf"<Invoice{_W}>"
-    + _leaves("StampliInvoiceId", "StampliLink", "DocumentType", "InvoiceNumber", "OriginalInvoiceNumber")
-    + rf"(?:{_W}<Vendor{_W}>{_leaf('VendorId')}{_leaf('Name')}{_leaf('TaxId')}{_W}</Vendor{_W}>)?"
-    + _leaves("InvoiceDate", "DueDate", "PostingDate", "Currency", "ExchangeRate")
-    + rf"(?:{_W}<Amounts{_W}>{_leaf('Subtotal')}{_leaf('Tax')}{_leaf('Total')}{_W}</Amounts{_W}>)?"
-    + _leaf("PaymentTerms")
-    + rf"(?:{_W}<PaymentReference(?:{_attr('type')})?{_W}(?:/>|>{_TEXT}</PaymentReference{_W}>))?"
-    + _leaf("PONumber")
-    + _leaf("Description")
-    + rf"{_W}<Approval{_attr('status')}(?:{_attr('approvedAt')})?{_W}>"
-)
-_APPROVER = re.compile(rf'{_W}<Approver{_S}+sequence{_W}={_W}"([0-9]*)"{_attr("email")}{_W}/>')
-_MIDDLE = re.compile(rf"{_W}</Approval{_W}>{_leaf('ExportedAt')}{_W}<Lines{_W}>")
 LINE_FIELDS = (
     "lineNumber",
     "lineType",
@@ -107,17 +78,66 @@ LINE_FIELDS = (
     "project",
     "poLineNumber",
 )
-_LINE = re.compile(
-    rf"{_W}<Line{_attr('number')}{_attr('type')}{_W}>"
-    + _leaves("GLAccount", "ItemCode", "Description", "Quantity", "UnitPrice", "NetAmount")
-    + rf"(?:{_W}<Tax(?:{_attr('code')})?(?:{_attr('rate')})?{_W}(?:/>|>{_TEXT}</Tax{_W}>))?"
-    + rf"(?:{_W}<Dimensions{_W}>"
-    + _leaves("Department", "CostCenter", "Location", "Class", "Project")
-    + rf"{_W}</Dimensions{_W}>)?"
-    + _leaf("POLineNumber")
-    + rf"{_W}</Line{_W}>"
-)
-_TAIL = re.compile(rf"{_W}</Lines{_W}>{_W}</Invoice{_W}>")
+
+
+class _Patterns(NamedTuple):
+    head: re.Pattern[str]  # <Invoice> to <Approval ...>
+    approver: re.Pattern[str]
+    middle: re.Pattern[str]  # </Approval> to <Lines>
+    line: re.Pattern[str]
+    tail: re.Pattern[str]  # </Lines></Invoice>
+
+
+def _patterns(entities: bool) -> _Patterns:
+    """With ``entities``, text and attribute values may hold the predefined entities; without,
+    they may not (the simpler patterns run faster on the documents that have none)."""
+    if entities:
+        text = rf"({_CH}*(?:{_ENTITY}{_CH}*)*)"
+        value = rf'"({_AC}*(?:{_ENTITY}{_AC}*)*)"'
+    else:
+        text, value = rf"({_CH}*)", rf'"({_AC}*)"'
+
+    def leaf(tag: str) -> str:
+        """An optional element holding only text; its group is None for ``<Tag/>``."""
+        return rf"(?:{_W}<{tag}{_W}(?:/>|>{text}</{tag}{_W}>))?"
+
+    def leaves(*tags: str) -> str:
+        return "".join(leaf(t) for t in tags)
+
+    def attr(name: str) -> str:
+        return rf"{_S}+{name}{_W}={_W}{value}"
+
+    head = (
+        rf"<Invoice{_W}>"
+        + leaves("StampliInvoiceId", "StampliLink", "DocumentType", "InvoiceNumber", "OriginalInvoiceNumber")
+        + rf"(?:{_W}<Vendor{_W}>{leaves('VendorId', 'Name', 'TaxId')}{_W}</Vendor{_W}>)?"
+        + leaves("InvoiceDate", "DueDate", "PostingDate", "Currency", "ExchangeRate")
+        + rf"(?:{_W}<Amounts{_W}>{leaves('Subtotal', 'Tax', 'Total')}{_W}</Amounts{_W}>)?"
+        + leaf("PaymentTerms")
+        + rf"(?:{_W}<PaymentReference(?:{attr('type')})?{_W}(?:/>|>{text}</PaymentReference{_W}>))?"
+        + leaves("PONumber", "Description")
+        + rf"{_W}<Approval{attr('status')}(?:{attr('approvedAt')})?{_W}>"
+    )
+    line = (
+        rf"{_W}<Line{attr('number')}{attr('type')}{_W}>"
+        + leaves("GLAccount", "ItemCode", "Description", "Quantity", "UnitPrice", "NetAmount")
+        + rf"(?:{_W}<Tax(?:{attr('code')})?(?:{attr('rate')})?{_W}(?:/>|>{text}</Tax{_W}>))?"
+        + rf"(?:{_W}<Dimensions{_W}>"
+        + leaves("Department", "CostCenter", "Location", "Class", "Project")
+        + rf"{_W}</Dimensions{_W}>)?"
+        + leaf("POLineNumber")
+        + rf"{_W}</Line{_W}>"
+    )
+    return _Patterns(
+        head=re.compile(head),
+        approver=re.compile(rf'{_W}<Approver{_S}+sequence{_W}={_W}"([0-9]*)"{attr("email")}{_W}/>'),
+        middle=re.compile(rf"{_W}</Approval{_W}>{leaf('ExportedAt')}{_W}<Lines{_W}>"),
+        line=re.compile(line),
+        tail=re.compile(rf"{_W}</Lines{_W}>{_W}</Invoice{_W}>"),
+    )
+
+
+_PLAIN, _WITH_ENTITIES = _patterns(False), _patterns(True)
 
 _PROLOG = re.compile(
     r'(?:<\?xml version="1\.0"(?: encoding="(?:UTF|utf)-8")?\?>)?'
@@ -153,26 +173,29 @@ class CanonicalInvoice:
 
 
 def parse_invoice(doc: str) -> CanonicalInvoice:
-    m = _HEAD.match(doc)
+    """The values of one ``<Invoice>`` element's source text; NotCanonical outside the subset."""
+    patterns = _WITH_ENTITIES if "&" in doc else _PLAIN
+    m = patterns.head.match(doc)
     if m is None:
         raise NotCanonical
     head = m.groups()
     pos = m.end()
     approvers: list[tuple[str, str]] = []
-    while (a := _APPROVER.match(doc, pos)) is not None:
+    approver = patterns.approver.match
+    while (a := approver(doc, pos)) is not None:
         approvers.append((a.group(1), a.group(2)))
         pos = a.end()
-    m = _MIDDLE.match(doc, pos)
+    m = patterns.middle.match(doc, pos)
     if m is None:
         raise NotCanonical
     head += (m.group(1),)  # exportedAt
     pos = m.end()
     lines: list[tuple[str | None, ...]] = []
-    line = _LINE.match
+    line = patterns.line.match
     while (ln := line(doc, pos)) is not None:
         lines.append(ln.groups())
         pos = ln.end()
-    if _TAIL.fullmatch(doc, pos) is None or not lines:
+    if patterns.tail.fullmatch(doc, pos) is None or not lines:
         raise NotCanonical
     return CanonicalInvoice(doc, head, approvers, lines)
 

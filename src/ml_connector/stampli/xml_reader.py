@@ -478,6 +478,14 @@ _COMPANY_CELL, _APPROVERS_CELL = _HEAD_CELLS.index("stampliCompanyId"), _HEAD_CE
 assert LINE_FIELDS == INVOICE_LINE_COLUMNS
 
 
+def _cell(value: str | None) -> str:
+    return decode(value) if value else ""
+
+
+def _plain_cell(value: str | None) -> str:
+    return value or ""
+
+
 class _CanonicalInvoiceBuilder:
     """A clean invoice read on the fast path, built by ``CsvInvoiceBuilder``; None when that
     builder would leave it to ``build_invoice`` (any issue) or when the approvers would not
@@ -491,13 +499,12 @@ class _CanonicalInvoiceBuilder:
         emails = _approver_emails(inv)
         if any("|" in e or e != e.strip() for e in emails):
             return None
-        values = [decode(v) if v else "" for v in inv.head]
+        text = _cell if "&" in inv.text else _plain_cell  # no entity to decode: most documents
+        values = [text(v) for v in inv.head]
         head = [values[at] if at >= 0 else "" for at in _HEAD_CELL_AT]
         head[_COMPANY_CELL] = company or ""
         head[_APPROVERS_CELL] = "|".join(emails)
-        group = [
-            (n, head + [decode(v) if v else "" for v in line]) for n, line in enumerate(inv.lines, start=1)
-        ]
+        group = [(n, head + [text(v) for v in line]) for n, line in enumerate(inv.lines, start=1)]
         doc = self.rows.build(group)
         if doc is None:
             return None
