@@ -170,3 +170,26 @@ def test_a_document_of_another_company_is_rejected_as_before(tmp_path: Path) -> 
     assert xml_reader._scan_canonical(path, str(path), profile, None) is None
     result = read_export(path, profile=profile)
     assert result.status == "rejected" and [i.code for i in result.issues] == ["company_mismatch"]
+
+
+@pytest.mark.parametrize("where", ["text", "attribute"])
+def test_a_long_value_with_angle_brackets_is_still_too_large(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # '>' may stand in text and attribute values; the long-value check must not stop at it.
+    long = ("x" * 40 + ">") * 8
+    if where == "text":
+        text = SAMPLE.replace("<PONumber/>", f"<PONumber>{long}</PONumber>", 1)
+    else:
+        text = SAMPLE.replace('email="siri.haugen@fjordvarme.no"', f'email="{long}"', 1)
+    profile = replace(CANONICAL, limits=replace(CANONICAL.limits, max_field_chars=300))
+    path = tmp_path / INVOICES_XML.name
+    path.write_bytes(text.encode("utf-8"))
+    assert xml_reader._scan_canonical(path, str(path), profile, None) is None
+    fast = read_export(path, profile=profile)
+    with monkeypatch.context() as m:
+        m.setattr(xml_reader, "_scan_canonical", lambda *a, **k: None)
+        slow = read_export(path, profile=profile)
+    assert fast.status == slow.status == "rejected"
+    assert [i.code for i in fast.issues] == ["field_too_large"]
+    assert fast.issues == slow.issues

@@ -201,7 +201,9 @@ def parse_invoice(doc: str) -> CanonicalInvoice:
 
 
 def _long_run(max_chars: int) -> re.Pattern[str]:
-    return re.compile(f"[^<>]{{{max_chars + 1}}}")
+    """More than ``max_chars`` characters without a ``<``: holds every text node and attribute value
+    that long (and some shorter ones, which then take the expat path, no harm done)."""
+    return re.compile(f"[^<]{{{max_chars + 1}}}")
 
 
 class CanonicalFile:
