@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, cast
 
+from ml_connector.stampli.columns import INVOICE_HEADER_COLUMNS, INVOICE_LINE_COLUMNS
+
 _CHUNK = 1 << 20
 # A document larger than this goes through expat (the buffer here would hold all of it).
 _MAX_DOC_CHARS = 16 << 20
@@ -32,52 +34,14 @@ _ENTITY = "&(?:amp|lt|gt|quot|apos);"
 # An attribute value in double quotes; expat would turn white space other than blanks into blanks.
 _AC = r'[^"<&\x00-\x1f\ufffe\uffff]'
 
-# Group order of the head and line patterns: the names below, in this order.
-HEAD_FIELDS = (
-    "stampliInvoiceId",
-    "stampliLink",
-    "documentType",
-    "invoiceNumber",
-    "originalInvoiceNumber",
-    "vendorId",
-    "vendorName",
-    "vendorTaxId",
-    "invoiceDate",
-    "dueDate",
-    "postingDate",
-    "currency",
-    "exchangeRate",
-    "subtotalAmount",
-    "taxAmount",
-    "totalAmount",
-    "paymentTerms",
-    "paymentReferenceType",
-    "paymentReference",
-    "poNumber",
-    "description",
-    "approvalStatus",
-    "approvedAt",
-    "exportedAt",  # read by the middle pattern
-)
-LINE_FIELDS = (
-    "lineNumber",
-    "lineType",
-    "glAccount",
-    "itemCode",
-    "lineDescription",
-    "quantity",
-    "unitPrice",
-    "lineNetAmount",
-    "taxCode",
-    "taxRate",
-    "lineTaxAmount",
-    "department",
-    "costCenter",
-    "location",
-    "class",
-    "project",
-    "poLineNumber",
-)
+# Group order of the head pattern: the invoice-level columns in their §4.3 order, without the
+# company (the root's ``companyId``) and the approvers (their own pattern), and with
+# PaymentReference's ``@type`` just before its text, as the element holds them.
+_head_fields = [c for c in INVOICE_HEADER_COLUMNS if c not in ("stampliCompanyId", "approvers")]
+_head_fields.insert(_head_fields.index("paymentReference"), "paymentReferenceType")
+HEAD_FIELDS: tuple[str, ...] = tuple(_head_fields)  # the last one, exportedAt, comes from the middle pattern
+# Group order of the line pattern.
+LINE_FIELDS = INVOICE_LINE_COLUMNS
 
 
 class _Patterns(NamedTuple):

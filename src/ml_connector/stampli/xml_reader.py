@@ -426,32 +426,13 @@ def _source_fragment(text: str) -> Callable[[], str]:
     return fragment
 
 
-# Where each header field sits in CanonicalInvoice.head, in the order ``_invoice`` writes them.
-_HEAD_ORDER = (
-    "stampliInvoiceId",
-    "stampliLink",
-    "documentType",
-    "invoiceNumber",
-    "originalInvoiceNumber",
-    "vendorId",
-    "vendorName",
-    "vendorTaxId",
-    "invoiceDate",
-    "dueDate",
-    "postingDate",
-    "currency",
-    "exchangeRate",
-    "subtotalAmount",
-    "taxAmount",
-    "totalAmount",
-    "paymentTerms",
-    "paymentReference",
-    "paymentReferenceType",
-    "poNumber",
-    "description",
-    "approvalStatus",
-    "approvedAt",
-    "exportedAt",
+# The header fields in the order ``_invoice`` writes them (company first, set apart), and where
+# each sits in CanonicalInvoice.head.
+_HEAD_ORDER: tuple[str, ...] = tuple(
+    name
+    for c in INVOICE_HEADER_COLUMNS
+    if c not in ("stampliCompanyId", "approvers")
+    for name in ((c, "paymentReferenceType") if c == "paymentReference" else (c,))
 )
 _HEAD_AT = tuple(HEAD_FIELDS.index(name) for name in _HEAD_ORDER)
 _LINE_NUMBER, _LINE_TYPE = LINE_FIELDS.index("lineNumber"), LINE_FIELDS.index("lineType")
@@ -475,7 +456,6 @@ _ROW_HEADER = HeaderMap(
 _HEAD_CELLS = INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS
 _HEAD_CELL_AT = tuple(HEAD_FIELDS.index(c) if c in HEAD_FIELDS else -1 for c in _HEAD_CELLS)
 _COMPANY_CELL, _APPROVERS_CELL = _HEAD_CELLS.index("stampliCompanyId"), _HEAD_CELLS.index("approvers")
-assert LINE_FIELDS == INVOICE_LINE_COLUMNS
 
 
 def _cell(value: str | None) -> str:
