@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_connector.stampli import xml_reader
+from ml_connector.stampli import xml_canonical, xml_reader
 from ml_connector.stampli.read import ReadResult, read_export
 from tests.stampli.util import CANONICAL, INVOICES_XML
 
@@ -193,3 +193,21 @@ def test_a_long_value_with_angle_brackets_is_still_too_large(
     assert fast.status == slow.status == "rejected"
     assert [i.code for i in fast.issues] == ["field_too_large"]
     assert fast.issues == slow.issues
+
+
+@pytest.mark.parametrize(
+    ("chunk", "max_doc", "fast"), [(64, 1 << 20, True), (7, 1 << 20, True), (64, 500, False)]
+)
+def test_small_reads_give_the_same_documents(
+    chunk: int, max_doc: int, fast: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Documents that straddle the reads; one larger than the buffer may hold goes through expat.
+    path = tmp_path / INVOICES_XML.name
+    path.write_bytes(SAMPLE.encode("utf-8"))
+    reference = read_export(path, profile=CANONICAL)
+    monkeypatch.setattr(xml_canonical, "_CHUNK", chunk)
+    monkeypatch.setattr(xml_canonical, "_MAX_DOC_CHARS", max_doc)
+    assert (xml_reader._scan_canonical(path, str(path), CANONICAL, None) is not None) == fast
+    result = read_export(path, profile=CANONICAL)
+    assert result.status == reference.status == "ok"
+    assert result.documents == reference.documents and len(result.documents) == 5

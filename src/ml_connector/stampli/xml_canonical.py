@@ -23,7 +23,7 @@ from ml_connector.stampli.columns import INVOICE_HEADER_COLUMNS, INVOICE_LINE_CO
 
 _CHUNK = 1 << 20
 # A document larger than this goes through expat (the buffer here would hold all of it).
-_MAX_DOC_CHARS = 16 << 20
+_MAX_DOC_CHARS = 4 << 20
 
 _S = r"[ \t\r\n]"  # XML white space
 _W = _S + "*"
@@ -164,6 +164,11 @@ def parse_invoice(doc: str) -> CanonicalInvoice:
     return CanonicalInvoice(doc, head, approvers, lines)
 
 
+def _root_tag_end(text: str) -> int:
+    start = text.find("<StampliInvoiceExport")
+    return -1 if start < 0 else text.find(">", start)
+
+
 def _long_run(max_chars: int) -> re.Pattern[str]:
     """More than ``max_chars`` characters without a ``<``: holds every text node and attribute value
     that long (and some shorter ones, which then take the expat path, no harm done)."""
@@ -199,6 +204,11 @@ class CanonicalFile:
 
     def _read(self, read: Callable[[int], str]) -> Iterator[dict[str, str] | str]:
         buf: str = read(_CHUNK)
+        while _root_tag_end(buf) < 0 and len(buf) < _MAX_DOC_CHARS:  # a read may end inside it
+            more = read(_CHUNK)
+            if not more:
+                break
+            buf += more
         m = _PROLOG.match(buf)
         if m is None or len(m.group(0)) > self.max_chars:
             raise NotCanonical
