@@ -21,7 +21,7 @@ from typing import NamedTuple, cast
 
 from ml_connector.stampli.columns import INVOICE_HEADER_COLUMNS, INVOICE_LINE_COLUMNS
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16
 # A document larger than this goes through expat (the buffer here would hold all of it).
 _MAX_DOC_CHARS = 4 << 20
 
