@@ -5,8 +5,8 @@ invoice line). Here one regular expression reads a whole ``<Line>`` (others the 
 an approver and its tail), so a line costs one match. The patterns accept only a narrow subset
 of well-formed XML, in which the text of every element is exactly what expat reports: UTF-8, the
 writer's element order, each element at most once, no DOCTYPE, comment, CDATA, processing
-instruction, character reference, namespace prefix, carriage return or tab inside a value, no
-unknown element and no text beside child elements. A file with anything else, or one that a
+instruction, character reference, namespace prefix, custom field or unknown element, no carriage
+return in a value, no tab or line break in an attribute value and no text beside child elements. A file with anything else, or one that a
 structural check would reject, raises ``NotCanonical`` and xml_reader reads it through expat, which
 stays the reference for every issue, message and location.
 """
@@ -178,7 +178,7 @@ def _long_run(max_chars: int) -> re.Pattern[str]:
 class CanonicalFile:
     """The root's attributes and the ``<Invoice>`` elements' texts of one file, streamed.
 
-    ``documents`` raises ``NotCanonical`` as soon as the file leaves the subset; any text run or
+    Reading raises ``NotCanonical`` as soon as the file leaves the subset; any text run or
     attribute longer than ``max_chars`` (the reader's field limit) counts as leaving it, so that
     expat reports it exactly."""
 
