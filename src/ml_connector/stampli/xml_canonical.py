@@ -6,9 +6,10 @@ an approver and its tail), so a line costs one match. The patterns accept only a
 of well-formed XML, in which the text of every element is exactly what expat reports: UTF-8, the
 writer's element order, each element at most once, no DOCTYPE, comment, CDATA, processing
 instruction, character reference, namespace prefix, custom field or unknown element, no carriage
-return in a value, no tab or line break in an attribute value and no text beside child elements. A file with anything else, or one that a
-structural check would reject, raises ``NotCanonical`` and xml_reader reads it through expat, which
-stays the reference for every issue, message and location.
+return in a value, no tab or line break in an attribute value and no text beside child elements.
+A file with anything else, or one that a structural check would reject, raises ``NotCanonical``
+and xml_reader reads it through expat, which stays the reference for every issue, message and
+location.
 """
 
 from __future__ import annotations
