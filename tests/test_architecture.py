@@ -1,0 +1,127 @@
+"""Architecture rules read from the source (AST), not from a running import: they hold for every module,
+including the ones a test run never imports."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "src" / "ml_connector"
+
+
+def _module_name(path: Path) -> tuple[str, bool]:
+    """Dotted name of a source file, and whether it is a package's __init__."""
+    parts = list(path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts.pop()
+    return ".".join(parts), is_package
+
+
+def _imported_modules(path: Path) -> Iterator[tuple[str, int]]:
+    """Every module an import statement in the file names (top-level, in functions, under TYPE_CHECKING),
+    resolved to an absolute dotted name, with its line number. ``from a import b`` yields ``a.b`` too, since
+    b may be a module."""
+    name, is_package = _module_name(path)
+    here = name.split(".") if is_package else name.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            yield module, node.lineno
+            for alias in node.names:
+                yield f"{module}.{alias.name}", node.lineno
+
+
+def _top_unit(module: str) -> str | None:
+    """The first-level subpackage (or top-level module) of ml_connector a dotted name belongs to."""
+    parts = module.split(".")
+    if parts[0] != "ml_connector" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def _source_files() -> list[Path]:
+    return sorted(PACKAGE_ROOT.rglob("*.py"))
+
+
+def package_import_graph() -> dict[str, dict[str, list[str]]]:
+    """unit -> imported unit -> where ("module:line"), between the first-level units of ml_connector."""
+    graph: dict[str, dict[str, list[str]]] = {}
+    for path in _source_files():
+        name, _ = _module_name(path)
+        source = _top_unit(name)
+        if source is None or "." not in name:
+            continue
+        for module, line in _imported_modules(path):
+            target = _top_unit(module)
+            if target is None or target == source:
+                continue
+            if (PACKAGE_ROOT / target).is_dir() or (PACKAGE_ROOT / f"{target}.py").is_file():
+                where = graph.setdefault(source, {}).setdefault(target, [])
+                if f"{name}:{line}" not in where:
+                    where.append(f"{name}:{line}")
+    return graph
+
+
+def _cycles(graph: dict[str, dict[str, list[str]]]) -> list[list[str]]:
+    """Strongly connected components with more than one unit (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(unit: str) -> None:
+        index[unit] = low[unit] = len(index)
+        stack.append(unit)
+        on_stack.add(unit)
+        for other in graph.get(unit, {}):
+            if other not in index:
+                visit(other)
+                low[unit] = min(low[unit], low[other])
+            elif other in on_stack:
+                low[unit] = min(low[unit], index[other])
+        if low[unit] == index[unit]:
+            component: list[str] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == unit:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for unit in sorted(set(graph) | {t for targets in graph.values() for t in targets}):
+        if unit not in index:
+            visit(unit)
+    return found
+
+
+def test_no_package_cycle() -> None:
+    graph = package_import_graph()
+    assert graph, "the import graph came out empty: the walk is broken"
+    problems = []
+    for component in _cycles(graph):
+        edges = [
+            f"  {a} -> {b}: {', '.join(graph[a][b])}"
+            for a in component
+            for b in sorted(graph.get(a, {}))
+            if b in component
+        ]
+        problems.append(f"cycle between {' / '.join(component)}:\n" + "\n".join(edges))
+    assert not problems, "\n".join(problems)
+
+
+def test_cycle_detection_sees_a_cycle() -> None:
+    # The checker itself must notice a cycle, or the test above passes vacuously.
+    graph = {"a": {"b": ["x:1"]}, "b": {"c": ["y:1"]}, "c": {"a": ["z:1"]}, "d": {"a": ["w:1"]}}
+    assert _cycles(graph) == [["a", "b", "c"]]
