@@ -96,7 +96,7 @@ def metrics_app(engine: sa.engine.Engine, started: float, extra: dict[str, Any])
 def webhook_server(state: ScaleState) -> _QuietServer | None:
     """Visma's notifications on ``[webhooks] port`` (HTTPS when configured): each accepted one
     defers an ``mlc.refresh`` job, which any worker runs."""
-    cfg = state.app.config.webhooks
+    cfg = state.connections.current().webhooks
     if cfg is None or not cfg.enabled:
         return None
     if cfg.port is None:
@@ -145,7 +145,6 @@ async def run_worker(
     try:
         configure(app.config.log.level, app.config.log.format, app.config.log.file)
         state = ScaleState(app, ConnectionSource(config_path, app.ledger.engine, environ=env), opts)
-        app.config = state.connections.current()
         metrics.watch_ledger(app.ledger.engine)
         papp = build_app(libpq_url(url), opts)
         state.procrastinate_app = papp
@@ -172,7 +171,7 @@ async def run_worker(
         log.info(
             "worker %s: %d connections, concurrency %d",
             worker_name,
-            len(app.config.enabled_connections),
+            len(state.connections.current().enabled_connections),
             concurrency,
         )
         try:

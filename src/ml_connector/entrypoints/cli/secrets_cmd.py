@@ -13,9 +13,10 @@ from typing import Annotated
 import typer
 
 from ml_connector.config.loader import load_vault_config
+from ml_connector.config.vault_access import open_vault
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.errors import SecretError
-from ml_connector.vault import Vault, encode_key, generate_key, key_id, open_vault
+from ml_connector.vault import Vault, encode_key, generate_key, key_id
 from ml_connector.vault.keys import decode_key, write_private
 
 secrets_app = typer.Typer(
