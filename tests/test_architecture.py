@@ -125,3 +125,73 @@ def test_cycle_detection_sees_a_cycle() -> None:
     # The checker itself must notice a cycle, or the test above passes vacuously.
     graph = {"a": {"b": ["x:1"]}, "b": {"c": ["y:1"]}, "c": {"a": ["z:1"]}, "d": {"a": ["w:1"]}}
     assert _cycles(graph) == [["a", "b", "c"]]
+
+
+# The entry points (src/ml_connector/entrypoints/) talk to ``service/`` for everything the connector does.
+# Besides it they may use: the configuration loading and its errors and exit codes; logging set-up and
+# redaction; output formatting (csv_cells); the trapping decimal context (domain.money, set up for the
+# whole process like logging). And the other process hosts, which are built on ``service/`` themselves
+# and so cannot be reached through it without a cycle: the dashboard's server (web.server), the
+# scaled-out worker (scale.worker), the embedded demo (demo) and the simulators (sim).
+ENTRYPOINT_ALLOWED = (
+    "ml_connector.entrypoints",
+    "ml_connector.service",
+    "ml_connector.config",
+    "ml_connector.errors",
+    "ml_connector.exitcodes",
+    "ml_connector.logs",
+    "ml_connector.csv_cells",
+    "ml_connector.domain.money",
+    "ml_connector.web.server",
+    "ml_connector.scale.worker",
+    "ml_connector.demo",
+    "ml_connector.sim",
+)
+
+
+def _allowed_for_entrypoints(module: str) -> bool:
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in ENTRYPOINT_ALLOWED)
+
+
+def _disallowed(modules: list[str]) -> list[str]:
+    """The names one import statement brings in that entry points may not use. ``from a import b`` names
+    ``a`` and ``a.b``: ``a.b`` is fine when ``a`` is allowed, ``a`` when one of its named modules is."""
+    return [
+        m
+        for m in modules
+        if m != "ml_connector"
+        and not _allowed_for_entrypoints(m)
+        and not _allowed_for_entrypoints(m.rsplit(".", 1)[0])
+        and not any(o.startswith(m + ".") and _allowed_for_entrypoints(o) for o in modules)
+    ]
+
+
+def test_entrypoint_rule_reads_from_imports() -> None:
+    assert _disallowed(["ml_connector", "ml_connector.service"]) == []
+    assert _disallowed(["ml_connector.web", "ml_connector.web.server"]) == []
+    assert _disallowed(["ml_connector.web", "ml_connector.web.accounts"]) == [
+        "ml_connector.web",
+        "ml_connector.web.accounts",
+    ]
+    assert _disallowed(["ml_connector.scale", "ml_connector.scale.worker", "ml_connector.scale.tasks"]) == [
+        "ml_connector.scale.tasks"
+    ]
+    assert _disallowed(["ml_connector", "ml_connector.pipeline"]) == ["ml_connector.pipeline"]
+
+
+def test_entrypoints_import_only_allowed_packages() -> None:
+    entrypoints = sorted((PACKAGE_ROOT / "entrypoints").rglob("*.py"))
+    assert entrypoints, "no entry point modules found"
+    found = []
+    for path in entrypoints:
+        name, _ = _module_name(path)
+        imports: dict[int, list[str]] = {}
+        for module, line in _imported_modules(path):
+            if module == "ml_connector" or module.startswith("ml_connector."):
+                imports.setdefault(line, []).append(module)
+        found += [
+            f"{name}:{line}: {', '.join(_disallowed(ms))}"
+            for line, ms in sorted(imports.items())
+            if _disallowed(ms)
+        ]
+    assert not found, "entry points reaching around service/:\n" + "\n".join(found)

@@ -24,8 +24,18 @@ from ml_connector.errors import ConfigError, LedgerError
 from ml_connector.ledger.store import MIGRATION_LOCK_KEY, Ledger, worker_id
 from ml_connector.logs import configure
 from ml_connector.scale import metrics
-from ml_connector.scale.connections import ConnectionSource
+from ml_connector.scale.connections import ConnectionSource, remove_connection, store_connections
 from ml_connector.scale.tasks import ScaleOptions, ScaleState, build_app, defer_refresh, install
+
+__all__ = [  # what `ml-connector worker`, `db upgrade` and `connections` use
+    "ScaleOptions",
+    "connection_names",
+    "remove_stored_connection",
+    "run_worker",
+    "sqlalchemy_url",
+    "store_connection_file",
+    "upgrade",
+]
 from ml_connector.webhooks.receiver import Receiver
 
 log = logging.getLogger("ml_connector.scale")
@@ -79,6 +89,37 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Any:  # procrastinate's worker owns SIGINT/SIGTERM
         yield
+
+
+def store_connection_file(
+    database_url: str, config_path: Path, text: str, *, environ: Mapping[str, str]
+) -> list[str]:
+    """Store the ``[connections.NAME]`` tables of ``text`` in the database (validated together with the
+    configuration file); the names stored."""
+    url = sqlalchemy_url(database_url)
+    ledger = Ledger.open(url)
+    try:
+        return store_connections(ledger.engine, config_path, text, environ={**environ, DATABASE_URL_ENV: url})
+    finally:
+        ledger.close()
+
+
+def connection_names(database_url: str) -> list[str]:
+    """The names of the connections kept in the database, sorted."""
+    ledger = Ledger.open(sqlalchemy_url(database_url))
+    try:
+        return sorted(ConnectionSource(Path("."), ledger.engine).rows())
+    finally:
+        ledger.close()
+
+
+def remove_stored_connection(database_url: str, name: str) -> bool:
+    """Remove a connection from the database (its ledger history stays); False when there was none."""
+    ledger = Ledger.open(sqlalchemy_url(database_url))
+    try:
+        return remove_connection(ledger.engine, name)
+    finally:
+        ledger.close()
 
 
 def metrics_app(engine: sa.engine.Engine, started: float, extra: dict[str, Any]) -> Starlette:

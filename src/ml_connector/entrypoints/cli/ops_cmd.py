@@ -31,8 +31,8 @@ from ml_connector.entrypoints.cli.output import (
     run_in_words,
 )
 from ml_connector.logs import configure, redact
-from ml_connector.pipeline.reconcile import to_csv, totals
-from ml_connector.pipeline.reconcile import to_json as recon_json
+from ml_connector.service.reconcile_report import to_csv, totals
+from ml_connector.service.reconcile_report import to_json as recon_json
 
 ConfigOpt = Annotated[
     Path,
