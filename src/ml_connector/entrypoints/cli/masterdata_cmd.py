@@ -18,7 +18,7 @@ from ml_connector.entrypoints.cli.ops_cmd import (
     _app,
     _dump,
 )
-from ml_connector.logs import redact
+from ml_connector.redaction import redact
 from ml_connector.service.exports import LIST_NAMES, ExportResult, MasterdataResult, Mode, export_lists
 
 masterdata_app = typer.Typer(

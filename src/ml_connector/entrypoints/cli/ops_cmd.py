@@ -30,7 +30,8 @@ from ml_connector.entrypoints.cli.output import (
     print_table,
     run_in_words,
 )
-from ml_connector.logs import configure, redact
+from ml_connector.logs import configure
+from ml_connector.redaction import redact
 from ml_connector.service.reconcile_report import to_csv, totals
 from ml_connector.service.reconcile_report import to_json as recon_json
 

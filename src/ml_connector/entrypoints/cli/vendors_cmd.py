@@ -18,7 +18,7 @@ from ml_connector.entrypoints.cli.ops_cmd import (
     _dump,
 )
 from ml_connector.entrypoints.cli.output import make_console
-from ml_connector.logs import redact
+from ml_connector.redaction import redact
 from ml_connector.service.exports import ExportResult, Mode, export_vendor_lists
 
 vendors_app = typer.Typer(help="Vendor master export from Visma to Stampli.", no_args_is_help=True)
