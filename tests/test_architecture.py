@@ -129,7 +129,7 @@ def test_cycle_detection_sees_a_cycle() -> None:
 
 # The entry points (src/ml_connector/entrypoints/) talk to ``service/`` for everything the connector does.
 # Besides it they may use: the configuration loading and its errors and exit codes; logging set-up and
-# redaction; output formatting (csv_cells); the trapping decimal context (domain.money, set up for the
+# redaction (logs, redaction); output formatting (csv_cells); the trapping decimal context (domain.money, set up for the
 # whole process like logging). And the other process hosts, which are built on ``service/`` themselves
 # and so cannot be reached through it without a cycle: the dashboard's server (web.server), the
 # scaled-out worker (scale.worker), the embedded demo (demo) and the simulators (sim).
@@ -140,6 +140,7 @@ ENTRYPOINT_ALLOWED = (
     "ml_connector.errors",
     "ml_connector.exitcodes",
     "ml_connector.logs",
+    "ml_connector.redaction",
     "ml_connector.csv_cells",
     "ml_connector.domain.money",
     "ml_connector.web.server",
