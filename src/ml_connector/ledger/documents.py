@@ -80,6 +80,8 @@ class DocumentRecords(LedgerBase):
         ``expect`` adds columns that must still hold the values the caller decided on (e.g. the
         ``attempts`` it read): a document that went round its states meanwhile is not touched."""
         change = step(event)
+        if change.opens_failure:
+            raise ValueError(f"event {event!r} opens a failure: use park()")
         with self.tx() as conn:
             before = _change(
                 conn,

@@ -145,7 +145,7 @@ _TABLE = (
         (S.POSTING,),
         (S.PENDING,),
         "aborted",
-        meaning="a fatal error (e.g. credentials) before the create was sent",
+        meaning="Visma refused the credentials (401/403 after a token renewal): the cycle stops",
     ),
     Transition(
         "rejected",

@@ -167,8 +167,8 @@ def classify_response(
     if code:
         context["code"] = code
 
-    def make(cls: type[DestinationError], text: str, vmsg: str | None = message) -> DestinationError:
-        return cls(text, status=status, visma_message=vmsg, context=context)
+    def make(cls: type[DestinationError], text: str) -> DestinationError:
+        return cls(text, status=status, visma_message=message, context=context)
 
     if status == 429:
         wait = retry_after_seconds(response.headers.get("retry-after"))
