@@ -129,10 +129,10 @@ def test_cycle_detection_sees_a_cycle() -> None:
 
 # The entry points (src/ml_connector/entrypoints/) talk to ``service/`` for everything the connector does.
 # Besides it they may use: the configuration loading and its errors and exit codes; logging set-up and
-# redaction (logs, redaction); output formatting (csv_cells); the trapping decimal context (domain.money, set up for the
-# whole process like logging). And the other process hosts, which are built on ``service/`` themselves
-# and so cannot be reached through it without a cycle: the dashboard's server (web.server), the
-# scaled-out worker (scale.worker), the embedded demo (demo) and the simulators (sim).
+# redaction (logs, redaction); output formatting (csv_cells); the trapping decimal context (domain.money,
+# entered for the whole command like logging is set up). And the other process hosts, which are built on
+# ``service/`` themselves and so cannot be reached through it without a cycle: the dashboard's server
+# (web.server), the scaled-out worker (scale.worker), the embedded demo (demo) and the simulators (sim).
 ENTRYPOINT_ALLOWED = (
     "ml_connector.entrypoints",
     "ml_connector.service",
