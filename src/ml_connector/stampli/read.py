@@ -31,7 +31,7 @@ from ml_connector.stampli.columns import Kind
 from ml_connector.stampli.csv_reader import CsvPlan, csv_document, iter_csv_groups, scan_csv
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.profile import ReaderProfile
-from ml_connector.stampli.xml_reader import iter_xml_documents, scan_xml
+from ml_connector.stampli.xml_reader import XmlPlan, iter_xml_documents, scan_xml
 
 Status = Literal["ok", "partial", "rejected"]
 RecordKind = Literal["invoice", "payment_application"]
@@ -204,10 +204,10 @@ def iter_export(
         ctx_rules: Any
         raws: Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]
         cplan: CsvPlan | None = None
+        xplan: XmlPlan | None = None
         if is_xml:
             xplan = scan_xml(path, file=file, profile=profile, kind=wanted)
             the_kind, warnings, ctx_rules = xplan.kind, xplan.warnings, xplan.rules
-            raws = iter_xml_documents(xplan, set())
         else:
             cplan = scan_csv(path, file=file, profile=profile, kind=wanted, hint=name_kind)
             the_kind, warnings, ctx_rules = cplan.kind, cplan.warnings, cplan.rules
@@ -226,6 +226,9 @@ def iter_export(
     )
     if cplan is not None:
         raws = _csv_items(cplan, ctx)
+    else:
+        assert xplan is not None
+        raws = iter_xml_documents(xplan, set(), ctx)
     return ExportStream(
         file=file,
         kind=the_kind,
