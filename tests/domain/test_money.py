@@ -4,6 +4,7 @@ import decimal
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,17 @@ def test_rounding_is_half_even_to_minor_unit() -> None:
     assert round_money(Decimal("2.345"), "NOK") == Decimal("2.34")
     assert round_money(Decimal("2.355"), "NOK") == Decimal("2.36")
     assert round_money(Decimal("100.5"), "JPY") == Decimal("100")
+
+
+def test_reading_an_export_leaves_the_callers_decimal_context(samples_dir: Path) -> None:
+    from ml_connector.stampli.profile import BUILTIN_PROFILES
+    from ml_connector.stampli.read import iter_export
+
+    outside = decimal.getcontext()
+    sample = samples_dir / "stampli_invoices_C100234_20250310T071500Z_0001.csv"
+    stream = iter_export(sample, profile=BUILTIN_PROFILES["canonical"])
+    seen = []
+    for doc in stream:
+        assert decimal.getcontext() is outside  # between two documents the caller's context is current
+        seen.append(doc)
+    assert seen and not outside.traps[decimal.FloatOperation]
