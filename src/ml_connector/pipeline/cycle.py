@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ml_connector.domain.money import money_context
 from ml_connector.errors import ConnectorError, FatalDestinationError, HostKeyMismatchError, SourceError
 from ml_connector.logs import log_context
 from ml_connector.pipeline.booked import LookupIncomplete, adopt_booked
@@ -73,7 +74,8 @@ async def run_cycle(rt: Runtime, *, intake_files: bool = True, post: PostStep | 
     result = CycleResult(rt.name)
     started = time.monotonic()
     run_id = rt.ledger.start_run(rt.name)
-    with log_context(connection=rt.name, run_id=run_id):
+    # Every amount of the cycle is computed under the trapping decimal context (floats refused).
+    with log_context(connection=rt.name, run_id=run_id), money_context():
         return await _cycle(rt, result, started, run_id, intake_files, post or post_pending)
 
 

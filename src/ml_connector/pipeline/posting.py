@@ -47,7 +47,7 @@ from ml_connector.pipeline.masterdata import PERIOD, SEGMENT_VALUE, MasterData
 from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
-from ml_connector.vendors.drift import bank_change_problems
+from ml_connector.pipeline.vendor_drift import bank_change_problems
 
 log = logging.getLogger("ml_connector.posting")
 

@@ -2,7 +2,7 @@
 
 Every amount is the document's amount (``pipeline/amounts.py``), the number the dashboard and the API
 show for the same document; the CSV's cells are neutralised against spreadsheet formulas exactly as
-the vendor export's are (``vendors/csvfile.neutralise``).
+the vendor export's are (``csv_cells.neutralise``).
 
 One listing of the period's journal transactions (pages read once) answers every document; no
 per-document calls. Outcomes:
@@ -27,6 +27,7 @@ import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
+from ml_connector.csv_cells import neutralise
 from ml_connector.domain.booked import Booked
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.amounts import (
@@ -40,7 +41,6 @@ from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.posting import by_reference
 from ml_connector.pipeline.runtime import Runtime
-from ml_connector.vendors.csvfile import neutralise
 
 OUTCOMES = (
     "matched",

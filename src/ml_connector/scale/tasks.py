@@ -94,8 +94,8 @@ class ScaleState:
         return self.app.ledger.engine
 
     def runtime(self, name: str) -> Runtime:
-        self.app.config = self.connections.current()
-        rt = self.app.runtime(name, actor=f"worker:{worker_id()}")
+        # The configuration reloaded now (file + database rows), passed explicitly: the App stays as loaded.
+        rt = self.app.runtime(name, actor=f"worker:{worker_id()}", config=self.connections.current())
         rt.budget_factory = metrics.counting(pg_budget_factory(self.engine), name)
         return rt
 
@@ -320,7 +320,6 @@ def schedule_due(state: ScaleState) -> list[str]:
     """Enabled connections whose poll interval has passed; each is pushed to its next due time by
     compare-and-set, so two ticks running at once never both report it."""
     config = state.connections.current()
-    state.app.config = config
     now = utcnow()
     due: list[str] = []
     with state.engine.begin() as conn:

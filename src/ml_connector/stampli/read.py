@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ml_connector.domain.documents import Invoice, Payment, Provenance
 from ml_connector.domain.issues import Issue, Level, error
+from ml_connector.domain.money import money_context
 from ml_connector.stampli.build import (
     BuildContext,
     CsvInvoiceBuilder,
@@ -126,6 +127,12 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         return self
 
     def __next__(self) -> Invoice | Payment | RejectedRecord:
+        # Each document is built under the trapping decimal context, entered per step: a context entered
+        # in a generator would stay current in the caller between two steps.
+        with money_context():
+            return self._next()
+
+    def _next(self) -> Invoice | Payment | RejectedRecord:
         item = next(self._raws)
         if not isinstance(item, tuple):  # built by the CSV fast path: no issues
             return item
