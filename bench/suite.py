@@ -287,7 +287,7 @@ async def _download_ours(c: Connection, remote_path: str, dest: Path) -> tuple[f
     app = open_app(c)
     try:
         rt = app.runtime(c.name)
-        async with rt.stampli() as src:
+        async with wiring.sftp_source(rt) as src:  # the SFTP session itself: its cipher
             [remote] = [
                 f for f in await src.list_ready(str(Path(remote_path).parent)) if f.path == remote_path
             ]
