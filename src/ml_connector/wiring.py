@@ -72,7 +72,9 @@ def visma_client(rt: Runtime, *, quick: bool = False) -> VismaClient:
         settings = replace(settings, timeout=min(settings.timeout, QUICK_TIMEOUT))
     budget = rt.budget_factory(settings) if rt.budget_factory is not None else None
     policy = QUICK_POLICY if quick else VISMA_POLICY
-    return VismaClient(settings, transport=rt.visma_transport, budget=budget, policy=policy)
+    return VismaClient(
+        settings, transport=rt.visma_transport, budget=budget, policy=policy, tokens=rt.token_store
+    )
 
 
 def sftp_source(rt: Runtime, *, quick: bool = False) -> SftpSource:

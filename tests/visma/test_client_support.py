@@ -93,7 +93,7 @@ class FakeVisma:
         return self._take(queue, request)
 
     def client(self, **kw: Any) -> VismaClient:
-        client_kw = {k: kw.pop(k) for k in ("budget", "policy", "clock", "token_clock") if k in kw}
+        client_kw = {k: kw.pop(k) for k in ("budget", "policy", "clock", "token_clock", "tokens") if k in kw}
         return VismaClient(settings(**kw), httpx2.MockTransport(self), **client_kw)
 
 

@@ -55,6 +55,9 @@ class Runtime:
     # one kept in PostgreSQL, shared by every worker (ml_connector.scale.budget).
     visma_transport: Any = None
     budget_factory: Callable[[Any], Any] | None = None
+    # Where the Visma clients keep their token beyond one client (adapters.visma.auth.TokenStore;
+    # None: each client fetches its own). The scaled-out workers pass one per worker process.
+    token_store: Any = None
     on_progress: Callable[[str, int, int], None] | None = None
     # Every connection configured alongside this one: the ledger identity check tells a renamed
     # connection (its old name gone) from two configured ones (ml_connector.pipeline.identity).

@@ -3,14 +3,18 @@
 One token is shared by every request of a client. It is renewed ``leeway`` seconds before it
 expires (at most half its lifetime), and once more when the API answers 401 (the client calls
 ``invalidate`` with the token that was refused, so concurrent callers renew only once).
+A ``TokenStore`` lets the clients of one process share it beyond one client's life (the
+scaled-out workers: one token per worker process and Visma client identity, reused across jobs).
 The token and the client secret never appear in a repr, a log line or an exception message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,7 +34,60 @@ class AccessToken:
     renew_at: float  # clock time after which the token is renewed before use
 
 
+class TokenSlot:
+    """Where a token is kept: one client's own, or one of a ``TokenStore`` shared by many clients.
+    The lock that makes concurrent callers fetch once is per event loop (an asyncio lock is bound
+    to the loop that first waits on it; a process may run several loops one after another)."""
+
+    def __init__(self) -> None:
+        self.token: AccessToken | None = None
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:
+        state = "none" if self.token is None else f"renew_at={self.token.renew_at:.0f}"
+        return f"TokenSlot(token={state})"
+
+    def lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+
+class TokenStore:
+    """One token per Visma client identity for a whole process, reused by every client built
+    with it: token endpoint, tenant, company and client id, and a digest of the secret (a rotated
+    secret gets a token of its own). Never shared across companies, even of one tenant."""
+
+    def __init__(self) -> None:
+        self._slots: dict[tuple[str, ...], TokenSlot] = {}
+
+    def __repr__(self) -> str:
+        return f"TokenStore({len(self._slots)} identities)"
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def slot(self, settings: VismaSettings) -> TokenSlot:
+        secret = hashlib.sha256(settings.client_secret.encode()).hexdigest()
+        key = (
+            settings.token_url,
+            settings.tenant_id,
+            settings.company_id,
+            settings.client_id,
+            " ".join(settings.scopes),
+            secret,
+        )
+        return self._slots.setdefault(key, TokenSlot())
+
+
 class TokenCache:
+    """One client's view of its token: fetched with the client's own HTTP connection, kept in its
+    own slot or in a ``TokenStore``'s (``slot``)."""
+
     def __init__(
         self,
         settings: VismaSettings,
@@ -38,38 +95,42 @@ class TokenCache:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_fetch: Callable[[], None] | None = None,
+        slot: TokenSlot | None = None,
     ) -> None:
         self._settings = settings
         self._http = http
         self._clock = clock
         self._on_fetch = on_fetch
-        self._token: AccessToken | None = None
-        self._lock = asyncio.Lock()
+        self._slot = slot if slot is not None else TokenSlot()
         self.fetches = 0
 
     def __repr__(self) -> str:
-        state = "none" if self._token is None else f"renew_at={self._token.renew_at:.0f}"
+        token = self._slot.token
+        state = "none" if token is None else f"renew_at={token.renew_at:.0f}"
         return f"TokenCache(client_id={self._settings.client_id!r}, token={state})"
 
     @property
     def current(self) -> str | None:
         """The cached token (for redaction only)."""
-        return self._token.value if self._token else None
+        token = self._slot.token
+        return token.value if token else None
 
     async def get(self) -> str:
-        token = self._token
+        slot = self._slot
+        token = slot.token
         if token is not None and self._clock() < token.renew_at:
             return token.value
-        async with self._lock:
-            token = self._token
+        async with slot.lock():
+            token = slot.token
             if token is None or self._clock() >= token.renew_at:
-                token = self._token = await self._fetch()
+                token = slot.token = await self._fetch()
             return token.value
 
     def invalidate(self, refused: str) -> None:
         """Forget the token if it is still the one the API refused."""
-        if self._token is not None and self._token.value == refused:
-            self._token = None
+        slot = self._slot
+        if slot.token is not None and slot.token.value == refused:
+            slot.token = None
 
     async def _fetch(self) -> AccessToken:
         s = self._settings

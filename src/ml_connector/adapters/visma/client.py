@@ -26,7 +26,7 @@ import httpx2
 
 from ml_connector import __version__
 from ml_connector.adapters.visma import wire
-from ml_connector.adapters.visma.auth import TokenCache
+from ml_connector.adapters.visma.auth import TokenCache, TokenStore
 from ml_connector.adapters.visma.classify import classify_exception, classify_response, refusal
 from ml_connector.adapters.visma.models import (
     Account,
@@ -92,7 +92,9 @@ class VismaClient:
         policy: RetryPolicy = VISMA_POLICY,
         clock: Callable[[], float] = time.time,
         token_clock: Callable[[], float] = time.monotonic,
+        tokens: TokenStore | None = None,
     ) -> None:
+        """``tokens``: a store the token is kept in beyond this client (None: the client's own)."""
         self.settings = settings
         t = settings.timeout
         verify: ssl.SSLContext | bool = True
@@ -111,7 +113,10 @@ class VismaClient:
         self._budget: RateBudget = budget or InProcessBudget(low_water=settings.low_water)
         self._policy = policy
         self._clock = clock
-        self._tokens = TokenCache(settings, self._http, clock=token_clock, on_fetch=self._count_token)
+        slot = tokens.slot(settings) if tokens is not None else None
+        self._tokens = TokenCache(
+            settings, self._http, clock=token_clock, on_fetch=self._count_token, slot=slot
+        )
         self._tz = ZoneInfo(settings.server_timezone)
 
     def __repr__(self) -> str:
