@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -52,6 +51,7 @@ from ml_connector.adapters.visma.ratelimit import (
     wait_for_slot,
 )
 from ml_connector.adapters.visma.settings import VismaSettings
+from ml_connector.adapters.visma.tls import tls_context
 from ml_connector.domain.journal import Voucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
@@ -97,9 +97,7 @@ class VismaClient:
         """``tokens``: a store the token is kept in beyond this client (None: the client's own)."""
         self.settings = settings
         t = settings.timeout
-        verify: ssl.SSLContext | bool = True
-        if settings.ca_bundle:
-            verify = ssl.create_default_context(cafile=settings.ca_bundle)
+        verify = tls_context(settings.ca_bundle)  # built once per process (tls.py)
         self._http = httpx2.AsyncClient(
             transport=transport,
             timeout=httpx2.Timeout(t, connect=t, read=t, write=t, pool=t),
