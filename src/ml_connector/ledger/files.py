@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from ml_connector.domain.files import RemoteFile
 from ml_connector.errors import LedgerError
 from ml_connector.ledger.audit import write_audit
 from ml_connector.ledger.clock import utcnow
@@ -31,6 +33,27 @@ class FileRecords(LedgerBase):
                 files.c.connection == connection
             )
             return {(r.remote_path, r.size, r.mtime): r.status for r in conn.execute(q)}
+
+    def not_taken_in(
+        self, connection: str, listed: Sequence[RemoteFile], *, recheck: Collection[str] = ()
+    ) -> dict[RemoteFile, str | None]:
+        """The set comparison of an intake: of ``listed``, the files the ledger holds under no
+        row of the same (path, size, mtime) (with None), and those whose row's status is in
+        ``recheck`` (with that status). One query; the rest of the listing needs no more work.
+
+        The mtime is compared in whole seconds since the epoch, as SFTP lists it: reading the
+        rows' timestamps as datetimes cost more than the whole comparison (10,000 files)."""
+        with self.tx() as conn:
+            q = sa.select(
+                files.c.remote_path, files.c.size, _epoch_seconds(conn, files.c.mtime), files.c.status
+            ).where(files.c.connection == connection)
+            known = {(path, size, seconds): status for path, size, seconds, status in conn.execute(q)}
+        out: dict[RemoteFile, str | None] = {}
+        for remote in listed:
+            status = known.get((remote.path, remote.size, _seconds(remote.mtime)))
+            if status is None or status in recheck:
+                out[remote] = status
+        return out
 
     def record_file(
         self,
@@ -148,3 +171,14 @@ class FileRecords(LedgerBase):
         with self.tx() as conn:
             q = sa.select(files).where(files.c.connection == connection, files.c.status.in_(statuses))
             return list(conn.execute(q.order_by(files.c.id)).mappings())
+
+
+def _seconds(mtime: datetime | None) -> int | None:
+    return None if mtime is None else math.floor(mtime.timestamp())
+
+
+def _epoch_seconds(conn: sa.Connection, column: sa.ColumnElement[datetime]) -> sa.ColumnElement[int]:
+    """Whole seconds since the epoch, in SQL (stored UTC: naive text on SQLite, timestamptz on PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
+    return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)

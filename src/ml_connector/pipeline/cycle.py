@@ -4,7 +4,8 @@
       1. refresh the cached Visma master data (incremental; no per-invoice calls)
       2. settle what earlier runs left open (claims of dead processes, unknown outcomes, releases)
       3. replay parked documents whose missing master data now exists
-      4. process files downloaded before a crash, then list, download and read new files
+      4. process files downloaded before a crash, then download and read new files (the SFTP login
+         and folder listings run alongside steps 1-3: pipeline.listing)
       5. learn from Visma which pending references are already booked (bulk listings): adopt those,
          never send them; then validate and post every other pending document
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ from ml_connector.logs import log_context
 from ml_connector.pipeline.booked import LookupIncomplete, adopt_booked
 from ml_connector.pipeline.identity import ensure_identity
 from ml_connector.pipeline.intake import IntakeStats, intake, resume_downloaded_files
+from ml_connector.pipeline.listing import EarlyListing
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending, settle
@@ -84,15 +87,16 @@ async def _cycle(
 ) -> CycleResult:
     try:
         ensure_identity(rt)  # never post with a ledger whose history belongs to another company
-        async with rt.visma() as visma:
+        async with rt.visma() as visma, EarlyListing(rt) if intake_files else nullcontext() as early:
+            # The Stampli side logs in and lists its folders meanwhile (pipeline.listing).
             md: MasterData = await refresh(visma.masterdata, rt.ledger, rt.name, rt.config.visma.company_id)
             await settle(rt, visma, result.posting)
             auto_replay(rt, md, result.posting)
             resume_downloaded_files(rt, result.intake)
-            if intake_files:
+            if early is not None:
                 try:
-                    async with rt.stampli() as source:
-                        await intake(rt, source, result.intake)
+                    async with early.source() as (source, listed):
+                        await intake(rt, source, result.intake, listed=listed)
                 except SourceError as exc:
                     # The Stampli side failing must not stop posting what is already here.
                     if isinstance(exc, HostKeyMismatchError):

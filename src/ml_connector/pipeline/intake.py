@@ -14,7 +14,6 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +30,7 @@ from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import invoice_reference, payment_reference, void_reference
+from ml_connector.pipeline.listing import Listing, list_folders
 from ml_connector.pipeline.ports import StampliSource
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
@@ -68,65 +68,69 @@ class IntakeStats:
             self.events.append({"document": document, "outcome": outcome, "detail": detail})
 
 
-async def intake(rt: Runtime, source: StampliSource, stats: IntakeStats) -> None:
-    known = rt.ledger.known_file_paths(rt.name)
+async def intake(
+    rt: Runtime, source: StampliSource, stats: IntakeStats, *, listed: Listing | None = None
+) -> None:
+    """Download and read every ready file the ledger does not know. ``listed``: the folders'
+    listing when the cycle took it already (``pipeline.listing.EarlyListing``); else listed now."""
+    if listed is None:
+        listed = await list_folders(rt, source)
+    # The set comparison against the ledger: what is already taken in costs nothing more.
+    news = rt.ledger.not_taken_in(rt.name, [remote for _, remote in listed], recheck={TOO_LARGE})
+    stats.files_skipped += len(listed) - len(news)
     # One staging folder per process: two processes running the same cycle download the same
     # file, and must not write, resume or rename each other's ``.part`` file.
     staging = private_dir(rt.archive_dir / ".incoming" / str(os.getpid()))
     try:
-        await _intake_folders(rt, source, stats, known, staging)
+        await _intake_files(rt, source, stats, [(k, r) for k, r in listed if r in news], news, staging)
     finally:
         with contextlib.suppress(OSError):
             staging.rmdir()  # left behind only when a download failed half-way
 
 
-async def _intake_folders(
+async def _intake_files(
     rt: Runtime,
     source: StampliSource,
     stats: IntakeStats,
-    known: dict[tuple[str, int, datetime | None], str],
+    listed: Listing,
+    seen_as: dict[RemoteFile, str | None],
     staging: Path,
 ) -> None:
-    cfg = rt.config.sftp
     limit = rt.profile().limits.max_file_bytes
-    for kind, folder, patterns in (
-        ("invoices", cfg.invoices_folder, cfg.file_pattern),
-        ("payments", cfg.payments_folder, cfg.file_pattern),
-    ):
-        for remote in await source.list_ready(folder, patterns):
-            seen = known.get((remote.path, remote.size, remote.mtime))
-            if seen is not None and not (seen == TOO_LARGE and remote.size <= limit):
-                stats.files_skipped += 1
+    for kind, remote in listed:
+        seen = seen_as[remote]
+        if seen is not None and not (seen == TOO_LARGE and remote.size <= limit):
+            stats.files_skipped += 1
+            continue
+        if remote.size > limit:
+            _too_large(rt, kind, remote, limit, stats)
+            continue
+        if seen == TOO_LARGE:  # the limit was raised since: take it in, close the old failure
+            old = rt.ledger.file_by_hash(rt.name, _not_downloaded_id(remote))
+            if old is not None:
+                rt.ledger.resolve_failures(
+                    None, file_id=int(old["id"]), actor=rt.actor, reason="size limit raised"
+                )
+        downloaded = await source.download(remote, staging)
+        archived = _archive(rt.archive_dir, downloaded)
+        file_id, new = rt.ledger.record_file(
+            connection=rt.name,
+            kind=kind,
+            remote_path=remote.path,
+            size=downloaded.size,
+            mtime=remote.mtime,
+            sha256=downloaded.sha256,
+            archive_path=str(archived),
+            actor=rt.actor,
+        )
+        crashpoint("after_download")  # the file is ours (archived, recorded), not yet read
+        if not new:
+            row = rt.ledger.file_by_hash(rt.name, downloaded.sha256)
+            if row is not None and row["status"] != "downloaded":
+                stats.files_skipped += 1  # same content already processed (maybe under another name)
                 continue
-            if remote.size > limit:
-                _too_large(rt, kind, remote, limit, stats)
-                continue
-            if seen == TOO_LARGE:  # the limit was raised since: take it in, close the old failure
-                old = rt.ledger.file_by_hash(rt.name, _not_downloaded_id(remote))
-                if old is not None:
-                    rt.ledger.resolve_failures(
-                        None, file_id=int(old["id"]), actor=rt.actor, reason="size limit raised"
-                    )
-            downloaded = await source.download(remote, staging)
-            archived = _archive(rt.archive_dir, downloaded)
-            file_id, new = rt.ledger.record_file(
-                connection=rt.name,
-                kind=kind,
-                remote_path=remote.path,
-                size=downloaded.size,
-                mtime=remote.mtime,
-                sha256=downloaded.sha256,
-                archive_path=str(archived),
-                actor=rt.actor,
-            )
-            crashpoint("after_download")  # the file is ours (archived, recorded), not yet read
-            if not new:
-                row = rt.ledger.file_by_hash(rt.name, downloaded.sha256)
-                if row is not None and row["status"] != "downloaded":
-                    stats.files_skipped += 1  # same content already processed (maybe under another name)
-                    continue
-            stats.files_new += 1
-            process_file(rt, file_id, archived, remote.path, kind, downloaded.sha256, stats)
+        stats.files_new += 1
+        process_file(rt, file_id, archived, remote.path, kind, downloaded.sha256, stats)
 
 
 def _not_downloaded_id(remote: RemoteFile) -> str:
