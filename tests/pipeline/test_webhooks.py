@@ -55,7 +55,7 @@ class Served:
     def status(self) -> str:
         every = [DocStatus.PARKED, DocStatus.POSTED, DocStatus.SKIPPED, *DocStatus.OPEN]
         rows = self.app.ledger.documents_with_status(self.conn.name, every)
-        return str(next(r["status"] for r in rows if r["doc_key"] == self.invoice_key))
+        return str(next(r.status for r in rows if r.doc_key == self.invoice_key))
 
     def webhook_runs(self) -> list[dict[str, Any]]:
         runs = self.app.ledger.last_runs(self.conn.name, limit=100)
