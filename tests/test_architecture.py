@@ -223,6 +223,20 @@ def test_pipeline_imports_no_adapter() -> None:
     assert offending == [], why + "\n".join(offending)
 
 
+def test_pipeline_imports_no_sqlalchemy() -> None:
+    """The pipeline reads the ledger through pipeline/ports.py::LedgerPort, in domain types
+    (StoredDocument), never database rows."""
+    modules = sorted((PACKAGE_ROOT / "pipeline").rglob("*.py"))
+    assert len(modules) > 10  # the walk found the pipeline
+    offending = [
+        f"{_module_name(path)[0]}:{line}: {module}"
+        for path in modules
+        for module, line in _imported_modules(path)
+        if module == "sqlalchemy" or module.startswith("sqlalchemy.")
+    ]
+    assert offending == [], "the pipeline imports sqlalchemy:\n" + "\n".join(offending)
+
+
 def test_the_adapter_walk_sees_every_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check above is not vacuous: each spelling of an adapter import is caught."""
     package = tmp_path / "ml_connector"
