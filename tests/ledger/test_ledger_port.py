@@ -53,5 +53,6 @@ def test_document_reads_return_stored_documents(port: LedgerPort) -> None:
 
 
 def test_a_row_without_optional_columns_still_converts() -> None:
-    doc = StoredDocument.of({"kind": "payment", "source": {"paymentNumber": "P1"}, "doc_key": "PAY:1", "id": 3})
+    row = {"kind": "payment", "source": {"paymentNumber": "P1"}, "doc_key": "PAY:1", "id": 3}
+    doc = StoredDocument.of(row)
     assert (doc.kind, doc.doc_key, doc.id, doc.status, doc.voucher) == ("payment", "PAY:1", 3, "", None)
