@@ -9,6 +9,7 @@ import pytest
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.store import DocStatus, Ledger
 from ml_connector.pipeline.ports import LedgerPort
+from tests.ledger.test_store import _doc
 
 
 def as_port(ledger: Ledger) -> LedgerPort:
@@ -16,33 +17,20 @@ def as_port(ledger: Ledger) -> LedgerPort:
 
 
 @pytest.fixture
-def port(ledger_url: str) -> Iterator[LedgerPort]:
+def ledger(ledger_url: str) -> Iterator[Ledger]:
     led = Ledger.open(ledger_url)
-    yield as_port(led)
+    yield led
     led.close()
 
 
-def test_document_reads_return_stored_documents(port: LedgerPort) -> None:
-    doc_id = port.insert_document(
-        {
-            "connection": "acme",
-            "doc_key": "INV:7",
-            "kind": "invoice",
-            "content_hash": "h7",
-            "reference": "ST-7",
-            "source": {"stampliInvoiceId": "7", "totalAmount": "10.50"},
-            "amount": "10.50",
-        },
-        status=DocStatus.PENDING,
-        actor="test",
-        reason="read from file",
-    )
-    assert doc_id is not None
+def test_document_reads_return_stored_documents(ledger: Ledger) -> None:
+    doc_id = _doc(ledger, "INV:7")
+    port = as_port(ledger)
     by_key = port.document("acme", "INV:7")
     assert isinstance(by_key, StoredDocument)
-    assert (by_key.id, by_key.kind, by_key.status, by_key.reference) == (doc_id, "invoice", "pending", "ST-7")
-    assert (by_key.amount, by_key.attempts, by_key.batch_number) == ("10.50", 0, None)
-    assert by_key.source == {"stampliInvoiceId": "7", "totalAmount": "10.50"}
+    assert (by_key.id, by_key.kind, by_key.status, by_key.reference) == (doc_id, "invoice", "pending", "ST-1")
+    assert (by_key.amount, by_key.attempts, by_key.batch_number) == ("31748.10", 0, None)
+    assert by_key.source == {"stampliInvoiceId": "1", "totalAmount": "31748.10"}
     assert by_key.created_at is not None and by_key.created_at.tzinfo is not None
     assert port.document_by_id(doc_id) == by_key
     assert port.documents_with_status("acme", [DocStatus.PENDING]) == [by_key]
