@@ -18,16 +18,10 @@ from typing import Any, Literal
 
 from ml_connector.domain.documents import Invoice, Payment, Provenance
 from ml_connector.domain.issues import Issue, Level, error
-from ml_connector.stampli.build import (
-    BuildContext,
-    CsvInvoiceBuilder,
-    RawDocument,
-    build_invoice,
-    build_payment,
-)
+from ml_connector.stampli.build import BuildContext, RawDocument, build_invoice, build_payment
 from ml_connector.stampli.codes import SKIP_CODES
 from ml_connector.stampli.columns import Kind
-from ml_connector.stampli.csv_reader import CsvPlan, csv_document, iter_csv_groups, scan_csv
+from ml_connector.stampli.csv_reader import CsvPlan, iter_csv_documents, scan_csv
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.stampli.xml_reader import iter_xml_documents, scan_xml
@@ -111,7 +105,7 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         fmt: Literal["csv", "xml"],
         sha256: str,
         issues: list[Issue],
-        raws: Iterator[Invoice | tuple[RawDocument, Callable[[], str]]],
+        raws: Iterator[tuple[RawDocument, Callable[[], str]]],
         ctx: BuildContext,
     ) -> None:
         self.file = file
@@ -126,10 +120,7 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         return self
 
     def __next__(self) -> Invoice | Payment | RejectedRecord:
-        item = next(self._raws)
-        if not isinstance(item, tuple):  # built by the CSV fast path: no issues
-            return item
-        raw, text = item
+        raw, text = next(self._raws)
         doc: Invoice | Payment | None
         if raw.kind == "invoice":
             doc, issues = build_invoice(raw, self._ctx)
@@ -146,18 +137,6 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
             issues=issues,
             provenance=Provenance(self._ctx.remote_path, self._ctx.sha256, rows=raw.rows, xpath=raw.xpath),
         )
-
-
-def _csv_items(plan: CsvPlan, ctx: BuildContext) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
-    """Each CSV document: a clean invoice built directly, anything else as its raw record."""
-    fast = CsvInvoiceBuilder(plan.header, ctx) if plan.kind == "invoices" else None
-    for group in iter_csv_groups(plan, ctx.max_lines):
-        if fast is not None:
-            doc = fast.build(group)
-            if doc is not None:
-                yield doc
-                continue
-        yield csv_document(plan, group)
 
 
 def iter_export(
@@ -195,7 +174,7 @@ def iter_export(
         name_kind = _kind_from_name(path.name if remote_path is None else remote_path.rsplit("/", 1)[-1])
         is_xml = _looks_like_xml(path)
         ctx_rules: Any
-        raws: Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]
+        raws: Iterator[tuple[RawDocument, Callable[[], str]]]
         cplan: CsvPlan | None = None
         if is_xml:
             xplan = scan_xml(path, file=file, profile=profile, kind=wanted)
@@ -218,7 +197,7 @@ def iter_export(
         max_lines=profile.limits.max_lines_per_document,
     )
     if cplan is not None:
-        raws = _csv_items(cplan, ctx)
+        raws = iter_csv_documents(cplan, ctx.max_lines)
     return ExportStream(
         file=file,
         kind=the_kind,

@@ -14,6 +14,8 @@ _COMMA_VALUE = re.compile(r"^-?[0-9]+(,[0-9]+)?$")
 # Under the §4.2 comma rule a dot followed by exactly three digits may be a thousands separator
 # (``7.450`` = 7450) as well as a decimal point (7.45): the reading would be a guess.
 _AMBIGUOUS_DOT = re.compile(r"^[+-]?[0-9]{1,3}(\.[0-9]{3})+$")
+# What parse_amount reads with either decimal separator and no thousands separator.
+_PLAIN_AMOUNT = {".": re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?"), ",": re.compile(r"[+-]?[0-9]+(?:,[0-9]+)?")}
 _INT = re.compile(r"^[0-9]{1,9}$")
 # decimal(18, x) of §4.3: at most 16 integer digits; keeps every product and rounding exact.
 _MAX_ADJUSTED = 15
@@ -40,6 +42,12 @@ class ValueRules:
     tz: tzinfo | None = None
 
     def amount(self, text: str) -> Decimal:
+        # The common case, as the full read below would take it: a short plain number needs no
+        # separator rule and is in range (at most 16 characters: at most 16 integer digits).
+        if len(text) <= 16 and self.thousands_sep is None and not self.comma_rule:
+            plain = _PLAIN_AMOUNT.get(self.decimal_sep)
+            if plain is not None and plain.fullmatch(text):
+                return Decimal(text.replace(",", ".") if self.decimal_sep == "," else text)
         sep = self.decimal_sep
         if self.comma_rule:
             if _COMMA_VALUE.match(text.strip()):
