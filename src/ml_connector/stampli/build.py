@@ -43,8 +43,9 @@ _IDS = frozenset({"stampliCompanyId", "stampliInvoiceId", "stampliPaymentId", "v
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-@dataclass
+@dataclass(slots=True)
 class RawLine:
+    # Text by canonical field name; an empty cell may be "" or None (both read as empty).
     values: dict[str, str | None]
     custom: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
@@ -73,7 +74,7 @@ class RawDocument:
 
     def parsed_json(self) -> dict[str, Any]:
         """Best-effort camelCase view of the raw text, for a rejected record."""
-        out: dict[str, Any] = {k: v for k, v in self.header.items() if v is not None}
+        out: dict[str, Any] = {k: v for k, v in self.header.items() if v}  # an empty cell is not shown
         if self.approvers is not None:
             out["approvers"] = list(self.approvers)
         if self.custom:
@@ -83,7 +84,7 @@ class RawDocument:
         sub = "lines" if self.kind == "invoice" else "applications"
         out[sub] = []
         for line in self.lines:
-            d: dict[str, Any] = {k: v for k, v in line.values.items() if v is not None}
+            d: dict[str, Any] = {k: v for k, v in line.values.items() if v}
             if line.custom:
                 d["custom"] = dict(line.custom)
             if line.extra:
@@ -208,7 +209,11 @@ class _Fields:
             hit = table.get(written)
             if hit is not None:
                 return hit
-        raw = self.text(src, name, row, xpath, req=req)
+        raw: str | None
+        if written and written.isascii() and written.isprintable():  # text's common case, inline
+            raw = written.strip() or self.text(src, name, row, xpath, req=req)
+        else:
+            raw = self.text(src, name, row, xpath, req=req)
         if raw is None:
             return None
         rules = self.ctx.rules
@@ -220,6 +225,7 @@ class _Fields:
                 value = rules.amount(raw)
                 if (
                     currency is not None
+                    and ("." in raw or "," in raw)  # else an integer: never finer
                     and _decimals_written(raw) > minor_units(currency)  # else it cannot be finer
                     and finer_than_minor_unit(value, currency)
                 ):
@@ -249,7 +255,10 @@ class _Fields:
                     return value
             else:  # pragma: no cover
                 raise AssertionError(kind)
-            cache.remember(table, written, value)  # type: ignore[arg-type]  # raw is not None
+            if len(table) < cache.limit:
+                table[written] = value  # type: ignore[index]  # raw is not None, nor is written
+            else:
+                cache.remember(table, written, value)  # type: ignore[arg-type]
             return value
         except BadValue as exc:
             self.fail(exc.code, f"{name}: {exc.message}", row, xpath, name)
@@ -290,8 +299,9 @@ class _Fields:
 
 
 def _decimals_written(text: str) -> int:
-    """Digits after the last '.' or ',' of an amount's text: at least as many decimals as it has."""
-    return len(text) - 1 - max(text.rfind("."), text.rfind(",")) if "." in text or "," in text else 0
+    """Digits after the last '.' or ',' of an amount's text (one of them is in it): at least as
+    many decimals as the amount has."""
+    return len(text) - 1 - max(text.rfind("."), text.rfind(","))
 
 
 _DOC_TYPES = frozenset(t.value for t in DocumentType)
@@ -306,6 +316,16 @@ _LINE_TEXTS = (
     "class",
     "project",
     "poLineNumber",
+)
+# The optional texts of an invoice, read (and checked) in this order before deciding.
+_INVOICE_TEXTS = (
+    "originalInvoiceNumber",
+    "vendorTaxId",
+    "paymentTerms",
+    "paymentReference",
+    "paymentReferenceType",
+    "poNumber",
+    "description",
 )
 _DOC_TYPE = {t.value: t for t in DocumentType}
 _LINE_TYPE = {t.value: t for t in LineType}
@@ -378,7 +398,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         f.fail("missing_value", "the invoice has no lines", row, xp, "lines")
 
     lines: list[InvoiceLine] = []
-    seen_numbers: dict[int, int | str | None] = {}
+    seen_numbers: dict[int, RawLine] = {}
     net_sum = Decimal(0)
     tax_sum = Decimal(0)
     sums_ok = True
@@ -405,7 +425,8 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         rate_pct = amounts.get(v.get("taxRate")) or f.typed(v, "taxRate", lr, lx, "amount")  # type: ignore[arg-type]
         if number_ is not None:
             if number_ in seen_numbers:
-                where = seen_numbers[number_]
+                seen = seen_numbers[number_]
+                where = f"row {seen.row}" if seen.row is not None else seen.xpath
                 f.fail(
                     "duplicate_line_number",
                     f"lineNumber {number_} appears twice (also at {where})",
@@ -413,7 +434,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                     lx,
                     "lineNumber",
                 )
-            seen_numbers[number_] = f"row {lr}" if lr is not None else lx
+            seen_numbers[number_] = line
         if net is None or ltax is None:
             sums_ok = False
         else:
@@ -458,8 +479,8 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                 class_,
                 project,
                 po_line,
-                dict(line.custom),
-                dict(line.extra),
+                line.custom,  # the raw record's own dicts: it is dropped once built
+                line.extra,
                 lr,
                 lx,
             )
@@ -502,18 +523,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                 f.fail("sign_mismatch", f"a CREDIT_NOTE has positive {name} {amount}", row, xp, name)
 
     # Optional texts are read (and checked) before deciding: a control character rejects too.
-    optional = {
-        name: f.text(h, name, row, xp)
-        for name in (
-            "originalInvoiceNumber",
-            "vendorTaxId",
-            "paymentTerms",
-            "paymentReference",
-            "paymentReferenceType",
-            "poNumber",
-            "description",
-        )
-    }
+    optional = dict(zip(_INVOICE_TEXTS, f.texts(h, _INVOICE_TEXTS, row, xp), strict=True))
     if _has_errors(issues) or not (company and doc_type and number and vendor_id and vendor_name and status):
         return None, issues
     if not (isinstance(invoice_date, date) and isinstance(due_date, date) and isinstance(currency, str)):

@@ -710,10 +710,10 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
         layout.doc_cells,
         layout.line_cells,
     )
-    rows = tuple(rn for rn, _ in group)
+    rows = tuple([rn for rn, _ in group])
     first_rn, first = group[0]
     first_cells = doc_cells(first)
-    doc_values = dict(zip(doc_cols, [c or None for c in first_cells], strict=True))
+    doc_values: dict[str, str | None] = dict(zip(doc_cols, first_cells))  # "" is an empty cell
     # Custom fields: the same value on every row belongs to the invoice; otherwise to the line.
     doc_custom: dict[str, str] = {}
     line_custom: list[tuple[str, int]] = []
@@ -725,23 +725,21 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
         else:
             line_custom.append((name, pos))
     line_extra = layout.extra if layout.invoices else {}
-    lines = [
-        RawLine(
-            values=dict(zip(line_cols, [c or None for c in line_cells(row)], strict=True)),
-            custom={n: row[p] for n, p in line_custom if row[p]} if line_custom else {},
-            extra={n: row[p] for n, p in line_extra.items() if row[p]} if line_extra else {},
-            row=rn,
-        )
-        for rn, row in group
-    ]
+    if line_custom or line_extra:
+        lines = [
+            RawLine(
+                dict(zip(line_cols, line_cells(row))),
+                {n: row[p] for n, p in line_custom if row[p]},
+                {n: row[p] for n, p in line_extra.items() if row[p]},
+                rn,
+            )
+            for rn, row in group
+        ]
+    else:
+        lines = [RawLine(dict(zip(line_cols, line_cells(row))), {}, {}, rn) for rn, row in group]
     extra = {n: first[p] for n, p in layout.extra.items() if first[p]} if not layout.invoices else {}
     raw = RawDocument(
-        kind="invoice" if layout.invoices else "payment",
-        header=doc_values,
-        lines=lines,
-        rows=rows,
-        custom=doc_custom,
-        extra=extra,
+        "invoice" if layout.invoices else "payment", doc_values, lines, rows, None, doc_custom, extra
     )
     mismatched = [(rn, cells) for rn, row in group[1:] if (cells := doc_cells(row)) != first_cells]
     if mismatched:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import cached_property
 
 from ml_connector.domain.money import AmountFormatError, is_currency_code, parse_amount
 
@@ -41,13 +42,20 @@ class ValueRules:
     datetime_formats: tuple[str, ...] = ()
     tz: tzinfo | None = None
 
+    @cached_property
+    def _plain_amount(self) -> re.Pattern[str] | None:
+        """The shape of a plain amount under these rules, or None when every amount needs the
+        full read (a thousands separator, or the comma rule: ``7.450`` is ambiguous there)."""
+        if self.thousands_sep is not None or self.comma_rule:
+            return None
+        return _PLAIN_AMOUNT.get(self.decimal_sep)
+
     def amount(self, text: str) -> Decimal:
         # The common case, as the full read below would take it: a short plain number needs no
         # separator rule and is in range (at most 16 characters: at most 16 integer digits).
-        if len(text) <= 16 and self.thousands_sep is None and not self.comma_rule:
-            plain = _PLAIN_AMOUNT.get(self.decimal_sep)
-            if plain is not None and plain.fullmatch(text):
-                return Decimal(text.replace(",", ".") if self.decimal_sep == "," else text)
+        plain = self._plain_amount
+        if plain is not None and len(text) <= 16 and plain.fullmatch(text):
+            return Decimal(text.replace(",", ".") if self.decimal_sep == "," else text)
         sep = self.decimal_sep
         if self.comma_rule:
             if _COMMA_VALUE.match(text.strip()):
