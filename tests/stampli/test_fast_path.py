@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from ml_connector.domain.documents import InvoiceLine, LineType
 from ml_connector.domain.construct import positional_constructor
+from ml_connector.domain.documents import InvoiceLine, LineType
 from ml_connector.stampli.csv_reader import _quick_cells
 from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.stampli.value_cache import ValueCache

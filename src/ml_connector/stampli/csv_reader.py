@@ -698,7 +698,7 @@ class RowLayout:
 def _cells_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
     """The cells at ``positions`` as a tuple (also for one position, or none)."""
     if len(positions) > 1:
-        return itemgetter(*positions)  
+        return itemgetter(*positions)
     return lambda row: tuple(row[i] for i in positions)
 
 
@@ -713,7 +713,7 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
     rows = tuple([rn for rn, _ in group])
     first_rn, first = group[0]
     first_cells = doc_cells(first)
-    doc_values: dict[str, str | None] = dict(zip(doc_cols, first_cells))  # "" is an empty cell
+    doc_values: dict[str, str | None] = dict(zip(doc_cols, first_cells, strict=True))
     # Custom fields: the same value on every row belongs to the invoice; otherwise to the line.
     doc_custom: dict[str, str] = {}
     line_custom: list[tuple[str, int]] = []
@@ -728,7 +728,7 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
     if line_custom or line_extra:
         lines = [
             RawLine(
-                dict(zip(line_cols, line_cells(row))),
+                dict(zip(line_cols, line_cells(row), strict=True)),
                 {n: row[p] for n, p in line_custom if row[p]},
                 {n: row[p] for n, p in line_extra.items() if row[p]},
                 rn,
@@ -736,7 +736,7 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
             for rn, row in group
         ]
     else:
-        lines = [RawLine(dict(zip(line_cols, line_cells(row))), {}, {}, rn) for rn, row in group]
+        lines = [RawLine(dict(zip(line_cols, line_cells(row), strict=True)), {}, {}, rn) for rn, row in group]
     extra = {n: first[p] for n, p in layout.extra.items() if first[p]} if not layout.invoices else {}
     raw = RawDocument(
         "invoice" if layout.invoices else "payment", doc_values, lines, rows, None, doc_custom, extra
