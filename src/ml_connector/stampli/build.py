@@ -177,17 +177,16 @@ class _Fields:
     def texts(
         self, src: Mapping[str, str | None], names: tuple[str, ...], row: int | None, xpath: str | None
     ) -> list[str | None]:
-        """``text`` of each optional field in ``names``; a plain ASCII value needs no other check."""
-        out: list[str | None] = []
-        for name in names:
-            raw = src.get(name)
-            if raw is None:
-                out.append(None)
-            elif raw.isascii() and raw.isprintable():
-                out.append((raw if name in _VERBATIM else raw.strip()) or None)
-            else:
-                out.append(self.text(src, name, row, xpath))
-        return out
+        """``text`` of each optional field in ``names``. When all of them are plain ASCII (the
+        common case) there is nothing to refuse or normalise: only the trimming is left."""
+        values = [src.get(name) for name in names]
+        plain = "".join(filter(None, values))
+        if plain.isascii() and plain.isprintable():
+            return [
+                ((v if name in _VERBATIM else v.strip()) or None) if v else None
+                for name, v in zip(names, values, strict=True)
+            ]
+        return [self.text(src, name, row, xpath) for name in names]
 
     def typed(
         self,
