@@ -7,6 +7,7 @@ data: it returns the document (or None) and the issues it found, all of them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -177,15 +178,18 @@ class _Fields:
     def texts(
         self, src: Mapping[str, str | None], names: tuple[str, ...], row: int | None, xpath: str | None
     ) -> list[str | None]:
-        """``text`` of each optional field in ``names``. When all of them are plain ASCII (the
-        common case) there is nothing to refuse or normalise: only the trimming is left."""
-        values = [src.get(name) for name in names]
-        plain = "".join(filter(None, values))
-        if plain.isascii() and plain.isprintable():
-            return [
-                ((v if name in _VERBATIM else v.strip()) or None) if v else None
-                for name, v in zip(names, values, strict=True)
-            ]
+        """``text`` of each optional field in ``names``, in that order."""
+        values = list(map(src.get, names))
+        joined = "".join(filter(None, values))
+        if not joined:
+            return [None] * len(names)
+        # Printable (no control character: what ``text`` refuses in a non-id field) is the common
+        # case: only the trimming is left.
+        if joined.isprintable() and _IDS.isdisjoint(names):
+            out = [v.strip() or None if v else None for v in values]
+            for i in _verbatim_at(names):
+                out[i] = values[i] or None
+            return out
         return [self.text(src, name, row, xpath) for name in names]
 
     def typed(
@@ -208,6 +212,22 @@ class _Fields:
             hit = table.get(written)
             if hit is not None:
                 return hit
+            if kind == "money" or kind == "amount":  # a short plain number: no text to check
+                amount = self.ctx.rules.plain_amount(written)
+                if amount is not None:
+                    point = max(written.rfind("."), written.rfind(","))
+                    # fewer decimals written than the minor unit has: it cannot be finer than that
+                    if (
+                        kind == "amount"
+                        or currency is None
+                        or point < 0
+                        or len(written) - 1 - point <= minor_units(currency)
+                    ):
+                        if len(table) < cache.limit:
+                            table[written] = amount
+                        else:
+                            cache.remember(table, written, amount)
+                        return amount
         raw: str | None
         if written and written.isascii() and written.isprintable():  # text's common case, inline
             raw = written.strip() or self.text(src, name, row, xpath, req=req)
@@ -224,7 +244,6 @@ class _Fields:
                 value = rules.amount(raw)
                 if (
                     currency is not None
-                    and ("." in raw or "," in raw)  # else an integer: never finer
                     and _decimals_written(raw) > minor_units(currency)  # else it cannot be finer
                     and finer_than_minor_unit(value, currency)
                 ):
@@ -254,10 +273,7 @@ class _Fields:
                     return value
             else:  # pragma: no cover
                 raise AssertionError(kind)
-            if len(table) < cache.limit:
-                table[written] = value  # type: ignore[index]  # raw is not None, nor is written
-            else:
-                cache.remember(table, written, value)  # type: ignore[arg-type]
+            cache.remember(table, written, value)  # type: ignore[arg-type]  # raw is not None
             return value
         except BadValue as exc:
             self.fail(exc.code, f"{name}: {exc.message}", row, xpath, name)
@@ -297,10 +313,16 @@ class _Fields:
         return value
 
 
+@functools.cache
+def _verbatim_at(names: tuple[str, ...]) -> tuple[int, ...]:
+    """Positions of the free-text fields (kept as written, not trimmed) in ``names``."""
+    return tuple(i for i, name in enumerate(names) if name in _VERBATIM)
+
+
 def _decimals_written(text: str) -> int:
-    """Digits after the last '.' or ',' of an amount's text (one of them is in it): at least as
-    many decimals as the amount has."""
-    return len(text) - 1 - max(text.rfind("."), text.rfind(","))
+    """Digits after the last '.' or ',' of an amount's text: at least as many decimals as it has."""
+    point = max(text.rfind("."), text.rfind(","))
+    return len(text) - 1 - point if point >= 0 else 0
 
 
 _DOC_TYPES = frozenset(t.value for t in DocumentType)

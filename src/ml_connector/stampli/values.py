@@ -43,19 +43,25 @@ class ValueRules:
     tz: tzinfo | None = None
 
     @cached_property
-    def _plain_amount(self) -> re.Pattern[str] | None:
+    def _plain_shape(self) -> re.Pattern[str] | None:
         """The shape of a plain amount under these rules, or None when every amount needs the
         full read (a thousands separator, or the comma rule: ``7.450`` is ambiguous there)."""
         if self.thousands_sep is not None or self.comma_rule:
             return None
         return _PLAIN_AMOUNT.get(self.decimal_sep)
 
-    def amount(self, text: str) -> Decimal:
-        # The common case, as the full read below would take it: a short plain number needs no
-        # separator rule and is in range (at most 16 characters: at most 16 integer digits).
-        plain = self._plain_amount
+    def plain_amount(self, text: str) -> Decimal | None:
+        """The amount in a short plain text exactly as ``amount`` reads it, or None (then only
+        ``amount`` can tell). At most 16 characters: at most 16 integer digits, in range."""
+        plain = self._plain_shape
         if plain is not None and len(text) <= 16 and plain.fullmatch(text):
             return Decimal(text.replace(",", ".") if self.decimal_sep == "," else text)
+        return None
+
+    def amount(self, text: str) -> Decimal:
+        value = self.plain_amount(text)
+        if value is not None:
+            return value
         sep = self.decimal_sep
         if self.comma_rule:
             if _COMMA_VALUE.match(text.strip()):
