@@ -212,17 +212,19 @@ class _Fields:
             hit = table.get(written)
             if hit is not None:
                 return hit
-            if kind == "money" or kind == "amount":  # a short plain number: no text to check
-                amount = self.ctx.rules.plain_amount(written)
-                if amount is not None:
+            if kind == "money" or kind == "amount":
+                # A short plain number has no text to check: ``ValueRules.plain_amount``, inline.
+                shape = self.ctx.rules.plain_shape
+                if shape is not None and len(written) <= 16 and shape.fullmatch(written):
                     point = max(written.rfind("."), written.rfind(","))
-                    # fewer decimals written than the minor unit has: it cannot be finer than that
+                    # no more decimals written than the minor unit has: it cannot be finer
                     if (
                         kind == "amount"
                         or currency is None
                         or point < 0
                         or len(written) - 1 - point <= minor_units(currency)
                     ):
+                        amount = Decimal(written.replace(",", "."))
                         if len(table) < cache.limit:
                             table[written] = amount
                         else:
@@ -361,6 +363,8 @@ def _check_rate(f: _Fields, rate: Decimal | None, row: int | None, xpath: str | 
 
 
 def _close(a: Decimal, b: Decimal, currency: str, tolerance: Decimal) -> bool:
+    if a == b and tolerance >= 0:  # equal amounts round equally (the common case)
+        return True
     return abs(round_money(a, currency) - round_money(b, currency)) <= tolerance
 
 
@@ -380,18 +384,28 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     number = f.text(h, "invoiceNumber", row, xp, req=True)
     vendor_id = f.text(h, "vendorId", row, xp, req=True)
     vendor_name = f.text(h, "vendorName", row, xp, req=True)
-    invoice_date = f.typed(h, "invoiceDate", row, xp, "date", req=True)
-    due_date = f.typed(h, "dueDate", row, xp, "date", req=True)
-    posting_date = f.typed(h, "postingDate", row, xp, "date")
-    currency = f.typed(h, "currency", row, xp, "currency", req=True)
+    # A value already read without an issue is taken from the cache tables directly (what
+    # ``typed``/``enum`` would return for it, without the call); a miss (or a falsy value such as
+    # a zero) takes the full read, which also reports.
+    dates, stamps = f.cache.dates, f.cache.stamps
+    invoice_date = dates.get(h.get("invoiceDate")) or f.typed(h, "invoiceDate", row, xp, "date", req=True)  # type: ignore[arg-type]
+    due_date = dates.get(h.get("dueDate")) or f.typed(h, "dueDate", row, xp, "date", req=True)  # type: ignore[arg-type]
+    posting_date = dates.get(h.get("postingDate")) or f.typed(h, "postingDate", row, xp, "date")  # type: ignore[arg-type]
+    currency = f.cache.currencies.get(h.get("currency")) or f.typed(  # type: ignore[arg-type]
+        h, "currency", row, xp, "currency", req=True
+    )
     rate = f.typed(h, "exchangeRate", row, xp, "amount")
     _check_rate(f, rate, row, xp)
     subtotal = f.typed(h, "subtotalAmount", row, xp, "money", req=True, currency=currency)
     tax = f.typed(h, "taxAmount", row, xp, "money", req=True, currency=currency)
     total = f.typed(h, "totalAmount", row, xp, "money", req=True, currency=currency)
     status_raw = f.text(h, "approvalStatus", row, xp, req=True)
-    approved_at = f.typed(h, "approvedAt", row, xp, "timestamp", req=True)
-    exported_at = f.typed(h, "exportedAt", row, xp, "timestamp", req=True)
+    approved_at = stamps.get(h.get("approvedAt")) or f.typed(  # type: ignore[arg-type]
+        h, "approvedAt", row, xp, "timestamp", req=True
+    )
+    exported_at = stamps.get(h.get("exportedAt")) or f.typed(  # type: ignore[arg-type]
+        h, "exportedAt", row, xp, "timestamp", req=True
+    )
     link = f.text(h, "stampliLink", row, xp)
     if link is not None and not link.startswith(("https://", "http://")):
         f.fail("invalid_value", f"stampliLink {link!r} is not an http(s) URL", row, xp, "stampliLink")
@@ -423,9 +437,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     net_sum = Decimal(0)
     tax_sum = Decimal(0)
     sums_ok = True
-    # Per line, a value already read without an issue is taken from the cache tables directly
-    # (what ``typed``/``enum`` would return for it, without the call); a miss (or a zero, which is
-    # falsy) takes the full read, which also reports.
+    # Per line, the same cache peeks as above.
     ints, amounts = f.cache.ints, f.cache.amounts
     moneys = f.cache.money_table(currency) if currency is not None else amounts
     line_types = f.cache.enum_table("lineType")

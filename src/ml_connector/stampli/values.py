@@ -43,7 +43,7 @@ class ValueRules:
     tz: tzinfo | None = None
 
     @cached_property
-    def _plain_shape(self) -> re.Pattern[str] | None:
+    def plain_shape(self) -> re.Pattern[str] | None:
         """The shape of a plain amount under these rules, or None when every amount needs the
         full read (a thousands separator, or the comma rule: ``7.450`` is ambiguous there)."""
         if self.thousands_sep is not None or self.comma_rule:
@@ -53,9 +53,9 @@ class ValueRules:
     def plain_amount(self, text: str) -> Decimal | None:
         """The amount in a short plain text exactly as ``amount`` reads it, or None (then only
         ``amount`` can tell). At most 16 characters: at most 16 integer digits, in range."""
-        plain = self._plain_shape
+        plain = self.plain_shape
         if plain is not None and len(text) <= 16 and plain.fullmatch(text):
-            return Decimal(text.replace(",", ".") if self.decimal_sep == "," else text)
+            return Decimal(text.replace(",", "."))  # the shape allows only the decimal separator
         return None
 
     def amount(self, text: str) -> Decimal:
