@@ -24,7 +24,7 @@ from ml_connector.stampli.columns import Kind
 from ml_connector.stampli.csv_reader import CsvPlan, iter_csv_documents, scan_csv
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.profile import ReaderProfile
-from ml_connector.stampli.xml_reader import iter_xml_documents, scan_xml
+from ml_connector.stampli.xml_reader import XmlPlan, iter_xml_documents, scan_xml
 
 Status = Literal["ok", "partial", "rejected"]
 RecordKind = Literal["invoice", "payment_application"]
@@ -105,7 +105,7 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         fmt: Literal["csv", "xml"],
         sha256: str,
         issues: list[Issue],
-        raws: Iterator[tuple[RawDocument, Callable[[], str]]],
+        raws: Iterator[Invoice | tuple[RawDocument, Callable[[], str]]],
         ctx: BuildContext,
     ) -> None:
         self.file = file
@@ -120,7 +120,10 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         return self
 
     def __next__(self) -> Invoice | Payment | RejectedRecord:
-        raw, text = next(self._raws)
+        item = next(self._raws)
+        if not isinstance(item, tuple):  # an XML invoice built on its fast path: no issues
+            return item
+        raw, text = item
         doc: Invoice | Payment | None
         if raw.kind == "invoice":
             doc, issues = build_invoice(raw, self._ctx)
@@ -174,12 +177,12 @@ def iter_export(
         name_kind = _kind_from_name(path.name if remote_path is None else remote_path.rsplit("/", 1)[-1])
         is_xml = _looks_like_xml(path)
         ctx_rules: Any
-        raws: Iterator[tuple[RawDocument, Callable[[], str]]]
+        raws: Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]
         cplan: CsvPlan | None = None
+        xplan: XmlPlan | None = None
         if is_xml:
             xplan = scan_xml(path, file=file, profile=profile, kind=wanted)
             the_kind, warnings, ctx_rules = xplan.kind, xplan.warnings, xplan.rules
-            raws = iter_xml_documents(xplan, set())
         else:
             cplan = scan_csv(path, file=file, profile=profile, kind=wanted, hint=name_kind)
             the_kind, warnings, ctx_rules = cplan.kind, cplan.warnings, cplan.rules
@@ -198,6 +201,9 @@ def iter_export(
     )
     if cplan is not None:
         raws = iter_csv_documents(cplan, ctx.max_lines)
+    else:
+        assert xplan is not None
+        raws = iter_xml_documents(xplan, set(), ctx)
     return ExportStream(
         file=file,
         kind=the_kind,
