@@ -330,16 +330,8 @@ def _decimals_written(text: str) -> int:
 _DOC_TYPES = frozenset(t.value for t in DocumentType)
 _LINE_TYPES = frozenset(t.value for t in LineType)
 # The optional texts of a line, in InvoiceLine's order (read, and checked, in this order).
-_LINE_TEXTS = (
-    "lineDescription",
-    "taxCode",
-    "department",
-    "costCenter",
-    "location",
-    "class",
-    "project",
-    "poLineNumber",
-)
+_LINE_TEXTS: tuple[str, ...] = ("lineDescription", "taxCode", "department", "costCenter")
+_LINE_TEXTS += ("location", "class", "project", "poLineNumber")
 # The optional texts of an invoice, read (and checked) in this order before deciding.
 _INVOICE_TEXTS = (
     "originalInvoiceNumber",
