@@ -110,12 +110,17 @@ class BuildContext:
 class _Fields:
     """Reads typed values from one raw mapping, collecting issues with their location."""
 
-    def __init__(self, ctx: BuildContext, doc_key: str | None, issues: list[Issue], naive: set[str]) -> None:
+    def __init__(self, ctx: BuildContext, raw: RawDocument, issues: list[Issue], naive: set[str]) -> None:
         self.ctx = ctx
-        self.key = doc_key
+        self.raw = raw
         self.issues = issues
         self.naive = naive
         self.cache = ctx.cache
+
+    @functools.cached_property
+    def key(self) -> str | None:
+        """The document's key, for the issues' location (only a document with an issue needs it)."""
+        return self.raw.key()
 
     def _where(self, row: int | None, xpath: str | None, name: str) -> dict[str, object]:
         w: dict[str, object] = {"file": self.ctx.file, "field": name}
@@ -214,9 +219,10 @@ class _Fields:
                 return hit
             if kind == "money" or kind == "amount":
                 # A short plain number has no text to check: ``ValueRules.plain_amount``, inline.
-                shape = self.ctx.rules.plain_shape
+                rules = self.ctx.rules
+                shape = rules.plain_shape
                 if shape is not None and len(written) <= 16 and shape.fullmatch(written):
-                    point = max(written.rfind("."), written.rfind(","))
+                    point = written.find(rules.decimal_sep)  # the shape allows just this one, once
                     # no more decimals written than the minor unit has: it cannot be finer
                     if (
                         kind == "amount"
@@ -366,8 +372,7 @@ def _has_errors(issues: list[Issue]) -> bool:
 
 def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, list[Issue]]:
     issues: list[Issue] = list(raw.issues)
-    key = raw.key()
-    f = _Fields(ctx, key, issues, set())
+    f = _Fields(ctx, raw, issues, set())
     h, row, xp = raw.header, raw.first_row, raw.xpath
 
     company = f.text(h, "stampliCompanyId", row, xp, req=True)
@@ -590,8 +595,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
 
 def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, list[Issue]]:
     issues: list[Issue] = list(raw.issues)
-    key = raw.key()
-    f = _Fields(ctx, key, issues, set())
+    f = _Fields(ctx, raw, issues, set())
     h, row, xp = raw.header, raw.first_row, raw.xpath
 
     company = f.text(h, "stampliCompanyId", row, xp, req=True)
