@@ -12,13 +12,12 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ml_connector.adapters.sftp.source import Downloaded, RemoteFile
 from ml_connector.domain.documents import (
     Invoice,
     Payment,
@@ -26,10 +25,12 @@ from ml_connector.domain.documents import (
     invoice_json,
     payment_json,
 )
+from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import invoice_reference, payment_reference, void_reference
+from ml_connector.pipeline.ports import StampliSource
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.private_files import make_private, private_dir
@@ -42,11 +43,6 @@ SKIP_CODES = READER_SKIP_CODES  # not approved, not paid: recorded as skipped, n
 MAX_EVENTS = 200
 
 log = logging.getLogger("ml_connector.intake")
-
-
-class ExportSource(Protocol):
-    async def list_ready(self, folder: str, pattern: str | Sequence[str] = "*") -> list[RemoteFile]: ...
-    async def download(self, remote: RemoteFile, dest_dir: Path) -> Downloaded: ...
 
 
 @dataclass
@@ -71,7 +67,7 @@ class IntakeStats:
             self.events.append({"document": document, "outcome": outcome, "detail": detail})
 
 
-async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
+async def intake(rt: Runtime, source: StampliSource, stats: IntakeStats) -> None:
     known = rt.ledger.known_file_paths(rt.name)
     # One staging folder per process: two processes running the same cycle download the same
     # file, and must not write, resume or rename each other's ``.part`` file.
@@ -85,7 +81,7 @@ async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
 
 async def _intake_folders(
     rt: Runtime,
-    source: ExportSource,
+    source: StampliSource,
     stats: IntakeStats,
     known: dict[tuple[str, int, datetime | None], str],
     staging: Path,

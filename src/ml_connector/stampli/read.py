@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ml_connector.domain.documents import Invoice, Payment, Provenance
 from ml_connector.domain.issues import Issue, Level, error
+from ml_connector.domain.money import money_context
 from ml_connector.stampli.build import BuildContext, RawDocument, build_invoice, build_payment
 from ml_connector.stampli.codes import SKIP_CODES
 from ml_connector.stampli.columns import Kind
@@ -120,6 +121,12 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         return self
 
     def __next__(self) -> Invoice | Payment | RejectedRecord:
+        # Each document is built under the trapping decimal context, entered per step: a context entered
+        # in a generator would stay current in the caller between two steps.
+        with money_context():
+            return self._next()
+
+    def _next(self) -> Invoice | Payment | RejectedRecord:
         item = next(self._raws)
         if not isinstance(item, tuple):  # an XML invoice built on its fast path: no issues
             return item
