@@ -36,7 +36,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.lib import Connection, OpenSsh, SimProcess, machine, make_batch, references_in_visma
+from tests.support.sshd import OpenSshServer
+
+from bench.lib import Connection, SimProcess, machine, make_batch, references_in_visma, start_openssh
 from ml_connector import service
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.booked import FOUND_IN_VISMA
@@ -76,7 +78,7 @@ class Tally:
 class Disturber:
     """Background thread: 429 bursts on the simulator and SFTP connection drops."""
 
-    def __init__(self, sim: SimProcess, ssh: OpenSsh, rng: random.Random, *, sftp_every: float) -> None:
+    def __init__(self, sim: SimProcess, ssh: OpenSshServer, rng: random.Random, *, sftp_every: float) -> None:
         self.sim, self.ssh, self.rng = sim, ssh, rng
         self.sftp_every = sftp_every
         self.stop_event = threading.Event()
@@ -171,7 +173,7 @@ def chaos(
     tally = Tally()
     started = time.monotonic()
     work = workdir or Path(tempfile.mkdtemp(prefix="ml-connector-chaos-"))
-    ssh = OpenSsh()
+    ssh = start_openssh()
     sim = SimProcess(work, faults=f"{faults},seed={seed}", rate_limit=NORMAL_LIMIT)
     expected: set[str] = set()
     not_approved: set[str] = set()
@@ -257,7 +259,7 @@ def chaos(
         }
     finally:
         sim.stop()
-        ssh.stop()
+        ssh.remove()
         tally.seconds = round(time.monotonic() - started, 1)
         if workdir is None:
             subprocess.run(["rm", "-rf", str(work)], check=False)

@@ -1,9 +1,10 @@
 """What the benchmarks and the chaos run share: a real OpenSSH SFTP server, the Visma simulator in its
 own process, a connection's TOML configuration and generated Stampli exports with unique ids.
 
-The OpenSSH recipe is the one in tests/support/openssh.py (shared/docs/stack.md §4), reduced to what
-the benchmarks need and without pytest: a throwaway user ``mlcbench<pid>``, a chroot under /srv,
-its own host key and port. It needs root and /usr/sbin/sshd (``./dev test`` installs it).
+The OpenSSH server and the configuration text are the tests' own (tests/support/sshd.py and
+tests/support/connection_toml.py; the benchmarks run from the repository root, where ``tests`` is a
+package): a throwaway user ``mlcbench<pid>``, a chroot under /srv, its own host key and port. It
+needs root and /usr/sbin/sshd (``./dev test`` installs it).
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ import contextlib
 import csv
 import io
 import os
-import pwd
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,24 +24,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import httpx2
+from tests.support.connection_toml import connection_toml
+from tests.support.sshd import OpenSshServer, create_server, free_port, unavailable_reason
 
 from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = Path(sys.executable).with_name("ml-connector")
-SSHD = Path("/usr/sbin/sshd")
 USER_PREFIX = "mlcbench"
 SFTP_ENV = "MLC_BENCH_SFTP_PASSWORD"
 VISMA_ENV = "MLC_BENCH_VISMA_SECRET"
 OUR_PREFIXES = ("ST-", "SP-", "SPV-")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def machine() -> dict[str, Any]:
@@ -71,169 +62,16 @@ def machine() -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ OpenSSH
 
 
-def _descendants(pid: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        kids.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in kids.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _reap_stale_users() -> None:
-    for entry in pwd.getpwall():
-        name = entry.pw_name
-        if name.startswith(USER_PREFIX) and name[len(USER_PREFIX) :].isdigit():
-            pid = int(name[len(USER_PREFIX) :])
-            if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
-                subprocess.run(["userdel", name], capture_output=True, check=False)
-
-
-class OpenSsh:
-    """Debian's sshd, internal-sftp chrooted to a fresh folder under /srv, on a loopback port."""
-
-    def __init__(self) -> None:
-        if not SSHD.exists():
-            raise SystemExit("/usr/sbin/sshd is missing: apt-get install openssh-server openssh-client")
-        if os.geteuid() != 0:
-            raise SystemExit("the SFTP benchmarks start their own sshd and must run as root")
-        _reap_stale_users()
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        self.state = Path(tempfile.mkdtemp(prefix="ml-connector-bench-sshd-"))
-        self.state.chmod(0o755)
-        keys = self.state / "keys"
-        auth = self.state / "authorized_keys"
-        keys.mkdir()
-        auth.mkdir()
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(keys / "host_ed25519")],
-            check=True,
-        )
-        self.host_public_key = " ".join((keys / "host_ed25519.pub").read_text().split()[:2])
-        client = asyncssh.generate_private_key("ssh-ed25519")
-        self.client_key_path = keys / "client_ed25519"
-        self.client_key_path.write_text(client.export_private_key("openssh").decode())
-        self.client_key_path.chmod(0o600)
-        self.user = f"{USER_PREFIX}{os.getpid()}"
-        self.password = "pw-" + secrets.token_urlsafe(12)
-        self.root = Path(tempfile.mkdtemp(prefix="ml-connector-bench-sftp-", dir="/srv"))
-        self.root.chmod(0o755)
-        subprocess.run(
-            ["useradd", "--no-create-home", "--home-dir", "/", "--shell", "/usr/sbin/nologin", self.user],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            ["chpasswd"], input=f"{self.user}:{self.password}".encode(), check=True, capture_output=True
-        )
-        (auth / self.user).write_text(client.export_public_key("openssh").decode())
-        self.uid = pwd.getpwnam(self.user).pw_uid
-        self.host = "127.0.0.1"
-        self.port = free_port()
-        self.known_hosts = self.state / "known_hosts"
-        self.known_hosts.write_text(f"[{self.host}]:{self.port} {self.host_public_key}\n")
-        self.config_path = self.state / "sshd_config"
-        self.config_path.write_text(
-            "\n".join(
-                [
-                    f"ListenAddress {self.host}",
-                    f"HostKey {keys / 'host_ed25519'}",
-                    f"PidFile {self.state / 'sshd.pid'}",
-                    f"AuthorizedKeysFile {auth}/%u",
-                    "StrictModes no",
-                    "PubkeyAuthentication yes",
-                    "PasswordAuthentication yes",
-                    "KbdInteractiveAuthentication no",
-                    "UsePAM no",
-                    "PermitRootLogin no",
-                    f"AllowUsers {self.user}",
-                    "MaxStartups 100:30:200",
-                    "Subsystem sftp internal-sftp",
-                    f"Match User {self.user}",
-                    f"    ChrootDirectory {self.root}",
-                    "    ForceCommand internal-sftp -d /",
-                    "    AllowTcpForwarding no",
-                    "    X11Forwarding no",
-                    "    PermitTTY no",
-                    "",
-                ]
-            )
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.drops = 0
-        self.start()
-
-    def start(self) -> None:
-        with (self.state / "sshd.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [str(SSHD), "-f", str(self.config_path), "-D", "-e", "-p", str(self.port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited at start: {(self.state / 'sshd.log').read_text()[-2000:]}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("sshd did not start listening")
-
-    def drop_connections(self) -> int:
-        """SIGKILL every per-connection sshd (the listener stays): clients see a dropped connection."""
-        if self.proc is None:
-            return 0
-        n = 0
-        for pid in _descendants(self.proc.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-                n += 1
-        self.drops += 1 if n else 0
-        return n
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            for pid in [*_descendants(self.proc.pid), self.proc.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-            self.proc = None
-        subprocess.run(["userdel", self.user], capture_output=True, check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
-        shutil.rmtree(self.state, ignore_errors=True)
-
-    def mkdir(self, rel: str) -> Path:
-        path = self.root / rel.strip("/")
-        path.mkdir(parents=True, exist_ok=True)
-        p = path
-        while p != self.root:
-            os.chown(p, self.uid, self.uid)
-            p = p.parent
-        return path
-
-    def put(self, rel_folder: str, name: str, data: str | bytes, *, mtime: float | None = None) -> Path:
-        """A file as Stampli leaves it: finished long ago, readable by the SFTP user."""
-        path = self.mkdir(rel_folder) / name
-        if isinstance(data, str):
-            path.write_text(data, encoding="utf-8", newline="")
-        else:
-            path.write_bytes(data)
-        os.chown(path, self.uid, self.uid)
-        stamp = mtime if mtime is not None else time.time() - 3600
-        os.utime(path, (stamp, stamp))
-        return path
+def start_openssh() -> OpenSshServer:
+    """The tests' throwaway sshd (tests/support/sshd.py), with room for many connections at once."""
+    reason = unavailable_reason()
+    if reason:
+        raise SystemExit(reason)
+    server = create_server(
+        user_prefix=USER_PREFIX, tmp_prefix="ml-connector-bench-", max_startups="100:30:200"
+    )
+    server.start()
+    return server
 
 
 # ------------------------------------------------------------------------------------------ simulator
@@ -325,7 +163,7 @@ class Connection:
     """One configured connection: the TOML file, its ledger and the environment holding its secrets."""
 
     workdir: Path
-    sftp: OpenSsh
+    sftp: OpenSshServer
     sim: SimProcess
     remote_root: str
     release: bool = True
@@ -354,63 +192,18 @@ class Connection:
         return f"sqlite:///{self.workdir / 'ledger.db'}"
 
     def write(self) -> None:
-        info = self.sim.info
-        self.config_path.write_text(
-            f"""ledger_url = "{self.ledger_url}"
-
-[log]
-level = "ERROR"
-
-[connections.{self.name}]
-stampli_company_id = "C100234"
-profile = "canonical"
-
-[connections.{self.name}.sftp]
-host = "{self.sftp.host}"
-port = {self.sftp.port}
-username = "{self.sftp.user}"
-password = "env:{SFTP_ENV}"
-host_key = "{self.sftp.host_public_key}"
-invoices_folder = "{self.remote_root}/invoices"
-payments_folder = "{self.remote_root}/payments"
-min_file_age = 0
-connect_timeout = 10
-
-[connections.{self.name}.visma]
-api_url = "{info["api_url"]}"
-token_url = "{info["token_url"]}"
-client_id = "{info["client_id"]}"
-client_secret = "env:{VISMA_ENV}"
-tenant_id = "{info["tenant_id"]}"
-company_id = "{info["company_id"]}"
-timeout = 10
-
-[connections.{self.name}.mapping]
-credit_account = "2460"
-cost_center_field = "department"
-cost_center_segment_id = 1
-cost_center_length = 4
-default_bank_account = "1920"
-
-[connections.{self.name}.mapping.default_segments]
-1 = "0000"
-2 = "00"
-
-[connections.{self.name}.mapping.tax_accounts]
-"1" = "2710"
-"11" = "2711"
-
-[connections.{self.name}.mapping.bank_accounts]
-"DNB-1503.12.34567" = "1920"
-"DNB-EUR-1503.99.12345" = "1921"
-"SEB-5000.00.58398" = "1920"
-
-[connections.{self.name}.posting]
-release = {"true" if self.release else "false"}
-closed_period_policy = "park"
-""",
-            encoding="utf-8",
+        text = connection_toml(
+            name=self.name,
+            sftp=self.sftp,
+            remote_root=self.remote_root,
+            visma=self.sim.info,
+            sftp_password_env=SFTP_ENV,
+            visma_secret_env=VISMA_ENV,
+            ledger_url=self.ledger_url,
+            log_level="ERROR",
+            release=self.release,
         )
+        self.config_path.write_text(text, encoding="utf-8")
 
     def put(self, kind: str, name: str, text: str, *, mtime: float | None = None) -> Path:
         return self.sftp.put(f"{self.remote_root}/{kind}", name, text, mtime=mtime)

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from tests.support.sshd import OpenSshServer
 
 from bench import memory, parse_speed
-from bench.lib import ROOT, Connection, OpenSsh, SimProcess, machine, make_batch
+from bench.lib import ROOT, Connection, SimProcess, machine, make_batch, start_openssh
 from ml_connector import service
 from ml_connector.adapters.visma.client import VismaClient
 from ml_connector.domain.documents import Invoice, Payment
@@ -96,7 +97,7 @@ async def naive_flow(app: service.App, c: Connection, tag: int, n: int, *, relea
     return len(docs), api_calls(c.sim.stats())
 
 
-def bench_calls(work: Path, ssh: OpenSsh, n: int) -> dict[str, Any]:
+def bench_calls(work: Path, ssh: OpenSshServer, n: int) -> dict[str, Any]:
     out: dict[str, Any] = {"documents_per_run": None, "method": ""}
     for release in (False, True):
         key = "with_release" if release else "without_release"
@@ -155,7 +156,7 @@ def bench_calls(work: Path, ssh: OpenSsh, n: int) -> dict[str, Any]:
     return out
 
 
-def fresh_ledger_calls(work: Path, ssh: OpenSsh, sim: SimProcess, remote_root: str) -> dict[str, Any]:
+def fresh_ledger_calls(work: Path, ssh: OpenSshServer, sim: SimProcess, remote_root: str) -> dict[str, Any]:
     """One cycle of a new, empty ledger over documents an earlier ledger already posted."""
     c = Connection(work / "calls-fresh-ledger", ssh, sim, remote_root, release=False)
     app = open_app(c)
@@ -180,7 +181,7 @@ def fresh_ledger_calls(work: Path, ssh: OpenSsh, sim: SimProcess, remote_root: s
 # ------------------------------------------------------------------------------------ rate
 
 
-def bench_rate(work: Path, ssh: OpenSsh, n: int, limit: str) -> dict[str, Any]:
+def bench_rate(work: Path, ssh: OpenSshServer, n: int, limit: str) -> dict[str, Any]:
     count, _, window_text = limit.partition("/")
     per_window, window = int(count), float(window_text)
     sim = SimProcess(work)
@@ -232,7 +233,7 @@ def bench_rate(work: Path, ssh: OpenSsh, n: int, limit: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ throughput
 
 
-def bench_throughput(work: Path, ssh: OpenSsh, n: int, latency_ms: int) -> dict[str, Any]:
+def bench_throughput(work: Path, ssh: OpenSshServer, n: int, latency_ms: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, concurrency in (("sequential", 1), ("concurrent", 4)):
         sim = SimProcess(work, faults=f"latency={latency_ms}ms")
@@ -301,7 +302,7 @@ async def _download_ours(c: Connection, remote_path: str, dest: Path) -> tuple[f
         app.close()
 
 
-def _download_openssh(ssh: OpenSsh, remote_path: str, dest: Path) -> float:
+def _download_openssh(ssh: OpenSshServer, remote_path: str, dest: Path) -> float:
     target = dest / "openssh.bin"
     argv = [
         "sftp",
@@ -327,7 +328,7 @@ def _download_openssh(ssh: OpenSsh, remote_path: str, dest: Path) -> float:
     return seconds
 
 
-def bench_sftp(work: Path, ssh: OpenSsh, size_mb: int, idle_files: int, repeats: int) -> dict[str, Any]:
+def bench_sftp(work: Path, ssh: OpenSshServer, size_mb: int, idle_files: int, repeats: int) -> dict[str, Any]:
     sim = SimProcess(work)
     try:
         c = Connection(work / "sftp", ssh, sim, "/sftp", release=False)
@@ -558,7 +559,7 @@ def main() -> int:
         ap.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
     needs_ssh = bool(set(only) & {"calls", "rate", "throughput", "sftp"})
-    ssh = OpenSsh() if needs_ssh else None
+    ssh = start_openssh() if needs_ssh else None
     work = Path(tempfile.mkdtemp(prefix="ml-connector-bench-"))
     steps: dict[str, Callable[[], dict[str, Any]]] = {
         "calls": lambda: bench_calls(work, _need(ssh), args.calls_invoices),
@@ -583,7 +584,7 @@ def main() -> int:
                 )
     finally:
         if ssh is not None:
-            ssh.stop()
+            ssh.remove()
         subprocess.run(["rm", "-rf", str(work)], check=False)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -592,7 +593,7 @@ def main() -> int:
     return 0
 
 
-def _need(ssh: OpenSsh | None) -> OpenSsh:
+def _need(ssh: OpenSshServer | None) -> OpenSshServer:
     if ssh is None:  # pragma: no cover  (main starts it whenever a section needs it)
         raise RuntimeError("sshd not started")
     return ssh

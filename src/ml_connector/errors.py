@@ -16,7 +16,9 @@
     │   └── FatalDestinationError        401/403 after a token renewal, invalid_client/tenant
     └── LedgerError                      our own database failed
 
-Every exit code is listed in ``exitcodes.py``.
+Every exit code is listed in ``exitcodes.py``. A DestinationError also says who must fix it
+(``fix_by``, a ``domain.problems.Category``) and what Visma's message names (``subject``); for a
+Visma response only ``adapters/visma/classify.py`` decides both.
 
 Library exceptions (asyncssh, OSError, httpx2, sqlite3, psycopg) are translated at the adapter
 edge into these; pipeline code never imports those libraries.
@@ -24,7 +26,10 @@ edge into these; pipeline code never imports those libraries.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ml_connector import exitcodes
+from ml_connector.domain.problems import Category
 
 
 class ConnectorError(Exception):
@@ -82,6 +87,9 @@ class HostKeyMismatchError(FatalSourceError):
 
 
 class DestinationError(ConnectorError):
+    # Who fixes it when nothing more is known: retried by itself unless a subclass says otherwise.
+    default_fix_by: ClassVar[str] = Category.CONNECTIVITY
+
     def __init__(
         self,
         message: str,
@@ -89,10 +97,14 @@ class DestinationError(ConnectorError):
         status: int | None = None,
         visma_message: str | None = None,
         context: dict[str, object] | None = None,
+        fix_by: str | None = None,
+        subject: str | None = None,
     ) -> None:
         super().__init__(message, context=context)
         self.status = status
         self.visma_message = visma_message
+        self.fix_by = fix_by or self.default_fix_by  # a Category
+        self.subject = subject  # the kind of record Visma's message names ("account", ...), if any
 
 
 class RetriableDestinationError(DestinationError):
@@ -106,11 +118,13 @@ class AmbiguousDestinationError(DestinationError):
 
 
 class RejectedByDestinationError(DestinationError):
-    pass
+    # Our document as sent, unless Visma's message names master data (classify.who_fixes).
+    default_fix_by: ClassVar[str] = Category.SOURCE_DATA
 
 
 class FatalDestinationError(DestinationError):
-    pass
+    # Credentials, company, TLS trust or a request wrong for every document: the configuration.
+    default_fix_by: ClassVar[str] = Category.MAPPING
 
 
 class LedgerError(ConnectorError):

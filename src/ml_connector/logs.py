@@ -1,7 +1,7 @@
-"""Logging: console or JSON lines, with every known secret value redacted from every record.
+"""Logging: console or JSON lines, with every record passed through ``ml_connector.redaction``.
 
-Secrets are registered as they are resolved (``remember_secret``); the filter replaces them, and
-bearer tokens or credentials in URLs, in the formatted message and in exception text.
+Secrets are registered as they are resolved (``redaction.remember_secret``); the filter masks them,
+and credentials the redactor recognises, in the formatted message and in exception text.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -17,12 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ml_connector.private_files import private_file
-
-_SECRETS: set[str] = set()
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_URL_CRED = re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)")
-_AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}]+")
-
+from ml_connector.redaction import redact
 
 # What the code running now works on (connection, run id, document, job, worker): every record
 # logged in this context carries these fields (JSON logs). Asyncio tasks inherit a copy.
@@ -53,20 +47,6 @@ class ContextFilter(logging.Filter):
             if getattr(record, key, None) is None:
                 setattr(record, key, value)
         return True
-
-
-def remember_secret(value: str | None) -> None:
-    if value and len(value) >= 4:
-        _SECRETS.add(value)
-
-
-def redact(text: str) -> str:
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "***")
-    text = _BEARER.sub(r"\1***", text)
-    text = _URL_CRED.sub(r"\1***\2", text)
-    return _AUTH_HEADER.sub(r"\1***", text)
 
 
 class RedactingFilter(logging.Filter):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx2
 
-from tests.support.openssh import free_port
+from tests.support.sshd import free_port
 from tests.web.conftest import Web
 
 CONSOLE = Path(sys.executable).with_name("ml-connector")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ml_connector.logs import configure, redact, remember_secret
+from ml_connector.logs import configure
+from ml_connector.redaction import redact, remember_secret
 
 
 def test_redact_known_secrets_bearer_and_url_credentials() -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.openssh import free_port
+from tests.support.sshd import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "simulator.md").read_text(encoding="utf-8")

@@ -7,7 +7,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 # Every schema module registers its tables on the one metadata.
-from ml_connector.ledger import scale_schema, users_schema, vault_schema, vendor_schema  # noqa: F401
+from ml_connector.ledger import (  # noqa: F401
+    masterdata_schema,
+    scale_schema,
+    users_schema,
+    vault_schema,
+    vendor_schema,
+)
 from ml_connector.ledger.schema import metadata
 from ml_connector.ledger.store import Ledger
 

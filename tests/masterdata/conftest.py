@@ -13,7 +13,7 @@ import pytest
 from ml_connector import retry, service
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.vendors.csvfile import parse
-from tests.support.openssh import OpenSshServer
+from tests.support.sshd import OpenSshServer
 from tests.support.visma_sim import VismaSim
 from tests.vendors.conftest import SFTP_ENV, VISMA_ENV, config_text
 

@@ -27,7 +27,8 @@ from ml_connector import retry, service
 from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS, Export, generate
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.cycle import CycleResult
-from tests.support.openssh import OpenSshServer
+from tests.support.connection_toml import VISMA_KEYS, connection_toml
+from tests.support.sshd import OpenSshServer
 from tests.support.visma_sim import VismaSim
 
 SFTP_ENV = "MLC_TEST_SFTP_PASSWORD"
@@ -123,62 +124,6 @@ class Dataset:
 # ---------------------------------------------------------------------------------------- the connection
 
 
-def _config_text(c: Connection, *, release: bool, closed_period_policy: str) -> str:
-    ledger = f'ledger_url = "{c.ledger_url}"\n' if c.ledger_url_in_file else ""
-    return f"""{ledger}
-[log]
-level = "WARNING"
-
-[connections.{c.name}]
-stampli_company_id = "C100234"
-profile = "canonical"
-
-[connections.{c.name}.sftp]
-host = "{c.sftp.host}"
-port = {c.sftp.port}
-username = "{c.sftp.user}"
-password = "env:{SFTP_ENV}"
-host_key = "{c.sftp.host_key_line.split(" ", 1)[1]}"
-invoices_folder = "{c.remote_root}/invoices"
-payments_folder = "{c.remote_root}/payments"
-min_file_age = 0
-connect_timeout = 10
-
-[connections.{c.name}.visma]
-api_url = "{c.sim.api_url}"
-token_url = "{c.sim.token_url}"
-client_id = "{c.sim.client_id}"
-client_secret = "env:{VISMA_ENV}"
-tenant_id = "{c.sim.tenant_id}"
-company_id = "{c.sim.company_id}"
-timeout = 10
-
-[connections.{c.name}.mapping]
-credit_account = "2460"
-cost_center_field = "department"
-cost_center_segment_id = 1
-cost_center_length = 4
-default_bank_account = "1920"
-
-[connections.{c.name}.mapping.default_segments]
-1 = "0000"
-2 = "00"
-
-[connections.{c.name}.mapping.tax_accounts]
-"1" = "2710"
-"11" = "2711"
-
-[connections.{c.name}.mapping.bank_accounts]
-"DNB-1503.12.34567" = "1920"
-"DNB-EUR-1503.99.12345" = "1921"
-"SEB-5000.00.58398" = "1920"
-
-[connections.{c.name}.posting]
-release = {"true" if release else "false"}
-closed_period_policy = "{closed_period_policy}"
-"""
-
-
 @dataclass
 class Connection:
     name: str
@@ -209,9 +154,19 @@ class Connection:
             self.environ.pop("ML_CONNECTOR_DATABASE_URL", None)
 
     def write_config(self, *, release: bool = True, closed_period_policy: str = "park") -> None:
-        self.config_path.write_text(
-            _config_text(self, release=release, closed_period_policy=closed_period_policy), encoding="utf-8"
+        text = connection_toml(
+            name=self.name,
+            sftp=self.sftp,
+            remote_root=self.remote_root,
+            visma={k: getattr(self.sim, k) for k in VISMA_KEYS},
+            sftp_password_env=SFTP_ENV,
+            visma_secret_env=VISMA_ENV,
+            ledger_url=self.ledger_url if self.ledger_url_in_file else None,
+            log_level="WARNING",
+            release=release,
+            closed_period_policy=closed_period_policy,
         )
+        self.config_path.write_text(text, encoding="utf-8")
 
     # ---- files on the SFTP server
 

@@ -210,6 +210,8 @@ def test_main_flow_end_to_end(connection: Connection) -> None:
     [rejected] = [f for f in service.failures(app, c.name) if f["code"].startswith("visma_rejected")]
     assert rejected["doc_key"].endswith(later[0]) and "closed" in (rejected["visma_answer"] or "")
     assert "Visma refused" in rejected["reason"] and rejected["source"]
+    # Visma's message names the period: the classifier says the Visma administrator fixes it
+    assert rejected["category"] == "visma_master_data" and rejected["who_can_fix"].startswith("Visma")
     c.sim.open_period(PERIOD)
     eight = _cycle(app, c.name)
     assert eight.posting.auto_replayed == 0 and eight.posting.posted == 0  # waits for a person

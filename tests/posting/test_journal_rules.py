@@ -11,8 +11,8 @@ import pytest
 from ml_connector.config.model import MappingConfig
 from ml_connector.domain.documents import Invoice, Payment
 from ml_connector.domain.journal import Segment
+from ml_connector.domain.problems import Unpostable
 from ml_connector.pipeline.journal import (
-    MappingProblem,
     invoice_reference,
     invoice_voucher,
     payment_voucher,
@@ -90,16 +90,20 @@ def test_foreign_invoice_keeps_currency_and_rate(invoices: dict[str, Invoice]) -
 
 def test_unmapped_tax_code_and_project_are_mapping_problems(invoices: dict[str, Invoice]) -> None:
     bare = MappingConfig(credit_account="2460", default_segments={1: "0000", 2: "00"})
-    with pytest.raises(MappingProblem) as exc:
+    with pytest.raises(Unpostable) as exc:
         invoice_voucher(invoices["41877219"], bare, period="202503", transaction_date=date(2025, 3, 5))
-    assert exc.value.code == "tax_code_unmapped"
+    [problem] = exc.value.problems
+    assert problem.code == "tax_code_unmapped"
+    assert problem.category == Category.MAPPING
     no_project = MappingConfig(
         credit_account="2460", project_segment_id=2, tax_accounts={"1": "2710", "11": "2711"}
     )
-    with pytest.raises(MappingProblem) as exc:
+    with pytest.raises(Unpostable) as exc:
         invoice_voucher(invoices["41877203"], no_project, period="202503", transaction_date=date(2025, 3, 3))
-    assert exc.value.code == "project_unmapped"
-    assert "P-2025-014" in exc.value.reason
+    [problem] = exc.value.problems
+    assert problem.code == "project_unmapped"
+    assert problem.category == Category.MAPPING
+    assert "P-2025-014" in problem.reason and str(exc.value) == problem.reason
 
 
 def _md(**overrides: object) -> MasterData:

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ml_connector.demo.generate import COMPANY, generate
-from tests.support.openssh import OpenSshServer
+from tests.support.sshd import OpenSshServer
 from tests.support.visma_sim import VismaSim
 
 CONSOLE = Path(sys.executable).with_name("ml-connector")

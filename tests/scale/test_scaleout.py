@@ -21,7 +21,7 @@ import httpx2
 import pytest
 
 from tests.scale.harness import Company, Fleet, head_revision
-from tests.support.openssh import OpenSshServer
+from tests.support.sshd import OpenSshServer
 from tests.support.visma_sim import VismaSim
 
 pytestmark = [pytest.mark.postgres, pytest.mark.openssh, pytest.mark.slow]

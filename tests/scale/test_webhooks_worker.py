@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.scale.harness import CONSOLE, Company, Fleet, Worker, free_port
-from tests.support.openssh import OpenSshServer
+from tests.support.sshd import OpenSshServer
 from tests.support.visma_sim import VismaSim
 
 pytestmark = [pytest.mark.postgres, pytest.mark.openssh]

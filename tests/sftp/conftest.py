@@ -15,7 +15,7 @@ import pytest
 from ml_connector import retry
 from ml_connector.adapters.sftp import SftpSettings
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
-from tests.support.openssh import OpenSshServer
+from tests.support.sshd import OpenSshServer
 
 
 @dataclass

@@ -18,7 +18,7 @@ from ml_connector.entrypoints.cli.app import app
 from ml_connector.errors import TransientSourceError
 from ml_connector.retry import RetryPolicy
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
-from tests.support.openssh import OpenSshServer, free_port
+from tests.support.sshd import OpenSshServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

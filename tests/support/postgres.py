@@ -36,6 +36,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ml_connector.redaction import redact_url
+
 ENV_URL = "ML_CONNECTOR_TEST_POSTGRES_URL"
 FORCE_THROWAWAY = "throwaway"
 LOCAL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -72,15 +74,8 @@ def check_server(url: str, timeout: float = 3.0) -> None:
         with psycopg.connect(libpq_url(url), connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
             conn.execute("select 1")
     except psycopg.Error as exc:
-        raise PostgresUnavailable(f"{_redact(url)}: {str(exc).strip().splitlines()[0]}") from None
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if at and ":" in creds:
-        return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
-    return url
+        reason = str(exc).strip().splitlines()[0]
+        raise PostgresUnavailable(f"{redact_url(url, keep_user=True)}: {reason}") from None
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -11,9 +11,12 @@ from ml_connector.adapters.visma.classify import (
     classify,
     classify_exception,
     classify_response,
+    refusal,
     retry_after_seconds,
     visma_message,
+    who_fixes,
 )
+from ml_connector.domain.problems import Category
 from ml_connector.errors import (
     AmbiguousDestinationError,
     FatalDestinationError,
@@ -95,6 +98,51 @@ def test_412_with_empty_body_is_rejected_with_etag_explanation() -> None:
     err = classify_response(resp(412, request=REQ_POST), is_create=True)
     assert isinstance(err, RejectedByDestinationError)
     assert err.visma_message is not None and "ETag" in err.visma_message
+    assert err.fix_by == Category.SOURCE_DATA and err.subject is None
+
+
+# Who fixes a refusal: the one reading of Visma's free text (the simulator's messages and Visma's).
+@pytest.mark.parametrize(
+    ("message", "fix_by", "subject"),
+    [
+        ("Line 2: Account '9999' does not exist.", Category.VISMA_MASTER_DATA, "account"),
+        ("Account 9999 does not exist. Line 2", Category.VISMA_MASTER_DATA, "account"),
+        ("Line 1: Account '2460' is a control account for module AP", Category.VISMA_MASTER_DATA, "account"),
+        ("Financial period 03-2025 is closed in General Ledger.", Category.VISMA_MASTER_DATA, "period"),
+        ("Invalid financialPeriod '2025'; the format is YYYYMM.", Category.VISMA_MASTER_DATA, "period"),
+        ("Line 1: subaccount segment(s) [2] missing.", Category.VISMA_MASTER_DATA, "segment_value"),
+        ("Line 1: value '0450' of segment 1 is inactive.", Category.VISMA_MASTER_DATA, "segment_value"),
+        ("Supplier 10023 not found.", Category.VISMA_MASTER_DATA, "supplier"),
+        ("The vendor is on hold.", Category.VISMA_MASTER_DATA, "supplier"),
+        ("Line 3: a line can have a debit amount or a credit amount, not both.", Category.SOURCE_DATA, None),
+        ("Batch is out of balance", Category.SOURCE_DATA, None),
+        ("", Category.SOURCE_DATA, None),
+        (None, Category.SOURCE_DATA, None),
+    ],
+)
+def test_who_fixes_a_refusal(message: str | None, fix_by: str, subject: str | None) -> None:
+    assert who_fixes(message) == (fix_by, subject)
+
+
+def test_a_rejection_carries_who_fixes_it() -> None:
+    err = classify_response(resp(400, {"message": "Financial period 202413 does not exist."}))
+    assert isinstance(err, RejectedByDestinationError)
+    assert (err.fix_by, err.subject) == (Category.VISMA_MASTER_DATA, "period")
+    err = classify_response(resp(422, {"message": "Line 3: a line can have a debit or a credit, not both."}))
+    assert isinstance(err, RejectedByDestinationError)
+    assert (err.fix_by, err.subject) == (Category.SOURCE_DATA, None)
+    released = refusal("release of 000123 failed: x", status=200, visma_message="Account 1920 is inactive")
+    assert (released.fix_by, released.subject) == (Category.VISMA_MASTER_DATA, "account")
+    assert released.status == 200
+
+
+def test_other_outcomes_say_who_fixes_them() -> None:
+    assert classify_response(resp(503)).fix_by == Category.CONNECTIVITY  # type: ignore[union-attr]
+    ambiguous = classify_response(resp(503, request=REQ_POST), is_create=True)
+    assert isinstance(ambiguous, AmbiguousDestinationError) and ambiguous.fix_by == Category.CONNECTIVITY
+    fatal = classify_response(resp(401))
+    assert isinstance(fatal, FatalDestinationError) and fatal.fix_by == Category.MAPPING
+    assert classify_exception(httpx2.ConnectError("refused")).fix_by == Category.CONNECTIVITY
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -10,6 +10,7 @@ import httpx2
 import pytest
 
 from ml_connector.adapters.visma import wire
+from ml_connector.domain.problems import Category
 from ml_connector.errors import (
     AmbiguousDestinationError,
     RejectedByDestinationError,
@@ -124,8 +125,9 @@ async def test_release_action_failed_is_rejected() -> None:
         ),
     )
     async with fake.client() as c:
-        with pytest.raises(RejectedByDestinationError, match="out of balance"):
+        with pytest.raises(RejectedByDestinationError, match="out of balance") as info:
             await c.release_journal("000123", None)
+    assert info.value.fix_by == Category.SOURCE_DATA  # the classifier decides, as for a 4xx
 
 
 def _batch(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ml_connector.adapters.visma.redact import MASK, redact_headers, redact_text, redact_url
+from ml_connector.redaction import MASK, redact, redact_headers, redact_url
 
 
 def test_redact_headers_masks_authorization_keeps_the_rest() -> None:
@@ -31,7 +31,7 @@ def test_redact_text_masks_known_secrets_bearer_tokens_and_form_fields() -> None
         "token=Bearer eyJ0eXAi.payload.sig; body grant_type=client_credentials&client_secret=hunter22&x=1 "
         'json {"access_token": "abc123", "expires_in": 3600} and again MYSECRETVALUE'
     )
-    out = redact_text(text, ["MYSECRETVALUE", None, ""])
+    out = redact(text, ["MYSECRETVALUE", None, ""])
     for leaked in ("eyJ0eXAi", "hunter22", "abc123", "MYSECRETVALUE"):
         assert leaked not in out
     assert "grant_type=client_credentials" in out and '"expires_in": 3600' in out

@@ -9,12 +9,6 @@ See docs/configuration.md for every key.
 
 from __future__ import annotations
 
-from ml_connector.config.hostkey import (
-    PLACEHOLDER_HOST_KEY,
-    HostKeyFormatError,
-    PinnedHostKey,
-    parse_host_key,
-)
 from ml_connector.config.loader import (
     DATABASE_URL_ENV,
     MASTER_KEY_ENV,
@@ -33,7 +27,6 @@ from ml_connector.config.model import (
     SftpConfig,
     VaultConfig,
     VismaConfig,
-    redact_url,
 )
 from ml_connector.config.secrets import (
     EnvResolver,
@@ -45,6 +38,12 @@ from ml_connector.config.secrets import (
     resolve_secret,
 )
 from ml_connector.config.template import TEMPLATE_ENV_VARS, render_template
+from ml_connector.hostkey import (
+    PLACEHOLDER_HOST_KEY,
+    HostKeyFormatError,
+    PinnedHostKey,
+    parse_host_key,
+)
 
 __all__ = [
     "BUILTIN_PROFILES",
@@ -73,7 +72,6 @@ __all__ = [
     "load_config",
     "load_vault_config",
     "parse_host_key",
-    "redact_url",
     "render_template",
     "resolve_secret",
 ]

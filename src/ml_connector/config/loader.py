@@ -20,7 +20,6 @@ from typing import Any, Final, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ml_connector.config.hostkey import HostKeyFormatError, parse_host_key
 from ml_connector.config.locate import LineIndex
 from ml_connector.config.model import (
     BUILTIN_PROFILES,
@@ -45,6 +44,7 @@ from ml_connector.config.model import (
 )
 from ml_connector.config.secrets import SecretRef, SecretRefSyntaxError, SecretResolver, default_resolver
 from ml_connector.errors import ConfigError, SecretError
+from ml_connector.hostkey import HostKeyFormatError, parse_host_key
 
 DATABASE_URL_ENV: Final = "ML_CONNECTOR_DATABASE_URL"
 MASTER_KEY_ENV: Final = "ML_CONNECTOR_MASTER_KEY"

@@ -6,13 +6,13 @@ with ``ref.resolve(resolver)`` or ``resolve_secret(ref, environ)``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ml_connector.config.hostkey import PinnedHostKey, parse_host_key
 from ml_connector.config.secrets import SecretRef
+from ml_connector.hostkey import PinnedHostKey, parse_host_key
+from ml_connector.redaction import redact_url
 
 ClosedPeriodPolicy = Literal["park", "next_open"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -26,7 +26,7 @@ DEFAULT_FILE_PATTERNS = ("stampli_*.csv", "stampli_*.xml")
 class SftpConfig:
     host: str
     username: str
-    host_key: str  # pinned; see ml_connector.config.hostkey for the accepted forms
+    host_key: str  # pinned; see ml_connector.hostkey for the accepted forms
     port: int = 22
     password: SecretRef | None = None
     private_key: SecretRef | None = None  # the key text itself, from a secret
@@ -177,15 +177,6 @@ class WebhooksConfig:
     max_age: int = 300  # seconds; a notification whose timestamp is older (or further ahead) is refused
 
 
-_URL_PASSWORD = re.compile(r"^(?P<head>[^:/]+(?:\+[^:/]+)?://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@.*)$")
-
-
-def redact_url(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``."""
-    m = _URL_PASSWORD.match(url)
-    return url if m is None else f"{m['head']}***{m['tail']}"
-
-
 @dataclass(frozen=True)
 class AppConfig:
     path: Path
@@ -200,7 +191,8 @@ class AppConfig:
 
     @property
     def ledger_url_redacted(self) -> str:
-        return redact_url(self.ledger_url)
+        """``postgresql://u:***@h/db``: the role name stays, it tells the operator which one is used."""
+        return redact_url(self.ledger_url, keep_user=True)
 
     @property
     def enabled_connections(self) -> tuple[ConnectionConfig, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ml_connector.config.hostkey import PLACEHOLDER_HOST_KEY
+from ml_connector.hostkey import PLACEHOLDER_HOST_KEY
 
 #: Environment variables the template refers to. Set them (or edit the references) before running.
 TEMPLATE_ENV_VARS = ("ACME_SFTP_PASSWORD", "ACME_VISMA_CLIENT_SECRET")

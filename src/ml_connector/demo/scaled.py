@@ -28,7 +28,6 @@ import httpx2
 import sqlalchemy as sa
 
 from ml_connector import service
-from ml_connector.config.model import redact_url
 from ml_connector.demo.generate import MISSING_DEPARTMENT
 from ml_connector.demo.run import (
     KEY_FILE,
@@ -45,6 +44,7 @@ from ml_connector.demo.run import (
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.schema import audit, documents
 from ml_connector.pipeline.reconcile import reconcile, totals
+from ml_connector.redaction import redact_url
 from ml_connector.scale.worker import sqlalchemy_url, upgrade
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
 from ml_connector.sim.visma.server import SimulatorServer
@@ -204,7 +204,7 @@ async def run_scaled_demo(
         by_worker = fleet.posted_by_worker()
         return {
             "mode": "workers",
-            "database": redact_url(database_url),
+            "database": redact_url(database_url, keep_user=True),
             "connection": name,
             "workers": workers,
             "workers_that_posted": sum(1 for n in by_worker.values() if n > 0),

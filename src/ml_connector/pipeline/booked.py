@@ -27,14 +27,13 @@ from sqlalchemy.engine import RowMapping
 from ml_connector.adapters.visma.models import JournalTransaction
 from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.journal import Voucher
+from ml_connector.domain.problems import Unpostable
 from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationError
 from ml_connector.ledger.store import DocStatus
-from ml_connector.pipeline.journal import MappingProblem
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.posting import (
     RELEASED,
     JournalPort,
-    PeriodProblem,
     PostingStats,
     build_voucher,
     finish_created,
@@ -118,7 +117,7 @@ def plan(rt: Runtime, md: MasterData) -> list[Planned]:
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING]):
         try:
             voucher, _ = build_voucher(row, md, rt.config)
-        except (MappingProblem, PeriodProblem):
+        except Unpostable:
             continue
         out.append(Planned(row, voucher))
     return out
@@ -149,10 +148,9 @@ async def _adopt(
     target = DocStatus.POSTED if released or not rt.config.posting.release else DocStatus.CREATED
     if not rt.ledger.transition(
         doc_id,
-        [DocStatus.PENDING],
+        FOUND_IN_VISMA,
         target,
         actor=rt.actor,
-        action=FOUND_IN_VISMA,
         reason=f"reference {ref} found in Visma batch {first['batch']} ({first['status']}): "
         "found in Visma, not sent again",
         details={"batches": [b["batch"] for b in batches]},

@@ -418,7 +418,7 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
         stats.duplicates += 1
         stats.note(key, "already_read", f"already in the ledger ({existing['status']}) with the same content")
         return
-    if existing["status"] in (DocStatus.PARKED, DocStatus.PENDING, DocStatus.SKIPPED):
+    if existing["status"] in DocStatus.NOT_POSTED:
         if rt.ledger.replace_source(
             int(existing["id"]),
             source=values["source"],
@@ -465,11 +465,7 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
         stats.note(key, "already_read", "the void is already in the ledger")
         return
     original = rt.ledger.document(rt.name, payment_key(doc.stampli_payment_id))
-    posted = original is not None and original["status"] not in (
-        DocStatus.PENDING,
-        DocStatus.PARKED,
-        DocStatus.SKIPPED,
-    )
+    posted = original is not None and original["status"] not in DocStatus.NOT_POSTED
     if posted:
         if rt.ledger.insert_document(
             values, status=DocStatus.PENDING, actor=rt.actor, reason="payment voided"
@@ -481,12 +477,5 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
     stats.skipped += 1
     stats.note(key, "skipped", reason)
     if original is not None:
-        rt.ledger.transition(
-            int(original["id"]),
-            [DocStatus.PENDING, DocStatus.PARKED],
-            DocStatus.SKIPPED,
-            actor=rt.actor,
-            action="voided",
-            reason=reason,
-        )
+        rt.ledger.transition(int(original["id"]), "voided", actor=rt.actor, reason=reason)
         rt.ledger.resolve_failures(int(original["id"]), actor=rt.actor, reason="payment voided in Stampli")

@@ -18,18 +18,10 @@ from decimal import Decimal
 from ml_connector.config.model import MappingConfig
 from ml_connector.domain.documents import Invoice, Payment, invoice_key
 from ml_connector.domain.journal import Segment, Voucher, VoucherLine
+from ml_connector.domain.problems import Category, Problem, Unpostable
 
 # Visma's referenceNumber is a short string; keep ours well inside any plausible limit.
 MAX_REFERENCE = 30
-
-
-class MappingProblem(Exception):
-    """The configuration cannot map this document (a person must extend the mapping)."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 def _ref(prefix: str, ident: str) -> str:
@@ -72,10 +64,13 @@ def line_segments(
         values[mapping.cost_center_segment_id] = mapping.cost_center_value(cost_center)
     if project and mapping.project_segment_id is not None:
         if project not in mapping.project_map:
-            raise MappingProblem(
-                "project_unmapped",
-                f"Stampli project {project!r} has no SUBACCOUNT value in mapping.project_map; add it to the "
-                "configuration, then replay",
+            raise Unpostable(
+                Problem(
+                    Category.MAPPING,
+                    "project_unmapped",
+                    f"Stampli project {project!r} has no SUBACCOUNT value in mapping.project_map; "
+                    "add it to the configuration, then replay",
+                )
             )
         values[mapping.project_segment_id] = mapping.project_map[project]
     return tuple(Segment(sid, value) for sid, value in sorted(values.items()))
@@ -95,10 +90,13 @@ def invoice_voucher(inv: Invoice, mapping: MappingConfig, *, period: str, transa
     vat: dict[str, Decimal] = defaultdict(Decimal)
     for line in inv.lines:
         if not line.gl_account:
-            raise MappingProblem(
-                "line_without_gl_account",
-                f"line {line.line_number} is an {line.line_type} line without a GL account; code it to a GL "
-                "account in Stampli and export it again",
+            raise Unpostable(
+                Problem(
+                    Category.MAPPING,
+                    "line_without_gl_account",
+                    f"line {line.line_number} is an {line.line_type} line without a GL account; "
+                    "code it to a GL account in Stampli and export it again",
+                )
             )
         segments = line_segments(mapping, _cost_center(line, mapping.cost_center_field), line.project)
         debit, credit = _side(line.line_net_amount)
@@ -123,10 +121,13 @@ def invoice_voucher(inv: Invoice, mapping: MappingConfig, *, period: str, transa
             continue
         account = mapping.tax_accounts.get(code)
         if account is None:
-            raise MappingProblem(
-                "tax_code_unmapped",
-                f"tax code {code or '(empty)'} has no input VAT account in mapping.tax_accounts; "
-                "add it, then replay",
+            raise Unpostable(
+                Problem(
+                    Category.MAPPING,
+                    "tax_code_unmapped",
+                    f"tax code {code or '(empty)'} has no input VAT account in mapping.tax_accounts; "
+                    "add it, then replay",
+                )
             )
         debit, credit = _side(amount)
         lines.append(
@@ -167,10 +168,13 @@ def bank_account_for(pay: Payment, mapping: MappingConfig) -> str:
         return mapping.bank_accounts[pay.bank_account]
     if mapping.default_bank_account:
         return mapping.default_bank_account
-    raise MappingProblem(
-        "bank_account_unmapped",
-        f"Stampli bank account {pay.bank_account or '(empty)'} has no cash GL account in "
-        "mapping.bank_accounts; add it, then replay",
+    raise Unpostable(
+        Problem(
+            Category.MAPPING,
+            "bank_account_unmapped",
+            f"Stampli bank account {pay.bank_account or '(empty)'} has no cash GL account in "
+            "mapping.bank_accounts; add it, then replay",
+        )
     )
 
 
@@ -180,16 +184,22 @@ def payment_voucher(pay: Payment, mapping: MappingConfig, *, period: str, transa
     vendor = pay.vendor_name or pay.vendor_id
     for app in pay.applications:
         if app.invoice_currency != pay.payment_currency:
-            raise MappingProblem(
-                "cross_currency_payment",
-                f"payment {number} in {pay.payment_currency} applies to invoice {app.invoice_number} in "
-                f"{app.invoice_currency}; cross-currency payments must be booked by hand in Visma",
+            raise Unpostable(
+                Problem(
+                    Category.MAPPING,
+                    "cross_currency_payment",
+                    f"payment {number} in {pay.payment_currency} applies to invoice {app.invoice_number} in "
+                    f"{app.invoice_currency}; cross-currency payments must be booked by hand in Visma",
+                )
             )
         if app.discount_amount:
-            raise MappingProblem(
-                "discount_unmapped",
-                f"payment {number} takes a discount of {app.discount_amount} on invoice "
-                f"{app.invoice_number}; discounts have no account mapping yet and must be booked by hand",
+            raise Unpostable(
+                Problem(
+                    Category.MAPPING,
+                    "discount_unmapped",
+                    f"payment {number} takes a discount of {app.discount_amount} on invoice "
+                    f"{app.invoice_number}; discounts have no account mapping yet and must be booked by hand",
+                )
             )
     bank = bank_account_for(pay, mapping)
     lines: list[VoucherLine] = []

@@ -27,9 +27,9 @@ from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.config.model import ConnectionConfig
 from ml_connector.domain.documents import invoice_from_json, payment_from_json
 from ml_connector.domain.journal import Voucher
+from ml_connector.domain.problems import Unpostable
 from ml_connector.errors import (
     AmbiguousDestinationError,
-    DestinationError,
     FatalDestinationError,
     RejectedByDestinationError,
     RetriableDestinationError,
@@ -37,7 +37,6 @@ from ml_connector.errors import (
 from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
-    MappingProblem,
     invoice_voucher,
     payment_voucher,
     period_of,
@@ -78,14 +77,8 @@ class PostingStats:
     posted_keys: list[str] = field(default_factory=list)
 
 
-class PeriodProblem(Exception):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.reason)
-        self.problem = problem
-
-
 def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str, date]:
-    """The period to post in, by the closed-period policy; raises PeriodProblem to park."""
+    """The period to post in, by the closed-period policy; raises Unpostable to park."""
     period = period_of(day)
     if md.period_open(period):
         return period, day
@@ -97,7 +90,7 @@ def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str
             first = date.fromisoformat(start) if start else date(int(nxt[:4]), int(nxt[4:]), 1)
             return nxt, first
     state = "closed" if exists else "not set up"
-    raise PeriodProblem(
+    raise Unpostable(
         Problem(
             Category.VISMA_MASTER_DATA,
             "period_closed" if exists else "period_missing",
@@ -142,13 +135,6 @@ def stored_form(value: Any) -> Any:
     return value
 
 
-def _visma_category(exc: DestinationError) -> str:
-    text = (exc.visma_message or "").lower()
-    if any(word in text for word in ("account", "subaccount", "segment", "period", "supplier", "vendor")):
-        return Category.VISMA_MASTER_DATA
-    return Category.SOURCE_DATA
-
-
 async def post_pending(rt: Runtime, visma: JournalPort, md: MasterData, stats: PostingStats) -> None:
     rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
     # Invoices before payments, oldest first: a payment's invoice should be in the books first.
@@ -172,14 +158,12 @@ async def post_pending(rt: Runtime, visma: JournalPort, md: MasterData, stats: P
             raise res
 
 
-def _park(
-    rt: Runtime, row: RowMapping, from_statuses: list[str], problems: list[Problem], **extra: Any
-) -> None:
+def _park(rt: Runtime, row: RowMapping, event: str, problems: list[Problem], **extra: Any) -> None:
     first = problems[0]
     missing = [m for p in problems for m in p.missing_json()]
     rt.ledger.park(
         int(row["id"]),
-        from_statuses,
+        event,
         category=first.category,
         code=",".join(dict.fromkeys(p.code for p in problems)),
         reason="; ".join(p.reason for p in problems),
@@ -195,19 +179,15 @@ async def post_one(
     cfg = rt.config
     try:
         voucher, supplier = build_voucher(row, md, cfg)
-    except MappingProblem as exc:
-        _park(rt, row, [DocStatus.PENDING], [Problem(Category.MAPPING, exc.code, exc.reason)])
-        stats.parked += 1
-        return
-    except PeriodProblem as exc:
-        _park(rt, row, [DocStatus.PENDING], [exc.problem])
+    except Unpostable as exc:
+        _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
         return
     problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
     if row["kind"] == "payment":  # vendor-master drift: a bank change after approval waits for a person
         problems += bank_change_problems(rt, row, supplier)
     if problems:
-        _park(rt, row, [DocStatus.PENDING], problems)
+        _park(rt, row, "unpostable", problems)
         stats.parked += 1
         return
     dto = stored_form(journal_dto(voucher))
@@ -223,47 +203,37 @@ async def post_one(
         stats.unknown += 1
         rt.ledger.transition(
             doc_id,
-            [DocStatus.POSTING],
-            DocStatus.UNKNOWN,
+            "outcome_unknown",
             actor=rt.actor,
-            action="outcome_unknown",
             reason=f"the create's outcome is unknown ({exc}); looked up by reference before any retry",
         )
         return
     except RejectedByDestinationError as exc:
         stats.parked += 1
         problem = Problem(
-            _visma_category(exc),
+            exc.fix_by,  # the classifier's decision, from Visma's message
             f"visma_rejected_{exc.status or 400}",
             f"Visma refused the journal transaction: {exc.visma_message or exc}",
         )
-        _park(rt, row, [DocStatus.POSTING], [problem], visma_answer=exc.visma_message or str(exc))
+        _park(rt, row, "rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
     except RetriableDestinationError as exc:
         stats.retry_later += 1
         rt.ledger.transition(
             doc_id,
-            [DocStatus.POSTING],
-            DocStatus.PENDING,
+            "retry_later",
             actor=rt.actor,
-            action="retry_later",
             reason=f"Visma was not reachable before the request was sent ({exc}); posts in the next cycle",
-            claimed_by=None,
-            claim_expires=None,
         )
         return
     except FatalDestinationError:
-        rt.ledger.transition(
-            doc_id, [DocStatus.POSTING], DocStatus.PENDING, actor=rt.actor, action="aborted", reason="fatal"
-        )
+        rt.ledger.transition(doc_id, "aborted", actor=rt.actor, reason="fatal")
         raise
     crashpoint("after_send")
     rt.ledger.transition(
         doc_id,
-        [DocStatus.POSTING],
-        DocStatus.CREATED,
+        "created",
         actor=rt.actor,
-        action="created",
         reason=f"Visma created batch {created.batch_number}",
         details={"location": created.location},
         batch_number=created.batch_number,
@@ -277,14 +247,7 @@ async def finish_created(rt: Runtime, visma: JournalPort, row: RowMapping, stats
     """created -> posted: release the batch when configured, tolerating a release already done."""
     doc_id = int(row["id"])
     if not rt.config.posting.release:
-        if rt.ledger.transition(
-            doc_id,
-            [DocStatus.CREATED],
-            DocStatus.POSTED,
-            actor=rt.actor,
-            action="posted",
-            reason="left on hold",
-        ):
+        if rt.ledger.transition(doc_id, "posted", actor=rt.actor, reason="left on hold"):
             stats.posted += 1
             stats.posted_keys.append(row["doc_key"])
         return
@@ -304,12 +267,12 @@ async def finish_created(rt: Runtime, visma: JournalPort, row: RowMapping, stats
     except RejectedByDestinationError as exc:
         stats.parked += 1
         problem = Problem(
-            _visma_category(exc),
+            exc.fix_by,
             "release_refused",
             f"Visma created batch {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
             "Visma or replay to retry the release (no second batch is created)",
         )
-        _park(rt, row, [DocStatus.CREATED], [problem], visma_answer=exc.visma_message or str(exc))
+        _park(rt, row, "release_rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
     except (RetriableDestinationError, AmbiguousDestinationError) as exc:
         stats.retry_later += 1
@@ -317,14 +280,10 @@ async def finish_created(rt: Runtime, visma: JournalPort, row: RowMapping, stats
         return
     if rt.ledger.transition(
         doc_id,
-        [DocStatus.CREATED],
-        DocStatus.POSTED,
+        "released",
         actor=rt.actor,
-        action="released",
         reason=f"batch {batch} released",
         etag=new_etag or etag,
-        claimed_by=None,
-        claim_expires=None,
     ):
         stats.posted += 1
         stats.posted_keys.append(row["doc_key"])
@@ -337,10 +296,8 @@ async def settle(rt: Runtime, visma: JournalPort, stats: PostingStats) -> None:
         if claim_is_dead(row["claimed_by"], row["claim_expires"], now):
             rt.ledger.transition(
                 int(row["id"]),
-                [DocStatus.POSTING],
-                DocStatus.UNKNOWN,
+                "claim_expired",
                 actor=rt.actor,
-                action="claim_expired",
                 reason=f"its claimant ({row['claimed_by']}) is gone; the create may have reached Visma",
                 expect={"claimed_by": row["claimed_by"], "attempts": row["attempts"]},
             )
@@ -383,16 +340,12 @@ async def settle_unknown(
         stats.settled_not_found += 1
         rt.ledger.transition(
             doc_id,
-            [DocStatus.UNKNOWN],
-            DocStatus.PENDING,
+            "settled_not_found",
             actor=rt.actor,
-            action="settled_not_found",
             reason=f"reference {row['reference']} is not in Visma period {row['period']}: safe to post",
             # the listing is only an answer for the attempt read with it: if another worker
             # claimed and sent it again meanwhile, "not found" is stale and must not requeue it
             expect={"attempts": row["attempts"]},
-            claimed_by=None,
-            claim_expires=None,
         )
         return
     if len(found) > 1:
@@ -406,10 +359,9 @@ async def settle_unknown(
     )
     if rt.ledger.transition(
         doc_id,
-        [DocStatus.UNKNOWN],
+        "settled_found",
         target,
         actor=rt.actor,
-        action="settled_found",
         reason=f"reference {row['reference']} found in Visma batch {batch.batch_number} ({full.status})",
         details={"batches": [j.batch_number for j in found]},
         batch_number=batch.batch_number,
@@ -435,10 +387,9 @@ def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
             doc_id = int(failure["document_id"])
             if rt.ledger.transition(
                 doc_id,
-                [DocStatus.PARKED],
+                "replayed",
                 DocStatus.PENDING,
                 actor="system:auto-replay",
-                action="replayed",
                 reason="the missing master data now exists in Visma: "
                 + ", ".join(f"{m['kind']} {m['key']}" for m in failure["missing"]),
             ):

@@ -49,10 +49,9 @@ def replay(rt: Runtime, failure_ids: list[int] | None, *, actor: str) -> ReplayR
             target = DocStatus.CREATED if doc["batch_number"] else DocStatus.PENDING
             if rt.ledger.transition(
                 int(doc["id"]),
-                [DocStatus.PARKED],
+                "replayed",
                 target,
                 actor=actor,
-                action="replayed",
                 reason=f"replay of failure {f['id']} requested by {actor}",
             ):
                 rt.ledger.resolve_failures(int(doc["id"]), actor=actor, reason="replayed")

@@ -1,16 +1,14 @@
 """Checks a voucher and its document against the cached Visma master data. Returns problems.
 
-Each problem says who can fix it (``category``), what is missing (``missing``, which the
-automatic replay watches for) and a reason a finance person can act on.
+Each problem (``domain/problems.py``) says who can fix it (``category``), what is missing
+(``missing``, which the automatic replay watches for) and a reason a finance person can act on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar
-
 from ml_connector.config.model import MappingConfig
 from ml_connector.domain.journal import Voucher
+from ml_connector.domain.problems import Category, Problem
 from ml_connector.pipeline.masterdata import (
     ACCOUNT,
     CURRENCY,
@@ -20,30 +18,8 @@ from ml_connector.pipeline.masterdata import (
     segment_key,
 )
 
-
-class Category:
-    VISMA_MASTER_DATA = "visma_master_data"  # create or activate something in Visma
-    MAPPING = "mapping"  # extend ml-connector's configuration
-    SOURCE_DATA = "source_data"  # correct the document in Stampli and export it again
-    CONNECTIVITY = "connectivity"  # nothing to fix by hand; retried automatically
-
-    WHO: ClassVar[dict[str, str]] = {
-        VISMA_MASTER_DATA: "Visma administrator (master data)",
-        MAPPING: "ml-connector administrator (configuration mapping)",
-        SOURCE_DATA: "AP team in Stampli (source document)",
-        CONNECTIVITY: "nobody: retried automatically",
-    }
-
-
-@dataclass(frozen=True)
-class Problem:
-    category: str
-    code: str
-    reason: str
-    missing: tuple[tuple[str, str], ...] = field(default=())  # (kind, key) that must appear in Visma
-
-    def missing_json(self) -> list[dict[str, str]]:
-        return [{"kind": kind, "key": key} for kind, key in self.missing]
+# Category and Problem live in domain/problems.py; importing them from here keeps working.
+__all__ = ["Category", "Problem", "check_account", "check_voucher"]
 
 
 def check_voucher(

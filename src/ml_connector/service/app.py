@@ -18,9 +18,9 @@ from ml_connector.errors import (
     NothingEnabledError,
 )
 from ml_connector.ledger.store import Ledger
-from ml_connector.logs import remember_secret
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.private_files import private_dir
+from ml_connector.redaction import remember_secret
 from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.webhooks.notice import Entity
 from ml_connector.webhooks.receiver import Receiver

@@ -14,17 +14,17 @@ from typing import Any
 
 from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.documents import Invoice, Payment
+from ml_connector.domain.problems import Unpostable
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.amounts import stored_amount
 from ml_connector.pipeline.intake import SKIP_CODES, document_values
-from ml_connector.pipeline.journal import MappingProblem
-from ml_connector.pipeline.posting import PeriodProblem, build_voucher
+from ml_connector.pipeline.posting import build_voucher
 from ml_connector.pipeline.refresh import snapshot
 from ml_connector.pipeline.rules import check_voucher
 from ml_connector.service.app import App
 from ml_connector.stampli.read import read_export
 
-NOT_POSTED = (DocStatus.PENDING, DocStatus.PARKED, DocStatus.SKIPPED)
+NOT_POSTED = DocStatus.NOT_POSTED
 VOIDED_UNPOSTED = "the payment was voided in Stampli before it was posted to Visma; nothing to reverse"
 PROBLEM_ACTIONS = ("park", "conflict", "rejected")
 
@@ -76,9 +76,9 @@ def preview(app: App, path: Path, connection: str | None = None) -> dict[str, An
         row = {**values, "connection": rt.name, "id": 0, "status": "preview"}
         try:
             voucher, supplier = build_voucher(row, md, rt.config)  # type: ignore[arg-type]
-        except (MappingProblem, PeriodProblem) as exc:
+        except Unpostable as exc:
             entry["action"] = "park"
-            entry["problems"] = [str(exc)]
+            entry["problems"] = [p.reason for p in exc.problems]
             continue
         entry["payload"] = journal_dto(voucher)
         entry["accounts"] = sorted({ln.account for ln in voucher.lines})

@@ -12,14 +12,9 @@ from ml_connector.errors import (
     DestinationError,
 )
 from ml_connector.pipeline.rules import Category
+from ml_connector.redaction import redact_value as _redacted
 from ml_connector.service.app import App
 from ml_connector.service.operations import check, failures
-
-
-def _redacted(text: object) -> str:
-    from ml_connector.logs import redact
-
-    return redact(str(text)) if text is not None else ""
 
 
 def search_documents(

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ml_connector.config.secrets import SecretRef
 from ml_connector.errors import SecretError
-from ml_connector.logs import remember_secret
+from ml_connector.redaction import remember_secret
 from ml_connector.vault.backends import Entry, VaultBackend
 from ml_connector.vault.keys import FileKeySource, KeyRing, KeySource, generate_key, key_id
 

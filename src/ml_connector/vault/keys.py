@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from ml_connector.errors import SecretError
-from ml_connector.logs import remember_secret
+from ml_connector.redaction import remember_secret
 
 KEY_BYTES: Final = 32
 DEFAULT_MASTER_KEY_ENV: Final = "ML_CONNECTOR_MASTER_KEY"

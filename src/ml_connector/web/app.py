@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ml_connector import __version__, service
 from ml_connector.errors import ConnectorError
-from ml_connector.logs import redact
+from ml_connector.redaction import redact
 from ml_connector.web import api, pages
 from ml_connector.web.security import session_of
 from ml_connector.web.state import WebState

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -27,6 +27,8 @@ from ml_connector.errors import (
 )
 
 T = TypeVar("T")
+# Masks the account's secrets (and any the redactor knows) in library messages: redaction.redactor.
+Scrubber = Callable[[str], str]
 log = logging.getLogger("ml_connector.sftp")
 
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
@@ -38,18 +40,6 @@ def encryption_algs() -> list[str]:
 
     rest = [a.decode() for a in get_default_encryption_algs()]
     return list(PREFERRED_CIPHERS) + [a for a in rest if a not in PREFERRED_CIPHERS]
-
-
-class Scrubber:
-    """Replaces any secret that might have leaked into a library message with ``***``."""
-
-    def __init__(self, *secrets: str | None) -> None:
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 def load_client_key(settings: SftpSettings) -> asyncssh.SSHKey | None:

@@ -1,24 +1,18 @@
-"""Host-key pinning: parse a pin, check a server's key against it, fetch a server's key.
+"""Host-key pinning: check a server's key against a pin, fetch a server's key.
 
-A pin is one or more lines, each of them one of
-
-* a known_hosts line (``[host]:port ssh-ed25519 AAAA…``, hashed ``|1|…`` patterns and
-  ``@revoked`` markers included),
-* a bare public key (``ssh-ed25519 AAAA… [comment]``),
-* a SHA-256 fingerprint (``SHA256:…``).
-
-There is deliberately no way to accept any key.
+The pin's text is parsed by ``ml_connector.hostkey`` (the one parser, also used by config validation);
+this module turns it into asyncssh objects. There is deliberately no way to accept any key.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import dataclass
 
 import asyncssh
 
 from ml_connector.errors import ConfigError, FatalSourceError, TransientSourceError
+from ml_connector.hostkey import HostKeyFormatError, parse_pin
 
 
 @dataclass(frozen=True)
@@ -35,74 +29,46 @@ def fingerprint(key: asyncssh.SSHKey) -> str:
     return str(key.get_fingerprint("sha256"))
 
 
-def _normalise_fp(text: str) -> str:
-    body = text.strip()[len("SHA256:") :].rstrip("=")
-    return "SHA256:" + body
-
-
 def known_hosts_host(host: str, port: int) -> str:
     """The host field of a known_hosts line: ``host`` on port 22, else ``[host]:port``."""
     return host if port == 22 else f"[{host}]:{port}"
 
 
-_KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-", "x509v3-")
-
-
-def _is_known_hosts_line(parts: list[str]) -> bool:
-    """A line whose second field (third, after an ``@marker``) is a key type."""
-    if parts and parts[0].startswith("@"):
-        parts = parts[1:]
-    return (
-        len(parts) >= 3
-        and parts[1].startswith(_KEY_TYPE_PREFIXES)
-        and not parts[0].startswith(_KEY_TYPE_PREFIXES)
-    )
-
-
 class HostKeyPin:
-    """A parsed ``host_key`` setting."""
+    """A ``host_key`` setting, parsed by ``ml_connector.hostkey`` (the forms are listed there), ready to
+    check the key a server presents."""
 
     def __init__(self, text: str) -> None:
+        try:
+            pins = parse_pin(text)
+        except HostKeyFormatError as exc:
+            if exc.line is None:
+                raise ConfigError("sftp host_key is empty: the server's key must be pinned") from None
+            raise _unreadable(exc.line, exc) from None
         self._known_hosts: asyncssh.SSHKnownHosts | None = None
         self._keys: list[asyncssh.SSHKey] = []
         self._fingerprints: set[str] = set()
         self._described: list[str] = []
         kh_lines: list[str] = []
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.split()
-            try:
-                if line.startswith("SHA256:"):
-                    fp = _normalise_fp(parts[0])
-                    body = fp[len("SHA256:") :]
-                    if len(base64.b64decode(body + "=" * (-len(body) % 4), validate=True)) != 32:
-                        raise ValueError("a SHA256 fingerprint is 32 bytes")
-                    self._fingerprints.add(fp)
-                    self._described.append(fp)
-                elif _is_known_hosts_line(parts):
-                    kh_lines.append(line)
-                    key_fields = parts[2:4] if parts[0].startswith("@") else parts[1:3]
-                    key = asyncssh.import_public_key(" ".join(key_fields))
-                    marker = "revoked " if parts[0] == "@revoked" else ""
-                    self._described.append(marker + fingerprint(key))
-                else:
-                    key = asyncssh.import_public_key(" ".join(parts[:2]))
-                    self._keys.append(key)
-                    self._described.append(fingerprint(key))
-            except (ValueError, asyncssh.KeyImportError) as exc:
-                raise ConfigError(
-                    "sftp host_key is not a known_hosts line, a public key or a SHA256: fingerprint",
-                    problems=[f"{line[:60]}…: {exc}" if len(line) > 60 else f"{line}: {exc}"],
-                ) from None
+        for pin in pins:
+            if pin.known_hosts_line is not None:
+                kh_lines.append(pin.known_hosts_line)
+                marker = "revoked " if pin.marker == "@revoked" else ""
+                self._described.append(marker + pin.key.fingerprint)
+            elif pin.key.public_key is not None:
+                try:
+                    self._keys.append(asyncssh.import_public_key(pin.key.public_key))
+                except (ValueError, asyncssh.KeyImportError) as exc:
+                    raise _unreadable(pin.key.public_key, exc) from None
+                self._described.append(pin.key.fingerprint)
+            else:
+                self._fingerprints.add(pin.key.fingerprint)
+                self._described.append(pin.key.fingerprint)
         if kh_lines:
             try:
                 self._known_hosts = asyncssh.import_known_hosts("\n".join(kh_lines) + "\n")
             except ValueError as exc:
                 raise ConfigError(f"sftp host_key known_hosts entry is invalid: {exc}") from None
-        if not self._described:
-            raise ConfigError("sftp host_key is empty: the server's key must be pinned")
 
     @property
     def expected(self) -> str:
@@ -133,6 +99,13 @@ class HostKeyPin:
         if key in self._keys:
             return True
         return fingerprint(key) in self._fingerprints
+
+
+def _unreadable(line: str, exc: Exception) -> ConfigError:
+    return ConfigError(
+        "sftp host_key is not a known_hosts line, a public key or a SHA256: fingerprint",
+        problems=[f"{line[:60]}…: {exc}" if len(line) > 60 else f"{line}: {exc}"],
+    )
 
 
 def parse_endpoint(text: str, default_port: int = 22) -> tuple[str, int]:

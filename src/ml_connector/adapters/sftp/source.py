@@ -27,7 +27,6 @@ import asyncssh
 
 from ml_connector.adapters.sftp.connection import (
     RECOVERABLE,
-    Scrubber,
     Session,
     load_client_key,
     open_session,
@@ -43,6 +42,7 @@ from ml_connector.adapters.sftp.guard import (
 from ml_connector.adapters.sftp.hostkeys import HostKeyPin
 from ml_connector.adapters.sftp.settings import SftpSettings
 from ml_connector.errors import ConnectionRefusedSourceError, FatalSourceError, TransientSourceError
+from ml_connector.redaction import redactor
 from ml_connector.retry import SFTP_POLICY, SFTP_REFUSED_POLICY, RetryPolicy, retry_async
 
 __all__ = ["Downloaded", "RemoteFile", "SftpSource"]
@@ -78,7 +78,7 @@ class SftpSource:
         self.settings = settings
         self.policy = policy
         self._pin = HostKeyPin(settings.host_key)  # ConfigError now, not at connect time
-        self._scrub = Scrubber(settings.password, settings.private_key_passphrase)
+        self._scrub = redactor(settings.password, settings.private_key_passphrase)
         self._client_key: asyncssh.SSHKey | None = None
         self._session: Session | None = None
 

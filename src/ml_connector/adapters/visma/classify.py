@@ -15,6 +15,12 @@
     (the client renews the token once on a 401 before classifying)
     other 4xx                                        Fatal (our request is wrong for every document)
 
+Who must fix it (``DestinationError.fix_by``): retriable and ambiguous outcomes fix themselves
+(connectivity); fatal ones need the ml-connector administrator (configuration); a refusal of one
+document is decided here, once, from what Visma's message names (``who_fixes``, table
+``REFUSAL_SUBJECTS``): master data in Visma when it names an account, segment, period or supplier,
+otherwise the source document.
+
 "Create" means any POST that changes state and cannot be safely repeated: creating a journal
 and the release action. Visma's message is parsed from both error body shapes: the simple
 ``{"message": "…"}`` and the IPP exception ``{"ExceptionMessage", "ExceptionDetails", …}``; OAuth
@@ -31,7 +37,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx2
 
-from ml_connector.adapters.visma.redact import redact_text, redact_url
+from ml_connector.domain.problems import Category
 from ml_connector.errors import (
     AmbiguousDestinationError,
     DestinationError,
@@ -39,6 +45,7 @@ from ml_connector.errors import (
     RejectedByDestinationError,
     RetriableDestinationError,
 )
+from ml_connector.redaction import redact, redact_url
 
 FATAL_OAUTH_ERRORS = frozenset(
     {"invalid_client", "invalid_tenant", "unauthorized_client", "invalid_grant", "invalid_scope"}
@@ -48,6 +55,18 @@ FATAL_IPP_CODES = frozenset({"12002", "12027"})
 REJECTED_STATUSES = frozenset({400, 404, 409, 410, 412, 422})
 _NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
 _MAX_TEXT = 500
+
+# What a refusal's message names -> the kind of record (the master-data kinds the pipeline caches).
+# First match wins, so "subaccount" is read before "account"; words match inside others, as
+# Visma's texts vary ("Subaccount", "SupplierID", "financial period 202503 is closed").
+REFUSAL_SUBJECTS: tuple[tuple[str, str], ...] = (
+    ("subaccount", "segment_value"),
+    ("segment", "segment_value"),
+    ("account", "account"),
+    ("period", "period"),
+    ("supplier", "supplier"),
+    ("vendor", "supplier"),
+)
 
 
 def visma_message(
@@ -64,9 +83,9 @@ def visma_message(
     try:
         body = json.loads(text)
     except ValueError:
-        return redact_text(text[:_MAX_TEXT], secrets), None
+        return redact(text[:_MAX_TEXT], secrets), None
     if not isinstance(body, dict):
-        return redact_text(text[:_MAX_TEXT], secrets), None
+        return redact(text[:_MAX_TEXT], secrets), None
     message: str | None = None
     code: str | None = None
     for key in ("message", "Message"):
@@ -88,7 +107,7 @@ def visma_message(
             message = f"{body['error']}: {desc}" if desc else body["error"]
     if message is None:
         message = text[:_MAX_TEXT]
-    return redact_text(message, secrets), code
+    return redact(message, secrets), code
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -109,6 +128,30 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def who_fixes(visma_message: str | None) -> tuple[str, str | None]:
+    """(Category, subject) for a refusal: master data in Visma when the message names a record of
+    it, otherwise the document as the source sent it. The only reading of Visma's free text."""
+    text = (visma_message or "").lower()
+    for word, subject in REFUSAL_SUBJECTS:
+        if word in text:
+            return Category.VISMA_MASTER_DATA, subject
+    return Category.SOURCE_DATA, None
+
+
+def refusal(
+    text: str,
+    *,
+    status: int | None,
+    visma_message: str | None,
+    context: dict[str, object] | None = None,
+) -> RejectedByDestinationError:
+    """Visma refused this one document (a 4xx, or an action answered "failed"): who fixes it."""
+    fix_by, subject = who_fixes(visma_message)
+    return RejectedByDestinationError(
+        text, status=status, visma_message=visma_message, context=context, fix_by=fix_by, subject=subject
+    )
+
+
 def classify_response(
     response: httpx2.Response, *, is_create: bool = False, secrets: Iterable[str | None] = ()
 ) -> DestinationError | None:
@@ -124,8 +167,8 @@ def classify_response(
     if code:
         context["code"] = code
 
-    def make(cls: type[DestinationError], text: str, vmsg: str | None = message) -> DestinationError:
-        return cls(text, status=status, visma_message=vmsg, context=context)
+    def make(cls: type[DestinationError], text: str) -> DestinationError:
+        return cls(text, status=status, visma_message=message, context=context)
 
     if status == 429:
         wait = retry_after_seconds(response.headers.get("retry-after"))
@@ -159,8 +202,10 @@ def classify_response(
     if status in REJECTED_STATUSES:
         if status == 412 and not message:
             etag_text = "the record changed since it was read (ETag mismatch)"
-            return make(RejectedByDestinationError, f"{what} rejected (412): {etag_text}", etag_text)
-        return make(RejectedByDestinationError, f"{what} rejected ({status}){detail}")
+            text, message = f"{what} rejected (412): {etag_text}", etag_text
+        else:
+            text = f"{what} rejected ({status}){detail}"
+        return refusal(text, status=status, visma_message=message, context=context)
     return make(FatalDestinationError, f"{what} failed with {status}{detail}")
 
 

@@ -27,7 +27,7 @@ import httpx2
 from ml_connector import __version__
 from ml_connector.adapters.visma import wire
 from ml_connector.adapters.visma.auth import TokenCache
-from ml_connector.adapters.visma.classify import classify_exception, classify_response
+from ml_connector.adapters.visma.classify import classify_exception, classify_response, refusal
 from ml_connector.adapters.visma.models import (
     Account,
     Branch,
@@ -394,7 +394,7 @@ class VismaClient:
         body = wire.loads(response.content) if response.content.strip() else None
         if isinstance(body, dict) and str(body.get("actionResult", "")).lower() == "failed":
             message = str(body.get("errorInfo") or "release failed")
-            raise RejectedByDestinationError(
+            raise refusal(
                 f"release of {batch_number} failed: {message}",
                 status=response.status_code,
                 visma_message=message,

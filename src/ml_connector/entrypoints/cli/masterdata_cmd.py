@@ -19,10 +19,10 @@ from ml_connector.entrypoints.cli.ops_cmd import (
     _app,
     _dump,
 )
-from ml_connector.logs import redact
 from ml_connector.masterdata.export import MasterdataResult, applicable, export_masterdata
 from ml_connector.masterdata.lists import SPECS
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.redaction import redact
 from ml_connector.vendors.export import ExportResult, Mode, export_vendors
 
 VENDORS = "vendors"

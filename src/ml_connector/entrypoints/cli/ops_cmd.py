@@ -30,9 +30,10 @@ from ml_connector.entrypoints.cli.output import (
     print_table,
     run_in_words,
 )
-from ml_connector.logs import configure, redact
+from ml_connector.logs import configure
 from ml_connector.pipeline.reconcile import to_csv, totals
 from ml_connector.pipeline.reconcile import to_json as recon_json
+from ml_connector.redaction import redact
 
 ConfigOpt = Annotated[
     Path,

@@ -19,7 +19,7 @@ from ml_connector.entrypoints.cli.ops_cmd import (
     _dump,
 )
 from ml_connector.entrypoints.cli.output import make_console
-from ml_connector.logs import redact
+from ml_connector.redaction import redact
 from ml_connector.vendors.export import ExportResult, Mode, export_vendors
 
 vendors_app = typer.Typer(help="Vendor master export from Visma to Stampli.", no_args_is_help=True)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ml_connector.entrypoints.cli.app import app
-from ml_connector.logs import redact
+from ml_connector.redaction import redact
 
 db_app = typer.Typer(help="The shared PostgreSQL database of the scaled-out mode.", no_args_is_help=True)
 connections_app = typer.Typer(help="Connections kept in the database.", no_args_is_help=True)

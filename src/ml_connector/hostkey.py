@@ -1,12 +1,15 @@
-"""Pinned SSH host keys: recognise the forms we accept and derive the SHA256 fingerprint.
+"""Pinned SSH host keys: the one parser, used by config validation and by the SFTP adapter.
 
-Accepted forms of ``host_key``:
+A pin (``host_key``) is one or more lines (blank lines and ``#`` comments are skipped), each one of:
 
 * an OpenSSH public key line, ``ssh-ed25519 AAAAC3Nz... [comment]``, as printed by
   ``ssh-keyscan -t ed25519 HOST`` (without the leading host name) or found in ``/etc/ssh/ssh_host_*.pub``;
-  a ``known_hosts`` line (``host ssh-ed25519 AAAA...``) is accepted too and its host part ignored;
+* a ``known_hosts`` line (``[host]:port ssh-ed25519 AAAA...``, hashed ``|1|...`` host patterns and
+  ``@revoked`` / ``@cert-authority`` markers included): the SFTP adapter binds it to its hosts;
 * an OpenSSH SHA256 fingerprint, ``SHA256:`` followed by 43 base64 characters, as printed by
   ``ssh-keygen -lf KEYFILE`` or shown by ``ssh`` on first connection.
+
+Parsing needs no SSH library; the adapter turns the parsed lines into asyncssh objects.
 """
 
 from __future__ import annotations
@@ -36,10 +39,15 @@ KEY_TYPES = frozenset(
 #: connection is refused until the operator pins the real key.
 PLACEHOLDER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+_MARKERS = frozenset({"@revoked", "@cert-authority"})
 
 
 class HostKeyFormatError(ValueError):
-    pass
+    """A pin that is not one of the accepted forms; ``line`` is the offending line (None: empty pin)."""
+
+    def __init__(self, message: str, line: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,32 +64,78 @@ class PinnedHostKey:
         return self.public_key == PLACEHOLDER_HOST_KEY
 
 
-def parse_host_key(text: str) -> PinnedHostKey:
-    """Parse a pinned host key, or raise ``HostKeyFormatError`` saying what form is expected."""
-    text = text.strip()
-    if not text:
+@dataclass(frozen=True, slots=True)
+class PinLine:
+    """One line of a pin: the key (or fingerprint) and, for a known_hosts line, its hosts and marker."""
+
+    key: PinnedHostKey
+    hosts: str | None = None  # the known_hosts host field; None for a bare key or a fingerprint
+    marker: str | None = None  # "@revoked" or "@cert-authority"
+
+    @property
+    def known_hosts_line(self) -> str | None:
+        """The line as ``known_hosts`` reads it (the key under its own type), or None."""
+        if self.hosts is None:
+            return None
+        return " ".join(x for x in (self.marker, self.hosts, self.key.public_key) if x)
+
+
+def parse_pin(text: str) -> list[PinLine]:
+    """Every line of a pin, or ``HostKeyFormatError`` saying which form is expected."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
         raise HostKeyFormatError("is empty; pin the server's host key (ssh-keyscan -t ed25519 HOST)")
-    if text.startswith("SHA256:"):
-        if not _FINGERPRINT.match(text):
+    return [_parse_line(line) for line in lines]
+
+
+def parse_host_key(text: str) -> PinnedHostKey:
+    """The first key a pin trusts (the configuration's view), or raise ``HostKeyFormatError``."""
+    pins = parse_pin(text)
+    trusted = [p.key for p in pins if p.marker != "@revoked"]
+    if not trusted:
+        raise HostKeyFormatError("only revokes keys; pin the server's host key as well", text.strip())
+    return trusted[0]
+
+
+def _parse_line(line: str) -> PinLine:
+    try:
+        return _parse_fields(line.split())
+    except HostKeyFormatError as exc:
+        raise HostKeyFormatError(str(exc), line) from None
+
+
+def _parse_fields(fields: list[str]) -> PinLine:
+    if fields[0].startswith("SHA256:"):
+        if not _FINGERPRINT.match(fields[0]):
             raise HostKeyFormatError(
                 "looks like a SHA256 fingerprint but is not 'SHA256:' + 43 base64 characters"
             )
-        return PinnedHostKey(fingerprint=text.rstrip("="), key_type=None, public_key=None)
-    if text.upper().startswith("MD5:") or re.match(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$", text, re.I):
+        return PinLine(PinnedHostKey(fingerprint=fields[0].rstrip("="), key_type=None, public_key=None))
+    if fields[0].upper().startswith("MD5:") or re.match(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$", fields[0], re.I):
         raise HostKeyFormatError(
             "MD5 fingerprints are too weak to pin; use the public key or a SHA256: fingerprint"
         )
-    fields = text.split()
-    # Find the key type; anything before it is a known_hosts host pattern and is ignored.
-    i = next((n for n, f in enumerate(fields) if f in KEY_TYPES), None)
-    if i is None:
+    marker = fields[0] if fields[0] in _MARKERS else None
+    rest = fields[1:] if marker else fields
+    # '<type> <base64>' is a bare key; '<hosts> <type> <base64>' a known_hosts line.
+    if rest and rest[0] in KEY_TYPES and marker is None:
+        hosts = None
+    elif len(rest) >= 2 and rest[1] in KEY_TYPES:
+        hosts, rest = rest[0], rest[1:]
+    else:
+        if rest and rest[-1] in KEY_TYPES:
+            raise HostKeyFormatError(f"has the key type {rest[-1]} but no base64 key after it")
         raise HostKeyFormatError(
             "is not a recognizable host key: expected '<type> <base64>' (e.g. ssh-ed25519 AAAA...)"
             " or a SHA256:... fingerprint"
         )
-    if i + 1 >= len(fields):
-        raise HostKeyFormatError(f"has the key type {fields[i]} but no base64 key after it")
-    key_type, b64 = fields[i], fields[i + 1]
+    if len(rest) < 2:
+        raise HostKeyFormatError(f"has the key type {rest[0]} but no base64 key after it")
+    return PinLine(_public_key(rest[0], rest[1]), hosts, marker)
+
+
+def _public_key(key_type: str, b64: str) -> PinnedHostKey:
     try:
         blob = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):

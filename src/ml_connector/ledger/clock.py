@@ -1,0 +1,9 @@
+"""The ledger's clock: every timestamp it writes is timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,256 @@
+"""Documents: inserted once per key, then moved between states only by compare-and-set
+(``UPDATE ... WHERE status = old``), each change with its audit row in the same transaction.
+
+Which changes exist is ``states.TRANSITIONS``; ``_change`` is the one place that writes a
+document's status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from ml_connector.ledger.audit import write_audit
+from ml_connector.ledger.claims import worker_id
+from ml_connector.ledger.clock import utcnow
+from ml_connector.ledger.engine import LedgerBase, inserted_id
+from ml_connector.ledger.failures import add_failure
+from ml_connector.ledger.schema import documents, failures
+from ml_connector.ledger.states import CLAIM_COLUMNS, Transition, step
+
+
+class DocumentRecords(LedgerBase):
+    def document(self, connection: str, key: str) -> RowMapping | None:
+        with self.tx() as conn:
+            q = sa.select(documents).where(documents.c.connection == connection, documents.c.doc_key == key)
+            return conn.execute(q).mappings().first()
+
+    def document_by_id(self, doc_id: int) -> RowMapping:
+        with self.tx() as conn:
+            return conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
+
+    def insert_document(
+        self, values: Mapping[str, Any], *, status: str, actor: str, reason: str
+    ) -> int | None:
+        """Insert a new document; ``None`` when another process inserted the same key first."""
+        received = step("received")
+        status = received.target(status)
+        now = utcnow()
+        try:
+            with self.tx() as conn:
+                res = conn.execute(
+                    documents.insert().values(**values, status=status, created_at=now, updated_at=now)
+                )
+                doc_id = inserted_id(res)
+                write_audit(
+                    conn,
+                    connection=values["connection"],
+                    entity="document",
+                    key=values["doc_key"],
+                    action=received.action,
+                    to_status=status,
+                    reason=reason,
+                    actor=actor,
+                    details={"content_hash": values["content_hash"], "file_id": values.get("file_id")},
+                )
+                return doc_id
+        except IntegrityError:
+            return None
+
+    def transition(
+        self,
+        doc_id: int,
+        event: str,
+        to_status: str | None = None,
+        *,
+        actor: str,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        expect: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> bool:
+        """Apply ``event`` (a key of ``states.TRANSITIONS``) by compare-and-set, with its audit
+        row; ``values`` are the columns the event records. False if the document was not in one
+        of the event's from-states (another worker moved it first).
+
+        ``expect`` adds columns that must still hold the values the caller decided on (e.g. the
+        ``attempts`` it read): a document that went round its states meanwhile is not touched."""
+        change = step(event)
+        if change.opens_failure:
+            raise ValueError(f"event {event!r} opens a failure: use park()")
+        with self.tx() as conn:
+            before = _change(
+                conn,
+                doc_id,
+                change,
+                to_status,
+                actor=actor,
+                reason=reason,
+                details=details,
+                expect=expect,
+                values=values,
+            )
+            return before is not None
+
+    def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool:
+        """pending -> posting: record the intent (voucher, period) before anything is sent."""
+        wid = worker_id()
+        row = self.document_by_id(doc_id)
+        return self.transition(
+            doc_id,
+            "claimed",
+            actor=f"worker:{wid}",
+            reason="about to create the journal transaction in Visma",
+            voucher=voucher,
+            period=period,
+            claimed_by=wid,
+            claim_expires=utcnow() + lease,
+            attempts=int(row["attempts"]) + 1,
+        )
+
+    def documents_with_status(self, connection: str, statuses: Sequence[str]) -> list[RowMapping]:
+        with self.tx() as conn:
+            q = sa.select(documents).where(
+                documents.c.connection == connection, documents.c.status.in_(statuses)
+            )
+            return list(conn.execute(q.order_by(documents.c.id)).mappings())
+
+    def all_documents(self, connection: str | None = None) -> list[RowMapping]:
+        with self.tx() as conn:
+            q = sa.select(documents)
+            if connection is not None:
+                q = q.where(documents.c.connection == connection)
+            return list(conn.execute(q.order_by(documents.c.id)).mappings())
+
+    def status_counts(self, connection: str | None = None) -> dict[str, int]:
+        with self.tx() as conn:
+            q = sa.select(documents.c.status, sa.func.count()).group_by(documents.c.status)
+            if connection is not None:
+                q = q.where(documents.c.connection == connection)
+            return {str(status): int(n) for status, n in conn.execute(q)}
+
+    def replace_source(
+        self,
+        doc_id: int,
+        *,
+        source: dict[str, Any],
+        raw: str | None,
+        content_hash: str,
+        file_id: int,
+        actor: str,
+    ) -> bool:
+        """A corrected re-export of a document that never reached Visma replaces the stored one."""
+        return self.transition(
+            doc_id,
+            "superseded",
+            actor=actor,
+            reason="a re-export with changed content replaced the stored document before it was posted",
+            details={"content_hash": content_hash, "file_id": file_id},
+            source=source,
+            raw=raw,
+            content_hash=content_hash,
+            file_id=file_id,
+        )
+
+    def park(
+        self,
+        doc_id: int,
+        event: str,
+        *,
+        category: str,
+        code: str,
+        reason: str,
+        actor: str,
+        visma_answer: str | None = None,
+        missing: list[dict[str, str]] | None = None,
+        **values: Any,
+    ) -> bool:
+        """Apply a parking ``event`` (one that opens a failure): the document moves to ``parked``
+        and its failure is opened, in one transaction."""
+        change = step(event)
+        if not change.opens_failure:
+            raise ValueError(f"event {event!r} does not park a document")
+        with self.tx() as conn:
+            row = _change(
+                conn,
+                doc_id,
+                change,
+                None,
+                actor=actor,
+                reason=reason,
+                details={"category": category, "code": code, "visma_answer": visma_answer},
+                expect=None,
+                values=values,
+            )
+            if row is None:
+                return False
+            conn.execute(
+                failures.update()
+                .where(failures.c.document_id == doc_id, failures.c.status == "open")
+                .values(status="superseded", resolved_at=utcnow(), resolved_by=actor)
+            )
+            add_failure(
+                conn,
+                connection=row["connection"],
+                category=category,
+                code=code,
+                reason=reason,
+                document_id=doc_id,
+                doc_key=row["doc_key"],
+                visma_answer=visma_answer,
+                missing=missing,
+                source=row["source"],
+                raw=row["raw"],
+                file_id=row["file_id"],
+            )
+            return True
+
+
+def _change(
+    conn: Connection,
+    doc_id: int,
+    change: Transition,
+    to_status: str | None,
+    *,
+    actor: str,
+    reason: str | None,
+    details: Mapping[str, Any] | None,
+    expect: Mapping[str, Any] | None,
+    values: Mapping[str, Any],
+) -> RowMapping | None:
+    """The one write of a document's status: compare-and-set from the event's from-states, plus
+    its audit row. Returns the row as it was before, or ``None`` when the document was elsewhere."""
+    target = change.target(to_status)
+    change.check_columns(values)
+    columns = dict(values)
+    if change.ends_claim:
+        columns.update(dict.fromkeys(CLAIM_COLUMNS))
+    expect = dict(expect or {})
+    row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
+    if row["status"] not in change.sources or any(row[k] != v for k, v in expect.items()):
+        return None
+    guards = [documents.c[k].is_(None) if v is None else documents.c[k] == v for k, v in expect.items()]
+    res = conn.execute(
+        documents.update()
+        .where(documents.c.id == doc_id, documents.c.status == row["status"], *guards)
+        .values(status=target, updated_at=utcnow(), **columns)
+    )
+    if res.rowcount != 1:
+        return None
+    write_audit(
+        conn,
+        connection=row["connection"],
+        entity="document",
+        key=row["doc_key"],
+        action=change.action,
+        from_status=row["status"],
+        to_status=target,
+        reason=reason,
+        actor=actor,
+        details=details,
+    )
+    return row

@@ -1,0 +1,150 @@
+"""Files downloaded from SFTP: seen once by hash, processed, or set aside by an operator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from ml_connector.errors import LedgerError
+from ml_connector.ledger.audit import write_audit
+from ml_connector.ledger.clock import utcnow
+from ml_connector.ledger.engine import LedgerBase, inserted_id
+from ml_connector.ledger.failures import close_failures
+from ml_connector.ledger.schema import failures, files
+
+
+class FileRecords(LedgerBase):
+    def file_by_hash(self, connection: str, sha256: str) -> RowMapping | None:
+        with self.tx() as conn:
+            q = sa.select(files).where(files.c.connection == connection, files.c.sha256 == sha256)
+            return conn.execute(q).mappings().first()
+
+    def known_file_paths(self, connection: str) -> dict[tuple[str, int, datetime | None], str]:
+        """(path, size, mtime) -> status for every file seen: the cheap skip before a download."""
+        with self.tx() as conn:
+            q = sa.select(files.c.remote_path, files.c.size, files.c.mtime, files.c.status).where(
+                files.c.connection == connection
+            )
+            return {(r.remote_path, r.size, r.mtime): r.status for r in conn.execute(q)}
+
+    def record_file(
+        self,
+        *,
+        connection: str,
+        kind: str,
+        remote_path: str,
+        size: int,
+        mtime: datetime | None,
+        sha256: str,
+        archive_path: str | None,
+        actor: str,
+    ) -> tuple[int, bool]:
+        """Insert a downloaded file; returns (id, is_new). A known hash is not inserted again."""
+        existing = self.file_by_hash(connection, sha256)
+        if existing is not None:
+            return int(existing["id"]), False
+        try:
+            with self.tx() as conn:
+                res = conn.execute(
+                    files.insert().values(
+                        connection=connection,
+                        kind=kind,
+                        remote_path=remote_path,
+                        size=size,
+                        mtime=mtime,
+                        sha256=sha256,
+                        status="downloaded",
+                        archive_path=archive_path,
+                        first_seen=utcnow(),
+                    )
+                )
+                file_id = inserted_id(res)
+                write_audit(
+                    conn,
+                    connection=connection,
+                    entity="file",
+                    key=remote_path,
+                    action="downloaded",
+                    to_status="downloaded",
+                    actor=actor,
+                    details={"sha256": sha256, "size": size},
+                )
+                return file_id, True
+        except IntegrityError:
+            row = self.file_by_hash(connection, sha256)
+            if row is None:
+                raise LedgerError("file row vanished after a unique conflict") from None
+            return int(row["id"]), False
+
+    def finish_file(
+        self, file_id: int, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
+    ) -> None:
+        with self.tx() as conn:
+            row = conn.execute(sa.select(files).where(files.c.id == file_id)).mappings().one()
+            conn.execute(
+                files.update()
+                .where(files.c.id == file_id)
+                .values(status=status, documents=count, issues=issues, processed_at=utcnow())
+            )
+            write_audit(
+                conn,
+                connection=row["connection"],
+                entity="file",
+                key=row["remote_path"],
+                action="processed",
+                from_status=row["status"],
+                to_status=status,
+                actor=actor,
+                details={"documents": count, "issues": len(issues)},
+            )
+
+    def set_file_aside(self, file_id: int, *, from_statuses: Sequence[str], actor: str, reason: str) -> bool:
+        """An operator's decision that a rejected file is not to be read again: status ``set_aside``
+        and its file-level failures closed, in one transaction. False when the file is not in
+        ``from_statuses`` (someone else replayed or set it aside first)."""
+        with self.tx() as conn:
+            row = conn.execute(sa.select(files).where(files.c.id == file_id)).mappings().one()
+            done = conn.execute(
+                files.update()
+                .where(files.c.id == file_id, files.c.status.in_(from_statuses))
+                .values(status="set_aside")
+            )
+            if done.rowcount != 1:
+                return False
+            write_audit(
+                conn,
+                connection=row["connection"],
+                entity="file",
+                key=row["remote_path"],
+                action="set_aside",
+                from_status=row["status"],
+                to_status="set_aside",
+                actor=actor,
+                reason=reason,
+            )
+            open_ids = conn.execute(
+                sa.select(failures.c.id).where(
+                    failures.c.file_id == file_id,
+                    failures.c.document_id.is_(None),
+                    failures.c.status == "open",
+                )
+            ).scalars()
+            close_failures(
+                conn,
+                [int(fid) for fid in open_ids],
+                connection=row["connection"],
+                action="set_aside",
+                actor=actor,
+                reason=reason,
+            )
+            return True
+
+    def files_with_status(self, connection: str, statuses: Sequence[str]) -> list[RowMapping]:
+        with self.tx() as conn:
+            q = sa.select(files).where(files.c.connection == connection, files.c.status.in_(statuses))
+            return list(conn.execute(q.order_by(files.c.id)).mappings())

@@ -1,0 +1,29 @@
+"""Currencies: ``/v1/currency``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ml_connector.sim.visma.errors import not_found
+from ml_connector.sim.visma.http import SimRequest, SimResponse, json_response
+
+if TYPE_CHECKING:
+    from ml_connector.sim.visma.app import Simulator
+    from ml_connector.sim.visma.http import SimHandler
+
+
+def currencies(sim: Simulator, request: SimRequest) -> SimResponse:
+    return json_response(200, [c.dto() for c in sorted(sim.state.currencies.values(), key=lambda c: c.id)])
+
+
+def currency(sim: Simulator, request: SimRequest) -> SimResponse:
+    currency = sim.state.currencies.get(request.path_params["curyId"])
+    if currency is None:
+        raise not_found(f"Currency {request.path_params['curyId']} not found.")
+    return json_response(200, currency.dto())
+
+
+ROUTES: list[tuple[str, str, SimHandler]] = [
+    ("GET", "/v1/currency", currencies),
+    ("GET", "/v1/currency/{curyId}", currency),
+]
