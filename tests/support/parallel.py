@@ -2,8 +2,10 @@
 
 * Tests that share a module- or class-scoped fixture (a dashboard world, a pair of servers) get one
   ``xdist_group`` per module, so the fixture is built once on one worker instead of once per worker.
-* Tests marked ``slow`` are collected first, so they start at once on separate workers instead of
-  being the last thing a run waits for.
+* Tests marked ``slow`` (each starts several processes of its own: workers, simulators, sshd) run one
+  after another on one worker (``xdist_group("slow")``), collected first so that they start at once
+  and are not what a run waits for at its end. Side by side they starved each other on 2 cores (a
+  scale-out test timed out waiting for a worker's first claim while both chaos runs were going).
 
 Without ``-n`` both change nothing but the order in which tests run.
 """
@@ -33,7 +35,10 @@ def group_shared_fixtures(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
-def slow_first(items: list[pytest.Item]) -> None:
+def slow_first_on_one_worker(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group("slow"))
     # A stable sort: the order within each part stays the collection order (the same on every worker).
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
@@ -41,4 +46,4 @@ def slow_first(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     group_shared_fixtures(items)
-    slow_first(items)
+    slow_first_on_one_worker(items)
