@@ -7,14 +7,21 @@
   and are not what a run waits for at its end. Side by side they starved each other on 2 cores (a
   scale-out test timed out waiting for a worker's first claim while both chaos runs were going).
 
-Without ``-n`` both change nothing but the order in which tests run.
+* Test ids never show key material: a key generated at import (``asyncssh.generate_private_key``) is
+  another key in every worker, and xdist refuses to run when the workers' test ids differ. A
+  parametrized string's id shows ``<key>`` in place of an OpenSSH public key or a SHA256 fingerprint.
+
+Without ``-n`` these change nothing but the order in which tests run and those ids.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 SHARED_SCOPES = frozenset({"module", "class", "package"})
+KEY_MATERIAL = re.compile(r"AAAA[0-9A-Za-z+/]{20,}={0,3}|SHA256:[0-9A-Za-z+/]{43}=?")
 
 
 def shares_fixture(item: pytest.Item) -> bool:
@@ -47,3 +54,11 @@ def slow_first_on_one_worker(items: list[pytest.Item]) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     group_shared_fixtures(items)
     slow_first_on_one_worker(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_make_parametrize_id(val: object) -> str | None:
+    if isinstance(val, str) and KEY_MATERIAL.search(val):
+        # the same escaping pytest applies to a string id (non-ASCII and newlines as escapes)
+        return KEY_MATERIAL.sub("<key>", val).encode("unicode_escape").decode("ascii")
+    return None
