@@ -29,9 +29,9 @@ from tests.support.sshd import OpenSshServer
 
 from bench import memory, parse_speed
 from bench.lib import ROOT, Connection, SimProcess, machine, make_batch, start_openssh
-from ml_connector import service
-from ml_connector.adapters.visma.client import VismaClient
+from ml_connector import service, wiring
 from ml_connector.domain.documents import Invoice, Payment
+from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.schema import files
 from ml_connector.ledger.store import utcnow
 from ml_connector.pipeline.cycle import run_cycle
@@ -81,11 +81,10 @@ async def naive_flow(app: service.App, c: Connection, tag: int, n: int, *, relea
         path.write_text(text, encoding="utf-8", newline="")
         docs += read_export(path, remote_path=name, profile=rt.profile()).documents
     c.sim.reset_stats()
-    async with rt.visma() as visma:
-        assert isinstance(visma, VismaClient)
+    async with wiring.visma_client(rt) as visma:
         for doc in docs:
-            row = {**document_values(doc, None), "connection": rt.name, "id": 0, "status": "pending"}
-            voucher, supplier = build_voucher(row, md, rt.config)  # type: ignore[arg-type]
+            values = document_values(doc, None)
+            voucher, supplier = build_voucher(StoredDocument.of(values), md, rt.config)
             for account in sorted({line.account for line in voucher.lines}):
                 await visma._get_json(f"/v1/account/{account}")
             if supplier:
@@ -194,7 +193,7 @@ def bench_rate(work: Path, ssh: OpenSshServer, n: int, limit: str) -> dict[str, 
             expected = put_batch(c, n, 910, payments=False)
 
             async def take_in() -> None:
-                async with rt.sftp() as source:
+                async with rt.stampli() as source:
                     await intake(rt, source, IntakeStats())
 
             asyncio.run(take_in())  # the backlog: n pending invoices in the ledger
@@ -288,7 +287,7 @@ async def _download_ours(c: Connection, remote_path: str, dest: Path) -> tuple[f
     app = open_app(c)
     try:
         rt = app.runtime(c.name)
-        async with rt.sftp() as src:
+        async with wiring.sftp_source(rt) as src:  # the SFTP session itself: its cipher
             [remote] = [
                 f for f in await src.list_ready(str(Path(remote_path).parent)) if f.path == remote_path
             ]
@@ -385,7 +384,7 @@ def _idle_cycle(c: Connection, n_files: int, repeats: int) -> dict[str, Any]:
         rt = app.runtime(c.name)
 
         async def listing() -> list[Any]:
-            async with rt.sftp() as src:
+            async with rt.stampli() as src:
                 return await src.list_ready(f"/{folder.strip('/')}")
 
         remote = asyncio.run(listing())

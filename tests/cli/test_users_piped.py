@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ml_connector import service
 from ml_connector.config import TEMPLATE_ENV_VARS, render_template
-from ml_connector.web import accounts
+from ml_connector.service import accounts
 
 CONSOLE = Path(sys.executable).with_name("ml-connector")
 

@@ -3,6 +3,7 @@ or a rename is refused with what changed, ``accept`` records a deliberate change
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ def _cfg(
 
 
 @pytest.fixture
-def ledger(ledger_url: str) -> Ledger:
+def ledger(ledger_url: str) -> Iterator[Ledger]:
     led = Ledger.open(ledger_url)
-    yield led  # type: ignore[misc]
+    yield led
     led.close()
 
 

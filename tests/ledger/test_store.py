@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,9 +32,9 @@ def _doc(ledger: Ledger, key: str = "INV:1") -> int:
 
 
 @pytest.fixture
-def ledger(ledger_url: str) -> Ledger:
+def ledger(ledger_url: str) -> Iterator[Ledger]:
     led = Ledger.open(ledger_url)
-    yield led  # type: ignore[misc]
+    yield led
     led.close()
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.config.samples import ENV, PLACEHOLDER_HOST_KEY
+from ml_connector.config import PLACEHOLDER_HOST_KEY
+from tests.config.samples import ENV
 from tests.web.conftest import free_socket
 
 REPO = Path(__file__).resolve().parents[2]

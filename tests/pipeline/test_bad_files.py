@@ -102,7 +102,7 @@ def test_bad_files_are_rejected_with_their_reason_and_the_cycle_goes_on(
     assert "131" in str(csv_failure["reason"]) or "field" in str(csv_failure["reason"])
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any(BAD_XML in m for m in errors) and any(BAD_CSV in m for m in errors), errors
-    statuses = {r["remote_path"].rsplit("/", 1)[-1]: r["status"] for r in _files(app, c.name)}
+    statuses = {str(r["remote_path"]).rsplit("/", 1)[-1]: r["status"] for r in _files(app, c.name)}
     assert statuses == {GOOD_A: "processed", BAD_XML: "rejected", BAD_CSV: "rejected", GOOD_C: "processed"}
 
     # the next cycle runs normally and reads none of them again; a new good file still posts
@@ -130,7 +130,7 @@ def test_bad_files_are_rejected_with_their_reason_and_the_cycle_goes_on(
     app = c.open_app()
     (reopened,) = app.ledger.open_failures(c.name)
     assert BAD_XML in reopened["reason"] and reopened["id"] != xml_failure["id"]
-    statuses = {r["remote_path"].rsplit("/", 1)[-1]: r["status"] for r in _files(app, c.name)}
+    statuses = {str(r["remote_path"]).rsplit("/", 1)[-1]: r["status"] for r in _files(app, c.name)}
     assert statuses[BAD_CSV] == "set_aside" and statuses[BAD_XML] == "rejected"
     listed = c.cli("failures", "--json")
     assert [f["id"] for f in json.loads(listed.stdout)] == [reopened["id"]]

@@ -53,8 +53,8 @@ def _snapshot(app: service.App, name: str) -> tuple[Any, ...]:
 async def _post_with_stale_cache(app: service.App, c: Connection) -> PostingStats:
     rt = app.runtime(c.name)
     async with rt.visma() as visma:
-        md = await refresh(visma, rt.ledger, rt.name, rt.config.visma.company_id)
-        async with rt.sftp() as source:
+        md = await refresh(visma.masterdata, rt.ledger, rt.name, rt.config.visma.company_id)
+        async with rt.stampli() as source:
             await intake(rt, source, IntakeStats())
         c.sim.close_period(PERIOD)
         stats = PostingStats()

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from ml_connector import service
-from ml_connector.adapters.visma.client import VismaClient
-from ml_connector.adapters.visma.models import JournalTransaction
+from ml_connector.domain.booked import Booked
 from ml_connector.errors import RetriableDestinationError
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.booked import LookupIncomplete, adopt_booked
 from ml_connector.pipeline.intake import IntakeStats, intake
+from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.posting import PostingStats
 from ml_connector.pipeline.refresh import refresh
 from tests.pipeline.conftest import Connection, ConnectionFactory, Dataset
@@ -106,14 +106,18 @@ def test_two_fresh_ledgers_post_every_reference_once(
 
 
 class BrokenListing:
-    """A Visma client whose journal listings fail part way (the retries spent)."""
+    """A Visma port whose journal listings fail part way (the retries spent)."""
 
-    def __init__(self, inner: VismaClient) -> None:
+    def __init__(self, inner: VismaPort) -> None:
         self.inner = inner
+
+    @property
+    def booked(self) -> BrokenListing:
+        return self
 
     async def journals(
         self, *, period: str | None = None, modified_since: datetime | None = None
-    ) -> list[JournalTransaction]:
+    ) -> list[Booked]:
         raise RetriableDestinationError("GET /v2/journaltransaction page 2: 503 (test)")
 
     def __getattr__(self, name: str) -> Any:
@@ -144,8 +148,8 @@ async def test_steady_cycles_read_one_listing_and_an_unfinished_one_posts_nothin
     c.put_invoices("stampli_invoices_C100234_20250331T071504Z_0001.csv", ds.invoices_text(ids[20:]))
     rt = app.runtime(c.name)
     async with rt.visma() as visma:
-        md = await refresh(visma, rt.ledger, rt.name, rt.config.visma.company_id)
-        async with rt.sftp() as source:
+        md = await refresh(visma.masterdata, rt.ledger, rt.name, rt.config.visma.company_id)
+        async with rt.stampli() as source:
             await intake(rt, source, IntakeStats())
         c.sim.reset_stats()
         with pytest.raises(LookupIncomplete):

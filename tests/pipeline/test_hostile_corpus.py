@@ -98,12 +98,14 @@ def test_every_hostile_invoice_file_in_one_cycle(connection: Connection, tmp_pat
     assert not unexplained, f"rejected without an open failure: {unexplained}"
 
     # the next cycle runs normally: nothing read again, a new good file posts
-    data = Dataset.make(2, missing=0, seed=5)
-    c.put_invoices("stampli_invoices_C100234_20250401T000000Z_9999.csv", data.invoices_text(data.invoice_ids))
+    dataset = Dataset.make(2, missing=0, seed=5)
+    c.put_invoices(
+        "stampli_invoices_C100234_20250401T000000Z_9999.csv", dataset.invoices_text(dataset.invoice_ids)
+    )
     second = asyncio.run(run_cycle(rt))
     assert second.status == "ok", second.errors
     assert second.intake.files_new == 1 and second.intake.files_skipped == len(names)
-    good = data.expected(data.invoice_ids, payments=False)
+    good = dataset.expected(dataset.invoice_ids, payments=False)
     assert second.posting.posted == len(good)
     after = c.batches_by_reference()
     assert all(len(after[ref]) == 1 for ref in good)

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from ml_connector.adapters.visma.client import VismaClient
-from ml_connector.adapters.visma.models import CreatedJournal, JournalTransaction
+from ml_connector.domain.booked import Booked, Created
 from ml_connector.domain.journal import Voucher
 from ml_connector.errors import AmbiguousDestinationError
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.intake import IntakeStats, intake
+from ml_connector.pipeline.ports import PostingTarget, VismaPort
 from ml_connector.pipeline.posting import PostingStats, post_pending, settle
 from ml_connector.pipeline.refresh import refresh
 from ml_connector.pipeline.runtime import Runtime
@@ -33,30 +33,45 @@ from tests.pipeline.conftest import (
 from tests.support.visma_sim import VismaSim
 
 
-class LostAnswer:
-    """A Visma client whose creates time out before they are sent (outcome unknown, not booked)."""
+class LostCreate:
+    """A posting target whose creates time out before they are sent (outcome unknown, not booked)."""
 
-    def __init__(self, inner: VismaClient) -> None:
+    def __init__(self, inner: PostingTarget) -> None:
         self.inner = inner
 
-    async def create_journal(self, voucher: Voucher) -> CreatedJournal:
+    async def create(self, voucher: Voucher) -> Created:
         raise AmbiguousDestinationError("read timeout (test)")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
-class StaleListing:
-    """Worker A's client: after reading the period's journal, it lets worker B run first."""
+class LostAnswer:
+    """A Visma port whose creates time out before they are sent."""
 
-    def __init__(self, inner: VismaClient, worker_b: Any) -> None:
+    def __init__(self, inner: VismaPort) -> None:
+        self.inner = inner
+        self.posting = LostCreate(inner.posting)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class StaleListing:
+    """Worker A's Visma port: after reading the period's journal, it lets worker B run first."""
+
+    def __init__(self, inner: VismaPort, worker_b: Any) -> None:
         self.inner = inner
         self.worker_b = worker_b
 
+    @property
+    def booked(self) -> StaleListing:
+        return self
+
     async def journals(
         self, *, period: str | None = None, modified_since: datetime | None = None
-    ) -> list[JournalTransaction]:
-        listing = await self.inner.journals(period=period, modified_since=modified_since)
+    ) -> list[Booked]:
+        listing = await self.inner.booked.journals(period=period, modified_since=modified_since)
         await self.worker_b()
         return listing
 
@@ -85,8 +100,8 @@ async def test_stale_not_found_never_requeues_a_document_another_worker_sent(
 
     # 1. a create whose outcome is unknown (and that never reached Visma)
     async with rt_a.visma() as visma:
-        md = await refresh(visma, rt_a.ledger, rt_a.name, rt_a.config.visma.company_id)
-        async with rt_a.sftp() as source:
+        md = await refresh(visma.masterdata, rt_a.ledger, rt_a.name, rt_a.config.visma.company_id)
+        async with rt_a.stampli() as source:
             await intake(rt_a, source, IntakeStats())
         await post_pending(rt_a, LostAnswer(visma), md, PostingStats())
     assert app.ledger.document(c.name, key)["status"] == DocStatus.UNKNOWN  # type: ignore[index]

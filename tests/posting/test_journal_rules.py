@@ -60,13 +60,15 @@ def test_every_sample_invoice_balances_exactly(invoices: dict[str, Invoice]) -> 
 def test_three_line_invoice_debits_expenses_and_vat_per_code(invoices: dict[str, Invoice]) -> None:
     v = invoice_voucher(invoices["41877203"], MAPPING, period="202503", transaction_date=date(2025, 3, 3))
     by_account = {(ln.account, ln.subaccount): (ln.debit, ln.credit) for ln in v.lines}
-    assert by_account[("6800", (Segment(1, "0200"), Segment(2, "00")))] == (Decimal("11560.00"), 0)
-    assert by_account[("5990", (Segment(1, "0100"), Segment(2, "00")))] == (Decimal("4194.00"), 0)
+    assert by_account[("6800", (Segment(1, "0200"), Segment(2, "00")))] == (Decimal("11560.00"), Decimal(0))
+    assert by_account[("5990", (Segment(1, "0100"), Segment(2, "00")))] == (Decimal("4194.00"), Decimal(0))
     # the project P-2025-014 maps to segment 2 value 14
-    assert by_account[("6540", (Segment(1, "0200"), Segment(2, "14")))] == (Decimal("9980.00"), 0)
-    assert by_account[("2710", (Segment(1, "0000"), Segment(2, "00")))] == (Decimal("5385.00"), 0)  # 25 %
-    assert by_account[("2711", (Segment(1, "0000"), Segment(2, "00")))] == (Decimal("629.10"), 0)  # 15 %
-    assert by_account[("2460", (Segment(1, "0000"), Segment(2, "00")))] == (0, Decimal("31748.10"))
+    assert by_account[("6540", (Segment(1, "0200"), Segment(2, "14")))] == (Decimal("9980.00"), Decimal(0))
+    # 25 %
+    assert by_account[("2710", (Segment(1, "0000"), Segment(2, "00")))] == (Decimal("5385.00"), Decimal(0))
+    # 15 %
+    assert by_account[("2711", (Segment(1, "0000"), Segment(2, "00")))] == (Decimal("629.10"), Decimal(0))
+    assert by_account[("2460", (Segment(1, "0000"), Segment(2, "00")))] == (Decimal(0), Decimal("31748.10"))
 
 
 def test_credit_note_mirrors_the_invoice(invoices: dict[str, Invoice]) -> None:
@@ -74,9 +76,9 @@ def test_credit_note_mirrors_the_invoice(invoices: dict[str, Invoice]) -> None:
     assert cn.document_type == "CREDIT_NOTE"
     v = invoice_voucher(cn, MAPPING, period="202503", transaction_date=date(2025, 3, 7))
     credit_line = next(ln for ln in v.lines if ln.account == "2460")
-    assert (credit_line.debit, credit_line.credit) == (Decimal("6237.50"), 0)
+    assert (credit_line.debit, credit_line.credit) == (Decimal("6237.50"), Decimal(0))
     expense = next(ln for ln in v.lines if ln.account == "6540")
-    assert (expense.debit, expense.credit) == (0, Decimal("4990.00"))
+    assert (expense.debit, expense.credit) == (Decimal(0), Decimal("4990.00"))
     assert v.balanced
 
 
@@ -111,10 +113,10 @@ def _md(**overrides: object) -> MasterData:
         n: (True, {"allow_manual_entry": True}) for n in ("6800", "5990", "6540", "2710", "2711", "1920")
     }
     accounts["2460"] = (True, {"allow_manual_entry": True})
-    segs = {f"1:{v}": (True, {}) for v in ("0000", "0100", "0200", "0300")} | {
-        "2:00": (True, {}),
-        "2:14": (True, {}),
+    segs: dict[str, tuple[bool, dict[str, object]]] = {
+        f"1:{v}": (True, {}) for v in ("0000", "0100", "0200", "0300")
     }
+    segs |= {"2:00": (True, {}), "2:14": (True, {})}
     base: dict[str, object] = {
         "company_id": "1234567",
         "accounts": accounts,
@@ -198,10 +200,11 @@ def test_visma_timestamps_are_read_in_the_company_zone() -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from ml_connector.pipeline.refresh import as_aware
+    from ml_connector.adapters.visma.models import Account, in_utc
 
     oslo = ZoneInfo("Europe/Oslo")
     naive = datetime(2025, 3, 10, 9, 15)  # noqa: DTZ001 (naive on purpose: as Visma writes it)
-    aware = as_aware(naive, oslo)
+    read = Account.from_dto({"accountCD": "6540", "lastModifiedDateTime": naive.isoformat()})
+    aware = in_utc(read, oslo).last_modified  # once, at the client's edge
     assert aware is not None and aware.utcoffset() is not None
     assert aware.astimezone(ZoneInfo("UTC")).hour == 8  # CET is UTC+1 in March

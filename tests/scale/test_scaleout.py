@@ -99,7 +99,7 @@ def test_three_workers_twenty_connections_one_killed(fleet: Fleet) -> None:
 
     # ---- spread over the workers; the victim's claims were taken over by the others
     claims = dict(
-        f.query("SELECT actor, count(*) FROM audit WHERE action = 'claimed' GROUP BY actor")  # type: ignore[arg-type]
+        f.query("SELECT actor, count(*) FROM audit WHERE action = 'claimed' GROUP BY actor")
     )
     survivors = [f"worker:{socket.gethostname()}:{w.pid}" for w in workers if w is not victim]
     for s in survivors:

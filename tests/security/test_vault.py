@@ -11,6 +11,7 @@ import pytest
 
 from ml_connector.config.model import VaultConfig
 from ml_connector.config.secrets import SecretRef, default_resolver
+from ml_connector.config.vault_access import VaultResolver, open_vault
 from ml_connector.errors import SecretError
 from ml_connector.vault import (
     EnvKeySource,
@@ -19,11 +20,9 @@ from ml_connector.vault import (
     LedgerBackend,
     Vault,
     VaultBackend,
-    VaultResolver,
     encode_key,
     generate_key,
     key_id,
-    open_vault,
 )
 from tests.security.helpers import cli, cli_env, find_leaks
 

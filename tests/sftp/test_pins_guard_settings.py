@@ -8,8 +8,9 @@ import asyncssh
 import pytest
 
 from ml_connector.adapters.sftp import SftpSettings
-from ml_connector.adapters.sftp.guard import RemoteFile, is_candidate, split_by_age, stable
+from ml_connector.adapters.sftp.guard import is_candidate, split_by_age, stable
 from ml_connector.adapters.sftp.hostkeys import HostKeyPin, known_hosts_host, parse_endpoint
+from ml_connector.domain.files import RemoteFile
 from ml_connector.errors import ConfigError
 
 KEY = asyncssh.generate_private_key("ssh-ed25519")

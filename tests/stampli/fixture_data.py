@@ -7,6 +7,7 @@ the committed files are exactly what this module writes, so they cannot drift.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -150,7 +151,7 @@ def build_all() -> dict[Path, bytes]:
 def _build_into(tmp: Path, out: dict[Path, bytes]) -> None:
     pays = payments()
     invs = sample_invoices()
-    targets = [
+    targets: list[tuple[Path, Callable[[Path], object]]] = [
         (PAYMENTS_CSV, lambda p: write_payments_csv(pays, p)),
         (PAYMENTS_XML, lambda p: write_payments_xml(
             pays, p, company_id="C100234", export_id="exp-20250404T053000Z-0001", generated_at=EXPORTED)),

@@ -54,7 +54,9 @@ def test_sample_xml_equals_sample_csv() -> None:
     assert without_reference_type(content(xml_result.documents)) == without_reference_type(content(csv_docs))
     refs = [d.payment_reference_type for d in xml_result.documents if isinstance(d, Invoice)]
     assert refs == ["KID", "KID", None, None, "RF"]
-    assert xml_result.documents[0].lines[1].xpath == "/StampliInvoiceExport/Invoice[1]/Lines/Line[2]"
+    first = xml_result.documents[0]
+    assert isinstance(first, Invoice)
+    assert first.lines[1].xpath == "/StampliInvoiceExport/Invoice[1]/Lines/Line[2]"
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ from ml_connector.stampli.read import read_export
 from ml_connector.stampli.write import Dialect, write_invoices_csv, write_payments_csv
 from tests.stampli.util import PAYMENTS_CSV, content, read
 
-HEADER_STYLES = [
+HEADER_STYLES: list[Callable[[str], str]] = [
     lambda s: s,
     str.upper,
     str.lower,

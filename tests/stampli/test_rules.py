@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -91,7 +92,7 @@ def test_explicit_delimiter_wins(tmp_path: Path) -> None:
 
 def test_header_matching_ignores_case_spaces_underscores_and_dashes(tmp_path: Path) -> None:
     rows = invoice_rows()
-    styles = [
+    styles: list[Callable[[str], str]] = [
         str.upper,
         str.lower,
         lambda s: "_".join(s),

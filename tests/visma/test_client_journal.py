@@ -218,8 +218,10 @@ async def test_get_journal_reads_etag_and_decimal_amounts() -> None:
         j = await c.get_journal("000123")
     assert j.etag == '"e1"'
     assert j.lines[0].debit == Decimal("12500.10") and str(j.lines[0].debit) == "12500.10"
-    assert j.last_modified is not None and j.last_modified.tzinfo is None  # naive: company-local as sent
-    assert j.last_modified.isoformat() == "2024-04-02T09:15:27.383000"
+    # Visma sends it without an offset; the client reads it in its server zone (UTC here) and
+    # hands it out aware, once: nothing downstream converts again.
+    assert j.last_modified is not None and j.last_modified.tzinfo is not None
+    assert j.last_modified.isoformat() == "2024-04-02T09:15:27.383000+00:00"
 
 
 async def test_get_journal_404_is_rejected_and_reads_retry_5xx() -> None:

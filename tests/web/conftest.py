@@ -27,9 +27,9 @@ import uvicorn
 
 from ml_connector import service
 from ml_connector.demo.generate import MISSING_DEPARTMENT, Export, generate
+from ml_connector.service import accounts
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
 from ml_connector.sim.visma import SimulatorOptions, SimulatorServer
-from ml_connector.web import accounts
 from ml_connector.web.server import uvicorn_config
 from tests.support.contract import load_validator
 from tests.support.visma_sim import VismaSim

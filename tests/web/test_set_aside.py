@@ -11,7 +11,7 @@ import pytest
 
 from ml_connector import service
 from ml_connector.pipeline.intake import IntakeStats, process_file
-from ml_connector.web import accounts
+from ml_connector.service import accounts
 from ml_connector.web.server import uvicorn_config
 from tests.config.samples import BASE, ENV
 from tests.web.conftest import ServerThread, Web

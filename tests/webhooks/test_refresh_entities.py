@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ml_connector import retry
+from ml_connector.adapters.visma.ports import VismaPorts
 from ml_connector.ledger.store import Ledger
 from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER
 from ml_connector.webhooks.apply import refresh_entities
@@ -34,8 +35,8 @@ def _fast_retries() -> Iterator[None]:
 
 def _refresh(sim: VismaSim, ledger: Ledger, *entities: tuple[str, str]) -> None:
     async def go() -> None:
-        async with client_for(sim) as visma:
-            await refresh_entities(visma, ledger, "acme", set(entities))
+        async with VismaPorts(client_for(sim)) as visma:
+            await refresh_entities(visma.masterdata, ledger, "acme", set(entities))
 
     asyncio.run(go())
 

@@ -413,7 +413,7 @@ def _checked_resolver(ctx: _Context, vault: VaultConfig | None, environ: Mapping
     """``config_resolver``, with the master key checked now and a problem recorded where it fails."""
     if vault is None:
         return default_resolver(environ)
-    from ml_connector.vault import BrokenVaultResolver, VaultResolver, open_vault
+    from ml_connector.config.vault_access import BrokenVaultResolver, VaultResolver, open_vault
 
     v = open_vault(vault, environ)
     try:
@@ -432,7 +432,7 @@ def config_resolver(config: AppConfig, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     if config.vault is None:
         return default_resolver(env)
-    from ml_connector.vault import VaultResolver, open_vault
+    from ml_connector.config.vault_access import VaultResolver, open_vault
 
     return default_resolver(env, vault=VaultResolver(open_vault(config.vault, env)))
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+import httpx2
+
 from ml_connector.stampli import columns
 
 INVOICE_COLUMNS = list(columns.INVOICE_COLUMNS)  # the canonical §4.3 layout, in order
@@ -41,6 +43,20 @@ DEPARTMENTS = ["100", "200", "300"]
 MISSING_DEPARTMENT = "450"  # not in the demo Visma company until the demo creates it
 BANK_ACCOUNTS = {"NOK": "DNB-1503.12.34567", "SEK": "SEB-5000.00.58398", "EUR": "DNB-EUR-1503.99.12345"}
 
+
+
+def create_missing_cost_center(api_url: str) -> None:
+    """What a Visma administrator does halfway through the demo: create the missing cost center
+    (through the simulator's control API), so that the parked invoices replay by themselves."""
+    with httpx2.Client(base_url=api_url, timeout=10) as http:
+        http.post(
+            "/_sim/segment-values",
+            json={
+                "segmentId": 1,
+                "valueId": MISSING_DEPARTMENT.rjust(4, "0"),
+                "description": "Prosjektkontor",
+            },
+        ).raise_for_status()
 
 def _money(ore: int) -> str:
     return str((Decimal(ore) / 100).quantize(Decimal("0.01")))

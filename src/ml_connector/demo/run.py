@@ -26,7 +26,7 @@ from typing import Any
 import httpx2
 
 from ml_connector import service
-from ml_connector.demo.generate import MISSING_DEPARTMENT, Export, generate
+from ml_connector.demo.generate import Export, create_missing_cost_center, generate
 from ml_connector.masterdata.export import MasterdataResult, export_masterdata
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.reconcile import ReconRow, reconcile, totals
@@ -195,15 +195,7 @@ async def run_demo(
         coding = await export_masterdata(rt, modes=dict.fromkeys(rt.config.masterdata.lists, "full"))
         first = await run_cycle(rt)
         # A Visma administrator creates the missing cost center; Stampli exports a payment void.
-        with httpx2.Client(base_url=sim.api_url, timeout=10) as http:
-            http.post(
-                "/_sim/segment-values",
-                json={
-                    "segmentId": 1,
-                    "valueId": MISSING_DEPARTMENT.rjust(4, "0"),
-                    "description": "Prosjektkontor",
-                },
-            ).raise_for_status()
+        create_missing_cost_center(sim.api_url)
         # ...and Stampli's cost-center list gets it at once (a delta file).
         coding_delta = await export_masterdata(rt, modes={"cost_centers": "delta"})
         _write(stampli_root / "outbound" / "payments", export.voids_csv)

@@ -28,7 +28,7 @@ import httpx2
 import sqlalchemy as sa
 
 from ml_connector import service
-from ml_connector.demo.generate import MISSING_DEPARTMENT
+from ml_connector.demo.generate import create_missing_cost_center
 from ml_connector.demo.run import (
     KEY_FILE,
     PERIOD,
@@ -173,15 +173,7 @@ async def run_scaled_demo(
             ),
         )
         after_first = fleet.counts()
-        with httpx2.Client(base_url=sim.api_url, timeout=10) as http:
-            http.post(
-                "/_sim/segment-values",
-                json={
-                    "segmentId": 1,
-                    "valueId": MISSING_DEPARTMENT.rjust(4, "0"),
-                    "description": "Prosjektkontor",
-                },
-            ).raise_for_status()
+        create_missing_cost_center(sim.api_url)
         _write(stampli_root / "outbound" / "payments", export.voids_csv)
         n_voids = len(export.voids_csv and export.voids_csv[0][1].splitlines()[1:])
         second = fleet.wait(

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from ml_connector import service
-from ml_connector.web import accounts
+from ml_connector.service import accounts
 from ml_connector.web.server import dashboard_only, uvicorn_config
 
 HOST = "127.0.0.1"

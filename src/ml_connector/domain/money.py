@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import decimal
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-# A context that refuses floats and silent invalid operations. Installed as the default for
-# every thread (asyncio tasks and worker threads included) by ``install_decimal_context``.
+# A context that refuses floats and silent invalid operations. Nothing installs it globally: the
+# functions here pass it explicitly, and the places that compute with amounts (a cycle, reading an
+# export, the command line) enter it with ``money_context()`` for their own duration only.
 MONEY_CONTEXT = decimal.Context(
     prec=34,
     rounding=ROUND_HALF_EVEN,
@@ -20,15 +22,11 @@ MONEY_CONTEXT = decimal.Context(
 )
 
 
-def install_decimal_context() -> None:
-    """Make the trapping context the default one, in this thread and in threads started later."""
-    decimal.DefaultContext.prec = MONEY_CONTEXT.prec
-    decimal.DefaultContext.rounding = MONEY_CONTEXT.rounding
-    decimal.DefaultContext.traps = dict(MONEY_CONTEXT.traps)
-    decimal.setcontext(MONEY_CONTEXT.copy())
+def money_context() -> AbstractContextManager[decimal.Context]:
+    """The trapping context as the current one (a copy) until the ``with`` block ends. Asyncio tasks and
+    ``to_thread`` workers started inside inherit it; the process-wide default is never changed."""
+    return decimal.localcontext(MONEY_CONTEXT)
 
-
-install_decimal_context()
 
 # ISO 4217 minor units (the exponent): every active currency whose exponent is not 2 (ISO 4217
 # list one, 2024). Every other code, including the funds and metals codes, is read with 2.
@@ -69,7 +67,8 @@ def finer_than_minor_unit(amount: Decimal, currency: str) -> bool:
     """True when ``amount`` cannot be written in the currency's minor unit (``100.005`` NOK):
     such an amount would be rounded somewhere between Stampli and Visma, and the voucher's two
     sides could be rounded differently. Trailing zeros (``100.000``) are fine."""
-    return amount != amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_EVEN)
+    exp = Decimal(1).scaleb(-minor_units(currency), context=MONEY_CONTEXT)
+    return amount != amount.quantize(exp, rounding=ROUND_HALF_EVEN, context=MONEY_CONTEXT)
 
 
 def is_currency_code(text: str) -> bool:
@@ -78,8 +77,8 @@ def is_currency_code(text: str) -> bool:
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """The one rounding rule: half-even to the currency's minor unit."""
-    exp = Decimal(1).scaleb(-minor_units(currency))
-    return amount.quantize(exp, rounding=ROUND_HALF_EVEN)
+    exp = Decimal(1).scaleb(-minor_units(currency), context=MONEY_CONTEXT)
+    return amount.quantize(exp, rounding=ROUND_HALF_EVEN, context=MONEY_CONTEXT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +98,14 @@ class Money:
 
     def __add__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount + other.amount, self.currency)
+        return Money(MONEY_CONTEXT.add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount - other.amount, self.currency)
+        return Money(MONEY_CONTEXT.subtract(self.amount, other.amount), self.currency)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return Money(MONEY_CONTEXT.minus(self.amount), self.currency)
 
     def rounded(self) -> Money:
         return Money(round_money(self.amount, self.currency), self.currency)
@@ -158,7 +157,7 @@ def parse_amount(text: str, *, decimal_sep: str = ".", thousands_sep: str | None
             raise AmountFormatError(_why(text, "."))
     else:
         raise ValueError(f"unsupported decimal separator {decimal_sep!r}")
-    return Decimal(raw)
+    return Decimal(raw)  # exact: the constructor never rounds to a precision
 
 
 def _why(text: str, decimal_sep: str) -> str:

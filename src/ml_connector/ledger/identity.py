@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ml_connector.ledger.schema import connection_identity
@@ -56,14 +57,13 @@ def record_first(ledger: Ledger, connection: str, identity: Identity, *, actor: 
     racing us may have recorded first)."""
     try:
         with ledger.tx() as conn:
-            conn.execute(connection_identity.insert().values(_values(connection, identity, actor)))
-            ledger.audit(
+            _store(
+                ledger,
                 conn,
-                connection=connection,
-                entity="connection",
-                key=connection,
+                connection,
+                identity,
+                actor,
                 action="identity_recorded",
-                actor=actor,
                 reason=f"first use of this ledger: {identity.describe()}",
             )
         return identity
@@ -76,16 +76,15 @@ def accept(ledger: Ledger, connection: str, identity: Identity, *, actor: str) -
     before = recorded(ledger).get(connection)
     with ledger.tx() as conn:
         conn.execute(connection_identity.delete().where(connection_identity.c.connection == connection))
-        conn.execute(connection_identity.insert().values(_values(connection, identity, actor)))
-        ledger.audit(
+        was = f" (was {before.describe()})" if before else " (nothing recorded before)"
+        _store(
+            ledger,
             conn,
-            connection=connection,
-            entity="connection",
-            key=connection,
+            connection,
+            identity,
+            actor,
             action="identity_accepted",
-            actor=actor,
-            reason=f"accepted on purpose: {identity.describe()}"
-            + (f" (was {before.describe()})" if before else " (nothing recorded before)"),
+            reason=f"accepted on purpose: {identity.describe()}{was}",
         )
     return before
 
@@ -99,3 +98,26 @@ def _values(connection: str, identity: Identity, actor: str) -> dict[str, object
         "recorded_at": utcnow(),
         "recorded_by": actor,
     }
+
+
+def _store(
+    ledger: Ledger,
+    conn: Connection,
+    connection: str,
+    identity: Identity,
+    actor: str,
+    *,
+    action: str,
+    reason: str,
+) -> None:
+    """Write the connection's identity and the audit row saying why, in the caller's transaction."""
+    conn.execute(connection_identity.insert().values(_values(connection, identity, actor)))
+    ledger.audit(
+        conn,
+        connection=connection,
+        entity="connection",
+        key=connection,
+        action=action,
+        actor=actor,
+        reason=reason,
+    )

@@ -202,16 +202,7 @@ class VendorStore:
         """The file is visible under its final name: move every vendor's hash on, in one transaction."""
         now = utcnow()
         with self.ledger.tx() as conn:
-            up = (
-                conn.execute(sa.select(vendor_uploads).where(vendor_uploads.c.id == upload_id))
-                .mappings()
-                .one()
-            )
-            conn.execute(
-                vendor_uploads.update()
-                .where(vendor_uploads.c.id == upload_id)
-                .values(status="uploaded", remote_path=remote_path, finished_at=now)
-            )
+            up = _finish_upload(conn, upload_id, status="uploaded", remote_path=remote_path, finished_at=now)
             for r in rows:
                 self._upsert(
                     conn,
@@ -236,16 +227,7 @@ class VendorStore:
 
     def fail_upload(self, upload_id: int, *, error: str, actor: str) -> None:
         with self.ledger.tx() as conn:
-            up = (
-                conn.execute(sa.select(vendor_uploads).where(vendor_uploads.c.id == upload_id))
-                .mappings()
-                .one()
-            )
-            conn.execute(
-                vendor_uploads.update()
-                .where(vendor_uploads.c.id == upload_id)
-                .values(status="failed", error=error, finished_at=utcnow())
-            )
+            up = _finish_upload(conn, upload_id, status="failed", error=error, finished_at=utcnow())
             self.ledger.audit(
                 conn,
                 connection=str(up["connection"]),
@@ -257,3 +239,10 @@ class VendorStore:
                 reason=f"{error}; the vendors stay unconfirmed and go out again in the next file",
                 actor=actor,
             )
+
+
+def _finish_upload(conn: Connection, upload_id: int, **values: Any) -> RowMapping:
+    """Close an upload record with its outcome; returns the record as it was opened."""
+    up = conn.execute(sa.select(vendor_uploads).where(vendor_uploads.c.id == upload_id)).mappings().one()
+    conn.execute(vendor_uploads.update().where(vendor_uploads.c.id == upload_id).values(**values))
+    return up

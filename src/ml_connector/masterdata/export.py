@@ -15,6 +15,7 @@ fails the whole export: nothing is concluded from a partial read.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from ml_connector import wiring
 from ml_connector.adapters.visma.models import Account, CreditTerm, Segment, VatCode
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.masterdata_store import MasterdataStore
@@ -130,7 +132,7 @@ async def export_masterdata(
     try:
         async with contextlib.AsyncExitStack() as stack:
             if visma is None:
-                visma = await stack.enter_async_context(rt.visma())
+                visma = await stack.enter_async_context(wiring.visma_client(rt))
             catalog = await read_catalog(visma, specs)
     except ConnectorError as exc:
         result.status = "failed"
@@ -209,7 +211,7 @@ async def _upload(
     }
     folder = rt.config.masterdata.folder
     try:
-        async with (uploader or rt.sftp)() as src:
+        async with (uploader or functools.partial(wiring.sftp_source, rt))() as src:
             for lr in files:
                 try:
                     lr.remote_path = await src.upload_atomic(lr.content, folder, lr.file_name or "")

@@ -20,26 +20,24 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import RowMapping
 
-from ml_connector.adapters.visma.models import JournalTransaction
-from ml_connector.adapters.visma.wire import journal_dto
+from ml_connector.domain.booked import Booked
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
+from ml_connector.domain.stored import StoredDocument
 from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationError
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.masterdata import MasterData
+from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.posting import (
     RELEASED,
-    JournalPort,
     PostingStats,
     build_voucher,
     finish_created,
     stored_form,
 )
-from ml_connector.pipeline.refresh import as_aware
 from ml_connector.pipeline.runtime import Runtime
 
 log = logging.getLogger("ml_connector.booked")
@@ -63,39 +61,38 @@ class Planned:
     voucher: Voucher
 
 
-async def learn_booked(rt: Runtime, visma: JournalPort, periods: set[str]) -> None:
+async def learn_booked(rt: Runtime, visma: VismaPort, periods: set[str]) -> None:
     """Bring the cache of our references in Visma up to date for posting into ``periods``.
     Raises LookupIncomplete when a listing fails part way (the cache and marks stay as they were)."""
     ledger, name = rt.ledger, rt.name
-    zone = ZoneInfo(rt.config.visma.timezone)
     mark = ledger.sync_mark(name, WATERMARK)
     read_before = {k.removeprefix(PERIOD_READ) for k in ledger.sync_kinds(name, PERIOD_READ)}
     # Without a watermark nothing would show what changed in a period read before: read it whole.
     # The watermark is Visma's own clock (the newest lastModifiedDateTime seen), never ours.
     whole = sorted(periods if mark is None else periods - read_before)
-    seen: list[JournalTransaction] = []
+    seen: list[Booked] = []
     try:
         for period in whole:
-            seen += await visma.journals(period=period)
+            seen += await visma.booked.journals(period=period)
         if mark is not None:
-            seen += await visma.journals(modified_since=mark - OVERLAP)
+            seen += await visma.booked.journals(modified_since=mark - OVERLAP)
     except (RetriableDestinationError, AmbiguousDestinationError) as exc:
         raise LookupIncomplete(str(exc)) from exc
     _remember(rt, seen)
-    newest = [t for j in seen if (t := as_aware(j.last_modified, zone)) is not None]
+    newest = [j.last_modified for j in seen if j.last_modified is not None]  # aware UTC (the port's)
     if newest and (mark is None or max(newest) > mark):
         ledger.set_sync_mark(name, WATERMARK, max(newest))
     for period in whole:
         ledger.set_sync_mark(name, PERIOD_READ + period, None)
 
 
-def _remember(rt: Runtime, journals: list[JournalTransaction]) -> None:
+def _remember(rt: Runtime, journals: list[Booked]) -> None:
     found: dict[str, dict[str, dict[str, Any]]] = {}  # reference -> batch number -> what we keep
     for j in journals:
         for ref in j.references:
             if ref.startswith(OUR_PREFIXES):
-                found.setdefault(ref, {})[j.batch_number] = {
-                    "batch": j.batch_number,
+                found.setdefault(ref, {})[j.number] = {
+                    "batch": j.number,
                     "status": j.status,
                     "period": j.financial_period,
                 }
@@ -116,14 +113,14 @@ def plan(rt: Runtime, md: MasterData) -> list[Planned]:
     out = []
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING]):
         try:
-            voucher, _ = build_voucher(row, md, rt.config)
+            voucher, _ = build_voucher(StoredDocument.of(row), md, rt.config)
         except Unpostable:
             continue
         out.append(Planned(row, voucher))
     return out
 
 
-async def adopt_booked(rt: Runtime, visma: JournalPort, md: MasterData, stats: PostingStats) -> None:
+async def adopt_booked(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
     """Adopt every pending document whose reference Visma already holds; raises LookupIncomplete."""
     planned = plan(rt, md)
     if not planned:
@@ -137,7 +134,7 @@ async def adopt_booked(rt: Runtime, visma: JournalPort, md: MasterData, stats: P
 
 
 async def _adopt(
-    rt: Runtime, visma: JournalPort, p: Planned, batches: list[dict[str, Any]], stats: PostingStats
+    rt: Runtime, visma: VismaPort, p: Planned, batches: list[dict[str, Any]], stats: PostingStats
 ) -> None:
     ref, doc_id = str(p.row["reference"]), int(p.row["id"])
     first = batches[0]
@@ -155,7 +152,7 @@ async def _adopt(
         "found in Visma, not sent again",
         details={"batches": [b["batch"] for b in batches]},
         batch_number=first["batch"],
-        voucher=stored_form(journal_dto(p.voucher)),
+        voucher=stored_form(visma.posting.stored_form(p.voucher)),
         period=first["period"] or p.voucher.financial_period,
         etag=None,
     ):

@@ -19,13 +19,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ml_connector.domain.money import money_context
 from ml_connector.errors import ConnectorError, FatalDestinationError, HostKeyMismatchError, SourceError
 from ml_connector.logs import log_context
 from ml_connector.pipeline.booked import LookupIncomplete, adopt_booked
 from ml_connector.pipeline.identity import ensure_identity
 from ml_connector.pipeline.intake import IntakeStats, intake, resume_downloaded_files
 from ml_connector.pipeline.masterdata import MasterData
-from ml_connector.pipeline.posting import JournalPort, PostingStats, auto_replay, post_pending, settle
+from ml_connector.pipeline.ports import VismaPort
+from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending, settle
 from ml_connector.pipeline.refresh import refresh
 from ml_connector.pipeline.runtime import Runtime
 
@@ -33,7 +35,7 @@ log = logging.getLogger("ml_connector.cycle")
 
 # Step 5 of a cycle: post what is pending. The scaled-out workers pass one that spreads the pending
 # documents over the workers as jobs instead (ml_connector.scale.tasks); the claims stay the same.
-PostStep = Callable[[Runtime, JournalPort, MasterData, PostingStats], Awaitable[None]]
+PostStep = Callable[[Runtime, VismaPort, MasterData, PostingStats], Awaitable[None]]
 
 
 @dataclass
@@ -72,7 +74,8 @@ async def run_cycle(rt: Runtime, *, intake_files: bool = True, post: PostStep | 
     result = CycleResult(rt.name)
     started = time.monotonic()
     run_id = rt.ledger.start_run(rt.name)
-    with log_context(connection=rt.name, run_id=run_id):
+    # Every amount of the cycle is computed under the trapping decimal context (floats refused).
+    with log_context(connection=rt.name, run_id=run_id), money_context():
         return await _cycle(rt, result, started, run_id, intake_files, post or post_pending)
 
 
@@ -82,15 +85,13 @@ async def _cycle(
     try:
         ensure_identity(rt)  # never post with a ledger whose history belongs to another company
         async with rt.visma() as visma:
-            md: MasterData = await refresh(
-                visma, rt.ledger, rt.name, rt.config.visma.company_id, timezone=rt.config.visma.timezone
-            )
+            md: MasterData = await refresh(visma.masterdata, rt.ledger, rt.name, rt.config.visma.company_id)
             await settle(rt, visma, result.posting)
             auto_replay(rt, md, result.posting)
             resume_downloaded_files(rt, result.intake)
             if intake_files:
                 try:
-                    async with rt.sftp() as source:
+                    async with rt.stampli() as source:
                         await intake(rt, source, result.intake)
                 except SourceError as exc:
                     # The Stampli side failing must not stop posting what is already here.

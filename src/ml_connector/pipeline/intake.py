@@ -12,25 +12,25 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ml_connector.adapters.sftp.source import Downloaded, RemoteFile
 from ml_connector.domain.documents import (
     Invoice,
     Payment,
     content_hash,
     invoice_json,
     payment_json,
-    payment_key,
 )
+from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import invoice_reference, payment_reference, void_reference
+from ml_connector.pipeline.ports import StampliSource
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.private_files import make_private, private_dir
@@ -43,11 +43,6 @@ SKIP_CODES = READER_SKIP_CODES  # not approved, not paid: recorded as skipped, n
 MAX_EVENTS = 200
 
 log = logging.getLogger("ml_connector.intake")
-
-
-class ExportSource(Protocol):
-    async def list_ready(self, folder: str, pattern: str | Sequence[str] = "*") -> list[RemoteFile]: ...
-    async def download(self, remote: RemoteFile, dest_dir: Path) -> Downloaded: ...
 
 
 @dataclass
@@ -72,7 +67,7 @@ class IntakeStats:
             self.events.append({"document": document, "outcome": outcome, "detail": detail})
 
 
-async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
+async def intake(rt: Runtime, source: StampliSource, stats: IntakeStats) -> None:
     known = rt.ledger.known_file_paths(rt.name)
     # One staging folder per process: two processes running the same cycle download the same
     # file, and must not write, resume or rename each other's ``.part`` file.
@@ -86,7 +81,7 @@ async def intake(rt: Runtime, source: ExportSource, stats: IntakeStats) -> None:
 
 async def _intake_folders(
     rt: Runtime,
-    source: ExportSource,
+    source: StampliSource,
     stats: IntakeStats,
     known: dict[tuple[str, int, datetime | None], str],
     staging: Path,
@@ -383,7 +378,7 @@ def document_values(doc: Invoice | Payment, file_id: int | None) -> dict[str, An
         }
     voided = doc.payment_status == "VOIDED"
     return {
-        "doc_key": payment_key(doc.stampli_payment_id, voided=voided),
+        "doc_key": doc.key,
         "kind": "payment_void" if voided else "payment",
         "reference": void_reference(doc) if voided else payment_reference(doc),
         "vendor_id": doc.vendor_id,
@@ -464,7 +459,7 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
         stats.duplicates += 1
         stats.note(key, "already_read", "the void is already in the ledger")
         return
-    original = rt.ledger.document(rt.name, payment_key(doc.stampli_payment_id))
+    original = rt.ledger.document(rt.name, doc.paid_key)
     posted = original is not None and original["status"] not in DocStatus.NOT_POSTED
     if posted:
         if rt.ledger.insert_document(

@@ -16,18 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
-from ml_connector.adapters.visma.models import CreatedJournal, JournalTransaction
-from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.config.model import ConnectionConfig
+from ml_connector.domain.booked import Booked
 from ml_connector.domain.documents import invoice_from_json, payment_from_json
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
+from ml_connector.domain.stored import StoredDocument
 from ml_connector.errors import (
     AmbiguousDestinationError,
     FatalDestinationError,
@@ -44,23 +44,14 @@ from ml_connector.pipeline.journal import (
     void_reference,
 )
 from ml_connector.pipeline.masterdata import PERIOD, SEGMENT_VALUE, MasterData
+from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
-from ml_connector.vendors.drift import bank_change_problems
+from ml_connector.pipeline.vendor_drift import bank_change_problems
 
 log = logging.getLogger("ml_connector.posting")
 
 RELEASED = frozenset({"Released", "Posted", "Completed", "Unposted"})
-
-
-class JournalPort(Protocol):
-    async def create_journal(self, voucher: Voucher) -> CreatedJournal: ...
-    async def release_journal(self, batch_number: str, etag: str | None) -> str | None: ...
-    async def get_journal(self, batch_number: str) -> JournalTransaction: ...
-    async def find_by_reference(self, reference: str, *, period: str) -> list[JournalTransaction]: ...
-    async def journals(
-        self, *, period: str | None = None, modified_since: datetime | None = None
-    ) -> list[JournalTransaction]: ...
 
 
 @dataclass
@@ -101,18 +92,20 @@ def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str
     )
 
 
-def build_voucher(row: RowMapping, md: MasterData, cfg: ConnectionConfig) -> tuple[Voucher, str | None]:
-    """The voucher for a ledger document and the Visma supplier it must name. Pure."""
+def build_voucher(
+    doc: StoredDocument, md: MasterData, cfg: ConnectionConfig
+) -> tuple[Voucher, str | None]:
+    """The voucher for a stored document and the Visma supplier it must name. Pure."""
     mapping = cfg.mapping
-    source: dict[str, Any] = dict(row["source"])
-    if row["kind"] == "invoice":
+    source: dict[str, Any] = dict(doc.source)
+    if doc.kind == "invoice":
         inv = invoice_from_json(source)
         period, day = choose_period(inv.effective_posting_date, md, cfg)
         supplier = mapping.supplier_map.get(inv.vendor_id, inv.vendor_id)
         return invoice_voucher(inv, mapping, period=period, transaction_date=day), supplier
     pay = payment_from_json(source)
     supplier = mapping.supplier_map.get(pay.vendor_id, pay.vendor_id)
-    if row["kind"] == "payment":
+    if doc.kind == "payment":
         period, day = choose_period(pay.payment_date, md, cfg)
         return payment_voucher(pay, mapping, period=period, transaction_date=day), supplier
     when = pay.voided_at.date() if pay.voided_at else pay.payment_date
@@ -135,7 +128,7 @@ def stored_form(value: Any) -> Any:
     return value
 
 
-async def post_pending(rt: Runtime, visma: JournalPort, md: MasterData, stats: PostingStats) -> None:
+async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
     rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
     # Invoices before payments, oldest first: a payment's invoice should be in the books first.
     rows.sort(key=lambda r: (r["kind"] != "invoice", r["id"]))
@@ -174,11 +167,11 @@ def _park(rt: Runtime, row: RowMapping, event: str, problems: list[Problem], **e
 
 
 async def post_one(
-    rt: Runtime, visma: JournalPort, md: MasterData, row: RowMapping, stats: PostingStats
+    rt: Runtime, visma: VismaPort, md: MasterData, row: RowMapping, stats: PostingStats
 ) -> None:
     cfg = rt.config
     try:
-        voucher, supplier = build_voucher(row, md, cfg)
+        voucher, supplier = build_voucher(StoredDocument.of(row), md, cfg)
     except Unpostable as exc:
         _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
@@ -190,7 +183,7 @@ async def post_one(
         _park(rt, row, "unpostable", problems)
         stats.parked += 1
         return
-    dto = stored_form(journal_dto(voucher))
+    dto = stored_form(visma.posting.stored_form(voucher))
     if not rt.ledger.claim(
         int(row["id"]), voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
     ):
@@ -198,7 +191,7 @@ async def post_one(
     crashpoint("after_claim")
     doc_id = int(row["id"])
     try:
-        created = await visma.create_journal(voucher)
+        created = await visma.posting.create(voucher)
     except AmbiguousDestinationError as exc:
         stats.unknown += 1
         rt.ledger.transition(
@@ -234,16 +227,16 @@ async def post_one(
         doc_id,
         "created",
         actor=rt.actor,
-        reason=f"Visma created batch {created.batch_number}",
+        reason=f"Visma created batch {created.number}",
         details={"location": created.location},
-        batch_number=created.batch_number,
+        batch_number=created.number,
         etag=created.etag,
     )
     crashpoint("after_record")
     await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
 
 
-async def finish_created(rt: Runtime, visma: JournalPort, row: RowMapping, stats: PostingStats) -> None:
+async def finish_created(rt: Runtime, visma: VismaPort, row: RowMapping, stats: PostingStats) -> None:
     """created -> posted: release the batch when configured, tolerating a release already done."""
     doc_id = int(row["id"])
     if not rt.config.posting.release:
@@ -255,13 +248,13 @@ async def finish_created(rt: Runtime, visma: JournalPort, row: RowMapping, stats
     etag = row["etag"]
     try:
         try:
-            new_etag = await visma.release_journal(batch, etag)
+            new_etag = await visma.posting.release(batch, etag)
         except RejectedByDestinationError as exc:
-            current = await visma.get_journal(batch)
+            current = await visma.posting.get(batch)
             if current.status in RELEASED:
                 new_etag = current.etag
             elif exc.status == 412:
-                new_etag = await visma.release_journal(batch, current.etag)
+                new_etag = await visma.posting.release(batch, current.etag)
             else:
                 raise
     except RejectedByDestinationError as exc:
@@ -289,7 +282,7 @@ async def finish_created(rt: Runtime, visma: JournalPort, row: RowMapping, stats
         stats.posted_keys.append(row["doc_key"])
 
 
-async def settle(rt: Runtime, visma: JournalPort, stats: PostingStats) -> None:
+async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     """Finish what earlier runs left open, before any new work."""
     now = utcnow()
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.POSTING]):
@@ -309,13 +302,13 @@ async def settle(rt: Runtime, visma: JournalPort, stats: PostingStats) -> None:
         for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
         if now - r["updated_at"] >= rt.settle_after
     ]
-    index: dict[str, dict[str, list[JournalTransaction]]] = {}
+    index: dict[str, dict[str, list[Booked]]] = {}
     for row in unknown:
         period = str(row["period"])
         if period not in index:
             # One listing per period answers every lookup in it (journal pages are read once).
             try:
-                index[period] = by_reference(await visma.journals(period=period))
+                index[period] = by_reference(await visma.booked.journals(period=period))
             except (RetriableDestinationError, AmbiguousDestinationError):
                 continue  # look again next cycle
         await settle_unknown(rt, visma, row, index[period].get(row["reference"], []), stats)
@@ -323,8 +316,8 @@ async def settle(rt: Runtime, visma: JournalPort, stats: PostingStats) -> None:
         await finish_created(rt, visma, row, stats)
 
 
-def by_reference(journals: list[JournalTransaction]) -> dict[str, list[JournalTransaction]]:
-    index: dict[str, list[JournalTransaction]] = {}
+def by_reference(journals: list[Booked]) -> dict[str, list[Booked]]:
+    index: dict[str, list[Booked]] = {}
     for j in journals:
         for ref in j.references:
             index.setdefault(ref, []).append(j)
@@ -332,10 +325,10 @@ def by_reference(journals: list[JournalTransaction]) -> dict[str, list[JournalTr
 
 
 async def settle_unknown(
-    rt: Runtime, visma: JournalPort, row: RowMapping, found: list[JournalTransaction], stats: PostingStats
+    rt: Runtime, visma: VismaPort, row: RowMapping, found: list[Booked], stats: PostingStats
 ) -> None:
     doc_id = int(row["id"])
-    found = sorted(found, key=lambda j: j.batch_number)
+    found = sorted(found, key=lambda j: j.number)
     if not found:
         stats.settled_not_found += 1
         rt.ledger.transition(
@@ -352,7 +345,7 @@ async def settle_unknown(
         stats.duplicates_found += len(found) - 1
         log.error("reference %s found in %d Visma batches", row["reference"], len(found))
     batch = found[0]
-    full = await visma.get_journal(batch.batch_number)
+    full = await visma.posting.get(batch.number)
     stats.settled_found += 1
     target = (
         DocStatus.POSTED if (full.status in RELEASED or not rt.config.posting.release) else DocStatus.CREATED
@@ -362,9 +355,9 @@ async def settle_unknown(
         "settled_found",
         target,
         actor=rt.actor,
-        reason=f"reference {row['reference']} found in Visma batch {batch.batch_number} ({full.status})",
-        details={"batches": [j.batch_number for j in found]},
-        batch_number=batch.batch_number,
+        reason=f"reference {row['reference']} found in Visma batch {batch.number} ({full.status})",
+        details={"batches": [j.number for j in found]},
+        batch_number=batch.number,
         etag=full.etag,
     ):
         if target == DocStatus.POSTED:

@@ -2,7 +2,7 @@
 
 Every amount is the document's amount (``pipeline/amounts.py``), the number the dashboard and the API
 show for the same document; the CSV's cells are neutralised against spreadsheet formulas exactly as
-the vendor export's are (``vendors/csvfile.neutralise``).
+the vendor export's are (``csv_cells.neutralise``).
 
 One listing of the period's journal transactions (pages read once) answers every document; no
 per-document calls. Outcomes:
@@ -27,7 +27,8 @@ import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from ml_connector.adapters.visma.models import JournalTransaction
+from ml_connector.csv_cells import neutralise
+from ml_connector.domain.booked import Booked
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.amounts import (
     Posting,
@@ -37,9 +38,9 @@ from ml_connector.pipeline.amounts import (
     stored_amount,
 )
 from ml_connector.pipeline.booked import FOUND_IN_VISMA
-from ml_connector.pipeline.posting import JournalPort, by_reference
+from ml_connector.pipeline.ports import VismaPort
+from ml_connector.pipeline.posting import by_reference
 from ml_connector.pipeline.runtime import Runtime
-from ml_connector.vendors.csvfile import neutralise
 
 OUTCOMES = (
     "matched",
@@ -80,7 +81,7 @@ def _tag(value: str | None) -> str:
     return v.strip('"')
 
 
-def _visma_postings(batches: list[JournalTransaction], reference: str) -> list[Posting]:
+def _visma_postings(batches: list[Booked], reference: str) -> list[Posting]:
     return [
         Posting(ln.account, ln.debit, ln.credit)
         for j in batches
@@ -107,9 +108,9 @@ def period_key(period: str) -> str:
     return digits
 
 
-async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconRow]:
+async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow]:
     p = period_key(period)
-    index = by_reference(await visma.journals(period=p))
+    index = by_reference(await visma.booked.journals(period=p))
     rows: list[ReconRow] = []
     ours: set[str] = set()
     adopted = rt.ledger.keys_with_action(rt.name, FOUND_IN_VISMA)
@@ -143,7 +144,7 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
         if doc["status"] not in (DocStatus.POSTED, DocStatus.CREATED):
             detail = f"status {doc['status']}"
             if found:  # an unknown outcome not settled yet, but Visma already has it
-                detail += f"; already in Visma batch {found[0].batch_number}, settled in the next cycle"
+                detail += f"; already in Visma batch {found[0].number}, settled in the next cycle"
             rows.append(ReconRow(**base, outcome="not_posted", visma_total="", detail=detail))
             continue
         if not found:
@@ -153,11 +154,11 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
                 )
             )
             continue
-        batches = sorted({j.batch_number: j for j in found}.values(), key=lambda j: j.batch_number)
+        batches = sorted({j.number: j for j in found}.values(), key=lambda j: j.number)
         held = _visma_postings(batches, ref)
         booked = booked_amount(doc["kind"], held, counter) if counter else Decimal(0)
         if len(batches) > 1:
-            outcome, detail = "duplicate_in_visma", "batches " + ", ".join(j.batch_number for j in batches)
+            outcome, detail = "duplicate_in_visma", "batches " + ", ".join(j.number for j in batches)
         elif booked != sent:
             outcome, detail = "amount_difference", f"sent {sent}, Visma holds {booked}"
         elif _debits(held) != _debits(sent_lines):
@@ -186,7 +187,7 @@ async def reconcile(rt: Runtime, visma: JournalPort, period: str) -> list[ReconR
                     amount="",
                     sent_total="",
                     visma_total=str(_debits(_visma_postings(batches, ref))),
-                    batch_number=", ".join(j.batch_number for j in batches),
+                    batch_number=", ".join(j.number for j in batches),
                     detail="a batch carries our reference but the ledger has no such document",
                 )
             )

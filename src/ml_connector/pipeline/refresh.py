@@ -8,11 +8,9 @@ none per invoice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from ml_connector.adapters.visma.models import Account, Currency, FinancialPeriod, Segment, Supplier
-from ml_connector.ledger.store import Ledger
+from ml_connector.domain.masterdata import Account, Segment, Supplier
 from ml_connector.pipeline.masterdata import (
     ACCOUNT,
     CURRENCY,
@@ -22,14 +20,7 @@ from ml_connector.pipeline.masterdata import (
     MasterData,
     segment_key,
 )
-
-
-class MasterDataSource(Protocol):
-    async def accounts(self, *, modified_since: datetime | None = None) -> list[Account]: ...
-    async def suppliers(self, *, modified_since: datetime | None = None) -> list[Supplier]: ...
-    async def subaccount_dimension(self) -> list[Segment]: ...
-    async def financial_periods(self) -> list[FinancialPeriod]: ...
-    async def currencies(self) -> list[Currency]: ...
+from ml_connector.pipeline.ports import LedgerPort, MasterDataReads
 
 
 def _latest(current: datetime | None, items: list[Account] | list[Supplier]) -> datetime | None:
@@ -37,9 +28,7 @@ def _latest(current: datetime | None, items: list[Account] | list[Supplier]) -> 
     if not stamps:
         return current
     newest = max(stamps)
-    if current is None or (newest.tzinfo is None) != (current.tzinfo is None):
-        return newest
-    return max(current, newest)
+    return newest if current is None else max(current, newest)
 
 
 def account_entries(accounts: list[Account]) -> dict[str, tuple[bool, dict[str, Any]]]:
@@ -78,20 +67,18 @@ def supplier_entries(suppliers: list[Supplier]) -> dict[str, tuple[bool, dict[st
     }
 
 
-async def refresh(
-    visma: MasterDataSource, ledger: Ledger, connection: str, company_id: str, *, timezone: str = "UTC"
-) -> MasterData:
-    """``timezone``: the zone of Visma's offset-less timestamps (company-local time)."""
-    zone = ZoneInfo(timezone)
+async def refresh(visma: MasterDataReads, ledger: LedgerPort, connection: str, company_id: str) -> MasterData:
+    """``visma``: the Visma port's master-data reads (``VismaPort.masterdata``); every time it hands
+    out is aware UTC already, and the marks are kept as such."""
     mark = ledger.sync_mark(connection, ACCOUNT)
     accounts = await visma.accounts(modified_since=mark)
     ledger.upsert_master(connection, ACCOUNT, account_entries(accounts))
-    ledger.set_sync_mark(connection, ACCOUNT, as_aware(_latest(mark, accounts), zone))
+    ledger.set_sync_mark(connection, ACCOUNT, _latest(mark, accounts))
 
     mark = ledger.sync_mark(connection, SUPPLIER)
     suppliers = await visma.suppliers(modified_since=mark)
     ledger.upsert_master(connection, SUPPLIER, supplier_entries(suppliers))
-    ledger.set_sync_mark(connection, SUPPLIER, as_aware(_latest(mark, suppliers), zone))
+    ledger.set_sync_mark(connection, SUPPLIER, _latest(mark, suppliers))
 
     segments = await visma.subaccount_dimension()
     ledger.replace_master(connection, SEGMENT_VALUE, segment_entries(segments))
@@ -117,15 +104,7 @@ async def refresh(
     return snapshot(ledger, connection, company_id)
 
 
-def as_aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
-    """The ledger keeps aware times; Visma's offset-less ones are read in the company's zone (the
-    client converts the mark back to that zone when it sends ``lastModifiedDateTime``)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=zone)
-
-
-def snapshot(ledger: Ledger, connection: str, company_id: str) -> MasterData:
+def snapshot(ledger: LedgerPort, connection: str, company_id: str) -> MasterData:
     return MasterData(
         company_id=company_id,
         accounts=ledger.master(connection, ACCOUNT),

@@ -51,7 +51,8 @@ from ml_connector.logs import log_context
 from ml_connector.masterdata import schedule as coding_lists
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.masterdata import MasterData
-from ml_connector.pipeline.posting import JournalPort, PostingStats, post_one
+from ml_connector.pipeline.ports import VismaPort
+from ml_connector.pipeline.posting import PostingStats, post_one
 from ml_connector.pipeline.refresh import snapshot
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.scale import metrics
@@ -93,8 +94,8 @@ class ScaleState:
         return self.app.ledger.engine
 
     def runtime(self, name: str) -> Runtime:
-        self.app.config = self.connections.current()
-        rt = self.app.runtime(name, actor=f"worker:{worker_id()}")
+        # The configuration reloaded now (file + database rows), passed explicitly: the App stays as loaded.
+        rt = self.app.runtime(name, actor=f"worker:{worker_id()}", config=self.connections.current())
         rt.budget_factory = metrics.counting(pg_budget_factory(self.engine), name)
         return rt
 
@@ -212,7 +213,7 @@ async def post(connection: str, ids: list[int]) -> dict[str, Any]:
 
 
 async def post_documents(
-    rt: Runtime, visma: JournalPort, md: MasterData, ids: list[int], stats: PostingStats
+    rt: Runtime, visma: VismaPort, md: MasterData, ids: list[int], stats: PostingStats
 ) -> None:
     semaphore = asyncio.Semaphore(max(1, rt.post_concurrency))
 
@@ -273,7 +274,7 @@ async def defer_refresh(connection: str, entity: tuple[str, str]) -> None:
 # ---- the cycle's last step: spread the pending documents over the workers ----------------------
 
 
-async def dispatch_posting(rt: Runtime, visma: JournalPort, md: MasterData, stats: PostingStats) -> None:
+async def dispatch_posting(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
     state = current()
     rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
     busy = in_flight(state, rt.name)
@@ -319,7 +320,6 @@ def schedule_due(state: ScaleState) -> list[str]:
     """Enabled connections whose poll interval has passed; each is pushed to its next due time by
     compare-and-set, so two ticks running at once never both report it."""
     config = state.connections.current()
-    state.app.config = config
     now = utcnow()
     due: list[str] = []
     with state.engine.begin() as conn:

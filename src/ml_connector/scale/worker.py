@@ -24,8 +24,18 @@ from ml_connector.errors import ConfigError, LedgerError
 from ml_connector.ledger.store import MIGRATION_LOCK_KEY, Ledger, worker_id
 from ml_connector.logs import configure
 from ml_connector.scale import metrics
-from ml_connector.scale.connections import ConnectionSource
+from ml_connector.scale.connections import ConnectionSource, remove_connection, store_connections
 from ml_connector.scale.tasks import ScaleOptions, ScaleState, build_app, defer_refresh, install
+
+__all__ = [  # what `ml-connector worker`, `db upgrade` and `connections` use
+    "ScaleOptions",
+    "connection_names",
+    "remove_stored_connection",
+    "run_worker",
+    "sqlalchemy_url",
+    "store_connection_file",
+    "upgrade",
+]
 from ml_connector.webhooks.receiver import Receiver
 
 log = logging.getLogger("ml_connector.scale")
@@ -81,6 +91,37 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+def store_connection_file(
+    database_url: str, config_path: Path, text: str, *, environ: Mapping[str, str]
+) -> list[str]:
+    """Store the ``[connections.NAME]`` tables of ``text`` in the database (validated together with the
+    configuration file); the names stored."""
+    url = sqlalchemy_url(database_url)
+    ledger = Ledger.open(url)
+    try:
+        return store_connections(ledger.engine, config_path, text, environ={**environ, DATABASE_URL_ENV: url})
+    finally:
+        ledger.close()
+
+
+def connection_names(database_url: str) -> list[str]:
+    """The names of the connections kept in the database, sorted."""
+    ledger = Ledger.open(sqlalchemy_url(database_url))
+    try:
+        return sorted(ConnectionSource(Path("."), ledger.engine).rows())
+    finally:
+        ledger.close()
+
+
+def remove_stored_connection(database_url: str, name: str) -> bool:
+    """Remove a connection from the database (its ledger history stays); False when there was none."""
+    ledger = Ledger.open(sqlalchemy_url(database_url))
+    try:
+        return remove_connection(ledger.engine, name)
+    finally:
+        ledger.close()
+
+
 def metrics_app(engine: sa.engine.Engine, started: float, extra: dict[str, Any]) -> Starlette:
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = await asyncio.to_thread(metrics.exposition)
@@ -96,7 +137,7 @@ def metrics_app(engine: sa.engine.Engine, started: float, extra: dict[str, Any])
 def webhook_server(state: ScaleState) -> _QuietServer | None:
     """Visma's notifications on ``[webhooks] port`` (HTTPS when configured): each accepted one
     defers an ``mlc.refresh`` job, which any worker runs."""
-    cfg = state.app.config.webhooks
+    cfg = state.connections.current().webhooks
     if cfg is None or not cfg.enabled:
         return None
     if cfg.port is None:
@@ -145,7 +186,6 @@ async def run_worker(
     try:
         configure(app.config.log.level, app.config.log.format, app.config.log.file)
         state = ScaleState(app, ConnectionSource(config_path, app.ledger.engine, environ=env), opts)
-        app.config = state.connections.current()
         metrics.watch_ledger(app.ledger.engine)
         papp = build_app(libpq_url(url), opts)
         state.procrastinate_app = papp
@@ -172,7 +212,7 @@ async def run_worker(
         log.info(
             "worker %s: %d connections, concurrency %d",
             worker_name,
-            len(app.config.enabled_connections),
+            len(state.connections.current().enabled_connections),
             concurrency,
         )
         try:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ml_connector import wiring
 from ml_connector.config.loader import config_resolver, load_config
 from ml_connector.config.model import AppConfig
 from ml_connector.config.secrets import SecretRef, SecretResolver
@@ -58,21 +59,24 @@ class App:
     async def _stale(self, connection: str, entity: Entity) -> None:
         self.stale.mark(connection, entity)
 
-    def runtime(self, name: str, *, actor: str = "system") -> Runtime:
+    def runtime(self, name: str, *, actor: str = "system", config: AppConfig | None = None) -> Runtime:
+        """The runtime of one connection of ``config`` (the loaded one by default; the scaled-out worker
+        passes the configuration it reloaded, rather than replacing this App's)."""
+        config = self.config if config is None else config
         try:
-            cfg = self.config.connection(name)
+            cfg = config.connection(name)
         except KeyError:
-            names = ", ".join(c.name for c in self.config.connections) or "(none)"
+            names = ", ".join(c.name for c in config.connections) or "(none)"
             raise ConfigError(f"no connection named {name!r}; configured: {names}") from None
-        archive = private_dir(self.config.path.parent / "archive" / cfg.name)
+        archive = private_dir(config.path.parent / "archive" / cfg.name)
         return Runtime(
             config=cfg,
             ledger=self.ledger,
             archive_dir=archive,
             resolver=self.resolver,
             actor=actor,
-            configured_names=frozenset(c.name for c in self.config.connections),
-            **self.runtime_options,
+            configured_names=frozenset(c.name for c in config.connections),
+            **{"connectors": wiring.ADAPTERS, **self.runtime_options},
         )
 
     def runtimes(self, only: str | None = None, *, actor: str = "system") -> list[Runtime]:

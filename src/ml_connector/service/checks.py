@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from ml_connector import wiring
 from ml_connector.adapters.visma.classify import FATAL_IPP_CODES
 from ml_connector.config.model import ConnectionConfig, MappingConfig
 from ml_connector.errors import ConnectorError, DestinationError, HostKeyMismatchError
@@ -66,7 +67,7 @@ def folders(cfg: ConnectionConfig) -> list[tuple[str, str, bool]]:
 async def _stampli(rt: Runtime) -> list[CheckRow]:
     name = rt.name
     try:
-        async with rt.sftp(quick=True) as src:
+        async with wiring.sftp_source(rt, quick=True) as src:
             rows = [CheckRow(name, "stampli", "sftp login + pinned host key", True, src.host_key_fingerprint)]
             for key, folder, writable in folders(rt.config):
                 problem = await src.folder_problem(folder, writable=writable)
@@ -121,8 +122,8 @@ async def _visma(rt: Runtime) -> list[CheckRow]:
     login = "token + ipp-company-id"
     try:
         async with rt.visma(quick=True) as visma:
-            accounts = await visma.accounts()
-            segments = await visma.subaccount_dimension()
+            accounts = await visma.masterdata.accounts()
+            segments = await visma.masterdata.subaccount_dimension()
     except DestinationError as exc:
         return [CheckRow(name, "visma", login, False, f"{exc}{credentials_hint(name, exc)}")]
     except ConnectorError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.documents import Invoice, Payment
 from ml_connector.domain.problems import Unpostable
+from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.amounts import stored_amount
 from ml_connector.pipeline.intake import SKIP_CODES, document_values
@@ -73,9 +74,9 @@ def preview(app: App, path: Path, connection: str | None = None) -> dict[str, An
                 entry["action"] = "skip"
                 entry["detail"] = VOIDED_UNPOSTED
                 continue
-        row = {**values, "connection": rt.name, "id": 0, "status": "preview"}
+        stored = StoredDocument(kind=values["kind"], source=values["source"], doc_key=values["doc_key"])
         try:
-            voucher, supplier = build_voucher(row, md, rt.config)  # type: ignore[arg-type]
+            voucher, supplier = build_voucher(stored, md, rt.config)
         except Unpostable as exc:
             entry["action"] = "park"
             entry["problems"] = [p.reason for p in exc.problems]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from ml_connector import wiring
 from ml_connector.errors import (
     ConnectorError,
     DestinationError,
@@ -257,7 +258,7 @@ async def rate_budget(app: App, connection: str) -> dict[str, Any]:
 
     rt = app.runtime(connection)
     try:
-        async with rt.visma() as visma:
+        async with wiring.visma_client(rt) as visma:
             await visma.currencies()
             state = visma.rate_state
     except (DestinationError, ConnectorError) as exc:

@@ -18,19 +18,14 @@ from typing import Any, Literal
 
 from ml_connector.domain.documents import Invoice, Payment, Provenance
 from ml_connector.domain.issues import Issue, Level, error
-from ml_connector.stampli.build import (
-    BuildContext,
-    CsvInvoiceBuilder,
-    RawDocument,
-    build_invoice,
-    build_payment,
-)
+from ml_connector.domain.money import money_context
+from ml_connector.stampli.build import BuildContext, RawDocument, build_invoice, build_payment
 from ml_connector.stampli.codes import SKIP_CODES
 from ml_connector.stampli.columns import Kind
-from ml_connector.stampli.csv_reader import CsvPlan, csv_document, iter_csv_groups, scan_csv
+from ml_connector.stampli.csv_reader import CsvPlan, iter_csv_documents, scan_csv
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.profile import ReaderProfile
-from ml_connector.stampli.xml_reader import iter_xml_documents, scan_xml
+from ml_connector.stampli.xml_reader import XmlPlan, iter_xml_documents, scan_xml
 
 Status = Literal["ok", "partial", "rejected"]
 RecordKind = Literal["invoice", "payment_application"]
@@ -126,8 +121,14 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         return self
 
     def __next__(self) -> Invoice | Payment | RejectedRecord:
+        # Each document is built under the trapping decimal context, entered per step: a context entered
+        # in a generator would stay current in the caller between two steps.
+        with money_context():
+            return self._next()
+
+    def _next(self) -> Invoice | Payment | RejectedRecord:
         item = next(self._raws)
-        if not isinstance(item, tuple):  # built by the CSV fast path: no issues
+        if not isinstance(item, tuple):  # an XML invoice built on its fast path: no issues
             return item
         raw, text = item
         doc: Invoice | Payment | None
@@ -146,18 +147,6 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
             issues=issues,
             provenance=Provenance(self._ctx.remote_path, self._ctx.sha256, rows=raw.rows, xpath=raw.xpath),
         )
-
-
-def _csv_items(plan: CsvPlan, ctx: BuildContext) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
-    """Each CSV document: a clean invoice built directly, anything else as its raw record."""
-    fast = CsvInvoiceBuilder(plan.header, ctx) if plan.kind == "invoices" else None
-    for group in iter_csv_groups(plan, ctx.max_lines):
-        if fast is not None:
-            doc = fast.build(group)
-            if doc is not None:
-                yield doc
-                continue
-        yield csv_document(plan, group)
 
 
 def iter_export(
@@ -197,10 +186,10 @@ def iter_export(
         ctx_rules: Any
         raws: Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]
         cplan: CsvPlan | None = None
+        xplan: XmlPlan | None = None
         if is_xml:
             xplan = scan_xml(path, file=file, profile=profile, kind=wanted)
             the_kind, warnings, ctx_rules = xplan.kind, xplan.warnings, xplan.rules
-            raws = iter_xml_documents(xplan, set())
         else:
             cplan = scan_csv(path, file=file, profile=profile, kind=wanted, hint=name_kind)
             the_kind, warnings, ctx_rules = cplan.kind, cplan.warnings, cplan.rules
@@ -218,7 +207,10 @@ def iter_export(
         max_lines=profile.limits.max_lines_per_document,
     )
     if cplan is not None:
-        raws = _csv_items(cplan, ctx)
+        raws = iter_csv_documents(cplan, ctx.max_lines)
+    else:
+        assert xplan is not None
+        raws = iter_xml_documents(xplan, set(), ctx)
     return ExportStream(
         file=file,
         kind=the_kind,

@@ -4,6 +4,10 @@ Any DOCTYPE (and so any entity declaration) is refused before expat can expand a
 covers billion-laughs and XXE. Pass 1 (``scan_xml``) checks well-formedness to the end, depth,
 text sizes, the root element, ``companyId`` and ``invoiceCount``/``paymentCount``; pass 2
 (``iter_xml_documents``) builds one ``<Invoice>``/``<Payment>`` element at a time and drops it.
+
+Invoice files in the exporter's own layout take the fast path of xml_canonical in both passes
+(one regular expression match per line instead of a Python call per XML event); every other file,
+and any file a check here would reject, is read through expat, which decides every issue.
 """
 
 from __future__ import annotations
@@ -15,12 +19,25 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
+from ml_connector.domain.documents import Invoice
 from ml_connector.domain.issues import Issue, error, warning
-from ml_connector.stampli.build import RawDocument, RawLine
-from ml_connector.stampli.columns import Kind
+from ml_connector.stampli.build import BuildContext, RawDocument, RawLine, build_invoice
+from ml_connector.stampli.columns import (
+    INVOICE_HEADER_COLUMNS,
+    Kind,
+)
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.stampli.values import ValueRules
+from ml_connector.stampli.xml_canonical import (
+    HEAD_FIELDS,
+    LINE_FIELDS,
+    CanonicalFile,
+    CanonicalInvoice,
+    NotCanonical,
+    decode,
+    parse_invoice,
+)
 
 ROOTS: dict[str, Kind] = {"StampliInvoiceExport": "invoices", "StampliPaymentExport": "payments"}
 DOC_TAG: dict[Kind, str] = {"invoices": "Invoice", "payments": "Payment"}
@@ -62,6 +79,7 @@ class XmlPlan:
     count: int
     rules: ValueRules
     warnings: list[Issue] = field(default_factory=list)
+    canonical: CanonicalFile | None = None  # set when pass 1 read the file on the fast path
 
 
 def _feed(path: Path, parser: Any, file: str, after_chunk: Callable[[], None] | None = None) -> None:
@@ -104,7 +122,44 @@ def _feed(path: Path, parser: Any, file: str, after_chunk: Callable[[], None] | 
         ) from None
 
 
+def _rules(profile: ReaderProfile) -> ValueRules:
+    return ValueRules(decimal_sep=".", date_formats=("%Y-%m-%d",), tz=profile.tz)
+
+
+# The deepest element the fast path accepts: Invoice/Lines/Line/Dimensions/Department.
+_CANONICAL_DEPTH = 6
+
+
+def _scan_canonical(path: Path, file: str, profile: ReaderProfile, kind: Kind | None) -> XmlPlan | None:
+    """Pass 1 on the fast path: the plan ``scan_xml`` would return, or None when the file is
+    outside the fast path's subset or when any check fails (expat then reports it)."""
+    limits = profile.limits
+    if kind not in (None, "invoices") or limits.max_xml_depth < _CANONICAL_DEPTH:
+        return None
+    source = CanonicalFile(path, limits.max_field_chars)
+    docs = rows = 0
+    try:
+        attrs, texts = source.read()
+        cid = attrs.get("companyId")
+        if profile.company_id is not None and cid is not None and cid.strip() != profile.company_id:
+            return None
+        for text in texts:
+            docs += 1
+            rows += 1 + len(parse_invoice(text).lines)
+            if rows > limits.max_rows:
+                return None
+    except NotCanonical:
+        return None
+    declared = attrs.get(COUNT_ATTR["invoices"], "").strip()
+    if docs == 0 or not _is_ascii_number(declared) or int(declared) != docs:
+        return None
+    return XmlPlan(path, file, "invoices", attrs, docs, _rules(profile), [], canonical=source)
+
+
 def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None) -> XmlPlan:
+    fast = _scan_canonical(path, file, profile, kind)
+    if fast is not None:
+        return fast
     limits = profile.limits
     parser = expat.ParserCreate()
     _harden(parser)
@@ -208,14 +263,49 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
         )
     if state["docs"] == 0:
         warnings.append(warning("no_records", "the file holds no documents", file=file, xpath=root_path))
-    rules = ValueRules(decimal_sep=".", date_formats=("%Y-%m-%d",), tz=profile.tz)
-    return XmlPlan(path, file, the_kind, attrs, state["docs"], rules, warnings)
+    return XmlPlan(path, file, the_kind, attrs, state["docs"], _rules(profile), warnings)
 
 
 # ---- pass 2 --------------------------------------------------------------------------------------
 
 
 def iter_xml_documents(
+    plan: XmlPlan, seen_warnings: set[str], ctx: BuildContext | None = None
+) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
+    """Each document as its raw record; with ``ctx``, a clean invoice read on the fast path comes
+    built (the ``Invoice`` that ``build_invoice`` would return for its raw record)."""
+    if plan.canonical is not None:
+        return _canonical_documents(plan, plan.canonical, ctx)
+    return _expat_documents(plan, seen_warnings)
+
+
+class _DuplicateIds:
+    """Flags a document whose id an earlier document of the file already had."""
+
+    def __init__(self, plan: XmlPlan) -> None:
+        self.file = plan.file
+        self.id_field = "stampliInvoiceId" if plan.kind == "invoices" else "stampliPaymentId"
+        self.ids: set[str] = set()
+
+    def check(self, raw: RawDocument, xpath: str) -> None:
+        id_field = self.id_field
+        doc_id = (raw.header.get(id_field) or "").strip()
+        if doc_id:
+            if doc_id in self.ids:
+                raw.issues.append(
+                    error(
+                        "duplicate_document",
+                        f"{id_field} {doc_id} appears earlier in this file",
+                        file=self.file,
+                        xpath=xpath,
+                        field=id_field,
+                        document=raw.key(),
+                    )
+                )
+            self.ids.add(doc_id)
+
+
+def _expat_documents(
     plan: XmlPlan, seen_warnings: set[str]
 ) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
     parser = expat.ParserCreate()
@@ -250,7 +340,7 @@ def iter_xml_documents(
     parser.EndElementHandler = end
     parser.CharacterDataHandler = data
     company = plan.root_attrs.get("companyId")
-    ids: set[str] = set()
+    duplicates = _DuplicateIds(plan)
     with open(plan.path, "rb") as fh:
         final = False
         while not final:
@@ -273,31 +363,123 @@ def iter_xml_documents(
                 xpath = f"/{root_name}/{doc_tag}[{n}]"
                 if plan.kind == "invoices":
                     raw = _invoice(elem, xpath, company, plan, seen_warnings)
-                    id_field = "stampliInvoiceId"
                 else:
                     raw = _payment(elem, xpath, company, plan, seen_warnings)
-                    id_field = "stampliPaymentId"
-                doc_id = (raw.header.get(id_field) or "").strip()
-                if doc_id:
-                    if doc_id in ids:
-                        raw.issues.append(
-                            error(
-                                "duplicate_document",
-                                f"{id_field} {doc_id} appears earlier in this file",
-                                file=plan.file,
-                                xpath=xpath,
-                                field=id_field,
-                                document=raw.key(),
-                            )
-                        )
-                    ids.add(doc_id)
+                duplicates.check(raw, xpath)
                 yield raw, _fragment(elem)
             done.clear()
 
 
 def _fragment(elem: ET.Element) -> Callable[[], str]:
-    text = ET.tostring(elem, encoding="unicode")
-    return lambda: text
+    """The element's XML, made only when asked (for a rejected record)."""
+    return lambda: ET.tostring(elem, encoding="unicode")
+
+
+def _canonical_documents(
+    plan: XmlPlan, source: CanonicalFile, ctx: BuildContext | None
+) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
+    """Pass 2 on the fast path: the same raw documents as the expat path builds, or the invoice
+    built from one when it is clean."""
+    company = plan.root_attrs.get("companyId")
+    duplicates = _DuplicateIds(plan)
+    fast = _CanonicalInvoiceBuilder(ctx) if ctx is not None else None
+    try:
+        _, texts = source.read()  # the root's attributes were read in pass 1
+        for n, text in enumerate(texts, start=1):
+            xpath = f"/StampliInvoiceExport/Invoice[{n}]"
+            inv = parse_invoice(text)
+            if fast is not None:
+                doc_id = decode(inv.head[_INVOICE_ID] or "").strip()
+                if doc_id not in duplicates.ids:  # a duplicate goes the generic way, for its issue
+                    doc = fast.build(inv, xpath, company)
+                    if doc is not None:
+                        if doc_id:
+                            duplicates.ids.add(doc_id)
+                        yield doc
+                        continue
+            raw = _canonical_invoice(inv, xpath, company)
+            duplicates.check(raw, xpath)
+            yield raw, _source_fragment(text)
+    except NotCanonical:
+        raise FileRejected(
+            [error("xml_malformed", "XML error in pass 2: the file changed since pass 1", file=plan.file)]
+        ) from None
+
+
+def _source_fragment(text: str) -> Callable[[], str]:
+    """The XML of an ``<Invoice>`` read on the fast path, exactly as ``_fragment`` writes it: the
+    element is built from its source text the way the expat path builds it."""
+
+    def fragment() -> str:
+        parser = expat.ParserCreate()
+        _harden(parser)
+        builder = ET.TreeBuilder()
+        parser.StartElementHandler = builder.start
+        parser.EndElementHandler = builder.end
+        parser.CharacterDataHandler = builder.data
+        parser.Parse(text, True)
+        return ET.tostring(builder.close(), encoding="unicode")
+
+    return fragment
+
+
+# The header fields in the order ``_invoice`` writes them (company first, set apart), and where
+# each sits in CanonicalInvoice.head.
+_HEAD_ORDER: tuple[str, ...] = tuple(
+    name
+    for c in INVOICE_HEADER_COLUMNS
+    if c not in ("stampliCompanyId", "approvers")
+    for name in ((c, "paymentReferenceType") if c == "paymentReference" else (c,))
+)
+_HEAD_AT = tuple(HEAD_FIELDS.index(name) for name in _HEAD_ORDER)
+_LINE_NUMBER, _LINE_TYPE = LINE_FIELDS.index("lineNumber"), LINE_FIELDS.index("lineType")
+_INVOICE_ID = HEAD_FIELDS.index("stampliInvoiceId")
+
+
+def _approver_emails(inv: CanonicalInvoice) -> tuple[str, ...]:
+    """As ``_invoice`` orders them: by sequence (none: last), then document order; blanks dropped."""
+    ranked = sorted(
+        (int(seq) if seq else 1 << 30, pos, decode(email)) for pos, (seq, email) in enumerate(inv.approvers)
+    )
+    return tuple(e for _, _, e in ranked if e)
+
+
+class _CanonicalInvoiceBuilder:
+    """A clean invoice read on the fast path: what ``build_invoice`` makes of its raw record when
+    it finds no issue at all; None otherwise (the raw record is then yielded, for its issues)."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+
+    def build(self, inv: CanonicalInvoice, xpath: str, company: str | None) -> Invoice | None:
+        doc, issues = build_invoice(_canonical_invoice(inv, xpath, company), self.ctx)
+        return doc if doc is not None and not issues else None
+
+
+def _canonical_invoice(inv: CanonicalInvoice, xpath: str, company: str | None) -> RawDocument:
+    """What ``_invoice`` returns for the same element: a missing or empty element or attribute
+    reads as None, except the ``<Line>`` attributes, taken as written."""
+    head = inv.head
+    header: dict[str, str | None] = {"stampliCompanyId": company}
+    for name, at in zip(_HEAD_ORDER, _HEAD_AT, strict=True):
+        value = head[at]
+        header[name] = decode(value) if value else None
+    lines = []
+    for n, groups in enumerate(inv.lines, start=1):
+        values: dict[str, str | None] = {
+            name: decode(value) if value else None for name, value in zip(LINE_FIELDS, groups, strict=True)
+        }
+        values["lineNumber"] = decode(groups[_LINE_NUMBER] or "")
+        values["lineType"] = decode(groups[_LINE_TYPE] or "")
+        lines.append(RawLine(values, xpath=f"{xpath}/Lines/Line[{n}]"))
+    return RawDocument(
+        kind="invoice",
+        header=header,
+        lines=lines,
+        xpath=xpath,
+        approvers=_approver_emails(inv),
+        issues=[],
+    )
 
 
 def _text(elem: ET.Element | None, path: str | None = None) -> str | None:

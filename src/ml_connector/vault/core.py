@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ml_connector.config.secrets import SecretRef
 from ml_connector.errors import SecretError
 from ml_connector.redaction import remember_secret
 from ml_connector.vault.backends import Entry, VaultBackend
@@ -212,28 +211,3 @@ class Vault:
 
 def sorted_entries(entries: dict[str, Entry]) -> Iterable[Entry]:
     return (entries[n] for n in sorted(entries))
-
-
-class VaultResolver:
-    """The ``vault:`` scheme of a ``SchemeResolver``: ``vault:NAME`` -> the vault's secret NAME."""
-
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
-
-    def resolve(self, ref: SecretRef) -> str:
-        if ref.scheme != "vault":
-            raise SecretError(f"{ref}: the vault resolver only reads vault: references")
-        return self.vault.get(ref.name)
-
-    def __repr__(self) -> str:
-        return f"VaultResolver({self.vault!r})"
-
-
-class BrokenVaultResolver:
-    """Stands in when the vault cannot be opened, so each ``vault:`` reference reports why once."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    def resolve(self, ref: SecretRef) -> str:
-        raise SecretError(f"{ref}: the vault is not usable: {self.reason}")

@@ -1,20 +1,19 @@
 """The §4.6 vendor CSV in the canonical dialect: UTF-8 (BOM only when asked), ``,``, CRLF, RFC 4180
 quoting, a header row, rows sorted by ``vendorId``.
 
-CSV injection. A cell that starts with ``=``, ``+``, ``-``, ``@``, TAB or CR would be evaluated by a
-spreadsheet. Such a cell is written with one leading apostrophe (``'=1+1``), which spreadsheets show
-as text and never evaluate. So that every value still round-trips, a value that *already* starts
-with apostrophes followed by one of those characters gets one more apostrophe. Reading back
-(``restore``): a cell matching ``'+[=+\\-@\\t\\r]…`` loses exactly one leading apostrophe; every other
-cell is the value itself. ``restore(neutralise(v)) == v`` for every string ``v``.
+CSV injection: every cell goes through ``ml_connector.csv_cells.neutralise`` (read back with ``restore``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Mapping, Sequence
+
+# Re-exported: the vendor list's readers and tests name them here.
+from ml_connector.csv_cells import TRIGGERS as TRIGGERS
+from ml_connector.csv_cells import neutralise as neutralise
+from ml_connector.csv_cells import restore as restore
 
 COLUMNS: tuple[str, ...] = (
     "vendorId",
@@ -45,20 +44,7 @@ COLUMNS: tuple[str, ...] = (
     "lastModified",
 )
 
-TRIGGERS = "=+-@\t\r"
-_NEEDS_GUARD = re.compile(r"^'*[=+\-@\t\r]")
-_GUARDED = re.compile(r"^'+[=+\-@\t\r]")
 BOM = b"\xef\xbb\xbf"
-
-
-def neutralise(value: str) -> str:
-    """The cell for ``value``: one apostrophe in front when a spreadsheet could evaluate it."""
-    return "'" + value if _NEEDS_GUARD.match(value) else value
-
-
-def restore(cell: str) -> str:
-    """The value of a cell written by ``neutralise`` (its exact inverse)."""
-    return cell[1:] if _GUARDED.match(cell) else cell
 
 
 def render(rows: Iterable[Mapping[str, str]], *, bom: bool = False) -> bytes:

@@ -15,6 +15,7 @@ the one last seen is recorded in vendor_bank_changes and the audit trail.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from ml_connector import wiring
 from ml_connector.adapters.visma.models import Supplier
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.store import utcnow
@@ -98,7 +100,7 @@ async def export_vendors(
     try:
         async with contextlib.AsyncExitStack() as stack:
             if visma is None:
-                visma = await stack.enter_async_context(rt.visma())
+                visma = await stack.enter_async_context(wiring.visma_client(rt))
             await _export(rt, visma, uploader, result, now or utcnow())
     except ConnectorError as exc:
         result.status = "failed"
@@ -121,7 +123,8 @@ async def _export(
     since = None if result.mode == "full" or prev_mark is None else prev_mark - OVERLAP
     suppliers = [s for s in await visma.suppliers(modified_since=since) if s.number]
     result.suppliers_read = len(suppliers)
-    tz = ZoneInfo(cfg.visma.timezone)  # Visma's naive times are company-local (as the client reads them)
+    # The client hands out aware UTC times already; tz only reads a naive one built elsewhere.
+    tz = ZoneInfo(cfg.visma.timezone)
     rows = {s.number: vendor_row(s, tz) for s in suppliers}
     changed_at = {s.number: as_utc(s.last_modified, tz) for s in suppliers}
     stamps = [t for t in changed_at.values() if t is not None]
@@ -163,7 +166,7 @@ async def _export(
     )
     folder = cfg.sftp.vendors_folder
     try:
-        async with (uploader or rt.sftp)() as src:
+        async with (uploader or functools.partial(wiring.sftp_source, rt))() as src:
             remote = await src.upload_atomic(data, folder, result.file_name)
     except (ConnectorError, OSError) as exc:
         store.fail_upload(upload_id, error=str(exc), actor=rt.actor)

@@ -66,7 +66,8 @@ def bank_fields(s: Supplier) -> dict[str, str]:
 
 
 def utc_text(dt: datetime | None, server_tz: tzinfo) -> str:
-    """Visma's timestamp (naive = company-local ``server_tz``) as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    """Visma's timestamp as ``YYYY-MM-DDTHH:MM:SSZ``. The client hands out aware UTC ones
+    (``adapters/visma/models.in_utc``); a naive one (a record built elsewhere) is read in ``server_tz``."""
     aware = as_utc(dt, server_tz)
     return "" if aware is None else aware.strftime("%Y-%m-%dT%H:%M:%SZ")
 

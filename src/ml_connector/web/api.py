@@ -13,8 +13,8 @@ from fastapi.responses import Response
 
 from ml_connector import service
 from ml_connector.pipeline.reconcile import to_csv, totals
+from ml_connector.service.accounts import Session
 from ml_connector.web import models
-from ml_connector.web.accounts import Session
 from ml_connector.web.security import CSRF_HEADER, require_csrf, session_of
 from ml_connector.web.state import WebState, actor_of
 

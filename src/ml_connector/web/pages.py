@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ml_connector import service
 from ml_connector.pipeline.reconcile import totals
-from ml_connector.web.accounts import Session, authenticate, end_session, start_session
+from ml_connector.service.accounts import Session, authenticate, end_session, start_session
 from ml_connector.web.api import (
     DOC_STATUSES,
     NAME_PATTERN,

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Response
 
-from ml_connector.web.accounts import Session, load_session
+from ml_connector.service.accounts import Session, load_session
 
 SESSION_COOKIE = "mlc_session"
 LOGIN_CSRF_COOKIE = "mlc_login_csrf"

@@ -9,7 +9,7 @@ from typing import Any
 from ml_connector import service
 from ml_connector.pipeline.reconcile import ReconRow
 from ml_connector.redaction import redact
-from ml_connector.web.accounts import Session
+from ml_connector.service.accounts import Session
 from ml_connector.web.security import LoginLimiter
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
-from ml_connector.adapters.visma.models import Account, Segment, SegmentValue, Supplier
+from ml_connector.domain.masterdata import Segment
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import log_context
 from ml_connector.pipeline.cycle import PostStep
 from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER
+from ml_connector.pipeline.ports import MasterDataReads
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
 from ml_connector.pipeline.refresh import account_entries, segment_entries, snapshot, supplier_entries
 from ml_connector.pipeline.runtime import Runtime
@@ -31,15 +32,8 @@ log = logging.getLogger("ml_connector.webhooks")
 Entry = tuple[bool, dict[str, Any]]  # (active, facts), as in the master-data cache
 
 
-class EntitySource(Protocol):
-    async def account(self, number: str) -> Account | None: ...
-    async def supplier(self, number: str) -> Supplier | None: ...
-    async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None: ...
-    async def subaccount_dimension(self) -> list[Segment]: ...
-
-
 async def refresh_entities(
-    visma: EntitySource, ledger: Ledger, connection: str, entities: set[Entity]
+    visma: MasterDataReads, ledger: Ledger, connection: str, entities: set[Entity]
 ) -> None:
     """Each entity as Visma has it now; one that is gone stays in the cache as inactive."""
     for kind, key in sorted(entities):
@@ -55,7 +49,7 @@ async def refresh_entities(
             value = await visma.segment_value(int(segment_id), value_id)
             entries: dict[str, Entry] = {}
             if value is not None:
-                one = Segment(segment_id=int(segment_id), description=None, length=None, values=(value,))
+                one = Segment(segment_id=int(segment_id), values=(value,))
                 entries = segment_entries([one])
             _store(ledger, connection, kind, key, entries)
         elif kind == SEGMENT:
@@ -83,7 +77,7 @@ async def apply_stale(rt: Runtime, entities: set[Entity], *, post: PostStep = po
     with log_context(connection=rt.name, run_id=run_id):
         try:
             async with rt.visma() as visma:
-                await refresh_entities(visma, rt.ledger, rt.name, entities)
+                await refresh_entities(visma.masterdata, rt.ledger, rt.name, entities)
                 md = snapshot(rt.ledger, rt.name, rt.config.visma.company_id)
                 auto_replay(rt, md, stats)
                 if stats.auto_replayed:

@@ -8,34 +8,10 @@ same in two listings taken ``stability_wait`` apart.
 from __future__ import annotations
 
 import fnmatch
-import posixpath
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """A regular file on the SFTP server, as listed."""
-
-    path: str
-    size: int
-    mtime: datetime  # aware, UTC
-
-    @property
-    def name(self) -> str:
-        return posixpath.basename(self.path)
-
-
-@dataclass(frozen=True)
-class Downloaded:
-    """A remote file copied to local disk, with the sha256 of exactly the bytes written."""
-
-    remote: RemoteFile
-    local_path: Path
-    sha256: str
-    size: int
+from ml_connector.domain.files import RemoteFile
 
 
 def is_candidate(name: str, pattern: str | Sequence[str], ignore_suffixes: Iterable[str]) -> bool:

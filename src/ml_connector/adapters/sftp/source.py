@@ -32,15 +32,10 @@ from ml_connector.adapters.sftp.connection import (
     open_session,
     translate,
 )
-from ml_connector.adapters.sftp.guard import (
-    Downloaded,
-    RemoteFile,
-    is_candidate,
-    split_by_age,
-    stable,
-)
+from ml_connector.adapters.sftp.guard import is_candidate, split_by_age, stable
 from ml_connector.adapters.sftp.hostkeys import HostKeyPin
 from ml_connector.adapters.sftp.settings import SftpSettings
+from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.errors import ConnectionRefusedSourceError, FatalSourceError, TransientSourceError
 from ml_connector.redaction import redactor
 from ml_connector.retry import SFTP_POLICY, SFTP_REFUSED_POLICY, RetryPolicy, retry_async

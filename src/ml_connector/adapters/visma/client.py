@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,7 @@ from ml_connector.adapters.visma.models import (
     Subaccount,
     Supplier,
     VatCode,
+    in_utc,
 )
 from ml_connector.adapters.visma.ratelimit import (
     InProcessBudget,
@@ -74,6 +75,9 @@ def _retry_hint(exc: BaseException) -> float | None:
 def _quote_etag(etag: str) -> str:
     etag = etag.strip()
     return etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
+
+
+_R = TypeVar("_R")
 
 
 class VismaClient:
@@ -267,6 +271,10 @@ class VismaClient:
             f"GET {path}: still full after {_MAX_PAGES} pages; an unfinished listing concludes nothing"
         )
 
+    def _utc(self, record: _R) -> _R:
+        """The one place Visma's offset-less times become aware UTC (models.in_utc)."""
+        return in_utc(record, self._tz)
+
     def _since(self, modified_since: datetime | None, *, condition: bool = True) -> dict[str, str | int]:
         if modified_since is None:
             return {}
@@ -282,20 +290,21 @@ class VismaClient:
     # ---------------------------------------------------------------- master data
 
     async def accounts(self, *, modified_since: datetime | None = None) -> list[Account]:
-        return [Account.from_dto(d) for d in await self._get_list("/v1/account", self._since(modified_since))]
+        items = await self._get_list("/v1/account", self._since(modified_since))
+        return [self._utc(Account.from_dto(d)) for d in items]
 
     async def subaccount_dimension(self) -> list[Segment]:
         data = await self._get_json("/v1/dimension/SUBACCOUNT", {"expandSegmentsValues": "true"})
         segments = data.get("segments") if isinstance(data, dict) else None
-        return [Segment.from_dto(s) for s in segments or [] if isinstance(s, dict)]
+        return [self._utc(Segment.from_dto(s)) for s in segments or [] if isinstance(s, dict)]
 
     async def subaccounts(self, *, modified_since: datetime | None = None) -> list[Subaccount]:
         items = await self._get_pages("/v1/subaccount", self._since(modified_since))
-        return [Subaccount.from_dto(d) for d in items]
+        return [self._utc(Subaccount.from_dto(d)) for d in items]
 
     async def suppliers(self, *, modified_since: datetime | None = None) -> list[Supplier]:
         items = await self._get_pages("/v1/supplier", self._since(modified_since))
-        return [Supplier.from_dto(d) for d in items]
+        return [self._utc(Supplier.from_dto(d)) for d in items]
 
     # One entity, read when a webhook says it changed (ml_connector.webhooks). None: Visma answered
     # 404, so it does not exist; any other failure raises (a read that did not finish says nothing).
@@ -314,11 +323,11 @@ class VismaClient:
 
     async def account(self, number: str) -> Account | None:
         data = await self._get_one(f"/v1/account/{quote(number, safe='')}", "/v1/account/{accountCd}")
-        return None if data is None else Account.from_dto(data)
+        return None if data is None else self._utc(Account.from_dto(data))
 
     async def supplier(self, number: str) -> Supplier | None:
         data = await self._get_one(f"/v1/supplier/{quote(number, safe='')}", "/v1/supplier/{supplierCd}")
-        return None if data is None else Supplier.from_dto(data)
+        return None if data is None else self._utc(Supplier.from_dto(data))
 
     async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None:
         """One SUBACCOUNT segment value; the API wants the value id Base64-encoded in the path."""
@@ -327,13 +336,15 @@ class VismaClient:
             f"/v1/dimension/SUBACCOUNT/{segment_id}/{encoded}",
             "/v1/dimension/{dimensionId}/{segmentId}/{valueId}",
         )
-        return None if data is None else SegmentValue.from_dto(data, segment_id)
+        return None if data is None else self._utc(SegmentValue.from_dto(data, segment_id))
 
     async def branches(self, *, modified_since: datetime | None = None) -> list[Branch]:
-        return [Branch.from_dto(d) for d in await self._get_list("/v1/branch", self._since(modified_since))]
+        items = await self._get_list("/v1/branch", self._since(modified_since))
+        return [self._utc(Branch.from_dto(d)) for d in items]
 
     async def ledgers(self, *, modified_since: datetime | None = None) -> list[Ledger]:
-        return [Ledger.from_dto(d) for d in await self._get_list("/v1/ledger", self._since(modified_since))]
+        items = await self._get_list("/v1/ledger", self._since(modified_since))
+        return [self._utc(Ledger.from_dto(d)) for d in items]
 
     async def currencies(self) -> list[Currency]:
         return [Currency.from_dto(d) for d in await self._get_list("/v1/currency")]
@@ -344,7 +355,7 @@ class VismaClient:
 
     async def vat_codes(self) -> list[VatCode]:
         """Every VAT id (``GET /v1/vat``, a plain array without paging)."""
-        return [VatCode.from_dto(d) for d in await self._get_list("/v1/vat")]
+        return [self._utc(VatCode.from_dto(d)) for d in await self._get_list("/v1/vat")]
 
     async def credit_terms(self) -> list[CreditTerm]:
         """Every credit term. ``GET /v1/creditTerm`` answers a paging envelope
@@ -360,7 +371,7 @@ class VismaClient:
             total = data.get("totalCount")
             if not batch or (isinstance(total, int) and len(records) >= total):
                 break
-        return [CreditTerm.from_dto(d) for d in records]
+        return [self._utc(CreditTerm.from_dto(d)) for d in records]
 
     # ---------------------------------------------------------------- journal transactions
 
@@ -408,7 +419,7 @@ class VismaClient:
         data = wire.loads(response.content)
         if not isinstance(data, dict):
             raise FatalDestinationError(f"GET journal {batch_number}: expected an object")
-        return JournalTransaction.from_dto(data, etag=response.headers.get("etag"))
+        return self._utc(JournalTransaction.from_dto(data, etag=response.headers.get("etag")))
 
     async def journals(
         self, *, period: str | None = None, modified_since: datetime | None = None
@@ -430,7 +441,7 @@ class VismaClient:
             have = merged[key]["journalTransactionLines"]
             seen = {x.get("lineNumber") for x in have if x.get("lineNumber") is not None}
             have.extend(x for x in lines if x.get("lineNumber") is None or x.get("lineNumber") not in seen)
-        return [JournalTransaction.from_dto(d) for d in merged.values()]
+        return [self._utc(JournalTransaction.from_dto(d)) for d in merged.values()]
 
     async def find_by_reference(self, reference: str, *, period: str) -> list[JournalTransaction]:
         """Batches of ``period`` with a line whose ``referenceNumber`` is ``reference``."""

@@ -1,22 +1,25 @@
 """What the client reads from Visma: small frozen records parsed from the read DTOs.
 
-Amounts are ``Decimal`` (responses are parsed with ``parse_float=Decimal``). Timestamps are
-``datetime`` exactly as Visma wrote them: naive when Visma sends no offset (its documented
-timestamps are company-local time without an offset), aware when it sends one. Dates are
+Amounts are ``Decimal`` (responses are parsed with ``parse_float=Decimal``). ``from_dto`` keeps
+timestamps exactly as Visma wrote them: naive when Visma sends no offset (its documented
+timestamps are company-local time without an offset), aware when it sends one; the client then
+hands every ``last_modified`` out as aware UTC (``in_utc``), once, at the edge. Dates are
 ``date``. Missing or null fields become ``None``; nothing here raises on a field Visma left out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from ml_connector.domain.journal import Segment as LineSegment
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_R = TypeVar("_R")
 
 
 def _str(d: dict[str, Any], key: str) -> str | None:
@@ -470,3 +473,20 @@ class CreatedJournal:
     batch_number: str
     etag: str | None
     location: str
+
+
+def in_utc(record: _R, zone: tzinfo) -> _R:
+    """``record`` with every ``last_modified`` (its nested records' too) as aware UTC: Visma writes
+    them without an offset in ``zone`` (the company/server zone); an offset it did send is kept.
+    Other datetimes (a transaction date, a VAT code's end) are calendar values and stay as read."""
+    if not dataclasses.is_dataclass(record) or isinstance(record, type):
+        return record
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if f.name == "last_modified" and isinstance(value, datetime):
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+            changes[f.name] = aware.astimezone(UTC)
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            changes[f.name] = tuple(in_utc(v, zone) for v in value)
+    return dataclasses.replace(record, **changes) if changes else record

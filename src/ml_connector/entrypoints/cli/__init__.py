@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ml_connector.domain.money import money_context
 from ml_connector.entrypoints.cli import (  # noqa: F401  (importing registers the commands)
     config_cmd,
     demo_cmd,
@@ -26,7 +27,8 @@ from ml_connector.errors import ConnectorError
 def main() -> None:
     """Console-script entry: one place maps errors to exit codes and clean messages."""
     try:
-        app()
+        with money_context():  # every command computes amounts under the trapping decimal context
+            app()
     except ConnectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

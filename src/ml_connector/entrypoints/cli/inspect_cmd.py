@@ -20,12 +20,22 @@ from typing import Annotated, Any
 
 import typer
 
-from ml_connector.domain.documents import Invoice, Payment, invoice_json, payment_json
-from ml_connector.domain.issues import Issue, error
 from ml_connector.entrypoints.cli.app import app
-from ml_connector.stampli.errors import FileRejected
-from ml_connector.stampli.profile import BUILTIN_PROFILES, ReaderProfile
-from ml_connector.stampli.read import ReadResult, RejectedRecord, iter_export, read_export
+from ml_connector.service.inspection import (
+    BUILTIN_PROFILES,
+    FileRejected,
+    Invoice,
+    Issue,
+    Payment,
+    ReaderProfile,
+    ReadResult,
+    RejectedRecord,
+    error,
+    invoice_json,
+    iter_export,
+    payment_json,
+    read_export,
+)
 
 
 def load_profile(name: str) -> ReaderProfile:

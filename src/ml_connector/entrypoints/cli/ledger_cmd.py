@@ -18,9 +18,7 @@ from rich.table import Table
 from ml_connector import exitcodes, service
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.entrypoints.cli.ops_cmd import _actor
-from ml_connector.errors import ConfigError
-from ml_connector.ledger import identity as ledger_identity
-from ml_connector.pipeline.identity import configured_identity, identity_problem
+from ml_connector.service.identity import accept_identity, identity_rows
 
 ledger_app = typer.Typer(
     help="The ledger's identity: show it, accept a deliberate change.", no_args_is_help=True
@@ -41,24 +39,18 @@ def show(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     ledger. Exits 1 when any connection would be refused."""
     application = service.open_app(config)
     try:
-        known = ledger_identity.recorded(application.ledger)
+        rows = identity_rows(application)
         table = Table("connection", "recorded", "configured", "state")
         refused = False
-        names = {c.name for c in application.config.connections}
-        for cfg in application.config.connections:
-            problem = identity_problem(cfg, known, names)
-            refused = refused or problem is not None
-            have = known.get(cfg.name)
-            state = (
-                "[red]refused[/]: " + escape(problem)
-                if problem
-                else ("ok" if have else "new (recorded on first run)")
-            )
-            table.add_row(
-                cfg.name, have.describe() if have else "-", configured_identity(cfg).describe(), state
-            )
-        for name in sorted(set(known) - names):
-            table.add_row(name, known[name].describe(), "-", "not in the configuration")
+        for row in rows:
+            refused = refused or row.problem is not None
+            if row.configured is None:
+                state = "not in the configuration"
+            elif row.problem:
+                state = "[red]refused[/]: " + escape(row.problem)
+            else:
+                state = "ok" if row.recorded else "new (recorded on first run)"
+            table.add_row(row.connection, row.recorded or "-", row.configured or "-", state)
         console.print(table)
     finally:
         application.close()
@@ -75,13 +67,8 @@ def accept(
     (what is posted under which reference) is only true for the company it was recorded with."""
     application = service.open_app(config)
     try:
-        cfg = application.config.connection(connection)
-        mine = configured_identity(cfg)
-        before = ledger_identity.accept(application.ledger, cfg.name, mine, actor=_actor())
-    except KeyError:
-        names = ", ".join(c.name for c in application.config.connections)
-        raise ConfigError(f"no connection named {connection!r}; configured: {names}") from None
+        accepted, before = accept_identity(application, connection, actor=_actor())
     finally:
         application.close()
-    was = f" (was {before.describe()})" if before else ""
-    console.print(f"{cfg.name}: accepted {mine.describe()}{was}")
+    was = f" (was {before})" if before else ""
+    console.print(f"{connection}: accepted {accepted}{was}")

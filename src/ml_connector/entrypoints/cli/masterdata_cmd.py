@@ -3,8 +3,7 @@ folders (docs/masterdata.md)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,29 +18,14 @@ from ml_connector.entrypoints.cli.ops_cmd import (
     _app,
     _dump,
 )
-from ml_connector.masterdata.export import MasterdataResult, applicable, export_masterdata
-from ml_connector.masterdata.lists import SPECS
-from ml_connector.pipeline.runtime import Runtime
 from ml_connector.redaction import redact
-from ml_connector.vendors.export import ExportResult, Mode, export_vendors
-
-VENDORS = "vendors"
-LIST_NAMES = (VENDORS, *SPECS)
+from ml_connector.service.exports import LIST_NAMES, ExportResult, MasterdataResult, Mode, export_lists
 
 masterdata_app = typer.Typer(
     help="Master-data export from Visma to Stampli: suppliers and coding lists.", no_args_is_help=True
 )
 app.add_typer(masterdata_app, name="masterdata")
 console = Console()
-
-
-async def _one(rt: Runtime, names: list[str], mode: Mode, dry_run: bool) -> dict[str, Any]:
-    vendors: ExportResult | None = None
-    if VENDORS in names:
-        vendors = await export_vendors(rt, mode=mode, dry_run=dry_run)
-    lists = [n for n in names if n != VENDORS]
-    coding = await export_masterdata(rt, modes=dict.fromkeys(lists, mode), dry_run=dry_run) if lists else None
-    return {"connection": rt.name, "vendors": vendors, "coding": coding}
 
 
 @masterdata_app.command("export")
@@ -72,38 +56,26 @@ def export(
     if unknown:
         raise typer.BadParameter(f"unknown list {unknown[0]!r}; choose from {', '.join(LIST_NAMES)}")
     mode: Mode = "full" if full else "delta"
-    results: list[dict[str, Any]] = []
     with _app(config) as application:
-        runtimes = list(application.runtimes(connection, actor=_actor()))
-        for rt in runtimes:  # refuse before anything is written
-            if lists and "projects" in lists and rt.config.mapping.project_segment_id is None:
-                raise typer.BadParameter(
-                    f"connection {rt.name}: --list projects needs mapping.project_segment_id"
-                )
-        for rt in runtimes:
-            chosen = list(lists) if lists else [VENDORS, *rt.config.masterdata.lists]
-            names = ([VENDORS] if VENDORS in chosen else []) + applicable(rt, chosen)
-            results.append(asyncio.run(_one(rt, names, mode, dry_run)))
-    failed = False
-    for r in results:
-        vendors, coding = r["vendors"], r["coding"]
-        failed = failed or (vendors is not None and vendors.status == "failed")
-        failed = failed or (coding is not None and coding.status == "failed")
+        try:
+            results = export_lists(application, connection, lists, mode=mode, dry_run=dry_run, actor=_actor())
+        except ValueError as exc:  # refused before anything was written
+            raise typer.BadParameter(str(exc)) from None
     if as_json:
         _dump(
             [
                 {
-                    "connection": r["connection"],
-                    "vendors": r["vendors"].summary() if r["vendors"] else None,
-                    "coding_lists": r["coding"].summary() if r["coding"] else None,
+                    "connection": r.connection,
+                    "vendors": r.vendors.summary() if r.vendors else None,
+                    "coding_lists": r.coding.summary() if r.coding else None,
                 }
                 for r in results
             ]
         )
     else:
         for r in results:
-            _print(r["connection"], r["vendors"], r["coding"])
-    raise typer.Exit(1 if failed else 0)
+            _print(r.connection, r.vendors, r.coding)
+    raise typer.Exit(1 if any(r.failed for r in results) else 0)
 
 
 def _print(name: str, vendors: ExportResult | None, coding: MasterdataResult | None) -> None:

@@ -31,9 +31,9 @@ from ml_connector.entrypoints.cli.output import (
     run_in_words,
 )
 from ml_connector.logs import configure
-from ml_connector.pipeline.reconcile import to_csv, totals
-from ml_connector.pipeline.reconcile import to_json as recon_json
 from ml_connector.redaction import redact
+from ml_connector.service.reconcile_report import to_csv, totals
+from ml_connector.service.reconcile_report import to_json as recon_json
 
 ConfigOpt = Annotated[
     Path,

@@ -1,6 +1,6 @@
 """How the CLI prints tables: a rich table on a terminal, full width when piped (never cut to 80
 columns), or ``--format csv|json`` for machines. CSV cells are neutralised against spreadsheet
-formulas as in every CSV ml-connector writes (``vendors/csvfile.neutralise``)."""
+formulas as in every CSV ml-connector writes (``csv_cells.neutralise``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ml_connector.vendors.csvfile import neutralise
+from ml_connector.csv_cells import neutralise
 
 FORMATS = ("table", "csv", "json")
 FormatOpt = Annotated[str, typer.Option("--format", help="table (default), csv or json")]

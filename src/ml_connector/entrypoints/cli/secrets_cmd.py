@@ -12,11 +12,9 @@ from typing import Annotated
 
 import typer
 
-from ml_connector.config.loader import load_vault_config
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.errors import SecretError
-from ml_connector.vault import Vault, encode_key, generate_key, key_id, open_vault
-from ml_connector.vault.keys import decode_key, write_private
+from ml_connector.service.secrets import Vault, configured_vault, read_master_key, write_new_master_key
 
 secrets_app = typer.Typer(
     help="The encrypted vault: set, list, verify, delete secrets; rotate the master key.",
@@ -34,7 +32,7 @@ DEFAULT_CONFIG = Path("ml-connector.toml")
 
 
 def _vault(config: Path) -> Vault:
-    return open_vault(load_vault_config(config, environ=os.environ), os.environ)
+    return configured_vault(config, os.environ)
 
 
 def _read_value(name: str) -> str:
@@ -125,12 +123,7 @@ def rotate(
         return
     new_key = None
     if new_key_file is not None:
-        from ml_connector.vault import check_key_file
-
-        check_key_file(new_key_file)
-        new_key = decode_key(
-            new_key_file.read_text(encoding="ascii").strip(), where=f"key file {new_key_file}"
-        )
+        new_key = read_master_key(new_key_file)
     result = vault.rotate(new_key)
     typer.echo(f"re-encrypted {result.rotated} secret(s) under master key {result.key_id}")
     if result.key_file_updated:
@@ -147,6 +140,4 @@ def rotate(
 @secrets_app.command("new-key")
 def new_key(path: Annotated[Path, typer.Argument(help="Where to write the key (mode 0600).")]) -> None:
     """Write a fresh random master key to a new file readable only by you. It is never printed."""
-    key = generate_key()
-    write_private(path, (encode_key(key) + "\n").encode("ascii"), exclusive=True)
-    typer.echo(f"wrote master key {key_id(key)} to {path} (mode 0600)")
+    typer.echo(f"wrote master key {write_new_master_key(path)} to {path} (mode 0600)")

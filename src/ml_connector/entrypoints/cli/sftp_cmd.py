@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from ml_connector.adapters.sftp.hostkeys import fetch_host_key, parse_endpoint
 from ml_connector.entrypoints.cli.app import sftp_app, sim_app
+from ml_connector.service.host_keys import server_host_key
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
 
 STAMPLI_FOLDERS = ("outbound/invoices", "outbound/payments", "inbound/vendors")
@@ -25,8 +25,7 @@ def fingerprint_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the SSH handshake.")] = 10.0,
 ) -> None:
     """Print a server's host key so an operator can pin it (compare it with Stampli out of band)."""
-    host, port = parse_endpoint(endpoint)
-    info = asyncio.run(fetch_host_key(host, port, timeout=timeout))
+    info = server_host_key(endpoint, timeout=timeout)
     typer.echo(f"host_key (known_hosts line): {info.known_hosts_line}")
     typer.echo(f"fingerprint:                 {info.fingerprint_sha256}")
     typer.echo(f"key type:                    {info.key_type}")

@@ -11,8 +11,7 @@ import typer
 from ml_connector import service
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.entrypoints.cli.output import FormatOpt, check_format, make_console, print_table
-from ml_connector.ledger.store import Ledger
-from ml_connector.web import accounts
+from ml_connector.service import accounts
 
 users_app = typer.Typer(help="Dashboard users: add, list, set a password, remove.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -31,9 +30,9 @@ StdinOpt = Annotated[
 ]
 
 
-def _ledger(config: Path) -> Ledger:
-    """The ledger named by the configuration (migrated to the newest schema)."""
-    return service.open_app(config).ledger
+def _open(config: Path) -> service.App:
+    """The application of the configuration (its ledger migrated to the newest schema)."""
+    return service.open_app(config)
 
 
 def _password(from_stdin: bool) -> str:
@@ -57,11 +56,11 @@ def add(
     if role not in accounts.ROLES:
         raise typer.BadParameter("--role must be viewer or operator")
     password = _password(password_stdin)
-    ledger = _ledger(config)
+    opened = _open(config)
     try:
-        accounts.add_user(ledger, name, role, password)
+        accounts.add_user(opened.ledger, name, role, password)
     finally:
-        ledger.close()
+        opened.close()
     console.print(
         f"added {name} ({role}); the dashboard runs with `ml-connector serve` or `ml-connector dashboard`"
     )
@@ -75,22 +74,22 @@ def passwd(
 ) -> None:
     """Set a new password (ends the user's open sessions)."""
     password = _password(password_stdin)
-    ledger = _ledger(config)
+    opened = _open(config)
     try:
-        accounts.set_password(ledger, name, password)
+        accounts.set_password(opened.ledger, name, password)
     finally:
-        ledger.close()
+        opened.close()
     console.print(f"password of {name} changed; open sessions ended")
 
 
 @users_app.command("remove")
 def remove(name: Annotated[str, typer.Argument()], config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Remove a user (ends the user's open sessions)."""
-    ledger = _ledger(config)
+    opened = _open(config)
     try:
-        accounts.remove_user(ledger, name)
+        accounts.remove_user(opened.ledger, name)
     finally:
-        ledger.close()
+        opened.close()
     console.print(f"removed {name}")
 
 
@@ -98,11 +97,11 @@ def remove(name: Annotated[str, typer.Argument()], config: ConfigOpt = DEFAULT_C
 def list_(config: ConfigOpt = DEFAULT_CONFIG, fmt: FormatOpt = "table") -> None:
     """Every user and role (never a password or hash)."""
     check_format(fmt)
-    ledger = _ledger(config)
+    opened = _open(config)
     try:
-        rows = accounts.list_users(ledger)
+        rows = accounts.list_users(opened.ledger)
     finally:
-        ledger.close()
+        opened.close()
     if not rows and fmt == "table":
         console.print("no users; add one with `ml-connector users add NAME --role operator`")
         return

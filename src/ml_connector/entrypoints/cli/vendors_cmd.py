@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +19,7 @@ from ml_connector.entrypoints.cli.ops_cmd import (
 )
 from ml_connector.entrypoints.cli.output import make_console
 from ml_connector.redaction import redact
-from ml_connector.vendors.export import ExportResult, Mode, export_vendors
+from ml_connector.service.exports import ExportResult, Mode, export_vendor_lists
 
 vendors_app = typer.Typer(help="Vendor master export from Visma to Stampli.", no_args_is_help=True)
 app.add_typer(vendors_app, name="vendors")
@@ -47,10 +46,9 @@ def export(
     if full and delta:
         raise typer.BadParameter("give --full or --delta, not both")
     mode: Mode = "full" if full else "delta"
-    results: list[ExportResult] = []
+    results: list[ExportResult]
     with _app(config) as application:
-        for rt in application.runtimes(connection, actor=_actor()):
-            results.append(asyncio.run(export_vendors(rt, mode=mode, dry_run=dry_run)))
+        results = export_vendor_lists(application, connection, mode=mode, dry_run=dry_run, actor=_actor())
     if save is not None:
         if len(results) != 1:
             raise typer.BadParameter("--save needs exactly one connection (use --connection)")

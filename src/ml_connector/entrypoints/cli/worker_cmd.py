@@ -62,8 +62,7 @@ def worker(
 ) -> None:
     """Run a procrastinate worker: each connection's poll cycle on its schedule (never two at once),
     posting spread over all workers, the Visma rate budget shared through the database."""
-    from ml_connector.scale.tasks import ScaleOptions
-    from ml_connector.scale.worker import run_worker
+    from ml_connector.scale.worker import ScaleOptions, run_worker
 
     options = ScaleOptions(
         chunk_size=chunk_size,
@@ -108,48 +107,28 @@ def connections_add(
 ) -> None:
     """Store connections in the database (validated with the configuration file); workers pick them
     up at their next tick."""
-    from ml_connector.ledger.store import Ledger
-    from ml_connector.scale.connections import store_connections
-    from ml_connector.scale.worker import sqlalchemy_url
+    from ml_connector.scale.worker import store_connection_file
 
     text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    ledger = Ledger.open(sqlalchemy_url(database))
-    try:
-        env = {**os.environ, "ML_CONNECTOR_DATABASE_URL": sqlalchemy_url(database)}
-        names = store_connections(ledger.engine, config, text, environ=env)
-    finally:
-        ledger.close()
+    names = store_connection_file(database, config, text, environ=os.environ)
     typer.echo("stored: " + ", ".join(names))
 
 
 @connections_app.command("list")
 def connections_list(database: DatabaseOpt) -> None:
     """Names of the connections kept in the database."""
-    from ml_connector.ledger.store import Ledger
-    from ml_connector.scale.connections import ConnectionSource
-    from ml_connector.scale.worker import sqlalchemy_url
+    from ml_connector.scale.worker import connection_names
 
-    ledger = Ledger.open(sqlalchemy_url(database))
-    try:
-        rows = ConnectionSource(Path("."), ledger.engine).rows()
-    finally:
-        ledger.close()
-    for name in sorted(rows):
+    for name in connection_names(database):
         typer.echo(redact(name))
 
 
 @connections_app.command("remove")
 def connections_remove(name: str, database: DatabaseOpt) -> None:
     """Remove a connection from the database (its ledger history stays)."""
-    from ml_connector.ledger.store import Ledger
-    from ml_connector.scale.connections import remove_connection
-    from ml_connector.scale.worker import sqlalchemy_url
+    from ml_connector.scale.worker import remove_stored_connection
 
-    ledger = Ledger.open(sqlalchemy_url(database))
-    try:
-        gone = remove_connection(ledger.engine, name)
-    finally:
-        ledger.close()
+    gone = remove_stored_connection(database, name)
     if not gone:
         typer.echo(f"no connection {name!r} in the database", err=True)
         raise typer.Exit(1)

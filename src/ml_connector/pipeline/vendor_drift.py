@@ -1,6 +1,9 @@
 """Vendor-master drift: hold a payment whose supplier changed its bank account in Visma after the
 payment was approved, until a person confirms it.
 
+A posting rule, so it lives in the pipeline (the vendor export in ``vendors/`` records the bank changes
+in the ledger's vendor store, and builds on the pipeline's ``Runtime``: the pipeline never imports it).
+
 ``post_one`` calls ``bank_change_problems`` for every payment before claiming it. The payment is
 parked with code ``vendor_bank_changed`` (category ``source_data``: the AP team verifies the change
 with the supplier over a known channel). It is never replayed automatically. ``ml-connector replay

@@ -1,0 +1,154 @@
+"""The pipeline's Visma port over the client: wire records in, domain types out.
+
+``VismaPorts`` answers the master-data reads and the booked lookup; ``JournalTarget`` is the
+posting side as journal transactions (``POST /v2/journaltransaction`` + release). A supplier-invoice
+target is another ``PostingTarget`` next to it, chosen by the wiring (``ml_connector.wiring``).
+The client already hands out aware UTC times (``models.in_utc``); nothing here converts again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from ml_connector.adapters.visma import models
+from ml_connector.adapters.visma.client import VismaClient
+from ml_connector.adapters.visma.wire import journal_dto
+from ml_connector.domain.booked import Booked, BookedLine, Created
+from ml_connector.domain.journal import Voucher
+from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
+
+
+def account(a: models.Account) -> Account:
+    return Account(
+        number=a.number,
+        description=a.description,
+        type=a.type,
+        active=a.active,
+        allow_manual_entry=a.allow_manual_entry,
+        control_account_module=a.control_account_module,
+        last_modified=a.last_modified,
+    )
+
+
+def segment_value(v: models.SegmentValue) -> SegmentValue:
+    return SegmentValue(segment_id=v.segment_id, value=v.value, description=v.description, active=v.active)
+
+
+def segment(s: models.Segment) -> Segment:
+    return Segment(
+        segment_id=s.segment_id, values=tuple(segment_value(v) for v in s.values), description=s.description
+    )
+
+
+def supplier(s: models.Supplier) -> Supplier:
+    return Supplier(
+        number=s.number,
+        name=s.name,
+        status=s.status,
+        currency_id=s.currency_id,
+        last_modified=s.last_modified,
+    )
+
+
+def period(p: models.FinancialPeriod) -> Period:
+    return Period(period=p.period, active=p.active, closed_in_gl=p.closed_in_gl, start_date=p.start_date)
+
+
+def booked(j: models.JournalTransaction) -> Booked:
+    return Booked(
+        number=j.batch_number,
+        status=j.status,
+        financial_period=j.financial_period,
+        currency=j.currency,
+        lines=tuple(BookedLine(ln.account, ln.debit, ln.credit, ln.reference) for ln in j.lines),
+        last_modified=j.last_modified,
+        timestamp=j.timestamp,
+        etag=j.etag,
+    )
+
+
+class JournalTarget:
+    """Posting as one journal transaction per voucher (the ``PostingTarget`` of today)."""
+
+    def __init__(self, client: VismaClient) -> None:
+        self.client = client
+
+    def stored_form(self, voucher: Voucher) -> dict[str, Any]:
+        return journal_dto(voucher)
+
+    async def create(self, voucher: Voucher) -> Created:
+        c = await self.client.create_journal(voucher)
+        return Created(number=c.batch_number, etag=c.etag, location=c.location)
+
+    async def release(self, number: str, etag: str | None) -> str | None:
+        return await self.client.release_journal(number, etag)
+
+    async def get(self, number: str) -> Booked:
+        return booked(await self.client.get_journal(number))
+
+
+class VismaPorts:
+    """The ``VismaPort`` of one client; closing it closes the client."""
+
+    def __init__(self, client: VismaClient) -> None:
+        self.client = client
+        self._posting = JournalTarget(client)
+
+    async def __aenter__(self) -> VismaPorts:
+        await self.client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.client.__aexit__(et, e, tb)
+
+    @property
+    def masterdata(self) -> VismaPorts:
+        return self
+
+    @property
+    def booked(self) -> VismaPorts:
+        return self
+
+    @property
+    def posting(self) -> JournalTarget:
+        return self._posting
+
+    # ------------------------------------------------------------------ master data
+
+    async def accounts(self, *, modified_since: datetime | None = None) -> list[Account]:
+        return [account(a) for a in await self.client.accounts(modified_since=modified_since)]
+
+    async def suppliers(self, *, modified_since: datetime | None = None) -> list[Supplier]:
+        return [supplier(s) for s in await self.client.suppliers(modified_since=modified_since)]
+
+    async def subaccount_dimension(self) -> list[Segment]:
+        return [segment(s) for s in await self.client.subaccount_dimension()]
+
+    async def financial_periods(self) -> list[Period]:
+        return [period(p) for p in await self.client.financial_periods()]
+
+    async def currencies(self) -> list[Currency]:
+        return [Currency(id=c.id, is_base=c.is_base) for c in await self.client.currencies()]
+
+    async def account(self, number: str) -> Account | None:
+        found = await self.client.account(number)
+        return None if found is None else account(found)
+
+    async def supplier(self, number: str) -> Supplier | None:
+        found = await self.client.supplier(number)
+        return None if found is None else supplier(found)
+
+    async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None:
+        found = await self.client.segment_value(segment_id, value)
+        return None if found is None else segment_value(found)
+
+    # ------------------------------------------------------------------ booked
+
+    async def journals(
+        self, *, period: str | None = None, modified_since: datetime | None = None
+    ) -> list[Booked]:
+        return [booked(j) for j in await self.client.journals(period=period, modified_since=modified_since)]

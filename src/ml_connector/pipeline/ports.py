@@ -1,0 +1,117 @@
+"""The ports: all the pipeline knows of the Stampli side, the Visma side and the ledger.
+
+The service layer builds the adapters (``ml_connector.wiring``) and hands them to the pipeline
+through ``Runtime.connectors``; tests hand in the in-memory fakes of ``tests/support/fakes.py``.
+Every port takes and returns domain types (``ml_connector.domain``), never wire records, and every
+time it hands out is aware UTC (converted once, by the adapter).
+
+    StampliSource   list the ready export files of a folder, download one        (adapters/sftp)
+    VismaPort       .masterdata  MasterDataReads: accounts, suppliers, SUBACCOUNT, periods, ...
+                    .booked      BookedLookup: what is booked, by period or since a time
+                    .posting     PostingTarget: create / release / read back one voucher
+                                 (JournalTarget today: adapters/visma/ports.py; a supplier-invoice
+                                 target is another implementation of the same port)
+    Connectors      opens the two above for one connection (``Runtime.visma()/stampli()``)
+    LedgerPort      the master-data cache calls of ``refresh``/``snapshot``; the real Ledger
+                    satisfies it structurally (the posting steps still take the Ledger itself)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ml_connector.domain.booked import Booked, Created
+from ml_connector.domain.files import Downloaded, RemoteFile
+from ml_connector.domain.journal import Voucher
+from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
+
+if TYPE_CHECKING:
+    from ml_connector.pipeline.runtime import Runtime
+
+# The master-data cache's shape: key -> (active, facts).
+MasterEntries = Mapping[str, tuple[bool, dict[str, Any]]]
+
+
+class StampliSource(Protocol):
+    """Stampli's outbound folders: files that are completely written, and their bytes."""
+
+    async def list_ready(self, folder: str, pattern: str | Sequence[str] = "*") -> list[RemoteFile]: ...
+    async def download(self, remote: RemoteFile, dest_dir: Path) -> Downloaded: ...
+
+
+class MasterDataReads(Protocol):
+    """Visma's master data; ``modified_since`` is aware (the adapter sends it in Visma's zone)."""
+
+    async def accounts(self, *, modified_since: datetime | None = None) -> list[Account]: ...
+    async def suppliers(self, *, modified_since: datetime | None = None) -> list[Supplier]: ...
+    async def subaccount_dimension(self) -> list[Segment]: ...
+    async def financial_periods(self) -> list[Period]: ...
+    async def currencies(self) -> list[Currency]: ...
+    # One entity, read when a webhook says it changed; None: the destination has no such entity.
+    async def account(self, number: str) -> Account | None: ...
+    async def supplier(self, number: str) -> Supplier | None: ...
+    async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None: ...
+
+
+class BookedLookup(Protocol):
+    """What is booked: complete listings or an error (a partial listing concludes nothing)."""
+
+    async def journals(
+        self, *, period: str | None = None, modified_since: datetime | None = None
+    ) -> list[Booked]: ...
+
+
+class PostingTarget(Protocol):
+    """Where a voucher is posted: one create, never resent while its outcome is unknown; then an
+    optional release. Raises the ``DestinationError`` family (``ml_connector.errors``)."""
+
+    def stored_form(self, voucher: Voucher) -> dict[str, Any]:
+        """What the ledger keeps of the voucher sent (the target's own request body, as JSON)."""
+        ...
+
+    async def create(self, voucher: Voucher) -> Created: ...
+    async def release(self, number: str, etag: str | None) -> str | None: ...
+    async def get(self, number: str) -> Booked: ...
+
+
+class VismaPort(Protocol):
+    """The Visma side, split by what each step needs."""
+
+    @property
+    def masterdata(self) -> MasterDataReads: ...
+    @property
+    def booked(self) -> BookedLookup: ...
+    @property
+    def posting(self) -> PostingTarget: ...
+
+
+class Connectors(Protocol):
+    """Opens the ports of one connection; ``quick``: a probe (``check``) that gives up within seconds."""
+
+    def visma(self, rt: Runtime, *, quick: bool = False) -> AbstractAsyncContextManager[VismaPort]: ...
+    def stampli(self, rt: Runtime, *, quick: bool = False) -> AbstractAsyncContextManager[StampliSource]: ...
+
+
+class LedgerPort(Protocol):
+    """The ledger calls of the master-data refresh (the real ``Ledger`` satisfies it structurally)."""
+
+    def sync_mark(self, connection: str, kind: str, /) -> datetime | None: ...
+    def set_sync_mark(self, connection: str, kind: str, last_modified: datetime | None, /) -> None: ...
+    def upsert_master(self, connection: str, kind: str, items: MasterEntries, /) -> None: ...
+    def replace_master(self, connection: str, kind: str, items: MasterEntries, /) -> None: ...
+    def master(self, connection: str, kind: str, /) -> dict[str, tuple[bool, dict[str, Any]]]: ...
+
+
+__all__ = [
+    "BookedLookup",
+    "Connectors",
+    "LedgerPort",
+    "MasterDataReads",
+    "PostingTarget",
+    "StampliSource",
+    "VismaPort",
+]

@@ -1,0 +1,283 @@
+"""In-memory fakes of the pipeline's ports (``ml_connector.pipeline.ports``).
+
+With them a whole cycle (``run_cycle``) runs in milliseconds, with no SFTP server, no Visma
+simulator and no network: the pipeline's rules (park, replay, duplicates, unknown outcomes,
+adoption) are tested here; the adapters and the end-to-end flow keep their real-server tests.
+
+    FakeStampli     files in memory per folder; ``put`` one, ``list_ready`` / ``download`` them
+    FakeVisma       master data, created vouchers, and failures to inject; the demo company of
+                    the Visma simulator's ``demo`` seed with ``FakeVisma.demo()``
+    FakeConnectors  what ``Runtime.connectors`` opens: these two, counting how often
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import itertools
+import posixpath
+from collections.abc import Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ml_connector.adapters.visma.wire import journal_dto
+from ml_connector.domain.booked import Booked, BookedLine, Created
+from ml_connector.domain.files import Downloaded, RemoteFile
+from ml_connector.domain.journal import Voucher
+from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
+from ml_connector.errors import AmbiguousDestinationError
+from ml_connector.pipeline.runtime import Runtime
+from ml_connector.sim.visma.seed import (
+    DEMO_ACCOUNTS,
+    DEMO_CLOSED_PERIODS,
+    DEMO_DEPARTMENTS,
+    DEMO_PROJECTS,
+    DEMO_SUPPLIERS,
+)
+
+T0 = datetime(2025, 4, 1, 6, 0, tzinfo=UTC)
+OLD = T0 - timedelta(hours=1)  # an mtime old enough for the partial-file guard
+
+
+class FakeStampli:
+    """Stampli's outbound folders in memory; every file is ready (complete) once put."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, datetime]] = {}  # remote path -> (content, mtime)
+        self.downloads: list[str] = []
+
+    def put(self, path: str, text: str | bytes, *, mtime: datetime = OLD) -> None:
+        self.files[path] = (text.encode("utf-8") if isinstance(text, str) else text, mtime)
+
+    async def __aenter__(self) -> FakeStampli:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def list_ready(self, folder: str, pattern: str | Sequence[str] = "*") -> list[RemoteFile]:
+        patterns = (pattern,) if isinstance(pattern, str) else tuple(pattern)
+        return [
+            RemoteFile(path, len(content), mtime)
+            for path, (content, mtime) in sorted(self.files.items())
+            if posixpath.dirname(path) == folder.rstrip("/")
+            and any(fnmatch.fnmatchcase(posixpath.basename(path), p) for p in patterns)
+        ]
+
+    async def download(self, remote: RemoteFile, dest_dir: Path) -> Downloaded:
+        content, _ = self.files[remote.path]
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        local = dest_dir / remote.name
+        local.write_bytes(content)
+        self.downloads.append(remote.path)
+        return Downloaded(remote, local, hashlib.sha256(content).hexdigest(), len(content))
+
+
+@dataclass
+class FakeVisma:
+    """One Visma company in memory: master data reads, the booked lookup and a journal target.
+
+    Failures to inject: ``create_failures`` (raised by the next creates, in order; an exception
+    whose ``committed`` attribute is true is raised after the voucher was booked, i.e. the answer
+    was lost), ``listing_failures`` (raised by the next ``journals`` calls)."""
+
+    company_id: str = "1"
+    accounts_by_number: dict[str, Account] = field(default_factory=dict)
+    suppliers_by_number: dict[str, Supplier] = field(default_factory=dict)
+    segments_by_id: dict[int, dict[str, SegmentValue]] = field(default_factory=dict)
+    periods: dict[str, Period] = field(default_factory=dict)
+    currency_list: list[Currency] = field(default_factory=list)
+    booked_by_number: dict[str, Booked] = field(default_factory=dict)
+    created: list[Voucher] = field(default_factory=list)  # every voucher a create booked, in order
+    create_failures: list[Exception] = field(default_factory=list)
+    listing_failures: list[Exception] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _clock: datetime = T0
+
+    # ------------------------------------------------------------------ set-up
+
+    @classmethod
+    def demo(cls) -> FakeVisma:
+        """The master data of the Visma simulator's ``demo`` seed (Fjordvarme AS)."""
+        fake = cls()
+        for number, description, type_, _class, options in DEMO_ACCOUNTS:
+            fake.add_account(
+                number,
+                description=description,
+                type=type_,
+                active=options.get("active", True),
+                control_account_module=options.get("control_account_module"),
+                allow_manual_entry=options.get("allow_manual_entry", True),
+            )
+        for value, description in DEMO_DEPARTMENTS:
+            fake.add_segment_value(1, value, description)
+        for value, description in DEMO_PROJECTS:
+            fake.add_segment_value(2, value, description)
+        for spec in DEMO_SUPPLIERS:
+            fake.add_supplier(str(spec["number"]), name=spec.get("name"), currency_id=spec.get("currencyId"))
+        for year in (2025, 2026):
+            for month in range(1, 13):
+                key = f"{year}{month:02d}"
+                fake.periods[key] = Period(key, True, key in DEMO_CLOSED_PERIODS, date(year, month, 1))
+        fake.currency_list = [Currency("NOK", True), Currency("SEK"), Currency("EUR")]
+        return fake
+
+    def tick(self) -> datetime:
+        self._clock += timedelta(seconds=1)
+        return self._clock
+
+    def add_account(self, number: str, **facts: Any) -> None:
+        self.accounts_by_number[number] = Account(number, last_modified=self.tick(), **facts)
+
+    def add_supplier(self, number: str, **facts: Any) -> None:
+        self.suppliers_by_number[number] = Supplier(number, last_modified=self.tick(), **facts)
+
+    def add_segment_value(self, segment_id: int, value: str, description: str = "") -> None:
+        self.segments_by_id.setdefault(segment_id, {})[value] = SegmentValue(segment_id, value, description)
+
+    def open_period(self, period: str) -> None:
+        self.periods[period] = replace(self.periods[period], closed_in_gl=False)
+
+    def book(self, voucher: Voucher, *, status: str = "Balanced") -> Booked:
+        """A voucher booked in Visma (by us or by anyone else, e.g. an earlier ledger)."""
+        number = f"{next(self._numbers):06d}"
+        booked = Booked(
+            number=number,
+            status=status,
+            financial_period=voucher.financial_period,
+            currency=voucher.currency,
+            lines=tuple(
+                BookedLine(ln.account, ln.debit, ln.credit, ln.reference or voucher.reference)
+                for ln in voucher.lines
+            ),
+            last_modified=self.tick(),
+            timestamp=f"v{number}-1",
+            etag=f'"v{number}-1"',
+        )
+        self.booked_by_number[number] = booked
+        return booked
+
+    def batches(self, reference: str) -> list[Booked]:
+        return [b for b in self.booked_by_number.values() if reference in b.references]
+
+    # ------------------------------------------------------------------ the port
+
+    @property
+    def masterdata(self) -> FakeVisma:
+        return self
+
+    @property
+    def booked(self) -> FakeVisma:
+        return self
+
+    @property
+    def posting(self) -> FakeVisma:
+        return self
+
+    async def __aenter__(self) -> FakeVisma:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def accounts(self, *, modified_since: datetime | None = None) -> list[Account]:
+        self.calls.append("accounts")
+        return [a for a in self.accounts_by_number.values() if _since(a.last_modified, modified_since)]
+
+    async def suppliers(self, *, modified_since: datetime | None = None) -> list[Supplier]:
+        self.calls.append("suppliers")
+        return [s for s in self.suppliers_by_number.values() if _since(s.last_modified, modified_since)]
+
+    async def subaccount_dimension(self) -> list[Segment]:
+        self.calls.append("subaccount_dimension")
+        return [Segment(sid, tuple(values.values())) for sid, values in sorted(self.segments_by_id.items())]
+
+    async def financial_periods(self) -> list[Period]:
+        self.calls.append("financial_periods")
+        return list(self.periods.values())
+
+    async def currencies(self) -> list[Currency]:
+        self.calls.append("currencies")
+        return list(self.currency_list)
+
+    async def account(self, number: str) -> Account | None:
+        return self.accounts_by_number.get(number)
+
+    async def supplier(self, number: str) -> Supplier | None:
+        return self.suppliers_by_number.get(number)
+
+    async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None:
+        return self.segments_by_id.get(segment_id, {}).get(value)
+
+    async def journals(
+        self, *, period: str | None = None, modified_since: datetime | None = None
+    ) -> list[Booked]:
+        self.calls.append(f"journals period={period} since={modified_since is not None}")
+        if self.listing_failures:
+            raise self.listing_failures.pop(0)
+        return [
+            b
+            for b in self.booked_by_number.values()
+            if (period is None or b.financial_period == period) and _since(b.last_modified, modified_since)
+        ]
+
+    def stored_form(self, voucher: Voucher) -> dict[str, Any]:
+        return journal_dto(voucher)  # what the journal target stores, so reconcile reads it alike
+
+    async def create(self, voucher: Voucher) -> Created:
+        self.calls.append(f"create {voucher.reference}")
+        failure = self.create_failures.pop(0) if self.create_failures else None
+        if failure is not None and not getattr(failure, "committed", False):
+            raise failure
+        booked = self.book(voucher)
+        self.created.append(voucher)
+        if failure is not None:
+            raise failure  # booked, but the answer was lost
+        return Created(booked.number, booked.etag, f"/v2/journaltransaction/{booked.number}")
+
+    async def release(self, number: str, etag: str | None) -> str | None:
+        self.calls.append(f"release {number}")
+        booked = self.booked_by_number[number]
+        released = replace(booked, status="Released", last_modified=self.tick(), etag=f'"v{number}-2"')
+        self.booked_by_number[number] = released
+        return released.etag
+
+    async def get(self, number: str) -> Booked:
+        return self.booked_by_number[number]
+
+
+def _since(stamp: datetime | None, since: datetime | None) -> bool:
+    return since is None or (stamp is not None and stamp >= since)
+
+
+def lost_answer(message: str = "read timeout (fake)") -> AmbiguousDestinationError:
+    """An unknown outcome whose create did reach Visma: booked, the answer lost."""
+    exc = AmbiguousDestinationError(message)
+    exc.committed = True  # type: ignore[attr-defined]
+    return exc
+
+
+@dataclass
+class FakeConnectors:
+    """``Runtime.connectors`` for the fakes; ``opened`` counts the ports each cycle opened."""
+
+    visma_port: FakeVisma = field(default_factory=FakeVisma.demo)
+    stampli_port: FakeStampli = field(default_factory=FakeStampli)
+    opened: list[str] = field(default_factory=list)
+
+    def visma(self, rt: Runtime, *, quick: bool = False) -> Any:
+        self.opened.append("visma")
+        return _opened(self.visma_port)
+
+    def stampli(self, rt: Runtime, *, quick: bool = False) -> Any:
+        self.opened.append("stampli")
+        return _opened(self.stampli_port)
+
+
+@asynccontextmanager
+async def _opened(port: Any) -> Any:
+    yield port
