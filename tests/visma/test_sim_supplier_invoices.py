@@ -279,3 +279,20 @@ def test_ap_control_account_refuses_manual_journal_lines(api: httpx2.Client) -> 
     assert "control account for module AP" in refused.json()["message"]
     account = decoded(api.get("/v1/account/2400"))
     assert account["controlAccountModule"] == "AP" and account["allowManualEntry"] is False
+
+
+def test_journal_transaction_attachments_have_revisions_too(visma_sim: VismaSim, api: httpx2.Client) -> None:
+    lines = [journal_line("6800", debit="10"), journal_line("2460", credit="10")]
+    location = post_json(api, "/v2/journaltransaction", journal_body(lines)).headers["location"]
+    url = "/v2/journaltransaction/module/GL/000001/attachment"
+    first = upload(api, url, "faktura.pdf", PDF)
+    assert first.status_code == 201 and first.json()["revision"] == 1
+    assert upload(api, url, "faktura.pdf", PDF).json()["revision"] == 2
+    assert decoded(api.get(location))["attachments"] == [
+        {"name": "faktura.pdf", "id": first.json()["id"], "revision": 2}
+    ]
+    listed = decoded(api.get("/v2/journaltransaction", params={"periodId": "202503"}))
+    assert listed[0]["attachments"] == []  # a list shows attachments only when expanded
+    revisions = visma_sim._sim("GET", "journal/000001/attachments")[0]["revisions"]
+    assert [r["sha256"] for r in revisions] == [hashlib.sha256(PDF).hexdigest()] * 2
+    assert upload(api, "/v2/journaltransaction/module/GL/999999/attachment", "x.pdf", PDF).status_code == 404

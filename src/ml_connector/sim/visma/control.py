@@ -29,6 +29,12 @@ def journal(sim: Simulator, request: SimRequest) -> SimResponse:
     return json_response(200, sim.state.journal_snapshot())
 
 
+def journal_attachments(sim: Simulator, request: SimRequest) -> SimResponse:
+    """A batch's attachments with each revision's size and SHA-256 (Visma shows only name/id/revision)."""
+    batch = sim.state.get_journal(request.path_params["number"])
+    return json_response(200, [a.describe() for a in batch.attachments.values()])
+
+
 def config(sim: Simulator, request: SimRequest) -> SimResponse:
     return json_response(200, sim.describe(request.base_url))
 
@@ -262,6 +268,7 @@ ROUTES: list[tuple[str, str, SimHandler]] = [
     ("GET", "/_sim/stats", stats),
     ("POST", "/_sim/stats/reset", stats_reset),
     ("GET", "/_sim/journal", journal),
+    ("GET", "/_sim/journal/{number}/attachments", journal_attachments),
     ("GET", "/_sim/config", config),
     ("POST", "/_sim/reset", reset),
     ("POST", "/_sim/accounts", account_add),

@@ -14,13 +14,12 @@ the state is replaced (``/_sim/reset``).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from ml_connector.sim.visma.attachments import Attachment, add_file
 from ml_connector.sim.visma.errors import bad_request, not_found, precondition_failed
 from ml_connector.sim.visma.state import (
     CENT,
@@ -42,37 +41,6 @@ from ml_connector.sim.visma.state import (
 DOCUMENT_TYPES = ("Invoice", "CreditAdj", "DebitAdj", "Prepayment", "Refund", "Payment")
 RELEASE_OUTCOMES = ("done", "failed", "queued")
 ZERO = Decimal(0)
-
-
-@dataclass
-class Revision:
-    data: bytes
-    content_type: str
-
-    def describe(self, number: int) -> dict[str, Any]:
-        return {
-            "revision": number,
-            "size": len(self.data),
-            "sha256": hashlib.sha256(self.data).hexdigest(),
-            "contentType": self.content_type,
-        }
-
-
-@dataclass
-class Attachment:
-    attachment_id: str
-    name: str
-    revisions: list[Revision] = field(default_factory=list)
-
-    def dto(self) -> dict[str, Any]:
-        """Visma's AttachmentDto: name, id and revision (no size or hash)."""
-        return {"name": self.name, "id": self.attachment_id, "revision": len(self.revisions)}
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            **self.dto(),
-            "revisions": [r.describe(i) for i, r in enumerate(self.revisions, start=1)],
-        }
 
 
 @dataclass
@@ -190,7 +158,6 @@ class SupplierLedger:
         self.hold_on_entry = False
         self.duplicate_reference = "warning"  # or "error" (the company's "raise an error" setting)
         self.release_outcome = "done"
-        self._attachment_ids = 0
 
     # ------------------------------------------------------------------ settings (/_sim/)
 
@@ -448,12 +415,7 @@ class SupplierLedger:
 
     def attach(self, invoice: SupplierInvoice, name: str, data: bytes, content_type: str) -> Attachment:
         """Store a file; the same file name again is a new revision of the same attachment."""
-        attachment = invoice.attachments.get(name)
-        if attachment is None:
-            self._attachment_ids += 1
-            attachment = Attachment(f"{secrets.token_hex(4)}-{self._attachment_ids:04d}", name)
-            invoice.attachments[name] = attachment
-        attachment.revisions.append(Revision(data, content_type))
+        attachment = add_file(invoice.attachments, name, data, content_type)
         invoice.version = self.state.next_version()
         invoice.last_modified = self.state.clock.now()
         return attachment

@@ -8,12 +8,9 @@ the rules are in ``sim/visma/supplier_ledger.py``.
 from __future__ import annotations
 
 import secrets
-from email.message import Message
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import TYPE_CHECKING
 
-from ml_connector.sim.visma.errors import SimHTTPError, bad_request
+from ml_connector.sim.visma.attachments import file_part
 from ml_connector.sim.visma.http import SimRequest, SimResponse, json_response
 from ml_connector.sim.visma.state import etag_of, page_slice, with_metadata
 from ml_connector.sim.visma.supplier_ledger import SupplierInvoice
@@ -107,28 +104,9 @@ def _release(sim: Simulator, request: SimRequest, document_type: str) -> SimResp
 def _attach(sim: Simulator, request: SimRequest, document_type: str) -> SimResponse:
     ledger = sim.supplier_ledger
     invoice = ledger.get(document_type, request.path_params["invoiceNumber"])
-    name, data, content_type = file_part(request)
+    name, data, content_type = file_part(request.headers.get("content-type", ""), request.body)
     attachment = ledger.attach(invoice, name, data, content_type)
     return json_response(201, attachment.dto(), {"etag": etag_of(invoice.version)})
-
-
-def file_part(request: SimRequest) -> tuple[str, bytes, str]:
-    """(file name, bytes, content type) of the multipart part named ``file`` (visma-ap.md §4)."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
-        raise SimHTTPError(415, {"message": f"An attachment is multipart/form-data, not '{content_type}'."})
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=HTTP).parsebytes(head + request.body)
-    for part in message.iter_parts() if message.is_multipart() else []:
-        if not isinstance(part, Message) or part.get_param("name", header="content-disposition") != "file":
-            continue
-        name = part.get_filename()
-        if not name:
-            raise bad_request("The 'file' part has no file name.")
-        payload = part.get_payload(decode=True)
-        data = payload if isinstance(payload, bytes) else b""
-        return name, data, part.get_content_type()
-    raise bad_request("No file: send multipart/form-data with a part named 'file'.")
 
 
 ROUTES: list[tuple[str, str, SimHandler]] = [
