@@ -24,7 +24,6 @@ from ml_connector.domain.documents import (
     content_hash,
     invoice_json,
     payment_json,
-    payment_key,
 )
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
@@ -379,7 +378,7 @@ def document_values(doc: Invoice | Payment, file_id: int | None) -> dict[str, An
         }
     voided = doc.payment_status == "VOIDED"
     return {
-        "doc_key": payment_key(doc.stampli_payment_id, voided=voided),
+        "doc_key": doc.key,
         "kind": "payment_void" if voided else "payment",
         "reference": void_reference(doc) if voided else payment_reference(doc),
         "vendor_id": doc.vendor_id,
@@ -460,7 +459,7 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
         stats.duplicates += 1
         stats.note(key, "already_read", "the void is already in the ledger")
         return
-    original = rt.ledger.document(rt.name, payment_key(doc.stampli_payment_id))
+    original = rt.ledger.document(rt.name, doc.paid_key)
     posted = original is not None and original["status"] not in DocStatus.NOT_POSTED
     if posted:
         if rt.ledger.insert_document(
