@@ -69,10 +69,6 @@ def create(api: httpx2.Client, body: dict[str, Any]) -> str:
     return str(response.headers["location"])
 
 
-def ledger(visma_sim: VismaSim) -> dict[str, Any]:
-    return dict(visma_sim._sim("GET", "supplier-ledger"))
-
-
 def upload(api: httpx2.Client, url: str, name: str, data: bytes) -> httpx2.Response:
     return api.post(url, files={"file": (name, data, "application/pdf")})
 
@@ -130,7 +126,7 @@ def test_unknown_body_fields_are_ignored_like_visma(visma_sim: VismaSim, api: ht
     body["documentTypeId"] = {"value": "Invoice"}  # the misspelling from the community thread
     response = post_json(api, URL, body)
     assert response.status_code == 201
-    stored = ledger(visma_sim)["documents"][0]
+    stored = visma_sim.supplier_ledger()["documents"][0]
     assert "documentType" not in stored  # created with an empty type
     assert api.get(f"{URL}/000001").status_code == 404
     violations = visma_sim.take_violations()  # our contract catches what Visma ignores
@@ -142,14 +138,14 @@ def test_repeated_supplier_reference_is_stored_with_a_warning(
 ) -> None:
     create(api, invoice_body(reference="F-1"))
     create(api, invoice_body(reference="F-1"))
-    docs = ledger(visma_sim)["documents"]
+    docs = visma_sim.supplier_ledger()["documents"]
     assert [d["referenceNumber"] for d in docs] == ["000001", "000002"]
     assert docs[0]["warnings"] == []
     assert "same supplier reference 'F-1'" in docs[1]["warnings"][0]
     create(api, invoice_body(supplier="10057", reference="F-1"))  # another supplier: no warning
-    assert ledger(visma_sim)["documents"][2]["warnings"] == []
+    assert visma_sim.supplier_ledger()["documents"][2]["warnings"] == []
 
-    visma_sim._sim("POST", "supplier-ledger", {"duplicateReference": "error"})
+    visma_sim.set_supplier_ledger(duplicateReference="error")
     refused = post_json(api, URL, invoice_body(reference="F-1"))
     assert refused.status_code == 400
     assert "same supplier reference" in refused.json()["message"]
@@ -159,7 +155,7 @@ def test_period_closed_in_supplier_ledger_refuses_documents_and_release(
     visma_sim: VismaSim, api: httpx2.Client
 ) -> None:
     location = create(api, invoice_body())
-    closed = visma_sim._sim("POST", "periods/202503/close-supplier-ledger")
+    closed = visma_sim.close_supplier_ledger("202503")
     assert closed["closedInSupplierLedger"] is True and closed["closedInGeneralLedger"] is False
     period = decoded(api.get("/v1/financialPeriod/202503"))
     assert period["closedInSupplierLedger"] is True
@@ -175,7 +171,7 @@ def test_period_closed_in_supplier_ledger_refuses_documents_and_release(
     gl_lines = [journal_line("6800", debit="1"), journal_line("2460", credit="1")]
     assert post_json(api, "/v2/journaltransaction", journal_body(gl_lines)).status_code == 201
 
-    visma_sim._sim("POST", "periods/202503/open-supplier-ledger")
+    visma_sim.open_supplier_ledger("202503")
     assert post_json(api, URL, invoice_body(reference="F-2")).status_code == 201
 
 
@@ -193,7 +189,7 @@ def test_release_done_opens_the_document_and_checks_if_match(api: httpx2.Client)
 
 
 def test_hold_on_entry_makes_release_fail(visma_sim: VismaSim, api: httpx2.Client) -> None:
-    visma_sim._sim("POST", "supplier-ledger", {"holdOnEntry": True})
+    visma_sim.set_supplier_ledger(holdOnEntry=True)
     location = create(api, invoice_body())
     assert decoded(api.get(location))["status"] == "Hold"
     released = api.post(f"{location}/action/release")
@@ -205,13 +201,13 @@ def test_hold_on_entry_makes_release_fail(visma_sim: VismaSim, api: httpx2.Clien
 
 def test_release_switches_failed_and_queued(visma_sim: VismaSim, api: httpx2.Client) -> None:
     location = create(api, invoice_body())
-    visma_sim._sim("POST", "supplier-ledger", {"release": "failed"})
+    visma_sim.set_supplier_ledger(release="failed")
     failed = api.post(f"{location}/action/release")
     assert failed.status_code == 200 and failed.json()["actionResult"] == "Failed"
     assert failed.json()["errorInfo"]
     assert decoded(api.get(location))["status"] == "Balanced"
 
-    visma_sim._sim("POST", "supplier-ledger", {"release": "queued"})
+    visma_sim.set_supplier_ledger(release="queued")
     queued = api.post(f"{location}/action/release")
     assert queued.status_code == 202
     job = queued.json()
@@ -219,11 +215,11 @@ def test_release_switches_failed_and_queued(visma_sim: VismaSim, api: httpx2.Cli
     assert decoded(api.get(location))["status"] == "Open"  # the background job has run
 
     create(api, invoice_body(reference="F-2"))
-    visma_sim._sim("POST", "supplier-ledger", {"release": "done"})
+    visma_sim.set_supplier_ledger(release="done")
     background = api.post(f"{URL}/000002/action/release", headers={"erp-api-background": "none"})
     assert background.status_code == 202
     with pytest.raises(AssertionError):
-        visma_sim._sim("POST", "supplier-ledger", {"release": "maybe"})
+        visma_sim.set_supplier_ledger(release="maybe")
 
 
 def test_attachments_keep_bytes_and_same_name_is_a_new_revision(
@@ -239,7 +235,7 @@ def test_attachments_keep_bytes_and_same_name_is_a_new_revision(
 
     attachments = decoded(api.get(f"{URL}/000001"))["attachments"]
     assert [(a["name"], a["revision"]) for a in attachments] == [("faktura.pdf", 2), ("bilag.png", 1)]
-    stored = ledger(visma_sim)["documents"][0]["attachments"][0]["revisions"]
+    stored = visma_sim.supplier_ledger()["documents"][0]["attachments"][0]["revisions"]
     assert [r["size"] for r in stored] == [len(PDF), len(PDF) + 2]
     assert stored[0]["sha256"] == hashlib.sha256(PDF).hexdigest()
 
@@ -293,6 +289,6 @@ def test_journal_transaction_attachments_have_revisions_too(visma_sim: VismaSim,
     ]
     listed = decoded(api.get("/v2/journaltransaction", params={"periodId": "202503"}))
     assert listed[0]["attachments"] == []  # a list shows attachments only when expanded
-    revisions = visma_sim._sim("GET", "journal/000001/attachments")[0]["revisions"]
+    revisions = visma_sim.journal_attachments("000001")[0]["revisions"]
     assert [r["sha256"] for r in revisions] == [hashlib.sha256(PDF).hexdigest()] * 2
     assert upload(api, "/v2/journaltransaction/module/GL/999999/attachment", "x.pdf", PDF).status_code == 404
