@@ -292,3 +292,15 @@ def test_journal_transaction_attachments_have_revisions_too(visma_sim: VismaSim,
     revisions = visma_sim.journal_attachments("000001")[0]["revisions"]
     assert [r["sha256"] for r in revisions] == [hashlib.sha256(PDF).hexdigest()] * 2
     assert upload(api, "/v2/journaltransaction/module/GL/999999/attachment", "x.pdf", PDF).status_code == 404
+
+
+def test_reset_empties_the_supplier_ledger_and_restores_the_switches(
+    visma_sim: VismaSim, api: httpx2.Client
+) -> None:
+    create(api, invoice_body())
+    visma_sim.set_supplier_ledger(holdOnEntry=True, release="queued")
+    visma_sim.reset()
+    after = visma_sim.supplier_ledger()
+    defaults = {"holdOnEntry": False, "duplicateReference": "warning", "release": "done"}
+    assert after == {**defaults, "documents": []}
+    assert api.get(f"{URL}/000001").status_code == 404
