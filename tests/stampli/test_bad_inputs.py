@@ -613,7 +613,7 @@ def test_rejected_csv_record_keeps_its_raw_rows_for_replay(tmp_path: Path) -> No
     fixed = tmp_path / "replay.csv"
     fixed.write_text(rec.raw.replace("PENDING_APPROVAL", "APPROVED"), "utf-8")
     replay = read(fixed)
-    assert replay.status == "ok" and replay.documents[0].key == "INV:41877219"  # type: ignore[union-attr]
+    assert replay.status == "ok" and replay.documents[0].key == "INV:41877219"
 
 
 def test_rejected_xml_record_keeps_its_fragment(tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import UnionType
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints, overload
 
 from ml_connector.domain.money import Money, format_amount
 
@@ -120,7 +120,17 @@ class Invoice:
 
     @property
     def key(self) -> str:
-        return invoice_key(self)
+        return record_key(
+            "invoice",
+            (
+                self.stampli_invoice_id,
+                self.stampli_company_id,
+                self.vendor_id,
+                self.invoice_number,
+                self.document_type,
+            ),
+            complete=False,
+        )
 
     @property
     def effective_posting_date(self) -> date:
@@ -167,6 +177,16 @@ class Payment:
     def amount(self) -> Money:
         return Money(self.payment_amount, self.payment_currency)
 
+    @property
+    def key(self) -> str:
+        """The ledger key: ``PAY:<id>``, or ``PAYV:<id>`` (the reversal) when Stampli voided it."""
+        return payment_key(self.stampli_payment_id, voided=self.payment_status == "VOIDED")
+
+    @property
+    def paid_key(self) -> str:
+        """The key of the payment itself, the document a void reverses."""
+        return payment_key(self.stampli_payment_id)
+
 
 def normalize_invoice_number(number: str) -> str:
     """Trim, drop inner whitespace, upper-case (stampli-format.md §4.3 footnote 1)."""
@@ -194,10 +214,10 @@ def refused_id_char(text: str) -> str | None:
 
 
 def document_key(prefix: str, *parts: str) -> str:
-    """The one place a ledger document key is built: ``PREFIX:part:part``. Each part is normalised
-    by ``normalize_id``; a character ``refused_id_char`` refuses is written as ``<U+200B>`` so a
-    key (of a rejected record, in a failure) never hides one. Readers refuse such ids before a
-    document is accepted."""
+    """How a ledger document key is written (``record_key`` decides its parts): ``PREFIX:part:part``.
+    Each part is normalised by ``normalize_id``; a character ``refused_id_char`` refuses is written
+    as ``<U+200B>`` so a key (of a rejected record, in a failure) never hides one. Readers refuse
+    such ids before a document is accepted."""
     out = [prefix]
     for part in parts:
         part = part.strip()
@@ -207,30 +227,70 @@ def document_key(prefix: str, *parts: str) -> str:
     return ":".join(out)
 
 
+# The camelCase fields a document's key is made of, in the order ``record_key`` takes them.
+KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "invoice": ("stampliInvoiceId", "stampliCompanyId", "vendorId", "invoiceNumber", "documentType"),
+    "payment": ("stampliPaymentId",),
+    "application": ("stampliPaymentId", "stampliInvoiceId"),
+}
+
+
+@overload
+def record_key(
+    kind: str, values: Sequence[str | None], *, complete: Literal[False], voided: bool = False
+) -> str: ...
+@overload
+def record_key(
+    kind: str, values: Sequence[str | None], *, complete: bool = True, voided: bool = False
+) -> str | None: ...
+def record_key(
+    kind: str, values: Sequence[str | None], *, complete: bool = True, voided: bool = False
+) -> str | None:
+    """The one function that decides a document's ledger key, from the texts of its
+    ``KEY_FIELDS[kind]`` in that order (as read, untrimmed, or None):
+
+    * invoice: ``INV:<stampliInvoiceId>``, or without one the §4.8 fallback
+      ``INVX:company:vendor:NORMALIZED-NUMBER:TYPE``;
+    * payment: ``PAY:<stampliPaymentId>``, ``PAYV:<id>`` for the reversal of a voided one;
+    * application: ``PAY:<stampliPaymentId>:<stampliInvoiceId>``.
+
+    ``complete=True`` (a document's key) gives None when the fields cannot make a key (no id and
+    an incomplete fallback); ``complete=False`` (grouping rows, naming what was written) always
+    builds one from whatever is there."""
+    if kind == "invoice":
+        iid = values[0]
+        if iid and iid.strip():  # the common case
+            return document_key("INV", iid)
+        company, vendor, number, doc_type = (v or "" for v in values[1:])
+        if complete and not (company.strip() and vendor.strip() and number.strip() and doc_type.strip()):
+            return None
+        return document_key(
+            "INVX", company, vendor, normalize_invoice_number(number), doc_type.strip().upper()
+        )
+    parts = [v or "" for v in values]
+    if complete and not all(p.strip() for p in parts):
+        return None
+    return document_key("PAYV" if voided else "PAY", *parts)
+
+
 def invoice_document_key(
     invoice_id: str | None, company: str, vendor: str, number: str, document_type: str
 ) -> str:
     """The idempotency key of an invoice: the Stampli invoice id, or the §4.8 fallback key."""
-    if invoice_id and invoice_id.strip():
-        return document_key("INV", invoice_id)
-    return document_key(
-        "INVX", company, vendor, normalize_invoice_number(number), document_type.strip().upper()
-    )
+    return record_key("invoice", (invoice_id, company, vendor, number, document_type), complete=False)
 
 
 def invoice_key(inv: Invoice) -> str:
-    return invoice_document_key(
-        inv.stampli_invoice_id, inv.stampli_company_id, inv.vendor_id, inv.invoice_number, inv.document_type
-    )
+    return inv.key
 
 
 def payment_key(payment_id: str, *, voided: bool = False) -> str:
     """``PAY:<id>`` for a payment; ``PAYV:<id>`` for the reversal of a voided one."""
-    return document_key("PAYV" if voided else "PAY", payment_id)
+    return record_key("payment", (payment_id,), complete=False, voided=voided)
 
 
 def application_key(payment: Payment, app: PaymentApplication) -> str:
-    return document_key("PAY", payment.stampli_payment_id, app.stampli_invoice_id)
+    return record_key("application", (payment.stampli_payment_id, app.stampli_invoice_id), complete=False)
 
 
 # ---- JSON form ---------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from ml_connector.domain.documents import (
     content_hash,
     invoice_json,
     payment_json,
-    payment_key,
 )
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
@@ -383,7 +382,7 @@ def document_values(doc: Invoice | Payment, file_id: int | None) -> dict[str, An
         }
     voided = doc.payment_status == "VOIDED"
     return {
-        "doc_key": payment_key(doc.stampli_payment_id, voided=voided),
+        "doc_key": doc.key,
         "kind": "payment_void" if voided else "payment",
         "reference": void_reference(doc) if voided else payment_reference(doc),
         "vendor_id": doc.vendor_id,
@@ -414,13 +413,13 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
             stats.duplicates += 1
             stats.note(key, "already_read", "read by another process at the same moment; not read again")
         return
-    if existing["content_hash"] == values["content_hash"]:
+    if existing.content_hash == values["content_hash"]:
         stats.duplicates += 1
-        stats.note(key, "already_read", f"already in the ledger ({existing['status']}) with the same content")
+        stats.note(key, "already_read", f"already in the ledger ({existing.status}) with the same content")
         return
-    if existing["status"] in DocStatus.NOT_POSTED:
+    if existing.status in DocStatus.NOT_POSTED:
         if rt.ledger.replace_source(
-            int(existing["id"]),
+            existing.id,
             source=values["source"],
             raw=None,
             content_hash=values["content_hash"],
@@ -428,25 +427,25 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
             actor=rt.actor,
         ):
             rt.ledger.resolve_failures(
-                int(existing["id"]), actor=rt.actor, reason="superseded by a re-export"
+                existing.id, actor=rt.actor, reason="superseded by a re-export"
             )
             stats.superseded += 1
             stats.note(
                 key,
                 "superseded",
-                f"the {existing['status']} copy read earlier was replaced by the changed one in "
+                f"the {existing.status} copy read earlier was replaced by the changed one in "
                 f"{doc.provenance.remote_path}",
             )
         return
     stats.conflicts += 1
-    stats.note(key, "conflict", f"already {existing['status']}; the changed re-export is a failure to review")
+    stats.note(key, "conflict", f"already {existing.status}; the changed re-export is a failure to review")
     rt.ledger.record_failure(
         connection=rt.name,
         actor=rt.actor,
         category=Category.SOURCE_DATA,
         code="conflict",
         reason=(
-            f"{key} was already {existing['status']} in Visma (batch {existing['batch_number'] or '?'}) and "
+            f"{key} was already {existing.status} in Visma (batch {existing.batch_number or '?'}) and "
             "Stampli exported it again with different content; ml-connector never overwrites a posted "
             "document: correct it in Visma by hand, then close this failure"
         ),
@@ -464,8 +463,8 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
         stats.duplicates += 1
         stats.note(key, "already_read", "the void is already in the ledger")
         return
-    original = rt.ledger.document(rt.name, payment_key(doc.stampli_payment_id))
-    posted = original is not None and original["status"] not in DocStatus.NOT_POSTED
+    original = rt.ledger.document(rt.name, doc.paid_key)
+    posted = original is not None and original.status not in DocStatus.NOT_POSTED
     if posted:
         if rt.ledger.insert_document(
             values, status=DocStatus.PENDING, actor=rt.actor, reason="payment voided"
@@ -477,5 +476,5 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
     stats.skipped += 1
     stats.note(key, "skipped", reason)
     if original is not None:
-        rt.ledger.transition(int(original["id"]), "voided", actor=rt.actor, reason=reason)
-        rt.ledger.resolve_failures(int(original["id"]), actor=rt.actor, reason="payment voided in Stampli")
+        rt.ledger.transition(original.id, "voided", actor=rt.actor, reason=reason)
+        rt.ledger.resolve_failures(original.id, actor=rt.actor, reason="payment voided in Stampli")

@@ -52,6 +52,19 @@ def _side(amount: Decimal) -> tuple[Decimal, Decimal]:
     return (amount, Decimal(0)) if amount >= 0 else (Decimal(0), -amount)
 
 
+def _line(mapping: MappingConfig, account: str, amount: Decimal, ref: str, description: str) -> VoucherLine:
+    """A line without a cost center of its own (VAT, clearing, bank): the default segment values."""
+    debit, credit = _side(amount)
+    return VoucherLine(
+        account=account,
+        debit=debit,
+        credit=credit,
+        reference=ref,
+        description=description[:255],
+        subaccount=default_segments(mapping),
+    )
+
+
 def default_segments(mapping: MappingConfig) -> tuple[Segment, ...]:
     return tuple(Segment(sid, value) for sid, value in sorted(mapping.default_segments.items()))
 
@@ -129,29 +142,9 @@ def invoice_voucher(inv: Invoice, mapping: MappingConfig, *, period: str, transa
                     "add it, then replay",
                 )
             )
-        debit, credit = _side(amount)
-        lines.append(
-            VoucherLine(
-                account=account,
-                debit=debit,
-                credit=credit,
-                reference=ref,
-                description=f"{title}: input VAT code {code}"[:255],
-                subaccount=default_segments(mapping),
-            )
-        )
+        lines.append(_line(mapping, account, amount, ref, f"{title}: input VAT code {code}"))
     # The credit side: the total, on the configured clearing/AP account (mirrored for credit notes).
-    debit, credit = _side(-inv.total_amount)
-    lines.append(
-        VoucherLine(
-            account=mapping.credit_account,
-            debit=debit,
-            credit=credit,
-            reference=ref,
-            description=title[:255],
-            subaccount=default_segments(mapping),
-        )
-    )
+    lines.append(_line(mapping, mapping.credit_account, -inv.total_amount, ref, title))
     return Voucher(
         transaction_date=transaction_date,
         financial_period=period,
@@ -204,30 +197,10 @@ def payment_voucher(pay: Payment, mapping: MappingConfig, *, period: str, transa
     bank = bank_account_for(pay, mapping)
     lines: list[VoucherLine] = []
     for app in pay.applications:
-        debit, credit = _side(app.applied_amount)
-        lines.append(
-            VoucherLine(
-                account=mapping.credit_account,
-                debit=debit,
-                credit=credit,
-                reference=ref,
-                description=f"{vendor} payment {number}: {app.document_type.lower()} {app.invoice_number}"[
-                    :255
-                ],
-                subaccount=default_segments(mapping),
-            )
-        )
-    debit, credit = _side(-pay.payment_amount)
-    lines.append(
-        VoucherLine(
-            account=bank,
-            debit=debit,
-            credit=credit,
-            reference=ref,
-            description=f"{vendor} payment {number} ({pay.payment_method})"[:255],
-            subaccount=default_segments(mapping),
-        )
-    )
+        text = f"{vendor} payment {number}: {app.document_type.lower()} {app.invoice_number}"
+        lines.append(_line(mapping, mapping.credit_account, app.applied_amount, ref, text))
+    text = f"{vendor} payment {number} ({pay.payment_method})"
+    lines.append(_line(mapping, bank, -pay.payment_amount, ref, text))
     return Voucher(
         transaction_date=transaction_date,
         financial_period=period,

@@ -7,17 +7,18 @@ data: it returns the document (or None) and the issues it found, all of them.
 
 from __future__ import annotations
 
+import functools
 import re
-import unicodedata
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, make_dataclass
-from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
-from operator import itemgetter
-from typing import Any, Literal, NoReturn, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
 
+from ml_connector.domain.construct import field_names, positional_constructor
 from ml_connector.domain.documents import (
     BOOKED_PAYMENT_STATUSES,
+    KEY_FIELDS,
     DocumentType,
     Invoice,
     InvoiceLine,
@@ -26,19 +27,13 @@ from ml_connector.domain.documents import (
     PaymentApplication,
     PaymentStatus,
     Provenance,
-    invoice_document_key,
     normalize_id,
-    payment_key,
+    record_key,
     refused_id_char,
 )
 from ml_connector.domain.issues import Issue, Level, error, warning
-from ml_connector.domain.money import finer_than_minor_unit, is_currency_code, minor_units, round_money
-from ml_connector.stampli.columns import (
-    INVOICE_EXTENSION_COLUMNS,
-    INVOICE_HEADER_COLUMNS,
-    INVOICE_LINE_COLUMNS,
-    HeaderMap,
-)
+from ml_connector.domain.money import finer_than_minor_unit, minor_units, round_money
+from ml_connector.stampli.value_cache import ValueCache
 from ml_connector.stampli.values import BadValue, ValueRules
 
 # Free text is kept exactly as written; every other field is trimmed.
@@ -49,8 +44,9 @@ _IDS = frozenset({"stampliCompanyId", "stampliInvoiceId", "stampliPaymentId", "v
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-@dataclass
+@dataclass(slots=True)
 class RawLine:
+    # Text by canonical field name; an empty cell may be "" or None (both read as empty).
     values: dict[str, str | None]
     custom: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
@@ -75,20 +71,11 @@ class RawDocument:
         return self.rows[0] if self.rows else None
 
     def key(self) -> str | None:
-        h = self.header
-        if self.kind == "payment":
-            pid = (h.get("stampliPaymentId") or "").strip()
-            return payment_key(pid) if pid else None
-        iid = h.get("stampliInvoiceId")
-        names = ("stampliCompanyId", "vendorId", "invoiceNumber", "documentType")
-        company, vendor, number, doc_type = ((h.get(k) or "").strip() for k in names)
-        if (iid and iid.strip()) or (company and vendor and number and doc_type):
-            return invoice_document_key(iid, company, vendor, number, doc_type)
-        return None
+        return record_key(self.kind, [self.header.get(name) for name in KEY_FIELDS[self.kind]])
 
     def parsed_json(self) -> dict[str, Any]:
         """Best-effort camelCase view of the raw text, for a rejected record."""
-        out: dict[str, Any] = {k: v for k, v in self.header.items() if v is not None}
+        out: dict[str, Any] = {k: v for k, v in self.header.items() if v}  # an empty cell is not shown
         if self.approvers is not None:
             out["approvers"] = list(self.approvers)
         if self.custom:
@@ -98,7 +85,7 @@ class RawDocument:
         sub = "lines" if self.kind == "invoice" else "applications"
         out[sub] = []
         for line in self.lines:
-            d: dict[str, Any] = {k: v for k, v in line.values.items() if v is not None}
+            d: dict[str, Any] = {k: v for k, v in line.values.items() if v}
             if line.custom:
                 d["custom"] = dict(line.custom)
             if line.extra:
@@ -116,16 +103,24 @@ class BuildContext:
     approved_statuses: frozenset[str]
     tolerance: Decimal
     max_lines: int
+    # Values already read from this file without an issue (a file's documents share one context).
+    cache: ValueCache = field(default_factory=ValueCache, compare=False, repr=False)
 
 
 class _Fields:
     """Reads typed values from one raw mapping, collecting issues with their location."""
 
-    def __init__(self, ctx: BuildContext, doc_key: str | None, issues: list[Issue], naive: set[str]) -> None:
+    def __init__(self, ctx: BuildContext, raw: RawDocument, issues: list[Issue], naive: set[str]) -> None:
         self.ctx = ctx
-        self.key = doc_key
+        self.raw = raw
         self.issues = issues
         self.naive = naive
+        self.cache = ctx.cache
+
+    @functools.cached_property
+    def key(self) -> str | None:
+        """The document's key, for the issues' location (only a document with an issue needs it)."""
+        return self.raw.key()
 
     def _where(self, row: int | None, xpath: str | None, name: str) -> dict[str, object]:
         w: dict[str, object] = {"file": self.ctx.file, "field": name}
@@ -185,6 +180,23 @@ class _Fields:
             return None
         return raw
 
+    def texts(
+        self, src: Mapping[str, str | None], names: tuple[str, ...], row: int | None, xpath: str | None
+    ) -> list[str | None]:
+        """``text`` of each optional field in ``names``, in that order."""
+        values = list(map(src.get, names))
+        joined = "".join(filter(None, values))
+        if not joined:
+            return [None] * len(names)
+        # Printable (no control character: what ``text`` refuses in a non-id field) is the common
+        # case: only the trimming is left.
+        if joined.isprintable() and _IDS.isdisjoint(names):
+            out = [v.strip() or None if v else None for v in values]
+            for i in _verbatim_at(names):
+                out[i] = values[i] or None
+            return out
+        return [self.text(src, name, row, xpath) for name in names]
+
     def typed(
         self,
         src: Mapping[str, str | None],
@@ -198,44 +210,82 @@ class _Fields:
     ) -> Any:
         """The typed value; ``kind="money"`` is an amount in ``currency`` (checked against its
         minor unit when the currency is known)."""
-        raw = self.text(src, name, row, xpath, req=req)
+        written = src.get(name)
+        cache = self.cache
+        table = cache.by_kind[kind] if kind != "money" or currency is None else cache.money_table(currency)
+        if written is not None:  # read before without an issue: the same value, no issue
+            hit = table.get(written)
+            if hit is not None:
+                return hit
+            if kind == "money" or kind == "amount":
+                # A short plain number has no text to check: ``ValueRules.plain_amount``, inline.
+                rules = self.ctx.rules
+                shape = rules.plain_shape
+                if shape is not None and len(written) <= 16 and shape.fullmatch(written):
+                    point = written.find(rules.decimal_sep)  # the shape allows just this one, once
+                    # no more decimals written than the minor unit has: it cannot be finer
+                    if (
+                        kind == "amount"
+                        or currency is None
+                        or point < 0
+                        or len(written) - 1 - point <= minor_units(currency)
+                    ):
+                        amount = Decimal(written.replace(",", "."))
+                        if len(table) < cache.limit:
+                            table[written] = amount
+                        else:
+                            cache.remember(table, written, amount)
+                        return amount
+        raw: str | None
+        if written and written.isascii() and written.isprintable():  # text's common case, inline
+            raw = written.strip() or self.text(src, name, row, xpath, req=req)
+        else:
+            raw = self.text(src, name, row, xpath, req=req)
         if raw is None:
             return None
         rules = self.ctx.rules
         try:
+            value: Any
             if kind == "amount":
-                return rules.amount(raw)
-            if kind == "money":
-                money = rules.amount(raw)
-                if currency is not None and finer_than_minor_unit(money, currency):
+                value = rules.amount(raw)
+            elif kind == "money":
+                value = rules.amount(raw)
+                if (
+                    currency is not None
+                    and _decimals_written(raw) > minor_units(currency)  # else it cannot be finer
+                    and finer_than_minor_unit(value, currency)
+                ):
                     raise BadValue(
                         "invalid_amount",
                         f"{raw!r} has more decimals than {currency} has ({minor_units(currency)}); "
                         "Stampli amounts are in the currency's minor unit",
                     )
-                return money
-            if kind == "int":
-                return rules.integer(raw)
-            if kind == "date":
-                return rules.date(raw)
-            if kind == "currency":
-                return rules.currency(raw)
-            if kind == "timestamp":
+            elif kind == "int":
+                value = rules.integer(raw)
+            elif kind == "date":
+                value = rules.date(raw)
+            elif kind == "currency":
+                value = rules.currency(raw)
+            elif kind == "timestamp":
                 value, was_naive = rules.timestamp(raw)
-                if was_naive and name not in self.naive:
-                    self.naive.add(name)
-                    self.warn(
-                        "naive_timestamp",
-                        f"{name} {raw!r} has no UTC offset; read in the profile's time zone",
-                        row,
-                        xpath,
-                        name,
-                    )
-                return value
+                if was_naive:
+                    if name not in self.naive:
+                        self.naive.add(name)
+                        self.warn(
+                            "naive_timestamp",
+                            f"{name} {raw!r} has no UTC offset; read in the profile's time zone",
+                            row,
+                            xpath,
+                            name,
+                        )
+                    return value
+            else:  # pragma: no cover
+                raise AssertionError(kind)
+            cache.remember(table, written, value)  # type: ignore[arg-type]  # raw is not None
+            return value
         except BadValue as exc:
             self.fail(exc.code, f"{name}: {exc.message}", row, xpath, name)
             return None
-        raise AssertionError(kind)  # pragma: no cover
 
     def enum(
         self,
@@ -247,11 +297,19 @@ class _Fields:
         *,
         req: bool = False,
     ) -> str | None:
+        written = src.get(name)
+        table = self.cache.enum_table(name)
+        if written is not None:
+            hit = table.get(written)
+            if hit is not None:
+                return hit
         raw = self.text(src, name, row, xpath, req=req)
         if raw is None:
             return None
         value = raw.upper()
-        if value not in allowed:
+        if value in allowed:
+            self.cache.remember(table, written, value)  # type: ignore[arg-type]  # raw is not None
+        else:
             self.fail(
                 "invalid_value",
                 f"{name} {raw!r} is not one of {', '.join(sorted(allowed))}",
@@ -263,8 +321,37 @@ class _Fields:
         return value
 
 
+@functools.cache
+def _verbatim_at(names: tuple[str, ...]) -> tuple[int, ...]:
+    """Positions of the free-text fields (kept as written, not trimmed) in ``names``."""
+    return tuple(i for i, name in enumerate(names) if name in _VERBATIM)
+
+
+def _decimals_written(text: str) -> int:
+    """Digits after the last '.' or ',' of an amount's text: at least as many decimals as it has."""
+    point = max(text.rfind("."), text.rfind(","))
+    return len(text) - 1 - point if point >= 0 else 0
+
+
 _DOC_TYPES = frozenset(t.value for t in DocumentType)
 _LINE_TYPES = frozenset(t.value for t in LineType)
+# The optional texts of a line, in InvoiceLine's order (read, and checked, in this order).
+_LINE_TEXTS: tuple[str, ...] = ("lineDescription", "taxCode", "department", "costCenter")
+_LINE_TEXTS += ("location", "class", "project", "poLineNumber")
+# The optional texts of an invoice, read (and checked) in this order before deciding.
+_INVOICE_TEXTS = (
+    "originalInvoiceNumber",
+    "vendorTaxId",
+    "paymentTerms",
+    "paymentReference",
+    "paymentReferenceType",
+    "poNumber",
+    "description",
+)
+_DOC_TYPE = {t.value: t for t in DocumentType}
+_LINE_TYPE = {t.value: t for t in LineType}
+_new_invoice_line = positional_constructor(InvoiceLine, field_names(InvoiceLine))
+_new_invoice = positional_constructor(Invoice, field_names(Invoice))
 _PAY_STATUSES = frozenset(s.value for s in PaymentStatus)
 
 
@@ -274,6 +361,8 @@ def _check_rate(f: _Fields, rate: Decimal | None, row: int | None, xpath: str | 
 
 
 def _close(a: Decimal, b: Decimal, currency: str, tolerance: Decimal) -> bool:
+    if a == b and tolerance >= 0:  # equal amounts round equally (the common case)
+        return True
     return abs(round_money(a, currency) - round_money(b, currency)) <= tolerance
 
 
@@ -283,8 +372,7 @@ def _has_errors(issues: list[Issue]) -> bool:
 
 def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, list[Issue]]:
     issues: list[Issue] = list(raw.issues)
-    key = raw.key()
-    f = _Fields(ctx, key, issues, set())
+    f = _Fields(ctx, raw, issues, set())
     h, row, xp = raw.header, raw.first_row, raw.xpath
 
     company = f.text(h, "stampliCompanyId", row, xp, req=True)
@@ -293,18 +381,28 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     number = f.text(h, "invoiceNumber", row, xp, req=True)
     vendor_id = f.text(h, "vendorId", row, xp, req=True)
     vendor_name = f.text(h, "vendorName", row, xp, req=True)
-    invoice_date = f.typed(h, "invoiceDate", row, xp, "date", req=True)
-    due_date = f.typed(h, "dueDate", row, xp, "date", req=True)
-    posting_date = f.typed(h, "postingDate", row, xp, "date")
-    currency = f.typed(h, "currency", row, xp, "currency", req=True)
+    # A value already read without an issue is taken from the cache tables directly (what
+    # ``typed``/``enum`` would return for it, without the call); a miss (or a falsy value such as
+    # a zero) takes the full read, which also reports.
+    dates, stamps = f.cache.dates, f.cache.stamps
+    invoice_date = dates.get(h.get("invoiceDate")) or f.typed(h, "invoiceDate", row, xp, "date", req=True)  # type: ignore[arg-type]
+    due_date = dates.get(h.get("dueDate")) or f.typed(h, "dueDate", row, xp, "date", req=True)  # type: ignore[arg-type]
+    posting_date = dates.get(h.get("postingDate")) or f.typed(h, "postingDate", row, xp, "date")  # type: ignore[arg-type]
+    currency = f.cache.currencies.get(h.get("currency")) or f.typed(  # type: ignore[arg-type]
+        h, "currency", row, xp, "currency", req=True
+    )
     rate = f.typed(h, "exchangeRate", row, xp, "amount")
     _check_rate(f, rate, row, xp)
     subtotal = f.typed(h, "subtotalAmount", row, xp, "money", req=True, currency=currency)
     tax = f.typed(h, "taxAmount", row, xp, "money", req=True, currency=currency)
     total = f.typed(h, "totalAmount", row, xp, "money", req=True, currency=currency)
     status_raw = f.text(h, "approvalStatus", row, xp, req=True)
-    approved_at = f.typed(h, "approvedAt", row, xp, "timestamp", req=True)
-    exported_at = f.typed(h, "exportedAt", row, xp, "timestamp", req=True)
+    approved_at = stamps.get(h.get("approvedAt")) or f.typed(  # type: ignore[arg-type]
+        h, "approvedAt", row, xp, "timestamp", req=True
+    )
+    exported_at = stamps.get(h.get("exportedAt")) or f.typed(  # type: ignore[arg-type]
+        h, "exportedAt", row, xp, "timestamp", req=True
+    )
     link = f.text(h, "stampliLink", row, xp)
     if link is not None and not link.startswith(("https://", "http://")):
         f.fail("invalid_value", f"stampliLink {link!r} is not an http(s) URL", row, xp, "stampliLink")
@@ -332,24 +430,33 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         f.fail("missing_value", "the invoice has no lines", row, xp, "lines")
 
     lines: list[InvoiceLine] = []
-    seen_numbers: dict[int, int | str | None] = {}
+    seen_numbers: dict[int, RawLine] = {}
     net_sum = Decimal(0)
     tax_sum = Decimal(0)
     sums_ok = True
+    # Per line, the same cache peeks as above.
+    ints, amounts = f.cache.ints, f.cache.amounts
+    moneys = f.cache.money_table(currency) if currency is not None else amounts
+    line_types = f.cache.enum_table("lineType")
     for line in raw.lines:
         v, lr, lx = line.values, line.row, line.xpath
-        number_ = f.typed(v, "lineNumber", lr, lx, "int", req=True)
-        ltype = f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)
+        number_ = ints.get(v.get("lineNumber")) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
+        ltype = line_types.get(v.get("lineType")) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
         gl = f.text(v, "glAccount", lr, lx, req=ltype == "GL")
         item = f.text(v, "itemCode", lr, lx, req=ltype == "ITEM")
-        qty = f.typed(v, "quantity", lr, lx, "amount")
-        price = f.typed(v, "unitPrice", lr, lx, "amount")
-        net = f.typed(v, "lineNetAmount", lr, lx, "money", req=True, currency=currency)
-        ltax = f.typed(v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency)
-        rate_pct = f.typed(v, "taxRate", lr, lx, "amount")
+        qty = amounts.get(v.get("quantity")) or f.typed(v, "quantity", lr, lx, "amount")  # type: ignore[arg-type]
+        price = amounts.get(v.get("unitPrice")) or f.typed(v, "unitPrice", lr, lx, "amount")  # type: ignore[arg-type]
+        net = moneys.get(v.get("lineNetAmount")) or f.typed(  # type: ignore[arg-type]
+            v, "lineNetAmount", lr, lx, "money", req=True, currency=currency
+        )
+        ltax = moneys.get(v.get("lineTaxAmount")) or f.typed(  # type: ignore[arg-type]
+            v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency
+        )
+        rate_pct = amounts.get(v.get("taxRate")) or f.typed(v, "taxRate", lr, lx, "amount")  # type: ignore[arg-type]
         if number_ is not None:
             if number_ in seen_numbers:
-                where = seen_numbers[number_]
+                seen = seen_numbers[number_]
+                where = f"row {seen.row}" if seen.row is not None else seen.xpath
                 f.fail(
                     "duplicate_line_number",
                     f"lineNumber {number_} appears twice (also at {where})",
@@ -357,7 +464,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                     lx,
                     "lineNumber",
                 )
-            seen_numbers[number_] = f"row {lr}" if lr is not None else lx
+            seen_numbers[number_] = line
         if net is None or ltax is None:
             sums_ok = False
         else:
@@ -368,6 +475,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
             and price is not None
             and net is not None
             and currency is not None
+            and qty * price != net  # equal amounts round equally (the common case, no rounding)
             and round_money(qty * price, currency) != round_money(net, currency)
         ):
             f.warn(
@@ -379,29 +487,32 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
             )
         if number_ is None or ltype is None or net is None or ltax is None:
             continue
+        description, tax_code, department, cost_center, location, class_, project, po_line = f.texts(
+            v, _LINE_TEXTS, lr, lx
+        )
         lines.append(
-            InvoiceLine(
-                line_number=number_,
-                line_type=LineType(ltype),
-                line_net_amount=net,
-                line_tax_amount=ltax,
-                gl_account=gl,
-                item_code=item,
-                line_description=f.text(v, "lineDescription", lr, lx),
-                quantity=qty,
-                unit_price=price,
-                tax_code=f.text(v, "taxCode", lr, lx),
-                tax_rate=rate_pct,
-                department=f.text(v, "department", lr, lx),
-                cost_center=f.text(v, "costCenter", lr, lx),
-                location=f.text(v, "location", lr, lx),
-                class_=f.text(v, "class", lr, lx),
-                project=f.text(v, "project", lr, lx),
-                po_line_number=f.text(v, "poLineNumber", lr, lx),
-                custom=dict(line.custom),
-                extra=dict(line.extra),
-                row=lr,
-                xpath=lx,
+            _new_invoice_line(  # InvoiceLine, fields in declaration order
+                number_,
+                _LINE_TYPE[ltype],
+                net,
+                ltax,
+                gl,
+                item,
+                description,
+                qty,
+                price,
+                tax_code,
+                rate_pct,
+                department,
+                cost_center,
+                location,
+                class_,
+                project,
+                po_line,
+                line.custom,  # the raw record's own dicts: it is dropped once built
+                line.extra,
+                lr,
+                lx,
             )
         )
 
@@ -442,61 +553,49 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                 f.fail("sign_mismatch", f"a CREDIT_NOTE has positive {name} {amount}", row, xp, name)
 
     # Optional texts are read (and checked) before deciding: a control character rejects too.
-    optional = {
-        name: f.text(h, name, row, xp)
-        for name in (
-            "originalInvoiceNumber",
-            "vendorTaxId",
-            "paymentTerms",
-            "paymentReference",
-            "paymentReferenceType",
-            "poNumber",
-            "description",
-        )
-    }
+    optional = dict(zip(_INVOICE_TEXTS, f.texts(h, _INVOICE_TEXTS, row, xp), strict=True))
     if _has_errors(issues) or not (company and doc_type and number and vendor_id and vendor_name and status):
         return None, issues
     if not (isinstance(invoice_date, date) and isinstance(due_date, date) and isinstance(currency, str)):
         return None, issues
-    invoice = Invoice(
-        stampli_company_id=company,
-        stampli_invoice_id=invoice_id,
-        document_type=DocumentType(doc_type),
-        invoice_number=number,
-        vendor_id=vendor_id,
-        vendor_name=vendor_name,
-        invoice_date=invoice_date,
-        due_date=due_date,
-        currency=currency,
-        subtotal_amount=subtotal,
-        tax_amount=tax,
-        total_amount=total,
-        approval_status=status,
-        approved_at=approved_at,
-        exported_at=exported_at,
-        lines=tuple(lines),
-        provenance=Provenance(ctx.remote_path, ctx.sha256, rows=raw.rows, xpath=raw.xpath),
-        stampli_link=link,
-        original_invoice_number=optional["originalInvoiceNumber"],
-        vendor_tax_id=optional["vendorTaxId"],
-        posting_date=posting_date,
-        exchange_rate=rate,
-        payment_terms=optional["paymentTerms"],
-        payment_reference=optional["paymentReference"],
-        payment_reference_type=optional["paymentReferenceType"],
-        po_number=optional["poNumber"],
-        description=optional["description"],
-        approvers=approvers,
-        custom=dict(raw.custom),
-        extra=dict(raw.extra),
+    invoice = _new_invoice(  # Invoice, fields in declaration order
+        company,
+        invoice_id,
+        _DOC_TYPE[doc_type],
+        number,
+        vendor_id,
+        vendor_name,
+        invoice_date,
+        due_date,
+        currency,
+        subtotal,
+        tax,
+        total,
+        status,
+        approved_at,
+        exported_at,
+        tuple(lines),
+        Provenance(ctx.remote_path, ctx.sha256, rows=raw.rows, xpath=raw.xpath),
+        link,
+        optional["originalInvoiceNumber"],
+        optional["vendorTaxId"],
+        posting_date,
+        rate,
+        optional["paymentTerms"],
+        optional["paymentReference"],
+        optional["paymentReferenceType"],
+        optional["poNumber"],
+        optional["description"],
+        approvers,
+        dict(raw.custom),
+        dict(raw.extra),
     )
     return invoice, issues
 
 
 def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, list[Issue]]:
     issues: list[Issue] = list(raw.issues)
-    key = raw.key()
-    f = _Fields(ctx, key, issues, set())
+    f = _Fields(ctx, raw, issues, set())
     h, row, xp = raw.header, raw.first_row, raw.xpath
 
     company = f.text(h, "stampliCompanyId", row, xp, req=True)
@@ -645,493 +744,3 @@ def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, 
         extra=dict(raw.extra),
     )
     return payment, issues
-
-
-# ---- fast path for CSV invoices -------------------------------------------------------------------
-
-_PLAIN_POINT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-_PLAIN_COMMA = re.compile(r"[+-]?[0-9]+(?:,[0-9]+)?")
-_CACHE_MAX = 20_000  # distinct texts per converter cache; cleared when full (memory stays bounded)
-_LINE_TYPE = {t.value: t for t in LineType}
-_DOC_TYPE = {t.value: t for t in DocumentType}
-
-
-_T = TypeVar("_T")
-
-
-def positional_constructor(cls: type[_T], names: tuple[str, ...]) -> Callable[..., _T]:
-    """``make(*values)`` == ``cls(**dict(zip(names, values)))``, but faster for a frozen, slotted
-    dataclass whose fields are exactly ``names`` in that order, with a generated ``__init__`` and
-    no ``__post_init__``.
-
-    A frozen dataclass sets each field through ``object.__setattr__``, which costs about as much
-    as reading the CSV row. For such a class the constructor returned builds a non-frozen twin with
-    the very same slots (plain attribute stores) and turns it into ``cls`` by ``__class__``
-    assignment: the result is an ordinary frozen ``cls`` instance with the same field values. For
-    any other class it just calls ``cls`` with keywords."""
-    init = cls.__dict__.get("__init__")
-    params = getattr(cls, "__dataclass_params__", None)
-    if (
-        params is None
-        or not params.frozen
-        or tuple(f.name for f in fields(cls)) != names  # type: ignore[arg-type]
-        or getattr(cls, "__slots__", None) != names
-        or hasattr(cls, "__post_init__")
-        or getattr(getattr(init, "__code__", None), "co_filename", None) != "<string>"  # generated
-    ):
-        return lambda *values: cls(**dict(zip(names, values, strict=True)))
-
-    def become(self: object) -> None:
-        self.__class__ = cls
-
-    twin: Callable[..., _T] = make_dataclass(
-        f"_{cls.__name__}Twin",
-        names,
-        slots=True,
-        eq=False,
-        repr=False,
-        match_args=False,
-        namespace={"__post_init__": become, "__module__": __name__},
-    )
-    try:
-        probe = twin(*([None] * len(names)))
-    except TypeError:  # the layouts differ after all
-        return lambda *values: cls(**dict(zip(names, values, strict=True)))
-    assert type(probe) is cls
-    return twin
-
-
-_new_invoice_line = positional_constructor(
-    InvoiceLine,
-    (
-        "line_number",
-        "line_type",
-        "line_net_amount",
-        "line_tax_amount",
-        "gl_account",
-        "item_code",
-        "line_description",
-        "quantity",
-        "unit_price",
-        "tax_code",
-        "tax_rate",
-        "department",
-        "cost_center",
-        "location",
-        "class_",
-        "project",
-        "po_line_number",
-        "custom",
-        "extra",
-        "row",
-        "xpath",
-    ),
-)
-_new_invoice = positional_constructor(
-    Invoice,
-    (
-        "stampli_company_id",
-        "stampli_invoice_id",
-        "document_type",
-        "invoice_number",
-        "vendor_id",
-        "vendor_name",
-        "invoice_date",
-        "due_date",
-        "currency",
-        "subtotal_amount",
-        "tax_amount",
-        "total_amount",
-        "approval_status",
-        "approved_at",
-        "exported_at",
-        "lines",
-        "provenance",
-        "stampli_link",
-        "original_invoice_number",
-        "vendor_tax_id",
-        "posting_date",
-        "exchange_rate",
-        "payment_terms",
-        "payment_reference",
-        "payment_reference_type",
-        "po_number",
-        "description",
-        "approvers",
-        "custom",
-        "extra",
-    ),
-)
-
-
-class _Bail(Exception):
-    """The fast path saw something the generic path would report: let that path decide."""
-
-
-class CsvInvoiceBuilder:
-    """Builds an ``Invoice`` straight from one document's CSV rows when the document is clean.
-
-    ``build`` returns the same ``Invoice`` that ``build_invoice(_document(plan, group), ctx)``
-    returns when that path finds no issue at all, and None in every other case (any error, any
-    warning, header fields that differ between rows), so the caller runs the generic path for the
-    exact issues. The speed comes from precomputed column positions, comparing the invoice-level
-    cells of later rows with the first row's as raw text, and caching the parsed value of every
-    amount, date, timestamp, line number and line type cell text seen in the file."""
-
-    def __init__(self, header: HeaderMap, ctx: BuildContext) -> None:
-        idx = header.index
-        self.ctx = ctx
-        self.rules = ctx.rules
-        doc_names = [c for c in INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS if c in idx]
-        self.doc_cells = itemgetter(*(idx[c] for c in doc_names)) if len(doc_names) > 1 else None
-        # Position of each invoice-level field in the doc_cells tuple; absent columns point at
-        # the empty cell appended to it.
-        self.at = {c: doc_names.index(c) if c in idx else len(doc_names) for c in INVOICE_HEADER_COLUMNS}
-        self.at["paymentReferenceType"] = (
-            doc_names.index("paymentReferenceType") if "paymentReferenceType" in idx else len(doc_names)
-        )
-        # The invoice-level id cells (the line rows are checked whole with isprintable).
-        self.head_ids = itemgetter(
-            *(self.at[c] for c in ("stampliCompanyId", "stampliInvoiceId", "vendorId", "invoiceNumber"))
-        )
-        self.line_col = {c: idx.get(c) for c in INVOICE_LINE_COLUMNS}
-        self.custom = dict(header.custom)
-        self.extra = dict(header.extra)
-        rules = ctx.rules
-        plain = {".": _PLAIN_POINT, ",": _PLAIN_COMMA}.get(rules.decimal_sep)
-        # Under the comma rule every amount goes through ValueRules (``7.450`` is ambiguous there).
-        self.plain = plain if rules.thousands_sep is None and not rules.comma_rule else None
-        self.comma = rules.decimal_sep == ","
-        # Caches keyed by the cell text as written (before strip).
-        self.amounts: dict[str, Decimal] = {}
-        self.dates: dict[str, date] = {}
-        self.stamps: dict[str, datetime] = {}
-        self.ints: dict[str, int] = {}
-        self.line_types: dict[str, LineType] = {}
-        self.exps: dict[str, Decimal] = {}
-        self.places: dict[str, int] = {}  # decimals written in an amount cell (trailing zeros too)
-
-    # -- converters of one stripped, non-empty text: the value, or _Bail when the generic path
-    # -- would report something ------------------------------------------------------------------
-
-    def amount(self, cell: str) -> Decimal | None:
-        """The amount in a cell, None when it is blank."""
-        text = cell.strip()
-        if not text:
-            return None
-        plain = self.plain
-        if plain is not None and len(text) <= 16 and plain.fullmatch(text):
-            # at most 16 characters: in range (<= 16 integer digits), finite, as parse_amount reads it
-            digits = text.replace(",", ".") if self.comma else text
-            value = Decimal(digits)
-        else:
-            try:
-                value = self.rules.amount(text)
-            except BadValue:
-                raise _Bail from None
-            digits = str(value)
-        if len(self.amounts) >= _CACHE_MAX:
-            self.amounts.clear()
-            self.places.clear()
-        self.amounts[cell] = value
-        dot = digits.find(".")
-        # An exponent form ("0E-7") counts as too many decimals: the generic path decides.
-        self.places[cell] = 99 if "E" in digits else (len(digits) - dot - 1 if dot >= 0 else 0)
-        return value
-
-    def date(self, text: str) -> date:
-        value = self.dates.get(text)
-        if value is None:
-            try:
-                value = self.rules.date(text)
-            except BadValue:
-                raise _Bail from None
-            if len(self.dates) >= _CACHE_MAX:
-                self.dates.clear()
-            self.dates[text] = value
-        return value
-
-    def timestamp(self, text: str) -> datetime:
-        value = self.stamps.get(text)
-        if value is None:
-            try:
-                value, naive = self.rules.timestamp(text)
-            except BadValue:
-                raise _Bail from None
-            if naive:  # the generic path warns (naive_timestamp)
-                raise _Bail
-            if len(self.stamps) >= _CACHE_MAX:
-                self.stamps.clear()
-            self.stamps[text] = value
-        return value
-
-    def line_number(self, cell: str) -> int:
-        text = cell.strip()
-        if not text:
-            raise _Bail
-        try:
-            value = self.rules.integer(text)
-        except BadValue:
-            raise _Bail from None
-        if len(self.ints) >= _CACHE_MAX:
-            self.ints.clear()
-        self.ints[cell] = value
-        return value
-
-    def line_type(self, cell: str) -> LineType:
-        value = _LINE_TYPE.get(cell.strip().upper())
-        if value is None:
-            raise _Bail
-        if len(self.line_types) < _CACHE_MAX:
-            self.line_types[cell] = value
-        return value
-
-    def exp(self, currency: str) -> Decimal:
-        exp = self.exps.get(currency)
-        if exp is None:
-            exp = self.exps[currency] = Decimal(1).scaleb(-minor_units(currency))
-        return exp
-
-    # -- the document ------------------------------------------------------------------------
-
-    def build(self, group: list[tuple[int, list[str]]]) -> Invoice | None:
-        try:
-            return self._build(group)
-        except _Bail:
-            return None
-
-    def _build(self, group: list[tuple[int, list[str]]]) -> Invoice | None:
-        ctx = self.ctx
-        cells = self.doc_cells
-        if len(group) > ctx.max_lines or cells is None:
-            return None
-        first = group[0][1]
-        raw_head = cells(first)
-        if len(group) > 1:
-            for _, row in group[1:]:
-                if cells(row) != raw_head:  # header_mismatch
-                    return None
-        raw_head += ("",)
-        head = list(map(str.strip, raw_head))
-        at = self.at
-        head_ids = self.head_ids
-        company = head[at["stampliCompanyId"]]
-        doc_type = _DOC_TYPE.get(head[at["documentType"]].upper())
-        number = head[at["invoiceNumber"]]
-        vendor_id = head[at["vendorId"]]
-        vendor_name = head[at["vendorName"]]
-        currency = head[at["currency"]]
-        status = head[at["approvalStatus"]].upper()
-        if not (company and doc_type and number and vendor_id and vendor_name and status):
-            return None  # missing_value / invalid_value
-        if not is_currency_code(currency) or status not in ctx.approved_statuses:
-            return None
-        invoice_date = self.date(head[at["invoiceDate"]] or _missing())
-        due_date = self.date(head[at["dueDate"]] or _missing())
-        raw = head[at["postingDate"]]
-        posting_date = self.date(raw) if raw else None
-        amounts = self.amounts
-        amount = self.amount
-        raw = raw_head[at["exchangeRate"]]
-        rate = amounts.get(raw) or amount(raw)
-        if rate is not None and rate <= 0:
-            return None  # invalid_amount
-        subtotal = amounts.get(raw := raw_head[at["subtotalAmount"]]) or amount(raw)
-        tax = amounts.get(raw := raw_head[at["taxAmount"]]) or amount(raw)
-        total = amounts.get(raw := raw_head[at["totalAmount"]]) or amount(raw)
-        if subtotal is None or tax is None or total is None:
-            return None  # missing_value
-        minor = minor_units(currency)
-        pget = self.places.get  # a cell missing here (cache just cleared) counts as too fine: bail
-        if (
-            pget(raw_head[at["subtotalAmount"]], 99) > minor
-            or pget(raw_head[at["taxAmount"]], 99) > minor
-            or pget(raw_head[at["totalAmount"]], 99) > minor
-        ):
-            return None  # maybe finer than the currency's minor unit: the generic path decides
-        approved_at = self.timestamp(head[at["approvedAt"]] or _missing())
-        exported_at = self.timestamp(head[at["exportedAt"]] or _missing())
-        link = head[at["stampliLink"]] or None
-        if link is not None and not link.startswith(("https://", "http://")):
-            return None
-        raw = head[at["approvers"]]
-        approvers = tuple(a.strip() for a in raw.split("|") if a.strip()) if raw else ()
-
-        # Custom fields: the same value on every row belongs to the invoice; otherwise to the line.
-        doc_custom: dict[str, str] = {}
-        line_custom: list[tuple[str, int]] = []
-        for name, pos in self.custom.items():
-            if len({row[pos] for _, row in group}) == 1:
-                if first[pos]:
-                    doc_custom[name] = first[pos]
-            else:
-                line_custom.append((name, pos))
-        extra = self.extra
-
-        col = self.line_col
-
-        def column(name: str) -> int:
-            """The column of a line field; -1 (the empty cell appended to each row view) if absent."""
-            i = col[name]
-            return -1 if i is None else i
-
-        i_num, i_type, i_net, i_tax = (
-            column("lineNumber"),
-            column("lineType"),
-            column("lineNetAmount"),
-            column("lineTaxAmount"),
-        )
-        i_gl, i_item, i_desc, i_code = (
-            column("glAccount"),
-            column("itemCode"),
-            column("lineDescription"),
-            column("taxCode"),
-        )
-        i_qty, i_price, i_rate = column("quantity"), column("unitPrice"), column("taxRate")
-        i_dept, i_cost, i_loc = column("department"), column("costCenter"), column("location")
-        i_cls, i_proj, i_po = column("class"), column("project"), column("poLineNumber")
-        missing = -1
-        pad = missing in (
-            i_gl,
-            i_item,
-            i_desc,
-            i_code,
-            i_qty,
-            i_price,
-            i_rate,
-            i_dept,
-            i_cost,
-            i_loc,
-            i_cls,
-            i_proj,
-            i_po,
-        )
-        aget = amounts.get
-        iget = self.ints.get
-        tget = self.line_types.get
-        exp = self.exp(currency)
-        gl_type = LineType.GL
-        new_line = _new_invoice_line
-        item_type = LineType.ITEM
-        lines: list[InvoiceLine] = []
-        seen: set[int] = set()
-        net_sum = Decimal(0)
-        tax_sum = Decimal(0)
-        if not all(map(_plain_id, head_ids(raw_head))):
-            return None  # an id the generic path would refuse or normalise (NFC)
-        for rn, row in group:
-            if not "".join(row).isprintable():
-                return None  # maybe a control character: the generic path decides
-            if pad:
-                row = [*row, ""]  # a view with the empty cell at index -1
-            cell = row[i_num]
-            number_ = iget(cell)
-            if number_ is None:
-                number_ = self.line_number(cell)
-            if number_ in seen:
-                return None  # duplicate_line_number
-            seen.add(number_)
-            cell = row[i_type]
-            line_type = tget(cell) or self.line_type(cell)
-            gl = row[i_gl].strip() or None
-            item = row[i_item].strip() or None
-            if (gl is None and line_type is gl_type) or (item is None and line_type is item_type):
-                return None
-            qty = aget(cell := row[i_qty]) or amount(cell)
-            price = aget(cell := row[i_price]) or amount(cell)
-            net = aget(cell := row[i_net]) or amount(cell)
-            ltax = aget(cell := row[i_tax]) or amount(cell)
-            rate_pct = aget(cell := row[i_rate]) or amount(cell)
-            if net is None or ltax is None:
-                return None
-            if pget(row[i_net], 99) > minor or pget(row[i_tax], 99) > minor:
-                return None
-            net_sum += net
-            tax_sum += ltax
-            if qty is not None and price is not None:
-                product = qty * price
-                if product != net and product.quantize(exp, rounding=ROUND_HALF_EVEN) != net.quantize(
-                    exp, rounding=ROUND_HALF_EVEN
-                ):
-                    return None  # line_net_mismatch (a warning)
-            lines.append(
-                new_line(  # InvoiceLine, fields in order
-                    number_,
-                    line_type,
-                    net,
-                    ltax,
-                    gl,
-                    item,
-                    row[i_desc] or None,
-                    qty,
-                    price,
-                    row[i_code].strip() or None,
-                    rate_pct,
-                    row[i_dept].strip() or None,
-                    row[i_cost].strip() or None,
-                    row[i_loc].strip() or None,
-                    row[i_cls].strip() or None,
-                    row[i_proj].strip() or None,
-                    row[i_po].strip() or None,
-                    {n: row[p] for n, p in line_custom if row[p]} if line_custom else {},
-                    {n: row[p] for n, p in extra.items() if row[p]} if extra else {},
-                    rn,
-                    None,
-                )
-            )
-        tolerance = ctx.tolerance
-
-        def close(a: Decimal, b: Decimal) -> bool:
-            return (
-                abs(a.quantize(exp, rounding=ROUND_HALF_EVEN) - b.quantize(exp, rounding=ROUND_HALF_EVEN))
-                <= tolerance
-            )
-
-        if not (close(net_sum, subtotal) and close(tax_sum, tax) and close(subtotal + tax, total)):
-            return None  # subtotal_mismatch / tax_mismatch / total_mismatch
-        if doc_type is DocumentType.INVOICE and (total < 0 or subtotal < 0):
-            return None
-        if doc_type is DocumentType.CREDIT_NOTE and (total > 0 or subtotal > 0):
-            return None
-        return _new_invoice(  # Invoice, fields in order
-            company,
-            head[at["stampliInvoiceId"]] or None,
-            doc_type,
-            number,
-            vendor_id,
-            vendor_name,
-            invoice_date,
-            due_date,
-            currency,
-            subtotal,
-            tax,
-            total,
-            status,
-            approved_at,
-            exported_at,
-            tuple(lines),
-            Provenance(ctx.remote_path, ctx.sha256, rows=tuple(rn for rn, _ in group), xpath=None),
-            link,
-            head[at["originalInvoiceNumber"]] or None,
-            head[at["vendorTaxId"]] or None,
-            posting_date,
-            rate,
-            raw_head[at["paymentTerms"]] or None,
-            head[at["paymentReference"]] or None,
-            head[at["paymentReferenceType"]] or None,
-            head[at["poNumber"]] or None,
-            raw_head[at["description"]] or None,
-            approvers,
-            doc_custom,
-            {},
-        )
-
-
-def _plain_id(text: str) -> bool:
-    """An id the generic path takes as it is (see ``_Fields.text``): no refused character, NFC."""
-    return text.isascii() or (text.isprintable() and unicodedata.is_normalized("NFC", text.strip()))
-
-
-def _missing() -> NoReturn:
-    """A required field is empty (missing_value): the generic path reports it."""
-    raise _Bail

@@ -23,11 +23,13 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import TextIO
 
-from ml_connector.domain.documents import document_key, invoice_document_key, payment_key
+from ml_connector.domain.documents import KEY_FIELDS, record_key
 from ml_connector.domain.issues import Issue, error, warning
 from ml_connector.stampli.build import RawDocument, RawLine
 from ml_connector.stampli.columns import (
@@ -67,6 +69,10 @@ class CsvPlan:
     records: int
     warnings: list[Issue] = field(default_factory=list)
     exact: dict[str, int] | None = None  # key -> group starts (saturating at 2), while small
+
+    @cached_property
+    def layout(self) -> RowLayout:
+        return RowLayout(self.kind, self.header)
 
     def complete_when_it_ends(self, key: str) -> bool:
         """True when this key's rows form one contiguous group (or may, for a hash collision: no)."""
@@ -181,18 +187,19 @@ def _key_columns(kind: Kind, header: HeaderMap) -> list[int]:
 
 
 def key_function(kind: Kind, header: HeaderMap) -> Callable[[list[str]], str]:
-    idx = header.index
-    if kind == "payments":
-        pid = idx["stampliPaymentId"]
-        return lambda row: payment_key(row[pid])
-    iid = idx.get("stampliInvoiceId")
-    fallback = [idx.get(c) for c in ("stampliCompanyId", "vendorId", "invoiceNumber", "documentType")]
+    """The grouping key of a row: ``record_key`` of its key cells (absent columns read as empty)."""
+    key_kind = "payment" if kind == "payments" else "invoice"
+    cols = [header.index.get(name) for name in KEY_FIELDS[key_kind]]
+    if None in cols or len(cols) == 1:
+
+        def key_of_cells(row: list[str]) -> str:
+            return record_key(key_kind, [row[i] if i is not None else None for i in cols], complete=False)
+
+        return key_of_cells
+    cells = itemgetter(*cols)  # the common case: every key column present, one C call per row
 
     def key(row: list[str]) -> str:
-        if iid is not None and row[iid].strip():  # the common case, one call per row
-            return document_key("INV", row[iid])
-        company, vendor, number, doc_type = (row[i] if i is not None else "" for i in fallback)
-        return invoice_document_key(None, company, vendor, number, doc_type)
+        return record_key(key_kind, cells(row), complete=False)
 
     return key
 
@@ -669,61 +676,85 @@ class _Spill:
             yield group
 
 
+class RowLayout:
+    """Where each canonical field sits in this file's rows, worked out once per file: a document is
+    then read with one ``itemgetter`` call per row instead of one lookup per field."""
+
+    def __init__(self, kind: Kind, header: HeaderMap) -> None:
+        idx = header.index
+        self.invoices = kind == "invoices"
+        if self.invoices:
+            self.doc_cols = [c for c in INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS if c in idx]
+            self.line_cols = [c for c in INVOICE_LINE_COLUMNS if c in idx]
+        else:
+            self.doc_cols = [c for c in idx if c in PAYMENT_LEVEL]
+            self.line_cols = [c for c in PAYMENT_APPLICATION_COLUMNS if c in idx]
+        self.doc_cells = _cells_getter([idx[c] for c in self.doc_cols])
+        self.line_cells = _cells_getter([idx[c] for c in self.line_cols])
+        self.custom = dict(header.custom)
+        self.extra = dict(header.extra)
+
+
+def _cells_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """The cells at ``positions`` as a tuple (also for one position, or none)."""
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    return lambda row: tuple(row[i] for i in positions)
+
+
 def _document(plan: CsvPlan, group: Group) -> RawDocument:
-    header = plan.header
-    idx = header.index
-    rows = tuple(rn for rn, _ in group)
-    if plan.kind == "invoices":
-        doc_cols = [c for c in INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS if c in idx]
-        line_cols = [c for c in INVOICE_LINE_COLUMNS if c in idx]
-    else:
-        doc_cols = [c for c in idx if c in PAYMENT_LEVEL]
-        line_cols = [c for c in PAYMENT_APPLICATION_COLUMNS if c in idx]
+    layout = plan.layout
+    doc_cols, line_cols, doc_cells, line_cells = (
+        layout.doc_cols,
+        layout.line_cols,
+        layout.doc_cells,
+        layout.line_cells,
+    )
+    rows = tuple([rn for rn, _ in group])
     first_rn, first = group[0]
-    doc_values = {c: (first[idx[c]] or None) for c in doc_cols}
+    first_cells = doc_cells(first)
+    doc_values: dict[str, str | None] = dict(zip(doc_cols, first_cells, strict=True))
     # Custom fields: the same value on every row belongs to the invoice; otherwise to the line.
     doc_custom: dict[str, str] = {}
-    line_custom_names: list[str] = []
-    for name, pos in header.custom.items():
+    line_custom: list[tuple[str, int]] = []
+    for name, pos in layout.custom.items():
         values = {row[pos] for _, row in group}
         if len(values) == 1:
             if first[pos]:
                 doc_custom[name] = first[pos]
         else:
-            line_custom_names.append(name)
-    lines = []
-    for rn, row in group:
-        lines.append(
+            line_custom.append((name, pos))
+    line_extra = layout.extra if layout.invoices else {}
+    if line_custom or line_extra:
+        lines = [
             RawLine(
-                values={c: (row[idx[c]] or None) for c in line_cols},
-                custom={n: row[header.custom[n]] for n in line_custom_names if row[header.custom[n]]},
-                extra={n: row[p] for n, p in header.extra.items() if row[p]}
-                if plan.kind == "invoices"
-                else {},
-                row=rn,
+                dict(zip(line_cols, line_cells(row), strict=True)),
+                {n: row[p] for n, p in line_custom if row[p]},
+                {n: row[p] for n, p in line_extra.items() if row[p]},
+                rn,
             )
-        )
-    extra = {n: first[p] for n, p in header.extra.items() if first[p]} if plan.kind == "payments" else {}
+            for rn, row in group
+        ]
+    else:
+        lines = [RawLine(dict(zip(line_cols, line_cells(row), strict=True)), {}, {}, rn) for rn, row in group]
+    extra = {n: first[p] for n, p in layout.extra.items() if first[p]} if not layout.invoices else {}
     raw = RawDocument(
-        kind="invoice" if plan.kind == "invoices" else "payment",
-        header=doc_values,
-        lines=lines,
-        rows=rows,
-        custom=doc_custom,
-        extra=extra,
+        "invoice" if layout.invoices else "payment", doc_values, lines, rows, None, doc_custom, extra
     )
-    doc_key = raw.key()
-    for rn, row in group[1:]:
-        for c in doc_cols:
-            if (row[idx[c]] or None) != doc_values[c]:
-                raw.issues.append(
-                    error(
-                        "header_mismatch",
-                        f"{c} is {row[idx[c]]!r} here but {doc_values[c] or ''!r} on row {first_rn}",
-                        file=plan.file,
-                        row=rn,
-                        field=c,
-                        document=doc_key,
+    mismatched = [(rn, cells) for rn, row in group[1:] if (cells := doc_cells(row)) != first_cells]
+    if mismatched:
+        doc_key = raw.key()
+        for rn, cells in mismatched:
+            for c, cell, first_cell in zip(doc_cols, cells, first_cells, strict=True):
+                if cell != first_cell:
+                    raw.issues.append(
+                        error(
+                            "header_mismatch",
+                            f"{c} is {cell!r} here but {first_cell!r} on row {first_rn}",
+                            file=plan.file,
+                            row=rn,
+                            field=c,
+                            document=doc_key,
+                        )
                     )
-                )
     return raw

@@ -19,16 +19,10 @@ from typing import Any, Literal
 from ml_connector.domain.documents import Invoice, Payment, Provenance
 from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.domain.money import money_context
-from ml_connector.stampli.build import (
-    BuildContext,
-    CsvInvoiceBuilder,
-    RawDocument,
-    build_invoice,
-    build_payment,
-)
+from ml_connector.stampli.build import BuildContext, RawDocument, build_invoice, build_payment
 from ml_connector.stampli.codes import SKIP_CODES
 from ml_connector.stampli.columns import Kind
-from ml_connector.stampli.csv_reader import CsvPlan, csv_document, iter_csv_groups, scan_csv
+from ml_connector.stampli.csv_reader import CsvPlan, iter_csv_documents, scan_csv
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.stampli.xml_reader import XmlPlan, iter_xml_documents, scan_xml
@@ -134,7 +128,7 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
 
     def _next(self) -> Invoice | Payment | RejectedRecord:
         item = next(self._raws)
-        if not isinstance(item, tuple):  # built by the CSV fast path: no issues
+        if not isinstance(item, tuple):  # an XML invoice built on its fast path: no issues
             return item
         raw, text = item
         doc: Invoice | Payment | None
@@ -153,18 +147,6 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
             issues=issues,
             provenance=Provenance(self._ctx.remote_path, self._ctx.sha256, rows=raw.rows, xpath=raw.xpath),
         )
-
-
-def _csv_items(plan: CsvPlan, ctx: BuildContext) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
-    """Each CSV document: a clean invoice built directly, anything else as its raw record."""
-    fast = CsvInvoiceBuilder(plan.header, ctx) if plan.kind == "invoices" else None
-    for group in iter_csv_groups(plan, ctx.max_lines):
-        if fast is not None:
-            doc = fast.build(group)
-            if doc is not None:
-                yield doc
-                continue
-        yield csv_document(plan, group)
 
 
 def iter_export(
@@ -225,7 +207,7 @@ def iter_export(
         max_lines=profile.limits.max_lines_per_document,
     )
     if cplan is not None:
-        raws = _csv_items(cplan, ctx)
+        raws = iter_csv_documents(cplan, ctx.max_lines)
     else:
         assert xplan is not None
         raws = iter_xml_documents(xplan, set(), ctx)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import cached_property
 
 from ml_connector.domain.money import AmountFormatError, is_currency_code, parse_amount
 
@@ -14,6 +15,8 @@ _COMMA_VALUE = re.compile(r"^-?[0-9]+(,[0-9]+)?$")
 # Under the §4.2 comma rule a dot followed by exactly three digits may be a thousands separator
 # (``7.450`` = 7450) as well as a decimal point (7.45): the reading would be a guess.
 _AMBIGUOUS_DOT = re.compile(r"^[+-]?[0-9]{1,3}(\.[0-9]{3})+$")
+# What parse_amount reads with either decimal separator and no thousands separator.
+_PLAIN_AMOUNT = {".": re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?"), ",": re.compile(r"[+-]?[0-9]+(?:,[0-9]+)?")}
 _INT = re.compile(r"^[0-9]{1,9}$")
 # decimal(18, x) of §4.3: at most 16 integer digits; keeps every product and rounding exact.
 _MAX_ADJUSTED = 15
@@ -39,7 +42,26 @@ class ValueRules:
     datetime_formats: tuple[str, ...] = ()
     tz: tzinfo | None = None
 
+    @cached_property
+    def plain_shape(self) -> re.Pattern[str] | None:
+        """The shape of a plain amount under these rules, or None when every amount needs the
+        full read (a thousands separator, or the comma rule: ``7.450`` is ambiguous there)."""
+        if self.thousands_sep is not None or self.comma_rule:
+            return None
+        return _PLAIN_AMOUNT.get(self.decimal_sep)
+
+    def plain_amount(self, text: str) -> Decimal | None:
+        """The amount in a short plain text exactly as ``amount`` reads it, or None (then only
+        ``amount`` can tell). At most 16 characters: at most 16 integer digits, in range."""
+        plain = self.plain_shape
+        if plain is not None and len(text) <= 16 and plain.fullmatch(text):
+            return Decimal(text.replace(",", "."))  # the shape allows only the decimal separator
+        return None
+
     def amount(self, text: str) -> Decimal:
+        value = self.plain_amount(text)
+        if value is not None:
+            return value
         sep = self.decimal_sep
         if self.comma_rule:
             if _COMMA_VALUE.match(text.strip()):

@@ -19,14 +19,11 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from ml_connector.domain.documents import Invoice, Provenance
+from ml_connector.domain.documents import Invoice
 from ml_connector.domain.issues import Issue, error, warning
-from ml_connector.stampli.build import BuildContext, CsvInvoiceBuilder, RawDocument, RawLine
+from ml_connector.stampli.build import BuildContext, RawDocument, RawLine, build_invoice
 from ml_connector.stampli.columns import (
-    INVOICE_EXTENSION_COLUMNS,
     INVOICE_HEADER_COLUMNS,
-    INVOICE_LINE_COLUMNS,
-    HeaderMap,
     Kind,
 )
 from ml_connector.stampli.errors import FileRejected
@@ -447,55 +444,16 @@ def _approver_emails(inv: CanonicalInvoice) -> tuple[str, ...]:
     return tuple(e for _, _, e in ranked if e)
 
 
-# The fast path hands each invoice to the CSV reader's builder as rows of the canonical columns
-# (header cells repeated on each line's row), so that the rules stay in stampli/build.py.
-_ROW_COLUMNS = INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS + INVOICE_LINE_COLUMNS
-_ROW_HEADER = HeaderMap(
-    cells=_ROW_COLUMNS, index={c: i for i, c in enumerate(_ROW_COLUMNS)}, custom={}, extra={}
-)
-_HEAD_CELLS = INVOICE_HEADER_COLUMNS + INVOICE_EXTENSION_COLUMNS
-_HEAD_CELL_AT = tuple(HEAD_FIELDS.index(c) if c in HEAD_FIELDS else -1 for c in _HEAD_CELLS)
-_COMPANY_CELL, _APPROVERS_CELL = _HEAD_CELLS.index("stampliCompanyId"), _HEAD_CELLS.index("approvers")
-
-
-def _cell(value: str | None) -> str:
-    return decode(value) if value else ""
-
-
-def _plain_cell(value: str | None) -> str:
-    return value or ""
-
-
 class _CanonicalInvoiceBuilder:
-    """A clean invoice read on the fast path, built by ``CsvInvoiceBuilder``; None when that
-    builder would leave it to ``build_invoice`` (any issue) or when the approvers would not
-    survive the CSV's ``|``-separated cell unchanged."""
+    """A clean invoice read on the fast path: what ``build_invoice`` makes of its raw record when
+    it finds no issue at all; None otherwise (the raw record is then yielded, for its issues)."""
 
     def __init__(self, ctx: BuildContext) -> None:
         self.ctx = ctx
-        self.rows = CsvInvoiceBuilder(_ROW_HEADER, ctx)
 
     def build(self, inv: CanonicalInvoice, xpath: str, company: str | None) -> Invoice | None:
-        emails = _approver_emails(inv)
-        if any("|" in e or e != e.strip() for e in emails):
-            return None
-        text = _cell if "&" in inv.text else _plain_cell  # no entity to decode: most documents
-        values = [text(v) for v in inv.head]
-        head = [values[at] if at >= 0 else "" for at in _HEAD_CELL_AT]
-        head[_COMPANY_CELL] = company or ""
-        head[_APPROVERS_CELL] = "|".join(emails)
-        group = [(n, head + [text(v) for v in line]) for n, line in enumerate(inv.lines, start=1)]
-        doc = self.rows.build(group)
-        if doc is None:
-            return None
-        # Located by XPath, as build_invoice locates an XML invoice, not by CSV row. The objects
-        # are the builder's fresh ones that nothing else holds yet: set in place, as a frozen
-        # dataclass's own __post_init__ would (dataclasses.replace costs as much as the build).
-        for n, line in enumerate(doc.lines, start=1):
-            object.__setattr__(line, "row", None)
-            object.__setattr__(line, "xpath", f"{xpath}/Lines/Line[{n}]")
-        object.__setattr__(doc, "provenance", Provenance(self.ctx.remote_path, self.ctx.sha256, xpath=xpath))
-        return doc
+        doc, issues = build_invoice(_canonical_invoice(inv, xpath, company), self.ctx)
+        return doc if doc is not None and not issues else None
 
 
 def _canonical_invoice(inv: CanonicalInvoice, xpath: str, company: str | None) -> RawDocument:
