@@ -49,11 +49,12 @@ def test_one_worker_fetches_one_token_for_all_its_posting_jobs(fleet: Fleet) -> 
     with httpx2.Client(base_url=f"http://127.0.0.1:{worker.metrics_port}", timeout=10) as http:
         metrics = http.get("/metrics").text
     f.stop_all()
-    jobs = int(sum(
+    posting_jobs = [
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
         if line.startswith("mlc_jobs_total{") and 'task="mlc.post"' in line
-    ))
+    ]
+    jobs = int(sum(posting_jobs))
     assert jobs >= 3, f"the run should need several posting jobs, not {jobs}"
     requests = f.sims[0].stats()["requests"]
     tokens = sum(n for op, n in requests.items() if op.endswith("/connect/token"))
