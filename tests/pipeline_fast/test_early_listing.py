@@ -10,10 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from ml_connector.domain.files import RemoteFile
 from ml_connector.domain.masterdata import Account
-from ml_connector.errors import FatalDestinationError, TransientSourceError
+from ml_connector.errors import FatalDestinationError, HostKeyMismatchError, TransientSourceError
+from ml_connector.ledger.schema import audit
 from tests.pipeline.conftest import Dataset
 from tests.pipeline_fast.conftest import World
 
@@ -98,3 +100,22 @@ async def test_a_failed_listing_is_the_cycles_sftp_error_as_before(
     result = await world.cycle()
     assert result.status == "partial"
     assert any(e.startswith("sftp: ") and "timed out" in e for e in result.errors)
+
+
+async def test_a_host_key_mismatch_is_audited_even_when_the_visma_side_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def impostor(folder: str, pattern: str | Sequence[str] = "*") -> list[RemoteFile]:
+        raise HostKeyMismatchError("sftp.invalid:22 presented another host key than the pinned one")
+
+    async def refused(*, modified_since: datetime | None = None) -> list[Account]:
+        await asyncio.sleep(0.05)  # the listing has failed by now
+        raise FatalDestinationError("Visma Connect refused the client credentials (401)")
+
+    monkeypatch.setattr(world.stampli, "list_ready", impostor)
+    monkeypatch.setattr(world.visma, "accounts", refused)
+    result = await world.cycle()
+    assert result.status == "failed"
+    with world.ledger.tx() as conn:
+        events = list(conn.execute(sa.select(audit).where(audit.c.action == "sftp_host_key_mismatch")))
+    assert len(events) == 1

@@ -85,9 +85,11 @@ async def run_cycle(rt: Runtime, *, intake_files: bool = True, post: PostStep | 
 async def _cycle(
     rt: Runtime, result: CycleResult, started: float, run_id: int, intake_files: bool, post: PostStep
 ) -> CycleResult:
+    early: EarlyListing | None = None
     try:
         ensure_identity(rt)  # never post with a ledger whose history belongs to another company
-        async with rt.visma() as visma, EarlyListing(rt) if intake_files else nullcontext() as early:
+        early = EarlyListing(rt) if intake_files else None
+        async with rt.visma() as visma, early or nullcontext():
             # The Stampli side logs in and lists its folders meanwhile (pipeline.listing).
             md: MasterData = await refresh(visma.masterdata, rt.ledger, rt.name, rt.config.visma.company_id)
             await settle(rt, visma, result.posting)
@@ -125,6 +127,8 @@ async def _cycle(
         result.errors.append(f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        if early is not None and isinstance(early.unclaimed, HostKeyMismatchError):
+            audit_host_key_mismatch(rt, early.unclaimed)  # found while the Visma side failed
         result.seconds = time.monotonic() - started
         rt.ledger.finish_run(
             run_id,

@@ -41,6 +41,10 @@ class EarlyListing:
         self._rt = rt
         self._opened: AbstractAsyncContextManager[StampliSource] | None = None
         self._task: asyncio.Task[tuple[StampliSource, Listing]] | None = None
+        self._claimed = False
+        # What the listing raised when the cycle never asked for it (its Visma side failed first):
+        # a host-key mismatch must still reach the audit trail.
+        self.unclaimed: BaseException | None = None
 
     async def __aenter__(self) -> EarlyListing:
         self._task = asyncio.create_task(self._open_and_list(), name=f"list {self._rt.name}")
@@ -55,6 +59,7 @@ class EarlyListing:
     async def ready(self) -> tuple[StampliSource, Listing]:
         if self._task is None:
             raise RuntimeError("EarlyListing.ready outside its `async with`")
+        self._claimed = True
         return await self._task
 
     @asynccontextmanager
@@ -72,7 +77,9 @@ class EarlyListing:
             if not task.done():
                 task.cancel()
             # Waits for the cancellation; takes an error nobody asked for (the cycle failed first).
-            await asyncio.gather(task, return_exceptions=True)
+            (outcome,) = await asyncio.gather(task, return_exceptions=True)
+            if not self._claimed and isinstance(outcome, Exception):
+                self.unclaimed = outcome
         opened, self._opened = self._opened, None
         if opened is not None:
             await opened.__aexit__(None, None, None)
