@@ -88,6 +88,16 @@ def _quote_etag(etag: str) -> str:
     return etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
 
 
+def _released(response: httpx2.Response, what: str) -> str | None:
+    """The new ETag after a 200 release; an ``actionResult`` of ``Failed`` is a refusal (with
+    Visma's ``errorInfo``, classified by ``classify.refusal``)."""
+    body = wire.loads(response.content) if response.content.strip() else None
+    if isinstance(body, dict) and str(body.get("actionResult", "")).lower() == "failed":
+        message = str(body.get("errorInfo") or "release failed")
+        raise refusal(f"{what} failed: {message}", status=response.status_code, visma_message=message)
+    return response.headers.get("etag")
+
+
 _R = TypeVar("_R")
 
 
@@ -421,15 +431,7 @@ class VismaClient:
         )
         if response.status_code == 202:
             raise AmbiguousDestinationError(f"release of {batch_number} was queued, not done", status=202)
-        body = wire.loads(response.content) if response.content.strip() else None
-        if isinstance(body, dict) and str(body.get("actionResult", "")).lower() == "failed":
-            message = str(body.get("errorInfo") or "release failed")
-            raise refusal(
-                f"release of {batch_number} failed: {message}",
-                status=response.status_code,
-                visma_message=message,
-            )
-        return response.headers.get("etag")
+        return _released(response, f"release of {batch_number}")
 
     async def get_journal(self, batch_number: str) -> JournalTransaction:
         response = await self._send(
@@ -552,11 +554,7 @@ class VismaClient:
         what = f"release of {document_type} {number}"
         if response.status_code == 202:
             return await self._await_release(document_type, number, what)
-        body = wire.loads(response.content) if response.content.strip() else None
-        if isinstance(body, dict) and str(body.get("actionResult", "")).lower() == "failed":
-            message = str(body.get("errorInfo") or "release failed")
-            raise refusal(f"{what} failed: {message}", status=response.status_code, visma_message=message)
-        return response.headers.get("etag")
+        return _released(response, what)
 
     async def _await_release(self, document_type: str, number: str, what: str) -> str | None:
         # The background job's state endpoint is not part of our contract; the document's own status

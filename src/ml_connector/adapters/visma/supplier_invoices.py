@@ -8,23 +8,18 @@ Visma to refuse a bad line instead of silently dropping it (the default would lo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from ml_connector.adapters.visma.models import _dec, _dt, _int, _obj, _str
+from ml_connector.adapters.visma.wire import PERIOD_FORMAT, value
 from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher
 
 SUPPLIER_INVOICE_PATH = "/v1/supplierInvoice"
-_PERIOD = re.compile(r"^\d{4}(0[1-9]|1[0-9])$")
 # Statuses after a release: the document is in the supplier ledger and can no longer be released.
 RELEASED_STATUSES = frozenset({"Open", "Closed", "Printed", "Reserved", "Prebooked"})
-
-
-def _v(value: object) -> dict[str, object]:
-    return {"value": value}
 
 
 def _datetime(d: date) -> str:
@@ -33,31 +28,31 @@ def _datetime(d: date) -> str:
 
 def supplier_invoice_dto(voucher: SupplierInvoiceVoucher) -> dict[str, object]:
     """The ``SupplierInvoiceUpdateDto`` for ``voucher`` (POST /v1/supplierInvoice)."""
-    if not _PERIOD.match(voucher.financial_period):
+    if not PERIOD_FORMAT.match(voucher.financial_period):
         raise ValueError(f"financial period must be YYYYMM, got {voucher.financial_period!r}")
     if not voucher.lines:
         raise ValueError("a supplier invoice without lines cannot be posted")
     if voucher.document_type not in ("Invoice", "DebitAdj"):
         raise ValueError(f"unsupported document type {voucher.document_type!r}")
     dto: dict[str, object] = {
-        "documentType": _v(voucher.document_type),
-        "supplierNumber": _v(voucher.supplier),
-        "supplierReference": _v(voucher.supplier_reference),
-        "date": _v(_datetime(voucher.document_date)),
-        "financialPeriod": _v(voucher.financial_period),
-        "currencyId": _v(voucher.currency),
+        "documentType": value(voucher.document_type),
+        "supplierNumber": value(voucher.supplier),
+        "supplierReference": value(voucher.supplier_reference),
+        "date": value(_datetime(voucher.document_date)),
+        "financialPeriod": value(voucher.financial_period),
+        "currencyId": value(voucher.currency),
     }
     if voucher.due_date is not None:
-        dto["dueDate"] = _v(_datetime(voucher.due_date))
+        dto["dueDate"] = value(_datetime(voucher.due_date))
     if voucher.credit_terms:
-        dto["creditTermsId"] = _v(voucher.credit_terms)
+        dto["creditTermsId"] = value(voucher.credit_terms)
     if voucher.exchange_rate is not None:
-        dto["exchangeRate"] = _v(voucher.exchange_rate)
+        dto["exchangeRate"] = value(voucher.exchange_rate)
     if voucher.payment_reference:
-        dto["paymentRefNo"] = _v(voucher.payment_reference)
+        dto["paymentRefNo"] = value(voucher.payment_reference)
     if voucher.note:
-        dto["note"] = _v(voucher.note)
-    dto["validateLineDetails"] = _v(True)
+        dto["note"] = value(voucher.note)
+    dto["validateLineDetails"] = value(True)
     dto["invoiceLines"] = [_line_dto(line) for line in voucher.lines]
     return dto
 
@@ -65,14 +60,14 @@ def supplier_invoice_dto(voucher: SupplierInvoiceVoucher) -> dict[str, object]:
 def _line_dto(line: SupplierInvoiceLine) -> dict[str, object]:
     if line.amount < 0:
         raise ValueError("supplier invoice lines are not negative; a credit note is a DebitAdj")
-    dto: dict[str, object] = {"operation": "Insert", "accountNumber": _v(line.account)}
+    dto: dict[str, object] = {"operation": "Insert", "accountNumber": value(line.account)}
     if line.subaccount:
         dto["subaccount"] = [{"segmentId": s.segment_id, "segmentValue": s.value} for s in line.subaccount]
-    dto["quantity"] = _v(Decimal(1))
-    dto["unitCostInCurrency"] = _v(line.amount)
+    dto["quantity"] = value(Decimal(1))
+    dto["unitCostInCurrency"] = value(line.amount)
     if line.vat_code:
-        dto["vatCodeId"] = _v(line.vat_code)
-    dto["transactionDescription"] = _v(line.description)
+        dto["vatCodeId"] = value(line.vat_code)
+    dto["transactionDescription"] = value(line.description)
     return dto
 
 
