@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import httpx2
 import pytest
 
 from ml_connector import retry
@@ -26,6 +27,7 @@ from ml_connector.domain.supplier_invoice import DocumentType, SupplierInvoiceLi
 from ml_connector.errors import AmbiguousDestinationError, RejectedByDestinationError
 from tests.support.visma_sim import VismaSim
 from tests.visma.test_client_sim import assert_contract_clean, client_for
+from tests.visma.test_client_support import FakeVisma, fast_retries, json_response
 
 PDF = b"%PDF-1.4\n\x00\xff\xfe binary bytes that must survive\n%%EOF\n"
 
@@ -206,3 +208,35 @@ async def test_supplier_invoice_target_speaks_documenttype_slash_number(visma_si
     assert booked.lines[0].credit == Decimal("99.95") and booked.lines[0].reference == "CN-11"
     assert [b.number for b in existing] == ["DebitAdj/000001"] and "CN-11" in existing[0].references
     assert_contract_clean(visma_sim)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        json_response(500, {"message": "Internal error"}),
+        httpx2.ReadTimeout("read timed out"),
+        json_response(201),  # created, but no Location: number unknown
+    ],
+)
+async def test_create_with_unknown_outcome_is_ambiguous_and_never_resent(entry: object) -> None:
+    fake = FakeVisma()
+    created = json_response(201, None, {"Location": "https://api.test/v1/supplierInvoice/000001"})
+    fake.route("POST", "/v1/supplierInvoice", entry, created)  # type: ignore[arg-type]
+    with fast_retries():
+        async with fake.client() as c:
+            with pytest.raises(AmbiguousDestinationError):
+                await c.create_supplier_invoice(invoice())
+    assert len(fake.api_requests("POST")) == 1
+
+
+async def test_upload_is_one_multipart_part_named_file_with_the_exact_bytes() -> None:
+    fake = FakeVisma()
+    path = "/v1/supplierInvoice/documentType/DebitAdj/000002/attachment"
+    fake.route("POST", path, json_response(201, {"name": "f.pdf", "id": "a1", "revision": 1}))
+    async with fake.client() as c:
+        info = await c.attach_to_supplier_invoice("DebitAdj", "000002", Upload("f.pdf", PDF))
+    assert (info.name, info.attachment_id, info.revision) == ("f.pdf", "a1", 1)
+    (req,) = fake.api_requests("POST")
+    assert req.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert b'Content-Disposition: form-data; name="file"; filename="f.pdf"' in req.content
+    assert PDF in req.content and req.headers["authorization"].startswith("Bearer ")
