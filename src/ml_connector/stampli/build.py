@@ -345,6 +345,9 @@ _INVOICE_TEXTS = (
     "poNumber",
     "description",
 )
+# The line's other values, read in one pass over its mapping.
+_LINE_VALUES: tuple[str, ...] = ("lineNumber", "lineType", "glAccount", "itemCode", "quantity", "unitPrice")
+_LINE_VALUES += ("lineNetAmount", "lineTaxAmount", "taxRate")
 _DOC_TYPE = {t.value: t for t in DocumentType}
 _LINE_TYPE = {t.value: t for t in LineType}
 _new_invoice_line = positional_constructor(InvoiceLine, field_names(InvoiceLine))
@@ -398,18 +401,21 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     subtotal = read_money(h.get("subtotalAmount")) or f.typed(
         h, "subtotalAmount", row, xp, "money", req=True, currency=currency
     )
-    tax = read_money(h.get("taxAmount")) or f.typed(h, "taxAmount", row, xp, "money", req=True, currency=currency)
+    tax = read_money(h.get("taxAmount")) or f.typed(
+        h, "taxAmount", row, xp, "money", req=True, currency=currency
+    )
     total = read_money(h.get("totalAmount")) or f.typed(
         h, "totalAmount", row, xp, "money", req=True, currency=currency
     )
-    status_raw = f.text(h, "approvalStatus", row, xp, req=True)
+    status_raw = _plain_text(h.get("approvalStatus")) or f.text(h, "approvalStatus", row, xp, req=True)
     approved_at = stamps.get(h.get("approvedAt")) or f.typed(  # type: ignore[arg-type]
         h, "approvedAt", row, xp, "timestamp", req=True
     )
     exported_at = stamps.get(h.get("exportedAt")) or f.typed(  # type: ignore[arg-type]
         h, "exportedAt", row, xp, "timestamp", req=True
     )
-    link = f.text(h, "stampliLink", row, xp)
+    written = h.get("stampliLink")
+    link = (_plain_text(written) or f.text(h, "stampliLink", row, xp)) if written else None
     if link is not None and not link.startswith(("https://", "http://")):
         f.fail("invalid_value", f"stampliLink {link!r} is not an http(s) URL", row, xp, "stampliLink")
     status = status_raw.upper() if status_raw else None
@@ -445,25 +451,27 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     line_types = f.cache.enum_table("lineType")
     for line in raw.lines:
         v, lr, lx = line.values, line.row, line.xpath
-        number_ = ints.get(v.get("lineNumber")) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
-        ltype = line_types.get(v.get("lineType")) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
-        gl = _plain_text(v.get("glAccount")) or f.text(v, "glAccount", lr, lx, req=ltype == "GL")
-        item = _plain_text(v.get("itemCode")) or f.text(v, "itemCode", lr, lx, req=ltype == "ITEM")
+        t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate = map(v.get, _LINE_VALUES)
+        number_ = ints.get(t_number) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
+        ltype = line_types.get(t_type) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
+        # An empty optional cell is no value and no issue (what the full read would say).
+        gl = _plain_text(t_gl) or (
+            f.text(v, "glAccount", lr, lx, req=ltype == "GL") if t_gl or ltype == "GL" else None
+        )
+        item = _plain_text(t_item) or (
+            f.text(v, "itemCode", lr, lx, req=ltype == "ITEM") if t_item or ltype == "ITEM" else None
+        )
         # A value read before is one dict peek; a new one goes through the reader, then the full read.
-        qty = amounts.get(v.get("quantity")) or read_amount(v.get("quantity")) or f.typed(  # type: ignore[arg-type]
-            v, "quantity", lr, lx, "amount"
+        qty = amounts.get(t_qty) or (  # type: ignore[arg-type]
+            (read_amount(t_qty) or f.typed(v, "quantity", lr, lx, "amount")) if t_qty else None
         )
-        price = amounts.get(v.get("unitPrice")) or read_amount(v.get("unitPrice")) or f.typed(  # type: ignore[arg-type]
-            v, "unitPrice", lr, lx, "amount"
+        price = amounts.get(t_price) or (  # type: ignore[arg-type]
+            (read_amount(t_price) or f.typed(v, "unitPrice", lr, lx, "amount")) if t_price else None
         )
-        net = read_money(v.get("lineNetAmount")) or f.typed(
-            v, "lineNetAmount", lr, lx, "money", req=True, currency=currency
-        )
-        ltax = read_money(v.get("lineTaxAmount")) or f.typed(
-            v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency
-        )
-        rate_pct = amounts.get(v.get("taxRate")) or read_amount(v.get("taxRate")) or f.typed(  # type: ignore[arg-type]
-            v, "taxRate", lr, lx, "amount"
+        net = read_money(t_net) or f.typed(v, "lineNetAmount", lr, lx, "money", req=True, currency=currency)
+        ltax = read_money(t_tax) or f.typed(v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency)
+        rate_pct = amounts.get(t_rate) or (  # type: ignore[arg-type]
+            (read_amount(t_rate) or f.typed(v, "taxRate", lr, lx, "amount")) if t_rate else None
         )
         if number_ is not None:
             if number_ in seen_numbers:
