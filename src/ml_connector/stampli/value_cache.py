@@ -67,28 +67,21 @@ class ValueCache:
     def _amount_reader(self, rules: ValueRules, currency: str | None) -> AmountReader:
         table = self.money_table(currency) if currency is not None else self.amounts
         get = table.get
-        shape = rules.plain_shape
+        # no more digits after the separator than the minor unit has decimals: it cannot be finer
+        shape = rules.plain_shape_within(minor_units(currency) if currency is not None else None)
         if shape is None:  # every new text needs the full read under these rules
             return lambda text: get(text) if text is not None else None
         fullmatch = shape.fullmatch
-        sep = rules.decimal_sep
-        # no more characters after the separator than the minor unit has decimals: not finer
-        places = minor_units(currency) if currency is not None else None
+        comma = rules.decimal_sep == ","
         remember = self.remember
 
         def read(text: str | None) -> Decimal | None:
-            if text is None:
-                return None
-            hit = get(text)
+            hit = get(text)  # type: ignore[arg-type]  # None is never a key
             if hit is not None:
                 return hit
-            if len(text) > 16 or fullmatch(text) is None:
+            if not text or len(text) > 16 or fullmatch(text) is None:
                 return None
-            if places is not None:
-                point = text.find(sep)  # the shape allows just this one separator, at most once
-                if point >= 0 and len(text) - 1 - point > places:
-                    return None
-            amount = Decimal(text.replace(",", ".") if sep == "," else text)
+            amount = Decimal(text.replace(",", ".") if comma else text)  # the shape's only separator
             if len(table) < self.limit:
                 table[text] = amount
             else:
