@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.openssh", "tests.support.postgres", "tests.support.visma_sim"]
+pytest_plugins = [
+    "tests.support.openssh",
+    "tests.support.parallel",
+    "tests.support.postgres",
+    "tests.support.visma_sim",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "src" / "ml_connector" / "samples"

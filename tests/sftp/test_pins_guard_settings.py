@@ -32,6 +32,8 @@ def _pub(key: asyncssh.SSHKey) -> asyncssh.SSHKey:
         FP + "=",  # base64 padding as some tools print it
         f"# comment\n\n{OTHER.get_fingerprint('sha256')}\n{FP}",  # rotation: any pin may match
     ],
+    # Fixed ids: the keys are generated at import, and xdist needs the same test ids on every worker.
+    ids=["known_hosts_line", "key_with_comment", "fingerprint", "fingerprint_padded", "rotation"],
 )
 def test_pin_forms_accept_the_key_and_refuse_another(pin: str) -> None:
     p = HostKeyPin(pin)

@@ -10,6 +10,7 @@ What is checked
   * the operation (method + path) is in the contract, else the exchange is drift ("unknown-path");
   * request: query parameters and header parameters are declared and of the declared type; the body
     matches the declared type with objects **closed** (a misspelt or invented field is drift);
+    a ``multipart`` operation (an upload) takes multipart/form-data with exactly the declared parts;
   * response: the status is declared (or an error status, whose body must be one of Visma's two error
     shapes); the body matches the declared type with objects **open** (Visma sends many fields we do
     not read; those we read must have the declared type, required ones must be there).
@@ -26,6 +27,9 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -118,6 +122,7 @@ class Operation:
     query: dict[str, Any]
     headers: dict[str, Any]
     body: Any  # a type expression, or None: the operation takes no body
+    multipart: tuple[str, ...]  # multipart/form-data part names (every one required), or () for none
     responses: dict[int, Any]  # status -> type expression, or "empty"
     not_in_spec: dict[int, str]
 
@@ -201,6 +206,7 @@ def _operation(key: str, entry: dict[str, Any]) -> Operation:
         query=dict(entry.get("query") or {}),
         headers=dict(entry.get("headers") or {}),
         body=entry.get("body"),
+        multipart=tuple(str(name) for name in entry.get("multipart") or ()),
         responses={int(s): t for s, t in (entry.get("responses") or {}).items()},
         not_in_spec={int(s): str(r) for s, r in (entry.get("not_in_spec") or {}).items()},
     )
@@ -293,6 +299,8 @@ class ContractValidator:
             sent = headers.get(name.lower())
             if sent is not None and not _parameter_ok(expr, sent):
                 out.append(self._violation("request", exchange, f"header {name}={sent!r} is not {expr}"))
+        if op.multipart:
+            return out + [self._violation("request", exchange, p) for p in _multipart_problems(op, exchange)]
         body = exchange.request_body.strip()
         if op.body is None:
             if body:
@@ -349,6 +357,21 @@ class ContractValidator:
             lines.append("  statuses Visma's files omit (contract not_in_spec):")
             lines += [f"    {k}: {v}" for k, v in sorted(self.not_in_spec.items())]
         return "\n".join(lines)
+
+
+def _multipart_problems(op: Operation, exchange: Exchange) -> list[str]:
+    """A multipart/form-data body whose part names are exactly the declared ones."""
+    headers = {k.lower(): v for k, v in exchange.request_headers.items()}
+    content_type = headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+        return [f"{op.key} takes multipart/form-data, not {content_type!r}"]
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    message = BytesParser(policy=HTTP).parsebytes(head + exchange.request_body)
+    parts = list(message.iter_parts()) if message.is_multipart() else []
+    names = [p.get_param("name", header="content-disposition") for p in parts if isinstance(p, Message)]
+    problems = [f"multipart part {n!r} not in {op.key}" for n in names if n not in op.multipart]
+    problems += [f"multipart part {n!r} missing" for n in op.multipart if n not in names]
+    return problems
 
 
 def _check_error_body(exchange: Exchange) -> list[Violation]:

@@ -203,6 +203,10 @@ def check_operation(contract: Contract, op: Operation, directory: Path) -> list[
                 cmp.say(f"{where} {location} {name}", "parameter not in Visma's file")
             else:
                 cmp.compare(expr, declared.get("schema", {}), f"{where} {location} {name}", parameter=True)
+    if op.multipart:
+        content = operation.get("requestBody", {}).get("content") or {}
+        if content and "multipart/form-data" not in content:
+            cmp.say(where, f"we send multipart/form-data, Visma's file declares {sorted(content)}")
     if op.body is not None:
         body = _json_schema(operation.get("requestBody", {}).get("content"))
         if body is None:

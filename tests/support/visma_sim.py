@@ -158,6 +158,25 @@ class VismaSim:
     def modify_supplier(self, number: str, **fields: Any) -> Any:
         return self._sim("PATCH", f"suppliers/{number}", fields)
 
+    def close_supplier_ledger(self, period_id: str) -> Any:
+        """``closedInSupplierLedger`` for one period (the general ledger stays as it is)."""
+        return self._sim("POST", f"periods/{period_id}/close-supplier-ledger")
+
+    def open_supplier_ledger(self, period_id: str) -> Any:
+        return self._sim("POST", f"periods/{period_id}/open-supplier-ledger")
+
+    def journal_attachments(self, number: str) -> list[dict[str, Any]]:
+        """A batch's attachments with each revision's size and sha256."""
+        return list(self._sim("GET", f"journal/{number}/attachments"))
+
+    def supplier_ledger(self) -> dict[str, Any]:
+        """Switches and every supplier document with warnings and attachment revisions (size, sha256)."""
+        return dict(self._sim("GET", "supplier-ledger"))
+
+    def set_supplier_ledger(self, **switches: Any) -> dict[str, Any]:
+        """``holdOnEntry``, ``duplicateReference`` (warning|error), ``release`` (done|failed|queued)."""
+        return dict(self._sim("POST", "supplier-ledger", switches))
+
     def set_faults(self, spec: str | None = None, *, reset: bool = False) -> dict[str, Any]:
         return dict(self._sim("POST", "faults", {"spec": spec, "reset": reset}))
 

@@ -28,6 +28,15 @@ _MISTAKES = {
     ("{201: empty}", "{201: empty, 204: empty}"): "POST /v2/journaltransaction -> 204: status not in",
     ("GET /v1/ledger:", "GET /v1/ledgers:"): "GET /v1/ledgers: path not in",
     ("startDate: date-time", "startDate: date"): "GET /v1/financialPeriod -> 200[].startDate: ",
+    ("supplierReference: Value<string>", "supplierRef: Value<string>"): (
+        "POST /v1/supplierInvoice body.supplierRef: field not in"
+    ),
+    ("postPeriod: string  # MMYYYY", "postPeriod: integer  # MMYYYY"): (
+        "GET /v1/supplierInvoice -> 200[].postPeriod: we use integer, Visma's file says string"
+    ),
+    ("/v1/supplierInvoice/documentType/{documentType}", "/v1/supplierInvoice/type/{documentType}"): (
+        "POST /v1/supplierInvoice/type/{documentType}/{invoiceNumber}/attachment: path not in"
+    ),
 }
 
 

@@ -10,8 +10,10 @@ Layers, outermost first:
    handler.
 
 Where the rest lives: ``http.py`` (request/response records, route entry), ``routes/`` (one module
-per API resource: accounts, dimensions, suppliers, organisation, currencies, periods, terms, journal;
-a new resource is a new module listed in ``routes/__init__.py``), ``control.py`` (``/_sim/``).
+per API resource: accounts, dimensions, suppliers, organisation, currencies, periods, terms, journal,
+supplier_invoices;
+a new resource is a new module listed in ``routes/__init__.py``), ``control.py`` (``/_sim/``),
+``supplier_ledger.py`` (the AP module's state).
 
 All state changes happen under one lock, synchronously, so the app is safe to poke from other threads
 through :attr:`Simulator.state`.
@@ -46,6 +48,7 @@ from ml_connector.sim.visma.http import (
 from ml_connector.sim.visma.routes import API_ROUTES
 from ml_connector.sim.visma.seed import build_state
 from ml_connector.sim.visma.state import Company, VismaState
+from ml_connector.sim.visma.supplier_ledger import SupplierLedger
 from ml_connector.sim.visma.webhooks import WebhookSender
 
 SCOPES = auth.SCOPES
@@ -87,6 +90,7 @@ class Simulator:
         self.injected_5xx = 0
         self.routes: list[Route] = []
         self.webhooks = WebhookSender()
+        self._ledger: SupplierLedger | None = None
         self._register_routes()
 
     # ------------------------------------------------------------------ setup
@@ -105,6 +109,13 @@ class Simulator:
     @property
     def company(self) -> Company:
         return self.state.company
+
+    @property
+    def supplier_ledger(self) -> SupplierLedger:
+        """The supplier ledger of the current state (a new state, e.g. after a reset, starts empty)."""
+        if self._ledger is None or self._ledger.state is not self.state:
+            self._ledger = SupplierLedger(self.state)
+        return self._ledger
 
     def _register_routes(self) -> None:
         self._add("POST", "/connect/token", functools.partial(auth.issue_token, self))

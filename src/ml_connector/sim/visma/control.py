@@ -1,11 +1,12 @@
 """The ``/_sim/`` test endpoints: stats, journal snapshot, reset, master-data changes, faults, rate
-limit, token expiry and webhooks. No token is needed; they are for tests and demos only."""
+limit, token expiry, webhooks and the supplier ledger's settings and snapshot. No token is needed;
+they are for tests and demos only."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ml_connector.sim.visma.errors import bad_request
+from ml_connector.sim.visma.errors import bad_request, not_found
 from ml_connector.sim.visma.faults import Faults, RateLimit
 from ml_connector.sim.visma.http import SimRequest, SimResponse, json_response, sim_body
 from ml_connector.sim.visma.state import as_decimal, parse_dto_datetime
@@ -26,6 +27,12 @@ def stats_reset(sim: Simulator, request: SimRequest) -> SimResponse:
 
 def journal(sim: Simulator, request: SimRequest) -> SimResponse:
     return json_response(200, sim.state.journal_snapshot())
+
+
+def journal_attachments(sim: Simulator, request: SimRequest) -> SimResponse:
+    """A batch's attachments with each revision's size and SHA-256 (Visma shows only name/id/revision)."""
+    batch = sim.state.get_journal(request.path_params["number"])
+    return json_response(200, [a.describe() for a in batch.attachments.values()])
 
 
 def config(sim: Simulator, request: SimRequest) -> SimResponse:
@@ -111,6 +118,33 @@ def period_close(sim: Simulator, request: SimRequest) -> SimResponse:
 
 def period_open(sim: Simulator, request: SimRequest) -> SimResponse:
     return json_response(200, sim.state.set_period_closed(request.path_params["periodId"], False).dto())
+
+
+def period_close_ap(sim: Simulator, request: SimRequest) -> SimResponse:
+    return json_response(200, _set_closed_in_ap(sim, request.path_params["periodId"], True))
+
+
+def period_open_ap(sim: Simulator, request: SimRequest) -> SimResponse:
+    return json_response(200, _set_closed_in_ap(sim, request.path_params["periodId"], False))
+
+
+def _set_closed_in_ap(sim: Simulator, period_id: str, closed: bool) -> dict[str, Any]:
+    """``closedInSupplierLedger`` only: the general ledger keeps its own flag."""
+    period = sim.state.periods.get(period_id)
+    if period is None:
+        raise not_found(f"Financial period {period_id} not found.")
+    period.closed_in_ap = closed
+    return period.dto()
+
+
+def supplier_ledger_get(sim: Simulator, request: SimRequest) -> SimResponse:
+    """Settings plus every supplier document, its warnings and attachment revisions (size, SHA-256)."""
+    ledger = sim.supplier_ledger
+    return json_response(200, {**ledger.describe(), "documents": ledger.snapshot()})
+
+
+def supplier_ledger_set(sim: Simulator, request: SimRequest) -> SimResponse:
+    return json_response(200, sim.supplier_ledger.configure(sim_body(request)))
 
 
 def supplier_add(sim: Simulator, request: SimRequest) -> SimResponse:
@@ -234,6 +268,7 @@ ROUTES: list[tuple[str, str, SimHandler]] = [
     ("GET", "/_sim/stats", stats),
     ("POST", "/_sim/stats/reset", stats_reset),
     ("GET", "/_sim/journal", journal),
+    ("GET", "/_sim/journal/{number}/attachments", journal_attachments),
     ("GET", "/_sim/config", config),
     ("POST", "/_sim/reset", reset),
     ("POST", "/_sim/accounts", account_add),
@@ -242,6 +277,10 @@ ROUTES: list[tuple[str, str, SimHandler]] = [
     ("POST", "/_sim/periods", period_add),
     ("POST", "/_sim/periods/{periodId}/close", period_close),
     ("POST", "/_sim/periods/{periodId}/open", period_open),
+    ("POST", "/_sim/periods/{periodId}/close-supplier-ledger", period_close_ap),
+    ("POST", "/_sim/periods/{periodId}/open-supplier-ledger", period_open_ap),
+    ("GET", "/_sim/supplier-ledger", supplier_ledger_get),
+    ("POST", "/_sim/supplier-ledger", supplier_ledger_set),
     ("POST", "/_sim/suppliers", supplier_add),
     ("PATCH", "/_sim/suppliers/{number}", supplier_patch),
     ("POST", "/_sim/vat-codes", vat_code),

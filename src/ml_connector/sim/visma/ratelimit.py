@@ -28,7 +28,8 @@ def count_call(sim: Simulator, token: Token) -> dict[str, str]:
     if window is None or now - window.start >= sim.rate_limit.window:
         window = Window(start=now)
         sim.windows[key] = window
-    reset = max(0, math.ceil(window.start + sim.rate_limit.window - now))
+    # window - elapsed, not start + window - now: the latter can round to 60.000…01 and say 61
+    reset = max(0, math.ceil(sim.rate_limit.window - (now - window.start)))
     headers = {
         "x-ratelimit-limit": str(sim.rate_limit.limit),
         "x-ratelimit-policy": "4-fixed-window",

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ml_connector.sim.visma.attachments import Attachment
 from ml_connector.sim.visma.errors import SimHTTPError, bad_request, not_found, precondition_failed
 
 COMPANY_TZ = ZoneInfo("Europe/Oslo")
@@ -524,6 +525,7 @@ class JournalBatch:
     auto_reversing: bool = False
     control_total_in_currency: Decimal = ZERO
     transaction_code: str | None = None
+    attachments: dict[str, Attachment] = field(default_factory=dict)  # by file name
 
     @property
     def debit_total(self) -> Decimal:
@@ -818,7 +820,10 @@ class VismaState:
             }
         )
 
-    def journal_dto(self, batch: JournalBatch, lines: list[JournalLine] | None = None) -> dict[str, Any]:
+    def journal_dto(
+        self, batch: JournalBatch, lines: list[JournalLine] | None = None, *, with_attachments: bool = False
+    ) -> dict[str, Any]:
+        """The JournalTransactionDto; lists show attachments only when expanded (empty otherwise)."""
         ledger = self.ledgers.get(batch.ledger)
         chosen = batch.lines if lines is None else lines
         return pruned(
@@ -850,7 +855,7 @@ class VismaState:
                 "branch": batch.branch,
                 "timeStamp": timestamp_of(batch.version),
                 "journalTransactionLines": [self._line_dto(batch, ln) for ln in chosen],
-                "attachments": [],
+                "attachments": [a.dto() for a in batch.attachments.values()] if with_attachments else [],
             }
         )
 

@@ -15,6 +15,7 @@ from ml_connector.sim.visma.routes import (
     journal,
     organisation,
     periods,
+    supplier_invoices,
     suppliers,
     terms,
 )
@@ -31,4 +32,5 @@ API_ROUTES: list[tuple[str, str, SimHandler]] = [
     *periods.ROUTES,
     *terms.ROUTES,
     *journal.ROUTES,
+    *supplier_invoices.ROUTES,
 ]

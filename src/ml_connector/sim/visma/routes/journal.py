@@ -1,10 +1,12 @@
-"""Journal transactions v2: list, create, read, release (``/v2/journaltransaction``)."""
+"""Journal transactions v2: list, create, read, release, attachments (``/v2/journaltransaction``)."""
 
 from __future__ import annotations
 
 import secrets
 from typing import TYPE_CHECKING
 
+from ml_connector.sim.visma.attachments import add_file, file_part
+from ml_connector.sim.visma.errors import not_found
 from ml_connector.sim.visma.http import SimRequest, SimResponse, json_response
 from ml_connector.sim.visma.state import etag_of
 
@@ -40,7 +42,8 @@ def journal_create(sim: Simulator, request: SimRequest) -> SimResponse:
 
 def journal_get(sim: Simulator, request: SimRequest) -> SimResponse:
     batch = sim.state.get_journal(request.path_params["journalTransactionNumber"])
-    return json_response(200, sim.state.journal_dto(batch), {"etag": etag_of(batch.version)})
+    body = sim.state.journal_dto(batch, with_attachments=True)
+    return json_response(200, body, {"etag": etag_of(batch.version)})
 
 
 def journal_release(sim: Simulator, request: SimRequest) -> SimResponse:
@@ -53,9 +56,22 @@ def journal_release(sim: Simulator, request: SimRequest) -> SimResponse:
     )
 
 
+def journal_attach(sim: Simulator, request: SimRequest) -> SimResponse:
+    """``multipart/form-data`` with a part named ``file``; the same file name again is a new revision."""
+    if request.path_params["module"] not in {"GL", "ModuleGL"}:
+        raise not_found(f"Module {request.path_params['module']} has no journal transactions here.")
+    batch = sim.state.get_journal(request.path_params["journalTransactionNumber"])
+    name, data, content_type = file_part(request.headers.get("content-type", ""), request.body)
+    attachment = add_file(batch.attachments, name, data, content_type)
+    batch.version = sim.state.next_version()
+    batch.last_modified = sim.state.clock.now()
+    return json_response(201, attachment.dto(), {"etag": etag_of(batch.version)})
+
+
 ROUTES: list[tuple[str, str, SimHandler]] = [
     ("GET", "/v2/journaltransaction", journal_list),
     ("POST", "/v2/journaltransaction", journal_create),
     ("GET", "/v2/journaltransaction/{journalTransactionNumber}", journal_get),
     ("POST", "/v2/journaltransaction/{journalTransactionNumber}/action/release", journal_release),
+    ("POST", "/v2/journaltransaction/module/{module}/{journalTransactionNumber}/attachment", journal_attach),
 ]
