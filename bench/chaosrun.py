@@ -119,7 +119,7 @@ def _open_documents(c: Connection) -> list[str]:
     app = service.open_app(c.config_path, environ=c.environ)
     try:
         rows = app.ledger.documents_with_status(c.name, [*DocStatus.OPEN])
-        return [f"{r['doc_key']}={r['status']}" for r in rows]
+        return [f"{r.doc_key}={r.status}" for r in rows]
     finally:
         app.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -210,17 +210,29 @@ def _is_adapter(module: str) -> bool:
     return module == ADAPTERS or module.startswith(ADAPTERS + ".")
 
 
-def test_pipeline_imports_no_adapter() -> None:
+def _pipeline_imports(banned: Callable[[str], bool]) -> list[str]:
+    """Every import of a ``banned`` module under pipeline/, as "module:line: imported"."""
     modules = sorted((PACKAGE_ROOT / "pipeline").rglob("*.py"))
     assert len(modules) > 10  # the walk found the pipeline
-    offending = [
+    return [
         f"{_module_name(path)[0]}:{line}: {module}"
         for path in modules
         for module, line in _imported_modules(path)
-        if _is_adapter(module)
+        if banned(module)
     ]
+
+
+def test_pipeline_imports_no_adapter() -> None:
+    offending = _pipeline_imports(_is_adapter)
     why = "the pipeline imports an adapter (use pipeline/ports.py):\n"
     assert offending == [], why + "\n".join(offending)
+
+
+def test_pipeline_imports_no_sqlalchemy() -> None:
+    """The pipeline reads the ledger through pipeline/ports.py::LedgerPort, in domain types
+    (StoredDocument), never database rows."""
+    offending = _pipeline_imports(lambda module: module == "sqlalchemy" or module.startswith("sqlalchemy."))
+    assert offending == [], "the pipeline imports sqlalchemy:\n" + "\n".join(offending)
 
 
 def test_the_adapter_walk_sees_every_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -167,12 +167,12 @@ def test_an_event_refuses_what_the_table_does_not_allow(ledger: Ledger) -> None:
         ledger.park(doc_id, "voided", category="c", code="x", reason="r", actor="t")
     with pytest.raises(ValueError, match="cannot lead to"):
         ledger.insert_document({}, status=DocStatus.POSTED, actor="t", reason="r")
-    assert ledger.document_by_id(doc_id)["status"] == DocStatus.PENDING
+    assert ledger.document_by_id(doc_id).status == DocStatus.PENDING
     # the table's side effects: a release clears the claim, and its audit row is the table's action
     assert ledger.transition(doc_id, "found_in_visma", DocStatus.CREATED, actor="t", batch_number="7")
     assert ledger.transition(doc_id, "released", actor="t", etag="e")
     row = ledger.document_by_id(doc_id)
-    assert (row["status"], row["claimed_by"], row["claim_expires"]) == (DocStatus.POSTED, None, None)
+    assert (row.status, row.claimed_by, row.claim_expires) == (DocStatus.POSTED, None, None)
     trail = ledger.audit_trail("document", "INV:9")
     assert [(a["action"], a["from_status"], a["to_status"]) for a in trail] == [
         ("received", None, "pending"),

@@ -69,8 +69,8 @@ def test_insert_same_key_twice_keeps_one(ledger: Ledger) -> None:
         reason="again",
     )
     assert again is None
-    assert ledger.document("acme", "INV:1")["id"] == first  # type: ignore[index]
-    assert ledger.document("acme", "INV:1")["content_hash"] == "h1"  # type: ignore[index]
+    assert ledger.document("acme", "INV:1").id == first  # type: ignore[union-attr]
+    assert ledger.document("acme", "INV:1").content_hash == "h1"  # type: ignore[union-attr]
 
 
 def test_claim_is_compare_and_set_and_audited(ledger: Ledger) -> None:
@@ -78,10 +78,10 @@ def test_claim_is_compare_and_set_and_audited(ledger: Ledger) -> None:
     assert ledger.claim(doc_id, voucher={"v": "1"}, period="202503", lease=timedelta(minutes=5))
     assert not ledger.claim(doc_id, voucher={"v": "1"}, period="202503", lease=timedelta(minutes=5))
     row = ledger.document_by_id(doc_id)
-    assert row["status"] == DocStatus.POSTING
-    assert row["attempts"] == 1
-    assert row["voucher"] == {"v": "1"}
-    assert row["claim_expires"].tzinfo is not None
+    assert row.status == DocStatus.POSTING
+    assert row.attempts == 1
+    assert row.voucher == {"v": "1"}
+    assert row.claim_expires is not None and row.claim_expires.tzinfo is not None
     trail = ledger.audit_trail("document", "INV:1")
     assert [(a["action"], a["from_status"], a["to_status"]) for a in trail] == [
         ("received", None, "pending"),
@@ -135,7 +135,7 @@ def test_park_opens_one_failure_with_the_source_and_replay_resolves_it(ledger: L
 def test_transition_from_wrong_state_is_refused(ledger: Ledger) -> None:
     doc_id = _doc(ledger)
     assert not ledger.transition(doc_id, "created", actor="t")
-    assert ledger.document_by_id(doc_id)["status"] == DocStatus.PENDING
+    assert ledger.document_by_id(doc_id).status == DocStatus.PENDING
 
 
 def test_files_dedupe_by_hash(ledger: Ledger) -> None:

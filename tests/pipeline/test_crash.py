@@ -35,7 +35,7 @@ def _setup(c: Connection, n_invoices: int = 40) -> dict[str, object]:
 def _statuses(c: Connection) -> dict[str, str]:
     app = c.open_app()
     try:
-        return {str(r["reference"]): str(r["status"]) for r in app.ledger.all_documents(c.name)}
+        return {str(r.reference): str(r.status) for r in app.ledger.all_documents(c.name)}
     finally:
         app.close()
         c._apps.remove(app)

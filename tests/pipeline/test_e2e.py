@@ -36,7 +36,7 @@ def _json_out(proc: Any) -> Any:
 
 def _snapshot(app: service.App, name: str) -> tuple[Any, ...]:
     """Everything a write would change: documents, failures, files, runs, audit length."""
-    docs = [dict(r) for r in app.ledger.all_documents(name)]
+    docs = [r.as_dict() for r in app.ledger.all_documents(name)]
     fails = [dict(r) for r in app.ledger.open_failures(name)]
     files = [
         dict(r)
@@ -90,10 +90,10 @@ def test_main_flow_end_to_end(connection: Connection) -> None:
     assert one.posting.posted == len(approved_first) - len(missing) + len(ds.payment_rows)
     for i in unapproved:
         doc = app.ledger.document(c.name, f"INV:{i}") or next(
-            d for d in app.ledger.all_documents(c.name) if d["source"].get("stampliInvoiceId") == i
+            d for d in app.ledger.all_documents(c.name) if d.source.get("stampliInvoiceId") == i
         )
-        assert doc["status"] == DocStatus.SKIPPED
-        trail = app.ledger.audit_trail("document", doc["doc_key"])
+        assert doc.status == DocStatus.SKIPPED
+        trail = app.ledger.audit_trail("document", doc.doc_key)
         assert "approv" in (trail[0]["reason"] or "").lower(), trail[0]["reason"]
 
     failures = _json_out(c.cli("failures", "--json"))
@@ -142,24 +142,24 @@ def test_main_flow_end_to_end(connection: Connection) -> None:
     # ---- a changed re-export of a posted invoice: a conflict failure, never an overwrite
     victim = first[3]
     before = app.ledger.document(c.name, f"INV:{victim}") or next(
-        d for d in app.ledger.all_documents(c.name) if d["reference"] == f"ST-{victim}"
+        d for d in app.ledger.all_documents(c.name) if d.reference == f"ST-{victim}"
     )
-    assert before["status"] == DocStatus.POSTED
+    assert before.status == DocStatus.POSTED
     for row in ds.invoice_rows[victim]:
         row["dueDate"] = "2025-05-30"
         row["description"] += " (korrigert)"
     c.put_invoices("stampli_invoices_C100234_20250402T071500Z_0001.csv", ds.invoices_text([victim]))
     five = _cycle(app, c.name)
     assert five.intake.conflicts == 1 and five.posting.posted == 0
-    after = app.ledger.document_by_id(int(before["id"]))
-    assert (after["status"], after["batch_number"], after["content_hash"]) == (
-        before["status"],
-        before["batch_number"],
-        before["content_hash"],
+    after = app.ledger.document_by_id(int(before.id))
+    assert (after.status, after.batch_number, after.content_hash) == (
+        before.status,
+        before.batch_number,
+        before.content_hash,
     )
     [conflict] = [f for f in service.failures(app, c.name) if f["code"] == "conflict"]
-    assert conflict["doc_key"] == before["doc_key"]
-    assert "never overwrites" in conflict["reason"] and str(before["batch_number"]) in conflict["reason"]
+    assert conflict["doc_key"] == before.doc_key
+    assert "never overwrites" in conflict["reason"] and str(before.batch_number) in conflict["reason"]
     assert "korrigert" in json.dumps(conflict["source"], ensure_ascii=False)
     assert c.journal_calls() == {}
     c.assert_exactly_once(expected)

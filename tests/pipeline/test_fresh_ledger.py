@@ -156,7 +156,7 @@ async def test_steady_cycles_read_one_listing_and_an_unfinished_one_posts_nothin
             await adopt_booked(rt, BrokenListing(visma), md, PostingStats())
     assert CREATE not in c.journal_calls()
     pending = rt.ledger.documents_with_status(c.name, [DocStatus.PENDING])
-    assert sorted(str(r["reference"]) for r in pending) == sorted(f"ST-{i}" for i in ids[20:])
+    assert sorted(str(r.reference) for r in pending) == sorted(f"ST-{i}" for i in ids[20:])
 
     [after] = await service.run_once(app, c.name)
     assert after.status == "ok" and after.posting.posted == len(ids[20:])

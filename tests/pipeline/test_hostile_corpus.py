@@ -77,9 +77,9 @@ def test_every_hostile_invoice_file_in_one_cycle(connection: Connection, tmp_pat
     assert not twice, twice
     assert not set(found) - expected, sorted(set(found) - expected)
     parked = {
-        f"ST-{d['doc_key'].split(':', 1)[1]}"
+        f"ST-{d.doc_key.split(':', 1)[1]}"
         for d in app.ledger.all_documents(c.name)
-        if d["status"] == DocStatus.PARKED
+        if d.status == DocStatus.PARKED
     }
     failing_docs = {str(f["doc_key"]) for f in app.ledger.open_failures(c.name) if f["doc_key"]}
     for ref in expected:

@@ -104,7 +104,7 @@ async def test_stale_not_found_never_requeues_a_document_another_worker_sent(
         async with rt_a.stampli() as source:
             await intake(rt_a, source, IntakeStats())
         await post_pending(rt_a, LostAnswer(visma), md, PostingStats())
-    assert app.ledger.document(c.name, key)["status"] == DocStatus.UNKNOWN  # type: ignore[index]
+    assert app.ledger.document(c.name, key).status == DocStatus.UNKNOWN  # type: ignore[union-attr]
 
     # 2. A settles with a listing that B makes stale: B settles, claims, sends; the answer is lost
     async def worker_b() -> None:
@@ -112,7 +112,7 @@ async def test_stale_not_found_never_requeues_a_document_another_worker_sent(
             await settle(rt_b, visma_b, PostingStats())  # not in Visma -> pending
             c.sim.set_faults("drop_next=1")  # the create commits, the connection drops
             await post_pending(rt_b, visma_b, md, PostingStats())
-        assert app.ledger.document(c.name, key)["status"] == DocStatus.UNKNOWN  # type: ignore[index]
+        assert app.ledger.document(c.name, key).status == DocStatus.UNKNOWN  # type: ignore[union-attr]
         assert len(c.batches_by_reference()[f"ST-{inv}"]) == 1
 
     async with rt_a.visma() as visma_a:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ml_connector import service
 from ml_connector.demo.generate import MISSING_DEPARTMENT
+from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.store import DocStatus
 from ml_connector.web.server import serve_with_dashboard, uvicorn_config
 from ml_connector.webhooks.signature import sign
@@ -55,7 +56,7 @@ class Served:
     def status(self) -> str:
         every = [DocStatus.PARKED, DocStatus.POSTED, DocStatus.SKIPPED, *DocStatus.OPEN]
         rows = self.app.ledger.documents_with_status(self.conn.name, every)
-        return str(next(r["status"] for r in rows if r["doc_key"] == self.invoice_key))
+        return str(next(r.status for r in rows if r.doc_key == self.invoice_key))
 
     def webhook_runs(self) -> list[dict[str, Any]]:
         runs = self.app.ledger.last_runs(self.conn.name, limit=100)
@@ -162,7 +163,7 @@ async def serving(
         await wait_for(
             "the first cycle parks the invoice and posts the others",
             lambda: (
-                any(r["doc_key"] == served.invoice_key for r in _parked(served))
+                any(r.doc_key == served.invoice_key for r in _parked(served))
                 and app.ledger.status_counts(conn.name).get(DocStatus.POSTED) == len(others)
             ),
             60,
@@ -174,7 +175,7 @@ async def serving(
         await asyncio.wait_for(task, 30)
 
 
-def _parked(served: Served) -> list[Any]:
+def _parked(served: Served) -> list[StoredDocument]:
     return list(served.app.ledger.documents_with_status(served.conn.name, [DocStatus.PARKED]))
 
 

@@ -93,7 +93,7 @@ class World:
     def status(self, key: str) -> str:
         row = self.ledger.document(NAME, key)
         assert row is not None, key
-        return str(row["status"])
+        return str(row.status)
 
     def statuses(self) -> dict[str, int]:
         return dict(self.ledger.status_counts(NAME))

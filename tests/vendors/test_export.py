@@ -172,26 +172,26 @@ def test_bank_change_is_audited_and_holds_earlier_approved_payments_until_confir
     cycle = asyncio.run(run_cycle(venv.rt))
     assert cycle.status == "ok", cycle.errors
     docs = venv.app.ledger.all_documents("acme")
-    payments = [d for d in docs if d["kind"] == "payment"]
-    held = [d for d in payments if d["vendor_id"] == "10057"]
-    others = [d for d in payments if d["vendor_id"] != "10057"]
-    assert held and all(d["status"] == DocStatus.PARKED for d in held)
-    assert others and all(d["status"] == DocStatus.POSTED for d in others)
+    payments = [d for d in docs if d.kind == "payment"]
+    held = [d for d in payments if d.vendor_id == "10057"]
+    others = [d for d in payments if d.vendor_id != "10057"]
+    assert held and all(d.status == DocStatus.PARKED for d in held)
+    assert others and all(d.status == DocStatus.POSTED for d in others)
     flagged = [f for f in service.failures(venv.app, "acme") if f["code"] == "vendor_bank_changed"]
     assert len(flagged) == len(held)
     assert all(f["category"] == "source_data" and "****4567" in f["reason"] for f in flagged)
     # the invoice cycle alone never releases them (no automatic replay)
     asyncio.run(run_cycle(venv.rt))
-    assert all(venv.app.ledger.document_by_id(d["id"])["status"] == DocStatus.PARKED for d in held)
+    assert all(venv.app.ledger.document_by_id(d.id).status == DocStatus.PARKED for d in held)
 
     # a person confirms one payment: `replay ID` posts it; the others stay held
     first = flagged[0]
     replayed, _cycles = asyncio.run(service.replay_failures(venv.app, [first["id"]], actor="cli:anna"))
     assert replayed.requeued == [first["doc_key"]] and not replayed.refused
     assert (
-        venv.app.ledger.document(  # type: ignore[index]
+        venv.app.ledger.document(  # type: ignore[union-attr]
             "acme", first["doc_key"]
-        )["status"]
+        ).status
         == DocStatus.POSTED
     )
     still = [f for f in service.failures(venv.app, "acme") if f["code"] == "vendor_bank_changed"]

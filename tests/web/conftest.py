@@ -158,7 +158,7 @@ class World:
     secret_values: list[str] = field(default_factory=list)
 
     def parked_invoices(self) -> list[dict[str, Any]]:
-        return [dict(d) for d in self.app.ledger.all_documents("acme") if d["status"] == "parked"]
+        return [d.as_dict() for d in self.app.ledger.all_documents("acme") if d.status == "parked"]
 
     def client(self) -> Web:
         return Web(self.base_url)

@@ -172,8 +172,8 @@ def test_no_page_or_api_response_contains_a_secret(world: World) -> None:
     ):
         get(path)
     for doc in world.app.ledger.all_documents("acme"):
-        get(f"/documents/{doc['id']}")
-        get(f"/api/documents/{doc['id']}")
+        get(f"/documents/{doc.id}")
+        get(f"/api/documents/{doc.id}")
     with world.app.ledger.tx() as conn:
         hashes = [str(h) for (h,) in conn.execute(sa.select(users.c.password_hash))]
         stored_sessions = [str(t) for (t,) in conn.execute(sa.select(web_sessions.c.token_hash))]

@@ -136,9 +136,9 @@ def test_find_fix_replay_reconcile(world: World, page: Page, artifacts: Path) ->
     page.locator("#documents tbody tr a").first.click()
     expect(page.locator("#doc-status")).to_have_text("posted")
     doc = world.app.ledger.document_by_id(int(invoice["id"]))
-    assert doc["status"] == "posted" and doc["batch_number"]
-    expect(page.locator("#batch-number")).to_have_text(str(doc["batch_number"]))
-    expect(page.locator("#voucher")).to_contain_text(str(doc["reference"]))
+    assert doc.status == "posted" and doc.batch_number
+    expect(page.locator("#batch-number")).to_have_text(str(doc.batch_number))
+    expect(page.locator("#voucher")).to_contain_text(str(doc.reference))
     expect(page.locator("#audit")).to_contain_text("web:olga")
     shot(page, artifacts, "07-document-posted")
 
@@ -158,7 +158,7 @@ def test_find_fix_replay_reconcile(world: World, page: Page, artifacts: Path) ->
     rows_csv = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
     mine = [r for r in rows_csv if r["doc_key"] == invoice["doc_key"]]
     assert len(mine) == 1 and mine[0]["outcome"] == "matched", mine
-    assert mine[0]["batch_number"] == doc["batch_number"]
+    assert mine[0]["batch_number"] == doc.batch_number
     assert not [r for r in rows_csv if r["outcome"] not in ("matched", "not_posted")], rows_csv
 
     # ---- connections: check both sides from the button

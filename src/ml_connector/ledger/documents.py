@@ -2,7 +2,7 @@
 (``UPDATE ... WHERE status = old``), each change with its audit row in the same transaction.
 
 Which changes exist is ``states.TRANSITIONS``; ``_change`` is the one place that writes a
-document's status."""
+document's status. Reads hand out ``domain.stored.StoredDocument`` (rows are converted here, once)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.audit import write_audit
 from ml_connector.ledger.claims import worker_id
 from ml_connector.ledger.clock import utcnow
@@ -24,14 +25,16 @@ from ml_connector.ledger.states import CLAIM_COLUMNS, Transition, step
 
 
 class DocumentRecords(LedgerBase):
-    def document(self, connection: str, key: str) -> RowMapping | None:
+    def document(self, connection: str, key: str) -> StoredDocument | None:
         with self.tx() as conn:
             q = sa.select(documents).where(documents.c.connection == connection, documents.c.doc_key == key)
-            return conn.execute(q).mappings().first()
+            row = conn.execute(q).mappings().first()
+            return None if row is None else StoredDocument.of(row)
 
-    def document_by_id(self, doc_id: int) -> RowMapping:
+    def document_by_id(self, doc_id: int) -> StoredDocument:
         with self.tx() as conn:
-            return conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
+            row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
+            return StoredDocument.of(row)
 
     def insert_document(
         self, values: Mapping[str, Any], *, status: str, actor: str, reason: str
@@ -99,7 +102,6 @@ class DocumentRecords(LedgerBase):
     def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool:
         """pending -> posting: record the intent (voucher, period) before anything is sent."""
         wid = worker_id()
-        row = self.document_by_id(doc_id)
         return self.transition(
             doc_id,
             "claimed",
@@ -109,22 +111,22 @@ class DocumentRecords(LedgerBase):
             period=period,
             claimed_by=wid,
             claim_expires=utcnow() + lease,
-            attempts=int(row["attempts"]) + 1,
+            attempts=self.document_by_id(doc_id).attempts + 1,
         )
 
-    def documents_with_status(self, connection: str, statuses: Sequence[str]) -> list[RowMapping]:
+    def documents_with_status(self, connection: str, statuses: Sequence[str]) -> list[StoredDocument]:
         with self.tx() as conn:
             q = sa.select(documents).where(
                 documents.c.connection == connection, documents.c.status.in_(statuses)
             )
-            return list(conn.execute(q.order_by(documents.c.id)).mappings())
+            return [StoredDocument.of(row) for row in conn.execute(q.order_by(documents.c.id)).mappings()]
 
-    def all_documents(self, connection: str | None = None) -> list[RowMapping]:
+    def all_documents(self, connection: str | None = None) -> list[StoredDocument]:
         with self.tx() as conn:
             q = sa.select(documents)
             if connection is not None:
                 q = q.where(documents.c.connection == connection)
-            return list(conn.execute(q.order_by(documents.c.id)).mappings())
+            return [StoredDocument.of(row) for row in conn.execute(q.order_by(documents.c.id)).mappings()]
 
     def status_counts(self, connection: str | None = None) -> dict[str, int]:
         with self.tx() as conn:

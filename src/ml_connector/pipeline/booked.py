@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
 from ml_connector.domain.booked import Booked
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
@@ -57,7 +55,7 @@ class LookupIncomplete(Exception):
 
 @dataclass(frozen=True)
 class Planned:
-    row: RowMapping
+    row: StoredDocument
     voucher: Voucher
 
 
@@ -113,7 +111,7 @@ def plan(rt: Runtime, md: MasterData) -> list[Planned]:
     out = []
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING]):
         try:
-            voucher, _ = build_voucher(StoredDocument.of(row), md, rt.config)
+            voucher, _ = build_voucher(row, md, rt.config)
         except Unpostable:
             continue
         out.append(Planned(row, voucher))
@@ -126,9 +124,9 @@ async def adopt_booked(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
     if not planned:
         return
     await learn_booked(rt, visma, {p.voucher.financial_period for p in planned})
-    booked = rt.ledger.master_of(rt.name, JOURNAL_REF, (str(p.row["reference"]) for p in planned))
+    booked = rt.ledger.master_of(rt.name, JOURNAL_REF, (p.row.reference for p in planned))
     for p in planned:
-        entry = booked.get(str(p.row["reference"]))
+        entry = booked.get(p.row.reference)
         if entry:
             await _adopt(rt, visma, p, entry[1]["batches"], stats)
 
@@ -136,7 +134,7 @@ async def adopt_booked(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
 async def _adopt(
     rt: Runtime, visma: VismaPort, p: Planned, batches: list[dict[str, Any]], stats: PostingStats
 ) -> None:
-    ref, doc_id = str(p.row["reference"]), int(p.row["id"])
+    ref, doc_id = p.row.reference, p.row.id
     first = batches[0]
     if len(batches) > 1:
         stats.duplicates_found += len(batches) - 1

@@ -409,13 +409,13 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
             stats.duplicates += 1
             stats.note(key, "already_read", "read by another process at the same moment; not read again")
         return
-    if existing["content_hash"] == values["content_hash"]:
+    if existing.content_hash == values["content_hash"]:
         stats.duplicates += 1
-        stats.note(key, "already_read", f"already in the ledger ({existing['status']}) with the same content")
+        stats.note(key, "already_read", f"already in the ledger ({existing.status}) with the same content")
         return
-    if existing["status"] in DocStatus.NOT_POSTED:
+    if existing.status in DocStatus.NOT_POSTED:
         if rt.ledger.replace_source(
-            int(existing["id"]),
+            existing.id,
             source=values["source"],
             raw=None,
             content_hash=values["content_hash"],
@@ -423,25 +423,25 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
             actor=rt.actor,
         ):
             rt.ledger.resolve_failures(
-                int(existing["id"]), actor=rt.actor, reason="superseded by a re-export"
+                existing.id, actor=rt.actor, reason="superseded by a re-export"
             )
             stats.superseded += 1
             stats.note(
                 key,
                 "superseded",
-                f"the {existing['status']} copy read earlier was replaced by the changed one in "
+                f"the {existing.status} copy read earlier was replaced by the changed one in "
                 f"{doc.provenance.remote_path}",
             )
         return
     stats.conflicts += 1
-    stats.note(key, "conflict", f"already {existing['status']}; the changed re-export is a failure to review")
+    stats.note(key, "conflict", f"already {existing.status}; the changed re-export is a failure to review")
     rt.ledger.record_failure(
         connection=rt.name,
         actor=rt.actor,
         category=Category.SOURCE_DATA,
         code="conflict",
         reason=(
-            f"{key} was already {existing['status']} in Visma (batch {existing['batch_number'] or '?'}) and "
+            f"{key} was already {existing.status} in Visma (batch {existing.batch_number or '?'}) and "
             "Stampli exported it again with different content; ml-connector never overwrites a posted "
             "document: correct it in Visma by hand, then close this failure"
         ),
@@ -460,7 +460,7 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
         stats.note(key, "already_read", "the void is already in the ledger")
         return
     original = rt.ledger.document(rt.name, doc.paid_key)
-    posted = original is not None and original["status"] not in DocStatus.NOT_POSTED
+    posted = original is not None and original.status not in DocStatus.NOT_POSTED
     if posted:
         if rt.ledger.insert_document(
             values, status=DocStatus.PENDING, actor=rt.actor, reason="payment voided"
@@ -472,5 +472,5 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
     stats.skipped += 1
     stats.note(key, "skipped", reason)
     if original is not None:
-        rt.ledger.transition(int(original["id"]), "voided", actor=rt.actor, reason=reason)
-        rt.ledger.resolve_failures(int(original["id"]), actor=rt.actor, reason="payment voided in Stampli")
+        rt.ledger.transition(original.id, "voided", actor=rt.actor, reason=reason)
+        rt.ledger.resolve_failures(original.id, actor=rt.actor, reason="payment voided in Stampli")

@@ -12,15 +12,16 @@ time it hands out is aware UTC (converted once, by the adapter).
                                  (JournalTarget today: adapters/visma/ports.py; a supplier-invoice
                                  target is another implementation of the same port)
     Connectors      opens the two above for one connection (``Runtime.visma()/stampli()``)
-    LedgerPort      the master-data cache calls of ``refresh``/``snapshot``; the real Ledger
-                    satisfies it structurally (the posting steps still take the Ledger itself)
+    LedgerPort      the master-data cache calls of ``refresh``/``snapshot`` and the document
+                    reads and moves of intake, posting, settling and replay, in domain types
+                    (``StoredDocument``); the real Ledger satisfies it structurally
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +29,7 @@ from ml_connector.domain.booked import Booked, Created
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
+from ml_connector.domain.stored import StoredDocument
 
 if TYPE_CHECKING:
     from ml_connector.pipeline.runtime import Runtime
@@ -97,13 +99,60 @@ class Connectors(Protocol):
 
 
 class LedgerPort(Protocol):
-    """The ledger calls of the master-data refresh (the real ``Ledger`` satisfies it structurally)."""
+    """The ledger calls of the master-data refresh and of the document steps (the real ``Ledger``
+    satisfies it structurally; ``tests/ledger/test_ledger_port.py`` checks that it does)."""
 
     def sync_mark(self, connection: str, kind: str, /) -> datetime | None: ...
     def set_sync_mark(self, connection: str, kind: str, last_modified: datetime | None, /) -> None: ...
     def upsert_master(self, connection: str, kind: str, items: MasterEntries, /) -> None: ...
     def replace_master(self, connection: str, kind: str, items: MasterEntries, /) -> None: ...
     def master(self, connection: str, kind: str, /) -> dict[str, tuple[bool, dict[str, Any]]]: ...
+
+    # Documents: read as StoredDocument, moved only by the events of ledger/states.py (compare-and-set;
+    # False when another worker moved the document first).
+    def document(self, connection: str, key: str, /) -> StoredDocument | None: ...
+    def document_by_id(self, doc_id: int, /) -> StoredDocument: ...
+    def documents_with_status(self, connection: str, statuses: Sequence[str], /) -> list[StoredDocument]: ...
+    def all_documents(self, connection: str | None = None, /) -> list[StoredDocument]: ...
+    def insert_document(
+        self, values: Mapping[str, Any], *, status: str, actor: str, reason: str
+    ) -> int | None: ...
+    def transition(
+        self,
+        doc_id: int,
+        event: str,
+        to_status: str | None = None,
+        *,
+        actor: str,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        expect: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> bool: ...
+    def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool: ...
+    def replace_source(
+        self,
+        doc_id: int,
+        *,
+        source: dict[str, Any],
+        raw: str | None,
+        content_hash: str,
+        file_id: int,
+        actor: str,
+    ) -> bool: ...
+    def park(
+        self,
+        doc_id: int,
+        event: str,
+        *,
+        category: str,
+        code: str,
+        reason: str,
+        actor: str,
+        visma_answer: str | None = None,
+        missing: list[dict[str, str]] | None = None,
+        **values: Any,
+    ) -> bool: ...
 
 
 __all__ = [

@@ -20,8 +20,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
 from ml_connector.config.model import ConnectionConfig
 from ml_connector.domain.booked import Booked
 from ml_connector.domain.documents import invoice_from_json, payment_from_json
@@ -131,11 +129,11 @@ def stored_form(value: Any) -> Any:
 async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
     rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
     # Invoices before payments, oldest first: a payment's invoice should be in the books first.
-    rows.sort(key=lambda r: (r["kind"] != "invoice", r["id"]))
+    rows.sort(key=lambda r: (r.kind != "invoice", r.id))
     semaphore = asyncio.Semaphore(max(1, rt.post_concurrency))
     done = 0
 
-    async def one(row: RowMapping) -> None:
+    async def one(row: StoredDocument) -> None:
         nonlocal done
         async with semaphore:
             await post_one(rt, visma, md, row, stats)
@@ -151,11 +149,11 @@ async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
             raise res
 
 
-def _park(rt: Runtime, row: RowMapping, event: str, problems: list[Problem], **extra: Any) -> None:
+def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem], **extra: Any) -> None:
     first = problems[0]
     missing = [m for p in problems for m in p.missing_json()]
     rt.ledger.park(
-        int(row["id"]),
+        row.id,
         event,
         category=first.category,
         code=",".join(dict.fromkeys(p.code for p in problems)),
@@ -167,17 +165,17 @@ def _park(rt: Runtime, row: RowMapping, event: str, problems: list[Problem], **e
 
 
 async def post_one(
-    rt: Runtime, visma: VismaPort, md: MasterData, row: RowMapping, stats: PostingStats
+    rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument, stats: PostingStats
 ) -> None:
     cfg = rt.config
     try:
-        voucher, supplier = build_voucher(StoredDocument.of(row), md, cfg)
+        voucher, supplier = build_voucher(row, md, cfg)
     except Unpostable as exc:
         _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
         return
     problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
-    if row["kind"] == "payment":  # vendor-master drift: a bank change after approval waits for a person
+    if row.kind == "payment":  # vendor-master drift: a bank change after approval waits for a person
         problems += bank_change_problems(rt, row, supplier)
     if problems:
         _park(rt, row, "unpostable", problems)
@@ -185,11 +183,11 @@ async def post_one(
         return
     dto = stored_form(visma.posting.stored_form(voucher))
     if not rt.ledger.claim(
-        int(row["id"]), voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
+        row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
     ):
         return  # another worker took it
     crashpoint("after_claim")
-    doc_id = int(row["id"])
+    doc_id = row.id
     try:
         created = await visma.posting.create(voucher)
     except AmbiguousDestinationError as exc:
@@ -236,16 +234,16 @@ async def post_one(
     await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
 
 
-async def finish_created(rt: Runtime, visma: VismaPort, row: RowMapping, stats: PostingStats) -> None:
+async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, stats: PostingStats) -> None:
     """created -> posted: release the batch when configured, tolerating a release already done."""
-    doc_id = int(row["id"])
+    doc_id = row.id
     if not rt.config.posting.release:
         if rt.ledger.transition(doc_id, "posted", actor=rt.actor, reason="left on hold"):
             stats.posted += 1
-            stats.posted_keys.append(row["doc_key"])
+            stats.posted_keys.append(row.doc_key)
         return
-    batch = str(row["batch_number"])
-    etag = row["etag"]
+    batch = str(row.batch_number)
+    etag = row.etag
     try:
         try:
             new_etag = await visma.posting.release(batch, etag)
@@ -279,20 +277,20 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: RowMapping, stats: 
         etag=new_etag or etag,
     ):
         stats.posted += 1
-        stats.posted_keys.append(row["doc_key"])
+        stats.posted_keys.append(row.doc_key)
 
 
 async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     """Finish what earlier runs left open, before any new work."""
     now = utcnow()
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.POSTING]):
-        if claim_is_dead(row["claimed_by"], row["claim_expires"], now):
+        if claim_is_dead(row.claimed_by, row.claim_expires, now):
             rt.ledger.transition(
-                int(row["id"]),
+                row.id,
                 "claim_expired",
                 actor=rt.actor,
-                reason=f"its claimant ({row['claimed_by']}) is gone; the create may have reached Visma",
-                expect={"claimed_by": row["claimed_by"], "attempts": row["attempts"]},
+                reason=f"its claimant ({row.claimed_by}) is gone; the create may have reached Visma",
+                expect={"claimed_by": row.claimed_by, "attempts": row.attempts},
             )
     # A fresh clock: the claims just marked unknown carry a later updated_at than ``now`` above,
     # so with settle_after = 0 they would otherwise wait a whole extra cycle for their lookup.
@@ -300,18 +298,18 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     unknown = [
         r
         for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
-        if now - r["updated_at"] >= rt.settle_after
+        if r.updated_at is not None and now - r.updated_at >= rt.settle_after
     ]
     index: dict[str, dict[str, list[Booked]]] = {}
     for row in unknown:
-        period = str(row["period"])
+        period = str(row.period)
         if period not in index:
             # One listing per period answers every lookup in it (journal pages are read once).
             try:
                 index[period] = by_reference(await visma.booked.journals(period=period))
             except (RetriableDestinationError, AmbiguousDestinationError):
                 continue  # look again next cycle
-        await settle_unknown(rt, visma, row, index[period].get(row["reference"], []), stats)
+        await settle_unknown(rt, visma, row, index[period].get(row.reference, []), stats)
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.CREATED]):
         await finish_created(rt, visma, row, stats)
 
@@ -325,9 +323,9 @@ def by_reference(journals: list[Booked]) -> dict[str, list[Booked]]:
 
 
 async def settle_unknown(
-    rt: Runtime, visma: VismaPort, row: RowMapping, found: list[Booked], stats: PostingStats
+    rt: Runtime, visma: VismaPort, row: StoredDocument, found: list[Booked], stats: PostingStats
 ) -> None:
-    doc_id = int(row["id"])
+    doc_id = row.id
     found = sorted(found, key=lambda j: j.number)
     if not found:
         stats.settled_not_found += 1
@@ -335,15 +333,15 @@ async def settle_unknown(
             doc_id,
             "settled_not_found",
             actor=rt.actor,
-            reason=f"reference {row['reference']} is not in Visma period {row['period']}: safe to post",
+            reason=f"reference {row.reference} is not in Visma period {row.period}: safe to post",
             # the listing is only an answer for the attempt read with it: if another worker
             # claimed and sent it again meanwhile, "not found" is stale and must not requeue it
-            expect={"attempts": row["attempts"]},
+            expect={"attempts": row.attempts},
         )
         return
     if len(found) > 1:
         stats.duplicates_found += len(found) - 1
-        log.error("reference %s found in %d Visma batches", row["reference"], len(found))
+        log.error("reference %s found in %d Visma batches", row.reference, len(found))
     batch = found[0]
     full = await visma.posting.get(batch.number)
     stats.settled_found += 1
@@ -355,14 +353,14 @@ async def settle_unknown(
         "settled_found",
         target,
         actor=rt.actor,
-        reason=f"reference {row['reference']} found in Visma batch {batch.number} ({full.status})",
+        reason=f"reference {row.reference} found in Visma batch {batch.number} ({full.status})",
         details={"batches": [j.number for j in found]},
         batch_number=batch.number,
         etag=full.etag,
     ):
         if target == DocStatus.POSTED:
             stats.posted += 1
-            stats.posted_keys.append(row["doc_key"])
+            stats.posted_keys.append(row.doc_key)
         else:
             await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
 

@@ -115,34 +115,34 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
     ours: set[str] = set()
     adopted = rt.ledger.keys_with_action(rt.name, FOUND_IN_VISMA)
     for doc in rt.ledger.all_documents(rt.name):
-        doc_period = doc["period"] or (
-            doc["document_date"].strftime("%Y%m") if doc["document_date"] else None
+        doc_period = doc.period or (
+            doc.document_date.strftime("%Y%m") if doc.document_date else None
         )
         if doc_period != p:
             continue
-        ref = str(doc["reference"])
+        ref = str(doc.reference)
         ours.add(ref)
         found = index.get(ref, [])
-        sent_lines = sent_postings(doc["voucher"])
+        sent_lines = sent_postings(doc.voucher)
         counter = counter_account(sent_lines)
-        sent = booked_amount(doc["kind"], sent_lines, counter) if counter else Decimal(0)
+        sent = booked_amount(doc.kind, sent_lines, counter) if counter else Decimal(0)
         base = {
-            "doc_key": doc["doc_key"],
-            "status": doc["status"],
+            "doc_key": doc.doc_key,
+            "status": doc.status,
             "reference": ref,
-            "vendor": doc["vendor_name"] or doc["vendor_id"] or "",
-            "number": doc["number"] or "",
-            "currency": doc["currency"] or "",
-            "amount": stored_amount(doc["amount"]),
-            "sent_total": str(sent) if doc["voucher"] else "",
-            "batch_number": doc["batch_number"] or "",
+            "vendor": doc.vendor_name or doc.vendor_id or "",
+            "number": doc.number or "",
+            "currency": doc.currency or "",
+            "amount": stored_amount(doc.amount),
+            "sent_total": str(sent) if doc.voucher else "",
+            "batch_number": doc.batch_number or "",
         }
-        if doc["status"] == DocStatus.SKIPPED:
-            reason = _skip_reason(rt, str(doc["doc_key"]))
+        if doc.status == DocStatus.SKIPPED:
+            reason = _skip_reason(rt, str(doc.doc_key))
             rows.append(ReconRow(**base, outcome="skipped", visma_total="", detail=reason))
             continue
-        if doc["status"] not in (DocStatus.POSTED, DocStatus.CREATED):
-            detail = f"status {doc['status']}"
+        if doc.status not in (DocStatus.POSTED, DocStatus.CREATED):
+            detail = f"status {doc.status}"
             if found:  # an unknown outcome not settled yet, but Visma already has it
                 detail += f"; already in Visma batch {found[0].number}, settled in the next cycle"
             rows.append(ReconRow(**base, outcome="not_posted", visma_total="", detail=detail))
@@ -156,7 +156,7 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
             continue
         batches = sorted({j.number: j for j in found}.values(), key=lambda j: j.number)
         held = _visma_postings(batches, ref)
-        booked = booked_amount(doc["kind"], held, counter) if counter else Decimal(0)
+        booked = booked_amount(doc.kind, held, counter) if counter else Decimal(0)
         if len(batches) > 1:
             outcome, detail = "duplicate_in_visma", "batches " + ", ".join(j.number for j in batches)
         elif booked != sent:
@@ -166,9 +166,9 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
             detail = (
                 f"same amount, but the lines differ: sent debits {_debits(sent_lines)}, Visma {_debits(held)}"
             )
-        elif doc["etag"] and batches[0].timestamp and _tag(doc["etag"]) != _tag(batches[0].timestamp):
+        elif doc.etag and batches[0].timestamp and _tag(doc.etag) != _tag(batches[0].timestamp):
             outcome, detail = "changed_in_visma", "the batch was edited in Visma after it was posted"
-        elif doc["doc_key"] in adopted:
+        elif doc.doc_key in adopted:
             outcome, detail = "already_in_visma", "found in Visma before a first create, not sent again"
         else:
             outcome, detail = "matched", ""

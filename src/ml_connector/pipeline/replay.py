@@ -46,18 +46,18 @@ def replay(rt: Runtime, failure_ids: list[int] | None, *, actor: str) -> ReplayR
             continue
         if f["document_id"] is not None:
             doc = rt.ledger.document_by_id(int(f["document_id"]))
-            target = DocStatus.CREATED if doc["batch_number"] else DocStatus.PENDING
+            target = DocStatus.CREATED if doc.batch_number else DocStatus.PENDING
             if rt.ledger.transition(
-                int(doc["id"]),
+                doc.id,
                 "replayed",
                 target,
                 actor=actor,
                 reason=f"replay of failure {f['id']} requested by {actor}",
             ):
-                rt.ledger.resolve_failures(int(doc["id"]), actor=actor, reason="replayed")
-                result.requeued.append(str(doc["doc_key"]))
+                rt.ledger.resolve_failures(doc.id, actor=actor, reason="replayed")
+                result.requeued.append(str(doc.doc_key))
             else:
-                result.refused.append(f"{f['id']}: document {doc['doc_key']} is {doc['status']}, not parked")
+                result.refused.append(f"{f['id']}: document {doc.doc_key} is {doc.status}, not parked")
             continue
         file_id = f["file_id"]
         if file_id is None or int(file_id) in files_done:

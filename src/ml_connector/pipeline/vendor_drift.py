@@ -21,8 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
+from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.vendor_store import BANK_CHANGED, VendorStore
 from ml_connector.pipeline.rules import Category, Problem
 from ml_connector.pipeline.runtime import Runtime
@@ -50,12 +49,12 @@ def _describe(masked: Any) -> str:
     return ", ".join(parts) or "none"
 
 
-def bank_change_problems(rt: Runtime, row: RowMapping, supplier: str | None) -> list[Problem]:
+def bank_change_problems(rt: Runtime, row: StoredDocument, supplier: str | None) -> list[Problem]:
     """Empty unless the supplier's bank account changed after the payment was approved and nobody
     has confirmed the payment since."""
     if supplier is None:
         return []
-    source: dict[str, Any] = dict(row["source"])
+    source: dict[str, Any] = dict(row.source)
     approved = approved_at(source)
     if approved is None:
         return []
@@ -64,7 +63,7 @@ def bank_change_problems(rt: Runtime, row: RowMapping, supplier: str | None) -> 
     if not changes:
         return []
     latest = changes[-1]
-    if store.confirmed_after(int(row["id"]), latest["detected_at"]):
+    if store.confirmed_after(row.id, latest["detected_at"]):
         return []
     number = source.get("paymentNumber") or source.get("stampliPaymentId")
     return [

@@ -220,12 +220,12 @@ async def post_documents(
     async def one(doc_id: int) -> None:
         async with semaphore:
             row = rt.ledger.document_by_id(doc_id)
-            if row["status"] != DocStatus.PENDING or row["connection"] != rt.name:
+            if row.status != DocStatus.PENDING or row.connection != rt.name:
                 return  # posted, claimed or parked meanwhile
-            with log_context(document=row["doc_key"]):
+            with log_context(document=row.doc_key):
                 await post_one(rt, visma, md, row, stats)
                 after = rt.ledger.document_by_id(doc_id)
-                log.info("document %s: %s -> %s", row["doc_key"], row["status"], after["status"])
+                log.info("document %s: %s -> %s", row.doc_key, row.status, after.status)
 
     results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
     for res in results:
@@ -278,12 +278,12 @@ async def dispatch_posting(rt: Runtime, visma: VismaPort, md: MasterData, stats:
     state = current()
     rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
     busy = in_flight(state, rt.name)
-    todo = [r for r in rows if int(r["id"]) not in busy]
-    todo.sort(key=lambda r: (r["kind"] != "invoice", r["id"]))
+    todo = [r for r in rows if r.id not in busy]
+    todo.sort(key=lambda r: (r.kind != "invoice", r.id))
     size = max(1, state.options.chunk_size)
     papp = _papp(state)
     for kind_is_invoice in (True, False):
-        part = [int(r["id"]) for r in todo if (r["kind"] == "invoice") is kind_is_invoice]
+        part = [r.id for r in todo if (r.kind == "invoice") is kind_is_invoice]
         priority = INVOICE_PRIORITY if kind_is_invoice else PAYMENT_PRIORITY
         for start in range(0, len(part), size):
             chunk: list[JSONValue] = list(part[start : start + size])

@@ -56,20 +56,20 @@ def preview(app: App, path: Path, connection: str | None = None) -> dict[str, An
         docs.append(entry)
         existing = rt.ledger.document(rt.name, values["doc_key"])
         if existing is not None and (
-            existing["content_hash"] == values["content_hash"] or values["kind"] == "payment_void"
+            existing.content_hash == values["content_hash"] or values["kind"] == "payment_void"
         ):
             entry["action"] = "already_read"
-            entry["detail"] = f"already in the ledger ({existing['status']}); not posted again"
+            entry["detail"] = f"already in the ledger ({existing.status}); not posted again"
             continue
-        if existing is not None and existing["status"] not in NOT_POSTED:
+        if existing is not None and existing.status not in NOT_POSTED:
             entry["action"] = "conflict"
             entry["problems"] = [
-                f"already {existing['status']} in Visma with different content; never overwritten"
+                f"already {existing.status} in Visma with different content; never overwritten"
             ]
             continue
         if values["kind"] == "payment_void" and isinstance(doc, Payment):
             original = rt.ledger.document(rt.name, f"PAY:{doc.stampli_payment_id}")
-            was_posted = original is not None and original["status"] not in NOT_POSTED
+            was_posted = original is not None and original.status not in NOT_POSTED
             if not was_posted:
                 entry["action"] = "skip"
                 entry["detail"] = VOIDED_UNPOSTED

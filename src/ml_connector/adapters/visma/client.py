@@ -10,13 +10,14 @@ renewal); any other doubt raises ``AmbiguousDestinationError`` for the caller to
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
@@ -52,7 +53,17 @@ from ml_connector.adapters.visma.ratelimit import (
     wait_for_slot,
 )
 from ml_connector.adapters.visma.settings import VismaSettings
+from ml_connector.adapters.visma.supplier_invoices import (
+    SUPPLIER_INVOICE_PATH,
+    AttachmentInfo,
+    CreatedSupplierInvoice,
+    SupplierInvoiceRecord,
+    attachments_of,
+    supplier_invoice_dto,
+)
+from ml_connector.adapters.visma.upload import Upload
 from ml_connector.domain.journal import Voucher
+from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
     DestinationError,
@@ -75,6 +86,16 @@ def _retry_hint(exc: BaseException) -> float | None:
 def _quote_etag(etag: str) -> str:
     etag = etag.strip()
     return etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
+
+
+def _released(response: httpx2.Response, what: str) -> str | None:
+    """The new ETag after a 200 release; an ``actionResult`` of ``Failed`` is a refusal (with
+    Visma's ``errorInfo``, classified by ``classify.refusal``)."""
+    body = wire.loads(response.content) if response.content.strip() else None
+    if isinstance(body, dict) and str(body.get("actionResult", "")).lower() == "failed":
+        message = str(body.get("errorInfo") or "release failed")
+        raise refusal(f"{what} failed: {message}", status=response.status_code, visma_message=message)
+    return response.headers.get("etag")
 
 
 _R = TypeVar("_R")
@@ -113,6 +134,9 @@ class VismaClient:
         self._clock = clock
         self._tokens = TokenCache(settings, self._http, clock=token_clock, on_fetch=self._count_token)
         self._tz = ZoneInfo(settings.server_timezone)
+        # A queued (202) supplier-invoice release is read back this often, this far apart.
+        self.release_polls = 10
+        self.release_poll_interval = 1.0
 
     def __repr__(self) -> str:
         s = self.settings
@@ -148,11 +172,16 @@ class VismaClient:
         headers: Mapping[str, str] | None = None,
         is_create: bool = False,
         op: str | None = None,
+        upload: Upload | None = None,
     ) -> httpx2.Response:
         """``op`` names the operation in counters and logs (a path template, so that batch
-        numbers do not become metric labels); it defaults to the path."""
+        numbers do not become metric labels); it defaults to the path. ``upload``: a file sent
+        as multipart/form-data instead of a JSON body."""
         what = f"{method} {op or path}"
         content = None if body is None else wire.dumps(body).encode("utf-8")
+        if upload is not None:
+            content, content_type = upload.multipart()
+            headers = {**(headers or {}), "Content-Type": content_type}
 
         async def attempt() -> httpx2.Response:
             return await self._attempt(method, path, params, content, headers, is_create, what)
@@ -402,15 +431,7 @@ class VismaClient:
         )
         if response.status_code == 202:
             raise AmbiguousDestinationError(f"release of {batch_number} was queued, not done", status=202)
-        body = wire.loads(response.content) if response.content.strip() else None
-        if isinstance(body, dict) and str(body.get("actionResult", "")).lower() == "failed":
-            message = str(body.get("errorInfo") or "release failed")
-            raise refusal(
-                f"release of {batch_number} failed: {message}",
-                status=response.status_code,
-                visma_message=message,
-            )
-        return response.headers.get("etag")
+        return _released(response, f"release of {batch_number}")
 
     async def get_journal(self, batch_number: str) -> JournalTransaction:
         response = await self._send(
@@ -446,6 +467,148 @@ class VismaClient:
     async def find_by_reference(self, reference: str, *, period: str) -> list[JournalTransaction]:
         """Batches of ``period`` with a line whose ``referenceNumber`` is ``reference``."""
         return [j for j in await self.journals(period=period) if reference in j.references]
+
+    # ---------------------------------------------------------------- supplier ledger
+
+    async def create_supplier_invoice(self, voucher: SupplierInvoiceVoucher) -> CreatedSupplierInvoice:
+        """POST a supplier invoice (201 + Location). Like ``create_journal``, never resent once it may
+        have reached Visma; settle ``AmbiguousDestinationError`` with ``supplier_invoices``."""
+        body = supplier_invoice_dto(voucher)
+        response = await self._send("POST", SUPPLIER_INVOICE_PATH, body=body, is_create=True)
+        location = response.headers.get("location")
+        number = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]) if location else ""
+        if response.status_code not in (200, 201) or not location or not number:
+            raise AmbiguousDestinationError(
+                f"POST {SUPPLIER_INVOICE_PATH} answered {response.status_code} without a usable Location; "
+                "the document may exist but its number is unknown",
+                status=response.status_code,
+                context={"supplier": voucher.supplier, "reference": voucher.supplier_reference},
+            )
+        self.counters["supplier_invoices_created"] += 1
+        return CreatedSupplierInvoice(
+            document_type=voucher.document_type,
+            number=number,
+            etag=response.headers.get("etag"),
+            location=location,
+        )
+
+    @staticmethod
+    def _document_path(document_type: str, number: str) -> str:
+        # Always the long form: the short /{number} path serves documentType Invoice only.
+        return f"{SUPPLIER_INVOICE_PATH}/{quote(document_type, safe='')}/{quote(number, safe='')}"
+
+    async def get_supplier_invoice(self, document_type: str, number: str) -> SupplierInvoiceRecord:
+        response = await self._send(
+            "GET",
+            self._document_path(document_type, number),
+            op=f"{SUPPLIER_INVOICE_PATH}/{{documentType}}/{{number}}",
+        )
+        data = wire.loads(response.content) if response.content.strip() else None
+        if not isinstance(data, dict):
+            raise FatalDestinationError(f"GET supplier invoice {document_type}/{number}: expected an object")
+        return self._utc(SupplierInvoiceRecord.from_dto(data, etag=response.headers.get("etag")))
+
+    async def supplier_invoices(
+        self,
+        supplier: str,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        document_type: str | None = None,
+    ) -> list[SupplierInvoiceRecord]:
+        """Every document of ``supplier`` dated within [date_from, date_to], complete or an error
+        (paged like the journal listing). Visma filters the lower bound (``docDate >=``); the window
+        is also applied here, so an ignored filter cannot widen the answer."""
+        params: dict[str, str | int] = {"supplier": supplier}
+        if document_type is not None:
+            params["documentType"] = document_type
+        if date_from is not None:
+            params["docDate"] = date_from.isoformat()
+            params["docDateCondition"] = ">="
+        pages = await self._get_pages(SUPPLIER_INVOICE_PATH, params)
+        found = [self._utc(SupplierInvoiceRecord.from_dto(d)) for d in pages]
+
+        def within(r: SupplierInvoiceRecord) -> bool:
+            day = r.document_date.date() if r.document_date is not None else None
+            if day is None:
+                return date_from is None and date_to is None
+            return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
+
+        return [r for r in found if r.supplier == supplier and within(r)]
+
+    async def release_supplier_invoice(
+        self, document_type: str, number: str, etag: str | None = None
+    ) -> str | None:
+        """Release a supplier invoice; return the document's new ETag. A 200 ``Failed`` is a refusal
+        (classified by ``classify.refusal``); a 202 (queued) is polled, bounded, by reading the
+        document until it is released; still not released after that is ``Ambiguous``."""
+        headers = {"If-Match": _quote_etag(etag)} if etag else None
+        path = f"{self._document_path(document_type, number)}/action/release"
+        response = await self._send(
+            "POST",
+            path,
+            headers=headers,
+            is_create=True,
+            op=f"{SUPPLIER_INVOICE_PATH}/{{documentType}}/{{number}}/action/release",
+        )
+        what = f"release of {document_type} {number}"
+        if response.status_code == 202:
+            return await self._await_release(document_type, number, what)
+        return _released(response, what)
+
+    async def _await_release(self, document_type: str, number: str, what: str) -> str | None:
+        # The background job's state endpoint is not part of our contract; the document's own status
+        # is the authoritative answer (Balanced until the release has run).
+        self.counters["releases_queued"] += 1
+        for attempt in range(self.release_polls):
+            if attempt:
+                await asyncio.sleep(self.release_poll_interval)
+            doc = await self.get_supplier_invoice(document_type, number)
+            if doc.released:
+                return doc.etag
+            if doc.status not in ("Balanced", None):
+                raise refusal(
+                    f"{what} was queued and left the document {doc.status}",
+                    status=202,
+                    visma_message=f"status {doc.status}",
+                )
+        raise AmbiguousDestinationError(
+            f"{what} was queued and had not run after {self.release_polls} polls", status=202
+        )
+
+    # ---------------------------------------------------------------- attachments
+
+    async def attach_to_supplier_invoice(
+        self, document_type: str, number: str, upload: Upload
+    ) -> AttachmentInfo:
+        """Attach a file; the same file name again becomes a new revision of that attachment."""
+        path = (
+            f"{SUPPLIER_INVOICE_PATH}/documentType/{quote(document_type, safe='')}/"
+            f"{quote(number, safe='')}/attachment"
+        )
+        op = f"{SUPPLIER_INVOICE_PATH}/documentType/{{documentType}}/{{number}}/attachment"
+        return await self._attach(path, op, upload)
+
+    async def attach_to_journal(
+        self, batch_number: str, upload: Upload, *, module: str = "GL"
+    ) -> AttachmentInfo:
+        path = f"{JOURNAL_PATH}/module/{quote(module, safe='')}/{quote(batch_number, safe='')}/attachment"
+        return await self._attach(path, f"{JOURNAL_PATH}/module/{{module}}/{{number}}/attachment", upload)
+
+    async def _attach(self, path: str, op: str, upload: Upload) -> AttachmentInfo:
+        # Not resent on doubt: a second upload would be a second revision.
+        response = await self._send("POST", path, upload=upload, is_create=True, op=op)
+        self.counters["attachments_uploaded"] += 1
+        data = wire.loads(response.content) if response.content.strip() else None
+        return AttachmentInfo.from_dto(data if isinstance(data, dict) else {"name": upload.filename})
+
+    async def supplier_invoice_attachments(
+        self, document_type: str, number: str
+    ) -> tuple[AttachmentInfo, ...]:
+        return (await self.get_supplier_invoice(document_type, number)).attachments
+
+    async def journal_attachments(self, batch_number: str) -> tuple[AttachmentInfo, ...]:
+        return attachments_of((await self.get_journal(batch_number)).raw)
 
 
 __all__ = ["DestinationError", "VismaClient"]

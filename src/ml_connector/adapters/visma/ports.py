@@ -1,23 +1,27 @@
 """The pipeline's Visma port over the client: wire records in, domain types out.
 
 ``VismaPorts`` answers the master-data reads and the booked lookup; ``JournalTarget`` is the
-posting side as journal transactions (``POST /v2/journaltransaction`` + release). A supplier-invoice
-target is another ``PostingTarget`` next to it, chosen by the wiring (``ml_connector.wiring``).
+posting side as journal transactions (``POST /v2/journaltransaction`` + release);
+``SupplierInvoiceTarget`` posts to the supplier ledger (``POST /v1/supplierInvoice`` + release), to be
+chosen by the wiring (``ml_connector.wiring``) once the pipeline builds supplier-invoice vouchers.
 The client already hands out aware UTC times (``models.in_utc``); nothing here converts again.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
 from ml_connector.adapters.visma import models
 from ml_connector.adapters.visma.client import VismaClient
+from ml_connector.adapters.visma.supplier_invoices import SupplierInvoiceRecord, supplier_invoice_dto
 from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.booked import Booked, BookedLine, Created
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
+from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
 
 
 def account(a: models.Account) -> Account:
@@ -87,6 +91,70 @@ class JournalTarget:
 
     async def get(self, number: str) -> Booked:
         return booked(await self.client.get_journal(number))
+
+
+def booked_supplier_invoice(r: SupplierInvoiceRecord) -> Booked:
+    """A supplier invoice as the pipeline sees a booked voucher: its number is ``{documentType}/{number}``
+    (the number alone is not unique across document types); each line is a cost on its account (a
+    DebitAdj's costs are credits), referenced by the supplier's invoice number."""
+    credit_note = r.document_type == "DebitAdj"
+    lines = tuple(
+        BookedLine(
+            ln.account,
+            Decimal(0) if credit_note else ln.cost or Decimal(0),
+            ln.cost or Decimal(0) if credit_note else Decimal(0),
+            r.supplier_reference,
+        )
+        for ln in r.lines
+    )
+    return Booked(
+        number=r.key,
+        status=r.status,
+        financial_period=r.financial_period,
+        currency=r.currency,
+        lines=lines,
+        last_modified=r.last_modified,
+        timestamp=r.timestamp,
+        etag=r.etag,
+    )
+
+
+def _split_key(number: str) -> tuple[str, str]:
+    document_type, sep, doc_number = number.partition("/")
+    if not sep or not document_type or not doc_number:
+        raise ValueError(f"a supplier-invoice number is '{{documentType}}/{{number}}', got {number!r}")
+    return document_type, doc_number
+
+
+class SupplierInvoiceTarget:
+    """Posting as one supplier invoice per voucher (``POST /v1/supplierInvoice`` + release).
+
+    The same four calls as ``JournalTarget`` over a ``SupplierInvoiceVoucher``; numbers it hands out
+    and takes are ``{documentType}/{number}`` (``Invoice/000123``, ``DebitAdj/000124``)."""
+
+    def __init__(self, client: VismaClient) -> None:
+        self.client = client
+
+    def stored_form(self, voucher: SupplierInvoiceVoucher) -> dict[str, Any]:
+        return supplier_invoice_dto(voucher)
+
+    async def create(self, voucher: SupplierInvoiceVoucher) -> Created:
+        c = await self.client.create_supplier_invoice(voucher)
+        return Created(number=c.key, etag=c.etag, location=c.location)
+
+    async def release(self, number: str, etag: str | None) -> str | None:
+        return await self.client.release_supplier_invoice(*_split_key(number), etag)
+
+    async def get(self, number: str) -> Booked:
+        return booked_supplier_invoice(await self.client.get_supplier_invoice(*_split_key(number)))
+
+    async def existing(
+        self, supplier: str, *, date_from: date | None = None, date_to: date | None = None
+    ) -> list[Booked]:
+        """The supplier's documents in a document-date window, complete or an error: the
+        'never twice across channels' check compares their references (supplier invoice numbers)."""
+        found = await self.client.supplier_invoices(supplier, date_from=date_from, date_to=date_to)
+        return [booked_supplier_invoice(r) for r in found]
 
 
 class VismaPorts:

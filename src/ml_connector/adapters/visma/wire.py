@@ -15,7 +15,7 @@ from typing import Any
 
 from ml_connector.domain.journal import Voucher, VoucherLine
 
-_PERIOD = re.compile(r"^\d{4}(0[1-9]|1[0-9])$")
+PERIOD_FORMAT = re.compile(r"^\d{4}(0[1-9]|1[0-9])$")
 
 
 def dumps(value: object) -> str:
@@ -63,8 +63,10 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
-def _v(value: object) -> dict[str, object]:
-    return {"value": value}
+def value(item: object) -> dict[str, object]:
+    """Visma's update wrapper ``{"value": …}``."""
+    return {"value": item}
+
 
 
 def journal_dto(voucher: Voucher) -> dict[str, object]:
@@ -74,37 +76,37 @@ def journal_dto(voucher: Voucher) -> dict[str, object]:
     Every line carries a ``referenceNumber`` (the line's reference, else the voucher's), so a
     post whose outcome is unknown can be found again by reference.
     """
-    if not _PERIOD.match(voucher.financial_period):
+    if not PERIOD_FORMAT.match(voucher.financial_period):
         raise ValueError(f"financial period must be YYYYMM, got {voucher.financial_period!r}")
     if not voucher.lines:
         raise ValueError("a voucher without lines cannot be posted")
     dto: dict[str, object] = {
-        "transactionDate": _v(voucher.transaction_date.strftime("%Y-%m-%dT00:00:00")),
-        "financialPeriod": _v(voucher.financial_period),
-        "currencyId": _v(voucher.currency),
-        "description": _v(voucher.description),
-        "hold": _v(False),
+        "transactionDate": value(voucher.transaction_date.strftime("%Y-%m-%dT00:00:00")),
+        "financialPeriod": value(voucher.financial_period),
+        "currencyId": value(voucher.currency),
+        "description": value(voucher.description),
+        "hold": value(False),
     }
     if voucher.exchange_rate is not None:
-        dto["exchangeRate"] = _v(voucher.exchange_rate)
+        dto["exchangeRate"] = value(voucher.exchange_rate)
     if voucher.ledger:
-        dto["ledger"] = _v(voucher.ledger)
+        dto["ledger"] = value(voucher.ledger)
     if voucher.branch:
-        dto["branch"] = _v(voucher.branch)
+        dto["branch"] = value(voucher.branch)
     dto["journalTransactionLines"] = [_line_dto(line, voucher.reference) for line in voucher.lines]
     return dto
 
 
 def _line_dto(line: VoucherLine, default_reference: str) -> dict[str, object]:
-    dto: dict[str, object] = {"operation": "Insert", "accountNumber": _v(line.account)}
+    dto: dict[str, object] = {"operation": "Insert", "accountNumber": value(line.account)}
     if line.subaccount:
         dto["subaccount"] = [{"segmentId": s.segment_id, "segmentValue": s.value} for s in line.subaccount]
-    dto["referenceNumber"] = _v(line.reference or default_reference)
-    dto["transactionDescription"] = _v(line.description)
+    dto["referenceNumber"] = value(line.reference or default_reference)
+    dto["transactionDescription"] = value(line.description)
     if line.credit:
-        dto["creditAmountInCurrency"] = _v(line.credit)
+        dto["creditAmountInCurrency"] = value(line.credit)
     else:
-        dto["debitAmountInCurrency"] = _v(line.debit)
+        dto["debitAmountInCurrency"] = value(line.debit)
     if line.vat_code:
-        dto["vatCodeId"] = _v(line.vat_code)
+        dto["vatCodeId"] = value(line.vat_code)
     return dto

@@ -1,0 +1,48 @@
+"""A supplier-ledger voucher: one approved Stampli invoice as a Visma supplier invoice. Pure data.
+
+Separate from the journal ``Voucher`` because a supplier invoice names what a journal does not: the
+supplier, the supplier's own invoice number, a due date or credit terms, a payment reference and a
+VAT code per line; its lines carry one cost each (the AP control account is Visma's side).
+A credit note is a ``DebitAdj`` (it lowers what we owe the supplier). Amounts are Decimal in the
+document currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from ml_connector.domain.journal import Segment
+
+DocumentType = Literal["Invoice", "DebitAdj"]
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierInvoiceLine:
+    account: str
+    amount: Decimal  # the line's cost in the document currency, before VAT
+    description: str
+    subaccount: tuple[Segment, ...] = ()
+    vat_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierInvoiceVoucher:
+    supplier: str  # Visma supplier number
+    supplier_reference: str  # the supplier's invoice number; our idempotency key in this ledger
+    document_type: DocumentType
+    document_date: date
+    financial_period: str  # YYYYMM
+    currency: str
+    lines: tuple[SupplierInvoiceLine, ...]
+    due_date: date | None = None
+    credit_terms: str | None = None
+    exchange_rate: Decimal | None = None
+    payment_reference: str | None = None
+    note: str | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
