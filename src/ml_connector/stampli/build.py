@@ -375,12 +375,15 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     f = _Fields(ctx, raw, issues, set())
     h, row, xp = raw.header, raw.first_row, raw.xpath
 
-    company = f.text(h, "stampliCompanyId", row, xp, req=True)
-    invoice_id = f.text(h, "stampliInvoiceId", row, xp)
-    doc_type = f.enum(h, "documentType", row, xp, _DOC_TYPES, req=True)
-    number = f.text(h, "invoiceNumber", row, xp, req=True)
-    vendor_id = f.text(h, "vendorId", row, xp, req=True)
-    vendor_name = f.text(h, "vendorName", row, xp, req=True)
+    # Plain ASCII text is kept trimmed without the call (``text``'s common case, ids included).
+    company = _plain_text(h.get("stampliCompanyId")) or f.text(h, "stampliCompanyId", row, xp, req=True)
+    invoice_id = _plain_text(h.get("stampliInvoiceId")) or f.text(h, "stampliInvoiceId", row, xp)
+    doc_type = f.cache.enum_table("documentType").get(h.get("documentType")) or f.enum(  # type: ignore[arg-type]
+        h, "documentType", row, xp, _DOC_TYPES, req=True
+    )
+    number = _plain_text(h.get("invoiceNumber")) or f.text(h, "invoiceNumber", row, xp, req=True)
+    vendor_id = _plain_text(h.get("vendorId")) or f.text(h, "vendorId", row, xp, req=True)
+    vendor_name = _plain_text(h.get("vendorName")) or f.text(h, "vendorName", row, xp, req=True)
     # A value already read without an issue is taken from the cache tables directly (what
     # ``typed``/``enum`` would return for it, without the call); a miss (or a falsy value such as
     # a zero) takes the full read, which also reports.
