@@ -212,30 +212,19 @@ class _Fields:
         minor unit when the currency is known)."""
         written = src.get(name)
         cache = self.cache
-        table = cache.by_kind[kind] if kind != "money" or currency is None else cache.money_table(currency)
-        if written is not None:  # read before without an issue: the same value, no issue
-            hit = table.get(written)
-            if hit is not None:
-                return hit
-            if kind == "money" or kind == "amount":
-                # A short plain number has no text to check: ``ValueRules.plain_amount``, inline.
-                rules = self.ctx.rules
-                shape = rules.plain_shape
-                if shape is not None and len(written) <= 16 and shape.fullmatch(written):
-                    point = written.find(rules.decimal_sep)  # the shape allows just this one, once
-                    # no more decimals written than the minor unit has: it cannot be finer
-                    if (
-                        kind == "amount"
-                        or currency is None
-                        or point < 0
-                        or len(written) - 1 - point <= minor_units(currency)
-                    ):
-                        amount = Decimal(written.replace(",", "."))
-                        if len(table) < cache.limit:
-                            table[written] = amount
-                        else:
-                            cache.remember(table, written, amount)
-                        return amount
+        if kind == "money" or kind == "amount":
+            # read before, or a short plain number with no text to check: no full read
+            unit = currency if kind == "money" else None  # a plain amount has no minor unit
+            amount = cache.amount_reader(self.ctx.rules, unit)(written)
+            if amount is not None:
+                return amount
+            table: dict[str, Any] = cache.money_table(unit) if unit is not None else cache.amounts
+        else:
+            table = cache.by_kind[kind]
+            if written is not None:  # read before without an issue: the same value, no issue
+                hit = table.get(written)
+                if hit is not None:
+                    return hit
         raw: str | None
         if written and written.isascii() and written.isprintable():  # text's common case, inline
             raw = written.strip() or self.text(src, name, row, xpath, req=req)
@@ -327,6 +316,14 @@ def _verbatim_at(names: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(names) if name in _VERBATIM)
 
 
+def _plain_text(text: str | None) -> str | None:
+    """``text``'s common case for a trimmed, non-id field: plain ASCII, kept trimmed. Anything
+    else (empty, blank, another script, a control character) is None: the full read decides."""
+    if text and text.isascii() and text.isprintable():
+        return text.strip() or None
+    return None
+
+
 def _decimals_written(text: str) -> int:
     """Digits after the last '.' or ',' of an amount's text: at least as many decimals as it has."""
     point = max(text.rfind("."), text.rfind(","))
@@ -348,6 +345,9 @@ _INVOICE_TEXTS = (
     "poNumber",
     "description",
 )
+# The line's other values, read in one pass over its mapping.
+_LINE_VALUES: tuple[str, ...] = ("lineNumber", "lineType", "glAccount", "itemCode", "quantity", "unitPrice")
+_LINE_VALUES += ("lineNetAmount", "lineTaxAmount", "taxRate")
 _DOC_TYPE = {t.value: t for t in DocumentType}
 _LINE_TYPE = {t.value: t for t in LineType}
 _new_invoice_line = positional_constructor(InvoiceLine, field_names(InvoiceLine))
@@ -375,35 +375,50 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     f = _Fields(ctx, raw, issues, set())
     h, row, xp = raw.header, raw.first_row, raw.xpath
 
-    company = f.text(h, "stampliCompanyId", row, xp, req=True)
-    invoice_id = f.text(h, "stampliInvoiceId", row, xp)
-    doc_type = f.enum(h, "documentType", row, xp, _DOC_TYPES, req=True)
-    number = f.text(h, "invoiceNumber", row, xp, req=True)
-    vendor_id = f.text(h, "vendorId", row, xp, req=True)
-    vendor_name = f.text(h, "vendorName", row, xp, req=True)
+    # Plain ASCII text is kept trimmed without the call (``text``'s common case, ids included).
+    company = _plain_text(h.get("stampliCompanyId")) or f.text(h, "stampliCompanyId", row, xp, req=True)
+    invoice_id = _plain_text(h.get("stampliInvoiceId")) or f.text(h, "stampliInvoiceId", row, xp)
+    doc_type = f.cache.enum_table("documentType").get(h.get("documentType")) or f.enum(  # type: ignore[arg-type]
+        h, "documentType", row, xp, _DOC_TYPES, req=True
+    )
+    number = _plain_text(h.get("invoiceNumber")) or f.text(h, "invoiceNumber", row, xp, req=True)
+    vendor_id = _plain_text(h.get("vendorId")) or f.text(h, "vendorId", row, xp, req=True)
+    vendor_name = _plain_text(h.get("vendorName")) or f.text(h, "vendorName", row, xp, req=True)
     # A value already read without an issue is taken from the cache tables directly (what
     # ``typed``/``enum`` would return for it, without the call); a miss (or a falsy value such as
     # a zero) takes the full read, which also reports.
     dates, stamps = f.cache.dates, f.cache.stamps
     invoice_date = dates.get(h.get("invoiceDate")) or f.typed(h, "invoiceDate", row, xp, "date", req=True)  # type: ignore[arg-type]
     due_date = dates.get(h.get("dueDate")) or f.typed(h, "dueDate", row, xp, "date", req=True)  # type: ignore[arg-type]
-    posting_date = dates.get(h.get("postingDate")) or f.typed(h, "postingDate", row, xp, "date")  # type: ignore[arg-type]
+    written = h.get("postingDate")  # optional: an empty cell is no value and no issue
+    posting_date = (dates.get(written) or f.typed(h, "postingDate", row, xp, "date")) if written else None
     currency = f.cache.currencies.get(h.get("currency")) or f.typed(  # type: ignore[arg-type]
         h, "currency", row, xp, "currency", req=True
     )
-    rate = f.typed(h, "exchangeRate", row, xp, "amount")
+    # Amounts: the reader gives what ``typed`` would for a value that needs no checking, else None.
+    read_amount = f.cache.amount_reader(ctx.rules, None)
+    read_money = f.cache.amount_reader(ctx.rules, currency) if currency is not None else read_amount
+    written = h.get("exchangeRate")  # optional: an empty cell is no value and no issue
+    rate = (read_amount(written) or f.typed(h, "exchangeRate", row, xp, "amount")) if written else None
     _check_rate(f, rate, row, xp)
-    subtotal = f.typed(h, "subtotalAmount", row, xp, "money", req=True, currency=currency)
-    tax = f.typed(h, "taxAmount", row, xp, "money", req=True, currency=currency)
-    total = f.typed(h, "totalAmount", row, xp, "money", req=True, currency=currency)
-    status_raw = f.text(h, "approvalStatus", row, xp, req=True)
+    subtotal = read_money(h.get("subtotalAmount")) or f.typed(
+        h, "subtotalAmount", row, xp, "money", req=True, currency=currency
+    )
+    tax = read_money(h.get("taxAmount")) or f.typed(
+        h, "taxAmount", row, xp, "money", req=True, currency=currency
+    )
+    total = read_money(h.get("totalAmount")) or f.typed(
+        h, "totalAmount", row, xp, "money", req=True, currency=currency
+    )
+    status_raw = _plain_text(h.get("approvalStatus")) or f.text(h, "approvalStatus", row, xp, req=True)
     approved_at = stamps.get(h.get("approvedAt")) or f.typed(  # type: ignore[arg-type]
         h, "approvedAt", row, xp, "timestamp", req=True
     )
     exported_at = stamps.get(h.get("exportedAt")) or f.typed(  # type: ignore[arg-type]
         h, "exportedAt", row, xp, "timestamp", req=True
     )
-    link = f.text(h, "stampliLink", row, xp)
+    written = h.get("stampliLink")
+    link = (_plain_text(written) or f.text(h, "stampliLink", row, xp)) if written else None
     if link is not None and not link.startswith(("https://", "http://")):
         f.fail("invalid_value", f"stampliLink {link!r} is not an http(s) URL", row, xp, "stampliLink")
     status = status_raw.upper() if status_raw else None
@@ -436,23 +451,31 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     sums_ok = True
     # Per line, the same cache peeks as above.
     ints, amounts = f.cache.ints, f.cache.amounts
-    moneys = f.cache.money_table(currency) if currency is not None else amounts
     line_types = f.cache.enum_table("lineType")
     for line in raw.lines:
         v, lr, lx = line.values, line.row, line.xpath
-        number_ = ints.get(v.get("lineNumber")) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
-        ltype = line_types.get(v.get("lineType")) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
-        gl = f.text(v, "glAccount", lr, lx, req=ltype == "GL")
-        item = f.text(v, "itemCode", lr, lx, req=ltype == "ITEM")
-        qty = amounts.get(v.get("quantity")) or f.typed(v, "quantity", lr, lx, "amount")  # type: ignore[arg-type]
-        price = amounts.get(v.get("unitPrice")) or f.typed(v, "unitPrice", lr, lx, "amount")  # type: ignore[arg-type]
-        net = moneys.get(v.get("lineNetAmount")) or f.typed(  # type: ignore[arg-type]
-            v, "lineNetAmount", lr, lx, "money", req=True, currency=currency
+        t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate = map(v.get, _LINE_VALUES)
+        number_ = ints.get(t_number) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
+        ltype = line_types.get(t_type) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
+        # An empty optional cell is no value and no issue (what the full read would say).
+        gl = _plain_text(t_gl) or (
+            f.text(v, "glAccount", lr, lx, req=ltype == "GL") if t_gl or ltype == "GL" else None
         )
-        ltax = moneys.get(v.get("lineTaxAmount")) or f.typed(  # type: ignore[arg-type]
-            v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency
+        item = _plain_text(t_item) or (
+            f.text(v, "itemCode", lr, lx, req=ltype == "ITEM") if t_item or ltype == "ITEM" else None
         )
-        rate_pct = amounts.get(v.get("taxRate")) or f.typed(v, "taxRate", lr, lx, "amount")  # type: ignore[arg-type]
+        # A value read before is one dict peek; a new one goes through the reader, then the full read.
+        qty = amounts.get(t_qty) or (  # type: ignore[arg-type]
+            (read_amount(t_qty) or f.typed(v, "quantity", lr, lx, "amount")) if t_qty else None
+        )
+        price = amounts.get(t_price) or (  # type: ignore[arg-type]
+            (read_amount(t_price) or f.typed(v, "unitPrice", lr, lx, "amount")) if t_price else None
+        )
+        net = read_money(t_net) or f.typed(v, "lineNetAmount", lr, lx, "money", req=True, currency=currency)
+        ltax = read_money(t_tax) or f.typed(v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency)
+        rate_pct = amounts.get(t_rate) or (  # type: ignore[arg-type]
+            (read_amount(t_rate) or f.typed(v, "taxRate", lr, lx, "amount")) if t_rate else None
+        )
         if number_ is not None:
             if number_ in seen_numbers:
                 seen = seen_numbers[number_]

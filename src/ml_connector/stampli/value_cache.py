@@ -8,9 +8,16 @@ warning still comes from the full read. Each table is cleared when full, so memo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+from ml_connector.domain.money import minor_units
+from ml_connector.stampli.values import ValueRules
+
+# An amount's text to its value when that needs no full read (see ``ValueCache.amount_reader``).
+AmountReader = Callable[[str | None], Decimal | None]
 
 
 class ValueCache:
@@ -25,6 +32,7 @@ class ValueCache:
         self.ints: dict[str, int] = {}
         self.currencies: dict[str, str] = {}
         self.enums: dict[str, dict[str, str]] = {}  # per field name (each has its own values)
+        self.readers: dict[str | None, AmountReader] = {}  # per currency (None: no minor unit)
         self.by_kind: dict[str, dict[str, Any]] = {
             "amount": self.amounts,
             "money": self.amounts,  # with no currency known, no minor unit to check
@@ -45,6 +53,42 @@ class ValueCache:
         if table is None:
             table = self.enums[name] = {}
         return table
+
+    def amount_reader(self, rules: ValueRules, currency: str | None) -> AmountReader:
+        """A function reading an amount's text in ``currency`` (None: any decimals) the way the
+        full read would when that needs no checking: a value read before, or a short plain number
+        (``ValueRules.plain_amount``) with no more decimals than the minor unit. Else None: only the
+        full read can tell (and report). Built once per file and currency (one context's rules)."""
+        reader = self.readers.get(currency)
+        if reader is None:
+            reader = self.readers[currency] = self._amount_reader(rules, currency)
+        return reader
+
+    def _amount_reader(self, rules: ValueRules, currency: str | None) -> AmountReader:
+        table = self.money_table(currency) if currency is not None else self.amounts
+        get = table.get
+        # no more digits after the separator than the minor unit has decimals: it cannot be finer
+        shape = rules.plain_shape_within(minor_units(currency) if currency is not None else None)
+        if shape is None:  # every new text needs the full read under these rules
+            return lambda text: get(text) if text is not None else None
+        fullmatch = shape.fullmatch
+        comma = rules.decimal_sep == ","
+        remember = self.remember
+
+        def read(text: str | None) -> Decimal | None:
+            hit = get(text)  # type: ignore[arg-type]  # None is never a key
+            if hit is not None:
+                return hit
+            if not text or len(text) > 16 or fullmatch(text) is None:
+                return None
+            amount = Decimal(text.replace(",", ".") if comma else text)  # the shape's only separator
+            if len(table) < self.limit:
+                table[text] = amount
+            else:
+                remember(table, text, amount)
+            return amount
+
+        return read
 
     def remember(self, table: dict[str, Any], text: str, value: Any) -> None:
         if len(table) >= self.limit:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 
 from ml_connector.domain.money import AmountFormatError, is_currency_code, parse_amount
 
@@ -21,6 +21,14 @@ _INT = re.compile(r"^[0-9]{1,9}$")
 # decimal(18, x) of §4.3: at most 16 integer digits; keeps every product and rounding exact.
 _MAX_ADJUSTED = 15
 _MAX_DIGITS = 24
+
+
+@cache
+def _plain_within(decimal_sep: str, places: int) -> re.Pattern[str]:
+    """``_PLAIN_AMOUNT[decimal_sep]`` with at most ``places`` digits after the separator."""
+    if places == 0:
+        return re.compile(r"[+-]?[0-9]+")
+    return re.compile(rf"[+-]?[0-9]+(?:{re.escape(decimal_sep)}[0-9]{{1,{places}}})?")
 
 
 class BadValue(ValueError):
@@ -49,6 +57,13 @@ class ValueRules:
         if self.thousands_sep is not None or self.comma_rule:
             return None
         return _PLAIN_AMOUNT.get(self.decimal_sep)
+
+    def plain_shape_within(self, places: int | None) -> re.Pattern[str] | None:
+        """``plain_shape`` with at most ``places`` decimals (None: any): such a plain amount cannot
+        be finer than a minor unit of ``places`` decimals."""
+        if self.plain_shape is None or places is None:
+            return self.plain_shape
+        return _plain_within(self.decimal_sep, places)
 
     def plain_amount(self, text: str) -> Decimal | None:
         """The amount in a short plain text exactly as ``amount`` reads it, or None (then only

@@ -465,12 +465,20 @@ def _canonical_invoice(inv: CanonicalInvoice, xpath: str, company: str | None) -
         value = head[at]
         header[name] = decode(value) if value else None
     lines = []
+    entities = "&" in inv.text  # without one, decoding leaves every value as it is
     for n, groups in enumerate(inv.lines, start=1):
-        values: dict[str, str | None] = {
-            name: decode(value) if value else None for name, value in zip(LINE_FIELDS, groups, strict=True)
-        }
-        values["lineNumber"] = decode(groups[_LINE_NUMBER] or "")
-        values["lineType"] = decode(groups[_LINE_TYPE] or "")
+        values: dict[str, str | None]
+        if entities:
+            values = {
+                name: decode(value) if value else None
+                for name, value in zip(LINE_FIELDS, groups, strict=True)
+            }
+            values["lineNumber"] = decode(groups[_LINE_NUMBER] or "")
+            values["lineType"] = decode(groups[_LINE_TYPE] or "")
+        else:
+            values = {name: value or None for name, value in zip(LINE_FIELDS, groups, strict=True)}
+            values["lineNumber"] = groups[_LINE_NUMBER] or ""
+            values["lineType"] = groups[_LINE_TYPE] or ""
         lines.append(RawLine(values, xpath=f"{xpath}/Lines/Line[{n}]"))
     return RawDocument(
         kind="invoice",
