@@ -400,6 +400,11 @@ def _scan(
         split_at = max(needed) + 1
         max_line = limits.max_field_chars
         prev_key: str | None = None
+        # As in pass 2: a row whose id cell (when that cell alone makes the key) is the very text
+        # of the previous row's continues that row's group, without computing its key.
+        payments = the_kind == "payments"
+        id_col = header.index["stampliPaymentId"] if payments else header.index.get("stampliInvoiceId")
+        prev_cell: str | None = None
         exact: dict[str, int] | None = {}
         records = 0
         short_row: int | None = None
@@ -460,6 +465,10 @@ def _scan(
                             row=rec_no,
                             field="stampliCompanyId",
                         )
+                cell = row[id_col] if id_col is not None else None
+                if cell is not None and cell == prev_cell:
+                    continue
+                prev_cell = cell if cell is not None and (payments or cell.strip()) else None
                 key = key_of(row)
                 if key != prev_key:
                     prev_key = key
