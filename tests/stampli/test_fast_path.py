@@ -160,3 +160,35 @@ def test_positional_constructor_falls_back_to_keywords() -> None:
     assert positional_constructor(NoSlots, ("b", "a"))("x", 1) == NoSlots(1, "x")
     with pytest.raises(ValueError, match="negative"):
         positional_constructor(Checked, ("a", "b"))(-1, "x")
+
+
+def test_csv_lines_by_position_match_lines_by_name(tmp_path: Path) -> None:
+    """``RawLine.cells`` (read by position) is what the rules would read from ``values`` by name,
+    and ``values`` is the mapping a dict per line used to be (also with absent columns)."""
+    from dataclasses import replace
+
+    from ml_connector.stampli.build import LINE_CELLS, BuildContext, build_invoice
+    from ml_connector.stampli.csv_reader import csv_document, iter_csv_groups, scan_csv
+
+    rows = invoice_rows()
+    drop = {rows[0].index(c) for c in ("quantity", "costCenter")}
+    rows = [[cell for i, cell in enumerate(row) if i not in drop] for row in rows]
+    path = write_rows(tmp_path / "stampli_invoices_p.csv", rows)
+    plan = scan_csv(path, file="f", profile=CANONICAL, kind="invoices")
+    layout = plan.layout
+    seen = 0
+    for group in iter_csv_groups(plan, 1000):
+        raw, _ = csv_document(plan, group)
+        for line, (_, row) in zip(raw.lines, group, strict=True):
+            expected = dict(zip(layout.line_cols, layout.line_cells(row), strict=True))
+            assert dict(line.values) == expected
+            assert line.values == expected
+            assert line.cells == tuple(expected.get(c) for c in LINE_CELLS)
+            seen += 1
+        by_name = replace(raw, lines=[replace(line, cells=None) for line in raw.lines])
+
+        def ctx() -> BuildContext:
+            return BuildContext("f", "f", "0", plan.rules, frozenset({"APPROVED"}), Decimal("0.01"), 1000)
+
+        assert build_invoice(raw, ctx()) == build_invoice(by_name, ctx())
+    assert seen == len(rows) - 1

@@ -47,11 +47,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 @dataclass(slots=True)
 class RawLine:
     # Text by canonical field name; an empty cell may be "" or None (both read as empty).
-    values: dict[str, str | None]
+    values: Mapping[str, str | None]
     custom: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
     row: int | None = None
     xpath: str | None = None
+    # The same texts in ``LINE_CELLS`` order, when a reader has them by position (an invoice
+    # line's rules then read them without one mapping lookup per field); None: read ``values``.
+    cells: tuple[str | None, ...] | None = None
 
 
 @dataclass
@@ -181,10 +184,16 @@ class _Fields:
         return raw
 
     def texts(
-        self, src: Mapping[str, str | None], names: tuple[str, ...], row: int | None, xpath: str | None
+        self,
+        src: Mapping[str, str | None],
+        names: tuple[str, ...],
+        row: int | None,
+        xpath: str | None,
+        written: tuple[str | None, ...] | None = None,
     ) -> list[str | None]:
-        """``text`` of each optional field in ``names``, in that order."""
-        values = list(map(src.get, names))
+        """``text`` of each optional field in ``names``, in that order (``written``: their texts
+        as ``src`` has them, when the caller has them already)."""
+        values = list(map(src.get, names)) if written is None else list(written)
         joined = "".join(filter(None, values))
         if not joined:
             return [None] * len(names)
@@ -348,6 +357,9 @@ _INVOICE_TEXTS = (
 # The line's other values, read in one pass over its mapping.
 _LINE_VALUES: tuple[str, ...] = ("lineNumber", "lineType", "glAccount", "itemCode", "quantity", "unitPrice")
 _LINE_VALUES += ("lineNetAmount", "lineTaxAmount", "taxRate")
+# An invoice line's fields in ``RawLine.cells`` order: its other values, then its texts.
+LINE_CELLS = _LINE_VALUES + _LINE_TEXTS
+_N_VALUES = len(_LINE_VALUES)
 _DOC_TYPE = {t.value: t for t in DocumentType}
 _LINE_TYPE = {t.value: t for t in LineType}
 _new_invoice_line = positional_constructor(InvoiceLine, field_names(InvoiceLine))
@@ -453,8 +465,10 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     ints, amounts = f.cache.ints, f.cache.amounts
     line_types = f.cache.enum_table("lineType")
     for line in raw.lines:
-        v, lr, lx = line.values, line.row, line.xpath
-        t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate = map(v.get, _LINE_VALUES)
+        v, lr, lx, cells = line.values, line.row, line.xpath, line.cells
+        if cells is None:
+            cells = tuple(map(v.get, LINE_CELLS))
+        t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate = cells[:_N_VALUES]
         number_ = ints.get(t_number) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
         ltype = line_types.get(t_type) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
         # An empty optional cell is no value and no issue (what the full read would say).
@@ -511,7 +525,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         if number_ is None or ltype is None or net is None or ltax is None:
             continue
         description, tax_code, department, cost_center, location, class_, project, po_line = f.texts(
-            v, _LINE_TEXTS, lr, lx
+            v, _LINE_TEXTS, lr, lx, cells[_N_VALUES:]
         )
         lines.append(
             _new_invoice_line(  # InvoiceLine, fields in declaration order

@@ -21,7 +21,7 @@ import io
 import json
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
@@ -31,7 +31,7 @@ from typing import TextIO
 
 from ml_connector.domain.documents import KEY_FIELDS, record_key
 from ml_connector.domain.issues import Issue, error, warning
-from ml_connector.stampli.build import RawDocument, RawLine
+from ml_connector.stampli.build import LINE_CELLS, RawDocument, RawLine
 from ml_connector.stampli.columns import (
     INVOICE_EXTENSION_COLUMNS,
     INVOICE_HEADER_COLUMNS,
@@ -700,8 +700,39 @@ class RowLayout:
             self.line_cols = [c for c in PAYMENT_APPLICATION_COLUMNS if c in idx]
         self.doc_cells = _cells_getter([idx[c] for c in self.doc_cols])
         self.line_cells = _cells_getter([idx[c] for c in self.line_cols])
+        # An invoice line is read by position (``RawLine.cells``), its mapping only on demand.
+        self.line_index = {c: idx[c] for c in self.line_cols}
+        positions = [self.line_index.get(c) for c in LINE_CELLS]
+        self.rule_cells: Callable[[list[str]], tuple[str | None, ...]]
+        if None in positions:
+            self.rule_cells = lambda row: tuple(row[p] if p is not None else None for p in positions)
+        else:
+            self.rule_cells = _cells_getter(positions)  # type: ignore[arg-type]  # no None in it
         self.custom = dict(header.custom)
         self.extra = dict(header.extra)
+
+
+class _RowValues(Mapping[str, str | None]):
+    """A line's cells by canonical field name, read from its row on demand: the same mapping as
+    ``dict(zip(layout.line_cols, layout.line_cells(row)))``, without building it for every line."""
+
+    __slots__ = ("_index", "_row")
+
+    def __init__(self, row: list[str], index: dict[str, int]) -> None:
+        self._row = row
+        self._index = index
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._row[self._index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 def _cells_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
@@ -744,6 +775,9 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
             )
             for rn, row in group
         ]
+    elif layout.invoices:
+        index, rule_cells = layout.line_index, layout.rule_cells
+        lines = [RawLine(_RowValues(row, index), {}, {}, rn, None, rule_cells(row)) for rn, row in group]
     else:
         lines = [RawLine(dict(zip(line_cols, line_cells(row), strict=True)), {}, {}, rn) for rn, row in group]
     extra = {n: first[p] for n, p in layout.extra.items() if first[p]} if not layout.invoices else {}
