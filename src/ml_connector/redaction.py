@@ -59,16 +59,19 @@ def remember_secret(value: str | None) -> None:
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` with every known secret (registered or given), credential and key block masked."""
-    known = _SECRETS.union(s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH)
-    for secret in sorted(known, key=len, reverse=True):  # longest first: a secret may contain another
-        if secret in text:
-            text = text.replace(secret, MASK)
+    # The shape rules first: a known secret that is also part of a field name (e.g. "secret" in
+    # "client_secret=") would otherwise be masked first and hide the field from its rule.
     text = _KEY_BLOCK.sub(MASK, text)
     text = _BEARER.sub(rf"\1\2{MASK}", text)
     text = _URL_PASSWORD.sub(rf"\1{MASK}\2", text)
     text = _AUTH_HEADER.sub(rf"\1{MASK}", text)
     text = _FORM_SECRET.sub(rf"\1={MASK}", text)
-    return _JSON_SECRET.sub(rf"\1{MASK}\3", text)
+    text = _JSON_SECRET.sub(rf"\1{MASK}\3", text)
+    known = _SECRETS.union(s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH)
+    for secret in sorted(known, key=len, reverse=True):  # longest first: a secret may contain another
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
 
 
 def redact_value(value: object) -> str:
