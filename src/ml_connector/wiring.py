@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ml_connector.adapters.sftp.settings import SftpSettings
 from ml_connector.adapters.sftp.source import SftpSource
+from ml_connector.adapters.visma.auth import TokenStore
 from ml_connector.adapters.visma.client import VismaClient
 from ml_connector.adapters.visma.ports import VismaPorts
 from ml_connector.adapters.visma.settings import VismaSettings
@@ -65,16 +66,21 @@ def sftp_settings(cfg: ConnectionConfig, resolver: SecretResolver) -> SftpSettin
     )
 
 
+def token_store() -> TokenStore:
+    """Where a process keeps its Visma tokens (``App.tokens``): one per client identity."""
+    return TokenStore()
+
+
 def visma_client(rt: Runtime, *, quick: bool = False) -> VismaClient:
-    """``quick``: a probe (``check``) with a short timeout and one retry, not the cycle's patience."""
+    """``quick``: a probe (``check``) with a short timeout and one retry, not the cycle's patience.
+    A probe also fetches its own token: it checks the credentials, a cached token would not."""
     settings = visma_settings(rt.config, rt.resolver)
     if quick:
         settings = replace(settings, timeout=min(settings.timeout, QUICK_TIMEOUT))
     budget = rt.budget_factory(settings) if rt.budget_factory is not None else None
     policy = QUICK_POLICY if quick else VISMA_POLICY
-    return VismaClient(
-        settings, transport=rt.visma_transport, budget=budget, policy=policy, tokens=rt.token_store
-    )
+    tokens = None if quick else rt.token_store
+    return VismaClient(settings, transport=rt.visma_transport, budget=budget, policy=policy, tokens=tokens)
 
 
 def sftp_source(rt: Runtime, *, quick: bool = False) -> SftpSource:

@@ -44,7 +44,6 @@ from procrastinate.types import JSONValue
 from sqlalchemy.engine import Connection
 
 from ml_connector import service
-from ml_connector.adapters.visma.auth import TokenStore
 from ml_connector.errors import ConfigError, ConnectorError, FatalDestinationError
 from ml_connector.ledger.scale_schema import scale_schedule
 from ml_connector.ledger.store import DocStatus, utcnow, worker_id
@@ -89,8 +88,6 @@ class ScaleState:
     connections: ConnectionSource
     options: ScaleOptions = field(default_factory=ScaleOptions)
     procrastinate_app: procrastinate.App | None = None
-    # One Visma token per client identity for this worker process, reused by every job.
-    tokens: TokenStore = field(default_factory=TokenStore)
 
     @property
     def engine(self) -> sa.engine.Engine:
@@ -100,7 +97,7 @@ class ScaleState:
         # The configuration reloaded now (file + database rows), passed explicitly: the App stays as loaded.
         rt = self.app.runtime(name, actor=f"worker:{worker_id()}", config=self.connections.current())
         rt.budget_factory = metrics.counting(pg_budget_factory(self.engine), name)
-        rt.token_store = self.tokens
+        # rt.token_store is the App's (one per worker process): every job of this worker reuses it.
         return rt
 
 

@@ -47,6 +47,9 @@ class App:
     resolver: SecretResolver
     runtime_options: dict[str, Any] = field(default_factory=dict)
     stale: StaleEntities = field(default_factory=StaleEntities)  # notified by Visma's webhooks
+    # One Visma token per client identity for this process, reused by every cycle, export and job
+    # of ``run``, ``serve`` and a scaled-out worker until it is renewed before expiry.
+    tokens: Any = field(default_factory=wiring.token_store)
 
     @functools.cached_property
     def webhooks(self) -> Receiver | None:
@@ -76,7 +79,7 @@ class App:
             resolver=self.resolver,
             actor=actor,
             configured_names=frozenset(c.name for c in config.connections),
-            **{"connectors": wiring.ADAPTERS, **self.runtime_options},
+            **{"connectors": wiring.ADAPTERS, "token_store": self.tokens, **self.runtime_options},
         )
 
     def runtimes(self, only: str | None = None, *, actor: str = "system") -> list[Runtime]:
