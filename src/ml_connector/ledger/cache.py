@@ -17,26 +17,31 @@ class MasterDataCache(LedgerBase):
         self, connection: str, kind: str, items: Mapping[str, tuple[bool, dict[str, Any]]]
     ) -> None:
         """Insert or update in one statement per row (ON CONFLICT), so that two processes
-        refreshing the same connection at once cannot both insert a key."""
+        refreshing the same connection at once cannot both insert a key. Rows the cache already
+        holds as given are not written again (``refreshed_at``: when a row last changed): a cycle
+        that finds Visma's master data unchanged writes nothing."""
         if not items:
             return
         now = utcnow()
-        rows = [
-            {
-                "connection": connection,
-                "kind": kind,
-                "key": key,
-                "active": active,
-                "data": data,
-                "refreshed_at": now,
-            }
-            for key, (active, data) in items.items()
-        ]
         with self.tx() as conn:
-            stmt = upsert(
-                conn, master_data, ["connection", "kind", "key"], ["active", "data", "refreshed_at"]
-            )
-            conn.execute(stmt, rows)
+            held = _held(conn, connection, kind, items)
+            rows = [
+                {
+                    "connection": connection,
+                    "kind": kind,
+                    "key": key,
+                    "active": active,
+                    "data": data,
+                    "refreshed_at": now,
+                }
+                for key, (active, data) in items.items()
+                if held.get(key) != (active, data)
+            ]
+            if rows:
+                stmt = upsert(
+                    conn, master_data, ["connection", "kind", "key"], ["active", "data", "refreshed_at"]
+                )
+                conn.execute(stmt, rows)
 
     def replace_master(
         self, connection: str, kind: str, items: Mapping[str, tuple[bool, dict[str, Any]]]
@@ -74,3 +79,16 @@ class MasterDataCache(LedgerBase):
                 )
                 out.update({r.key: (bool(r.active), dict(r.data)) for r in conn.execute(q)})
         return out
+
+
+def _held(
+    conn: sa.Connection, connection: str, kind: str, items: Mapping[str, object]
+) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """What the cache holds of a kind, read whole when ``items`` is most of it (a full refresh),
+    else by key (a webhook's one entity, an incremental refresh)."""
+    q = sa.select(master_data.c.key, master_data.c.active, master_data.c.data).where(
+        master_data.c.connection == connection, master_data.c.kind == kind
+    )
+    if len(items) <= 500:
+        q = q.where(master_data.c.key.in_(list(items)))
+    return {r.key: (bool(r.active), dict(r.data)) for r in conn.execute(q)}

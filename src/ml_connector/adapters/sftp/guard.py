@@ -8,21 +8,32 @@ same in two listings taken ``stability_wait`` apart.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 from ml_connector.domain.files import RemoteFile
 
 
+def candidate_matcher(pattern: str | Sequence[str], ignore_suffixes: Iterable[str]) -> Callable[[str], bool]:
+    """``is_candidate`` with its patterns and suffixes compiled once: a listing calls it per name,
+    and a folder of 10,000 processed files is 10,000 names every poll."""
+    patterns = (pattern,) if isinstance(pattern, str) else tuple(pattern)
+    # fnmatch.translate anchors each pattern (``(?s:...)\Z``); case-sensitive, as fnmatchcase.
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)) if patterns else None
+    suffixes = tuple(suffix.lower() for suffix in ignore_suffixes)
+
+    def matches(name: str) -> bool:
+        if not name or name[0] == "." or name.lower().endswith(suffixes):
+            return False
+        return regex is not None and regex.match(name) is not None
+
+    return matches
+
+
 def is_candidate(name: str, pattern: str | Sequence[str], ignore_suffixes: Iterable[str]) -> bool:
     """False for dot-files, names with an in-progress suffix, and names matching no ``pattern``."""
-    if not name or name.startswith(".") or name in (".", ".."):
-        return False
-    lowered = name.lower()
-    if any(lowered.endswith(suffix.lower()) for suffix in ignore_suffixes):
-        return False
-    patterns = (pattern,) if isinstance(pattern, str) else pattern
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    return candidate_matcher(pattern, ignore_suffixes)(name)
 
 
 def is_old_enough(f: RemoteFile, now: datetime, min_file_age: float) -> bool:
@@ -33,11 +44,12 @@ def is_old_enough(f: RemoteFile, now: datetime, min_file_age: float) -> bool:
 def split_by_age(
     listing: Mapping[str, RemoteFile], now: datetime, min_file_age: float
 ) -> tuple[list[RemoteFile], list[RemoteFile]]:
-    """(old enough, too young) in listing order."""
+    """(old enough, too young) in listing order: ``is_old_enough`` as one cutoff for the listing."""
+    cutoff = now - timedelta(seconds=min_file_age)
     old: list[RemoteFile] = []
     young: list[RemoteFile] = []
     for f in listing.values():
-        (old if is_old_enough(f, now, min_file_age) else young).append(f)
+        (old if f.mtime <= cutoff else young).append(f)
     return old, young
 
 

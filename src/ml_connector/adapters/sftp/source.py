@@ -32,7 +32,7 @@ from ml_connector.adapters.sftp.connection import (
     open_session,
     translate,
 )
-from ml_connector.adapters.sftp.guard import is_candidate, split_by_age, stable
+from ml_connector.adapters.sftp.guard import candidate_matcher, split_by_age, stable
 from ml_connector.adapters.sftp.hostkeys import HostKeyPin
 from ml_connector.adapters.sftp.settings import SftpSettings
 from ml_connector.domain.files import Downloaded, RemoteFile
@@ -163,17 +163,21 @@ class SftpSource:
     # -- listing ------------------------------------------------------------------------------
 
     async def _list(self, folder: str, pattern: str | Sequence[str]) -> dict[str, RemoteFile]:
+        candidate = candidate_matcher(pattern, self.settings.ignore_suffixes)
+        prefix = posixpath.join(folder, "")  # "folder/": the same paths as posixpath.join, per name
+        regular = asyncssh.FILEXFER_TYPE_REGULAR
+
         async def go(s: Session) -> dict[str, RemoteFile]:
             names = await self._op(f"list {folder}", s.sftp.readdir(folder))
             out: dict[str, RemoteFile] = {}
+            # Per name only what the guard needs: a folder of processed files is listed every poll.
             for n in names:
+                attrs = n.attrs
                 name = n.filename if isinstance(n.filename, str) else n.filename.decode()
-                if n.attrs.type != asyncssh.FILEXFER_TYPE_REGULAR:
+                if attrs.type != regular or not candidate(name):
                     continue
-                if not is_candidate(name, pattern, self.settings.ignore_suffixes):
-                    continue
-                path = posixpath.join(folder, name)
-                out[path] = RemoteFile(path=path, size=int(n.attrs.size or 0), mtime=_mtime(n.attrs))
+                path = prefix + name
+                out[path] = RemoteFile(path, int(attrs.size or 0), _mtime(attrs))
             return out
 
         return await self._retrying(f"sftp list {self.settings.endpoint}:{folder}", go)
