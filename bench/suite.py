@@ -466,6 +466,7 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         base = idle["baseline_median_seconds"]
         rows.append(_row("  raw SFTP login + listing, same run (s)", base, "", None))
         rows.append(_row("  idle cycle / raw login + listing", idle["ratio_to_baseline"], "", None))
+        rows.append(_row("  same, CPU seconds of our process", idle["cpu_ratio_to_baseline"], "", None))
     if "memory" in results:
         r = results["memory"]
         for what in ("intake", "inspect"):
