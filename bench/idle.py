@@ -20,6 +20,7 @@ import io
 import json
 import os
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -228,6 +229,7 @@ def main() -> int:
     finally:
         sim.stop()
         ssh.remove()
+        shutil.rmtree(work, ignore_errors=True)
     top = result.get("profile", {}).pop("top_tottime", "")
     print(json.dumps(result, indent=2))
     if top:

@@ -105,7 +105,7 @@ class SimProcess:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.api_url = f"http://127.0.0.1:{self.port}"
         self.http = httpx2.Client(base_url=self.api_url, timeout=120, trust_env=False)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded 2-core machine takes long to import the app
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the simulator exited: {self.log_path.read_text()[-2000:]}")
