@@ -78,7 +78,7 @@ def _rows(world: World) -> list[tuple[Any, ...]]:
 
 def test_the_five_reads_are_in_flight_together(world: World) -> None:
     gated = GatedVisma(world.visma)
-    md = asyncio.run(refresh(gated, world.ledger, NAME, "1"))  # type: ignore[arg-type]
+    md = asyncio.run(refresh(gated, world.ledger, NAME, "1"))
     assert sorted(gated.started) == sorted(
         ["accounts", "suppliers", "subaccount_dimension", "financial_periods", "currencies"]
     )
@@ -89,7 +89,7 @@ def test_the_five_reads_are_in_flight_together(world: World) -> None:
 def test_a_failed_read_writes_nothing_and_cancels_the_others(world: World) -> None:
     gated = GatedVisma(world.visma, failing="suppliers")
     with pytest.raises(RetriableDestinationError):
-        asyncio.run(refresh(gated, world.ledger, NAME, "1"))  # type: ignore[arg-type]
+        asyncio.run(refresh(gated, world.ledger, NAME, "1"))
     assert sorted(gated.cancelled) == sorted(
         ["accounts", "subaccount_dimension", "financial_periods", "currencies"]
     )
