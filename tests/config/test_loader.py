@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -163,8 +164,8 @@ default_bank_account = "1920"
 "1" = "2710"
 
 [connections.acme.mapping.reverse_charge]
-"86" = ["2712", "2702"]
-"87" = { input = "2713", output = "2703" }
+"86" = ["2712", "2702", "25"]
+"87" = { input = "2713", output = "2703", rate = 15 }
 
 [connections.acme.mapping.bank_accounts]
 "DNB-1503.12.34567" = "1921"
@@ -182,6 +183,7 @@ closed_period_policy = "next_open"
     assert m.default_segments == {1: "0000", 2: "00"}
     assert m.project_map == {"P-2025-014": "14"} and m.tax_accounts == {"1": "2710"}
     assert m.reverse_charge == {"86": ("2712", "2702"), "87": ("2713", "2703")}
+    assert m.reverse_charge_rates == {"86": Decimal("25"), "87": Decimal("15")}
     assert m.bank_accounts == {"DNB-1503.12.34567": "1921"} and m.default_bank_account == "1920"
     assert m.supplier_map == {"V-10023": "10023"}
     p = load_config(write(text), environ=ENV).connections[0].posting
