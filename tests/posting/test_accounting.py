@@ -318,7 +318,7 @@ def test_a_cross_currency_payment_and_a_discount_at_the_invoice_rate() -> None:
     assert lines(v) == [
         ("2460", D("11500.00"), 0),
         ("3090", 0, D("115.00")),  # 10.00 EUR at the invoice's 11.50
-        ("8060", 0, D("15.00")),  # 11500.00 - 115.00 - 11400.00
+        ("8160", D("15.00"), 0),  # 990.00 EUR booked at 11385.00 cost 11400.00: a loss
         ("1920", 0, D("11400.00")),
     ]
 
