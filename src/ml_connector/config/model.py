@@ -81,13 +81,13 @@ class MappingConfig:
     rounding_account: str | None = None  # a voucher's rounding difference, at most rounding_max
     rounding_max: Decimal = Decimal("0.05")  # in the voucher's currency; a larger difference parks
 
-    def configured_accounts(self) -> set[str]:
-        """Every account number the configuration itself names (not the ones Stampli codes)."""
-        named = {self.credit_account, *self.tax_accounts.values(), *self.bank_accounts.values()}
+    def accounting_accounts(self) -> set[str]:
+        """The accounts the accounting rules post to (reverse charge, discount, exchange difference,
+        rounding): named by the configuration, so a missing one is the configuration's to fix."""
+        named: set[str] = set()
         for pair in (self.reverse_charge or {}).values():
             named.update(pair)
         optional = (
-            self.default_bank_account,
             self.discount_account,
             self.exchange_gain_account,
             self.exchange_loss_account,
