@@ -18,6 +18,7 @@ from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.reconcile import totals
 from tests.pipeline.conftest import Connection
+from tests.pipeline.test_fresh_ledger import _second_folder
 
 D = Decimal
 ACCOUNTING = """\
@@ -94,6 +95,12 @@ def _payment(
     }
 
 
+def _with_accounting(c: Connection) -> None:
+    text = c.config_path.read_text(encoding="utf-8")
+    text = text.replace('default_bank_account = "1920"\n', 'default_bank_account = "1920"\n' + ACCOUNTING)
+    c.config_path.write_text(text + REVERSE_CHARGE.format(name=c.name), encoding="utf-8")
+
+
 def _base_by_reference(batches: list[dict[str, Any]], account: str) -> dict[str, Decimal]:
     """Net debit on ``account`` in the company currency, per reference, as Visma holds it."""
     out: dict[str, Decimal] = defaultdict(Decimal)
@@ -109,9 +116,7 @@ def test_fully_paid_invoices_leave_zero_on_the_clearing_account_in_company_curre
 ) -> None:
     c = connection
     c.write_config()
-    text = c.config_path.read_text(encoding="utf-8")
-    text = text.replace('default_bank_account = "1920"\n', 'default_bank_account = "1920"\n' + ACCOUNTING)
-    c.config_path.write_text(text + REVERSE_CHARGE.format(name=c.name), encoding="utf-8")
+    _with_accounting(c)
     c.sim.add_account("3090", "Rabatt mottatt", "Income")
     c.sim.add_account("7790", "Øreavrunding", "Expense")
     invoices = [
@@ -162,3 +167,15 @@ def test_fully_paid_invoices_leave_zero_on_the_clearing_account_in_company_curre
     counts = totals(rows)
     assert counts["matched"] == 8, [(r.doc_key, r.outcome, r.detail) for r in rows]
     assert sum(counts.values()) == 8
+
+    # A fresh ledger (another machine, same files) builds the same vouchers, finds every reference
+    # in Visma and adopts it: the payments' invoice facts come from its own ledger, nothing is sent.
+    second = _second_folder(c)
+    _with_accounting(second)
+    c.sim.reset_stats()
+    [again] = asyncio.run(service.run_once(second.open_app(), c.name))
+    assert again.status == "ok", again.errors
+    assert c.sim.stats()["requests"].get("POST /v2/journaltransaction", 0) == 0
+    assert again.posting.already_in_visma == 8
+    held = c.batches_by_reference()
+    assert len(held) == 8 and all(len(found) == 1 for found in held.values())
