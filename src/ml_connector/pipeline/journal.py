@@ -59,6 +59,11 @@ def period_of(day: date) -> str:
     return f"{day.year:04d}{day.month:02d}"
 
 
+def _unmapped(code: str, reason: str) -> Unpostable:
+    """A document the configuration cannot book yet: the mapping must name what is missing."""
+    return Unpostable(Problem(Category.MAPPING, code, reason))
+
+
 def _side(amount: Decimal) -> tuple[Decimal, Decimal]:
     """(debit, credit) for a signed amount: positive debits, negative credits."""
     return (amount, Decimal(0)) if amount >= 0 else (Decimal(0), -amount)
@@ -89,13 +94,10 @@ def line_segments(
         values[mapping.cost_center_segment_id] = mapping.cost_center_value(cost_center)
     if project and mapping.project_segment_id is not None:
         if project not in mapping.project_map:
-            raise Unpostable(
-                Problem(
-                    Category.MAPPING,
-                    "project_unmapped",
-                    f"Stampli project {project!r} has no SUBACCOUNT value in mapping.project_map; "
-                    "add it to the configuration, then replay",
-                )
+            raise _unmapped(
+                "project_unmapped",
+                f"Stampli project {project!r} has no SUBACCOUNT value in mapping.project_map; "
+                "add it to the configuration, then replay",
             )
         values[mapping.project_segment_id] = mapping.project_map[project]
     return tuple(Segment(sid, value) for sid, value in sorted(values.items()))
@@ -123,13 +125,10 @@ def invoice_voucher(
     reverse: dict[str, Decimal] = defaultdict(Decimal)  # tax code -> net amount it is self-assessed on
     for line in inv.lines:
         if not line.gl_account:
-            raise Unpostable(
-                Problem(
-                    Category.MAPPING,
-                    "line_without_gl_account",
-                    f"line {line.line_number} is an {line.line_type} line without a GL account; "
-                    "code it to a GL account in Stampli and export it again",
-                )
+            raise _unmapped(
+                "line_without_gl_account",
+                f"line {line.line_number} is an {line.line_type} line without a GL account; "
+                "code it to a GL account in Stampli and export it again",
             )
         segments = line_segments(mapping, _cost_center(line, mapping.cost_center_field), line.project)
         debit, credit = _side(line.line_net_amount)
@@ -166,13 +165,10 @@ def invoice_voucher(
             continue
         account = mapping.tax_accounts.get(code)
         if account is None:
-            raise Unpostable(
-                Problem(
-                    Category.MAPPING,
-                    "tax_code_unmapped",
-                    f"tax code {code or '(empty)'} has no input VAT account in mapping.tax_accounts; "
-                    "add it, then replay",
-                )
+            raise _unmapped(
+                "tax_code_unmapped",
+                f"tax code {code or '(empty)'} has no input VAT account in mapping.tax_accounts; "
+                "add it, then replay",
             )
         lines.append(_line(mapping, account, amount, ref, f"{title}: input VAT code {code}"))
     lines += _reverse_charge_lines(reverse, mapping, inv.currency, ref, title)
@@ -202,13 +198,10 @@ def _reverse_charge_lines(
         input_vat, output_vat = (mapping.reverse_charge or {})[code]
         rate = mapping.reverse_charge_rates.get(code)
         if rate is None:
-            raise Unpostable(
-                Problem(
-                    Category.MAPPING,
-                    "reverse_charge_rate_missing",
-                    f'reverse-charge tax code {code} has no rate in mapping.reverse_charge."{code}"; '
-                    "add it, then replay",
-                )
+            raise _unmapped(
+                "reverse_charge_rate_missing",
+                f'reverse-charge tax code {code} has no rate in mapping.reverse_charge."{code}"; '
+                "add it, then replay",
             )
         amount = percent_of(net, rate, currency)
         if not amount:
@@ -278,13 +271,10 @@ def bank_account_for(pay: Payment, mapping: MappingConfig) -> str:
         return mapping.bank_accounts[pay.bank_account]
     if mapping.default_bank_account:
         return mapping.default_bank_account
-    raise Unpostable(
-        Problem(
-            Category.MAPPING,
-            "bank_account_unmapped",
-            f"Stampli bank account {pay.bank_account or '(empty)'} has no cash GL account in "
-            "mapping.bank_accounts; add it, then replay",
-        )
+    raise _unmapped(
+        "bank_account_unmapped",
+        f"Stampli bank account {pay.bank_account or '(empty)'} has no cash GL account in "
+        "mapping.bank_accounts; add it, then replay",
     )
 
 
@@ -307,14 +297,11 @@ def payment_voucher(
         )
     for app in pay.applications:
         if app.invoice_currency != pay.payment_currency:
-            raise Unpostable(
-                Problem(
-                    Category.MAPPING,
-                    "cross_currency_payment",
-                    f"payment {number} in {pay.payment_currency} applies to invoice {app.invoice_number} in "
-                    f"{app.invoice_currency}; set mapping.exchange_gain_account and "
-                    "mapping.exchange_loss_account to book it with its exchange difference, then replay",
-                )
+            raise _unmapped(
+                "cross_currency_payment",
+                f"payment {number} in {pay.payment_currency} applies to invoice {app.invoice_number} in "
+                f"{app.invoice_currency}; set mapping.exchange_gain_account and "
+                "mapping.exchange_loss_account to book it with its exchange difference, then replay",
             )
     ref = payment_reference(pay)
     vendor = pay.vendor_name or pay.vendor_id
@@ -354,14 +341,11 @@ def books_in_company_currency(pay: Payment, mapping: MappingConfig, company_curr
 def _discount_account(pay: Payment, invoice_number: str, discount: Decimal, mapping: MappingConfig) -> str:
     if mapping.discount_account:
         return mapping.discount_account
-    raise Unpostable(
-        Problem(
-            Category.MAPPING,
-            "discount_unmapped",
-            f"payment {pay.payment_number or pay.stampli_payment_id} takes a discount of {discount} on "
-            f"invoice {invoice_number}; set mapping.discount_account (the account discounts taken are "
-            "credited to), then replay",
-        )
+    raise _unmapped(
+        "discount_unmapped",
+        f"payment {pay.payment_number or pay.stampli_payment_id} takes a discount of {discount} on "
+        f"invoice {invoice_number}; set mapping.discount_account (the account discounts taken are "
+        "credited to), then replay",
     )
 
 
@@ -406,13 +390,10 @@ def _company_currency_payment(
         fx_account = mapping.exchange_gain_account if gain else mapping.exchange_loss_account
         if fx_account is None:
             key = "exchange_gain_account" if gain else "exchange_loss_account"
-            raise Unpostable(
-                Problem(
-                    Category.MAPPING,
-                    "exchange_account_unmapped",
-                    f"payment {number} has a realised exchange {'gain' if gain else 'loss'} of "
-                    f"{abs(difference)} {company}; set mapping.{key}, then replay",
-                )
+            raise _unmapped(
+                "exchange_account_unmapped",
+                f"payment {number} has a realised exchange {'gain' if gain else 'loss'} of "
+                f"{abs(difference)} {company}; set mapping.{key}, then replay",
             )
         what = "gain" if gain else "loss"
         lines.append(
@@ -457,13 +438,10 @@ def _invoice_rate(
         return Decimal(1), booking.settled_before if booking else Decimal(0)
     if booking is None or booking.rate is None:
         why = "is not in the ledger" if booking is None else "was booked at Visma's rate, not a recorded one"
-        raise Unpostable(
-            Problem(
-                Category.MAPPING,
-                "invoice_rate_unknown",
-                f"payment {number} applies to invoice {invoice_number} in {currency}, which {why}; the "
-                "exchange difference cannot be computed: book this payment by hand in Visma",
-            )
+        raise _unmapped(
+            "invoice_rate_unknown",
+            f"payment {number} applies to invoice {invoice_number} in {currency}, which {why}; the "
+            "exchange difference cannot be computed: book this payment by hand in Visma",
         )
     return booking.rate, booking.settled_before
 
