@@ -767,6 +767,7 @@ def _mapping(t: _Table) -> MappingConfig:
         for key in ("discount_account", "exchange_gain_account", "exchange_loss_account", "rounding_account")
     }
     rounding_max = _amount(t, "rounding_max", Decimal("0.05"), lo=Decimal(0), hi=Decimal(100))
+    rate_type = t.opt_text("currency_rate_type")
     t.finish()
     return MappingConfig(
         credit_account=credit,
@@ -787,6 +788,7 @@ def _mapping(t: _Table) -> MappingConfig:
         exchange_loss_account=optional["exchange_loss_account"],
         rounding_account=optional["rounding_account"],
         rounding_max=rounding_max,
+        currency_rate_type=rate_type,
     )
 
 

@@ -80,6 +80,7 @@ class MappingConfig:
     exchange_loss_account: str | None = None  # realised exchange losses on payments (debited)
     rounding_account: str | None = None  # a voucher's rounding difference, at most rounding_max
     rounding_max: Decimal = Decimal("0.05")  # in the voucher's currency; a larger difference parks
+    currency_rate_type: str | None = None  # Visma's rate type for a day's rate (None: any type)
 
     def accounting_accounts(self) -> set[str]:
         """The accounts the accounting rules post to (reverse charge, discount, exchange difference,

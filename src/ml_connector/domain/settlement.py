@@ -24,3 +24,4 @@ class InvoiceBooking:
     # currency). The company-currency amount a payment clears is the difference of the cumulative
     # amounts converted, so the amounts cleared by several payments add up to the invoice's own.
     settled_before: Decimal = Decimal(0)
+    waiting: bool = False  # not sent to the destination yet: its rate may still be recorded

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -26,7 +25,6 @@ from ml_connector.domain.booked import Booked
 from ml_connector.domain.documents import invoice_from_json, payment_from_json
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
-from ml_connector.domain.settlement import InvoiceBooking
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.errors import (
     AmbiguousDestinationError,
@@ -47,7 +45,7 @@ from ml_connector.pipeline.masterdata import PERIOD, SEGMENT_VALUE, MasterData
 from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
-from ml_connector.pipeline.settlement import bookings_for
+from ml_connector.pipeline.settlement import NotYet, VoucherFacts, voucher_facts
 from ml_connector.pipeline.vendor_drift import bank_change_problems
 
 log = logging.getLogger("ml_connector.posting")
@@ -97,15 +95,19 @@ def build_voucher(
     doc: StoredDocument,
     md: MasterData,
     cfg: ConnectionConfig,
-    bookings: Mapping[str, InvoiceBooking] | None = None,
+    facts: VoucherFacts | None = None,
 ) -> tuple[Voucher, str | None]:
-    """The voucher for a stored document and the Visma supplier it must name. Pure: a payment in a
-    foreign currency takes its invoices' ``bookings`` (``pipeline/settlement.py::bookings_for``)."""
+    """The voucher for a stored document and the Visma supplier it must name. Pure: what it needs
+    beyond the document (``pipeline/settlement.py``) comes in ``facts``."""
     mapping = cfg.mapping
     company = md.base_currency
+    facts = facts or VoucherFacts()
+    bookings = facts.bookings
     source: dict[str, Any] = dict(doc.source)
     if doc.kind == "invoice":
         inv = invoice_from_json(source)
+        if inv.exchange_rate is None and facts.invoice_rate is not None:
+            inv = replace(inv, exchange_rate=facts.invoice_rate)  # Visma's of the day, now recorded
         period, day = choose_period(inv.effective_posting_date, md, cfg)
         supplier = mapping.supplier_map.get(inv.vendor_id, inv.vendor_id)
         voucher = invoice_voucher(inv, mapping, period=period, transaction_date=day, company_currency=company)
@@ -183,8 +185,12 @@ async def post_one(
 ) -> None:
     cfg = rt.config
     try:
-        bookings = bookings_for(rt.ledger, rt.name, row, cfg.mapping, md.base_currency)
-        voucher, supplier = build_voucher(row, md, cfg, bookings)
+        facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
+        voucher, supplier = build_voucher(row, md, cfg, facts)
+    except NotYet as exc:
+        log.info("%s waits for the next cycle: %s", row.doc_key, exc)
+        stats.retry_later += 1
+        return
     except Unpostable as exc:
         _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
