@@ -82,6 +82,11 @@ class MappingConfig:
     rounding_max: Decimal = Decimal("0.05")  # in the voucher's currency; a larger difference parks
     currency_rate_type: str | None = None  # Visma's rate type for a day's rate (None: any type)
 
+    @property
+    def books_exchange_differences(self) -> bool:
+        """Exchange differences are booked once an exchange gain or loss account is configured."""
+        return self.exchange_gain_account is not None or self.exchange_loss_account is not None
+
     def accounting_accounts(self) -> set[str]:
         """The accounts the accounting rules post to (reverse charge, discount, exchange difference,
         rounding): named by the configuration, so a missing one is the configuration's to fix."""

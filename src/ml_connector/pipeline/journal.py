@@ -332,7 +332,7 @@ def books_in_company_currency(pay: Payment, mapping: MappingConfig, company_curr
     company currency with its realised exchange difference, once an exchange gain or loss account
     is configured. Without one it is booked as before, in its own currency at its own rate (a
     cross-currency payment parks), and any difference stays on the clearing account."""
-    if mapping.exchange_gain_account is None and mapping.exchange_loss_account is None:
+    if not mapping.books_exchange_differences:
         return False
     currencies = {pay.payment_currency, *(app.invoice_currency for app in pay.applications)}
     return currencies != {company_currency}

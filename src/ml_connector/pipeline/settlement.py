@@ -91,7 +91,7 @@ def needs_visma_rate(source: Mapping[str, Any], mapping: MappingConfig, company_
     need the rate it was booked at, so it is sent with Visma's rate of the day, not left to Visma."""
     if company_currency is None or source.get("exchangeRate") not in (None, ""):
         return False
-    if mapping.exchange_gain_account is None and mapping.exchange_loss_account is None:
+    if not mapping.books_exchange_differences:
         return False
     return str(source.get("currency")) != company_currency
 
