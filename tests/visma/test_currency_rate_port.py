@@ -31,6 +31,19 @@ def _rate(fake: FakeVisma, day: date, rate_type: str | None) -> Decimal | None:
     return asyncio.run(go())
 
 
+def test_one_read_per_currency_day_and_type_while_the_ports_are_open() -> None:
+    fake = FakeVisma()
+    fake.route("GET", "/v2/currencyrate", json_response(200, RATES))
+
+    async def go() -> list[Decimal | None]:
+        async with VismaPorts(fake.client()) as ports:
+            days = (date(2025, 3, 3), date(2025, 3, 3), date(2025, 3, 4))
+            return [await ports.currency_rate("EUR", d, rate_type="SPOT") for d in days]
+
+    assert asyncio.run(go()) == [Decimal("11.4")] * 3
+    assert len(fake.api_requests("GET", "/v2/currencyrate")) == 2
+
+
 def test_the_rate_in_force_on_the_day_of_the_type_asked() -> None:
     fake = FakeVisma()
     fake.route("GET", "/v2/currencyrate", json_response(200, RATES))
@@ -38,5 +51,6 @@ def test_the_rate_in_force_on_the_day_of_the_type_asked() -> None:
     assert _rate(fake, date(2025, 3, 10), "SPOT") == Decimal("11.9")
     assert _rate(fake, date(2025, 3, 3), "BANK") == Decimal(1) / Decimal("0.08")  # a Divide rate, inverted
     assert _rate(fake, date(2025, 2, 28), "SPOT") is None  # nothing in force yet
+    assert _rate(fake, date(2025, 3, 3), None) == Decimal("12.5")  # any type: the latest in force
     sent = fake.api_requests("GET", "/v2/currencyrate")[0].url.params
     assert (sent["fromCurrency"], sent["toDate"], sent["rateType"]) == ("EUR", "2025-03-03", "SPOT")

@@ -163,6 +163,9 @@ class VismaPorts:
     def __init__(self, client: VismaClient) -> None:
         self.client = client
         self._posting = JournalTarget(client)
+        # One read per currency, day and rate type while these ports are open (a cycle): the invoices
+        # of one day share their rate. Only answers are kept; an error is raised each time.
+        self._rates: dict[tuple[str, date, str | None], Decimal | None] = {}
 
     async def __aenter__(self) -> VismaPorts:
         await self.client.__aenter__()
@@ -206,6 +209,12 @@ class VismaPorts:
         """``GET /v2/currencyrate`` (CurrencyRateDto): the latest rate of ``currency`` to the company
         currency effective on or before ``day``, as company-currency units per unit (a ``Divide``
         rate inverted). Kept here until the client has its own currency-rate reader."""
+        key = (currency, day, rate_type)
+        if key not in self._rates:
+            self._rates[key] = await self._read_rate(currency, day, rate_type)
+        return self._rates[key]
+
+    async def _read_rate(self, currency: str, day: date, rate_type: str | None) -> Decimal | None:
         params: dict[str, str | int] = {"fromCurrency": currency, "toDate": day.isoformat()}
         if rate_type is not None:
             params["rateType"] = rate_type
