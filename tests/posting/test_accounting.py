@@ -374,3 +374,14 @@ def test_without_exchange_accounts_a_foreign_payment_is_booked_as_before() -> No
             payment(("900", "990.00", None), amount="11400.00", currency="NOK", rate=None), None, mapping=old
         )
     assert [p.code for p in exc.value.problems] == ["cross_currency_payment"]
+
+
+def test_check_names_every_accounting_account_with_its_key() -> None:
+    from ml_connector.service.checks import mapped_accounts
+
+    named = dict(mapped_accounts(MAPPING))
+    assert named["mapping.discount_account"] == "3090"
+    assert named["mapping.exchange_gain_account"] == "8060"
+    assert named["mapping.exchange_loss_account"] == "8160"
+    assert named["mapping.rounding_account"] == "7790"
+    assert named['mapping.reverse_charge."86" (output)'] == "2740"
