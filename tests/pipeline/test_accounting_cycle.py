@@ -7,8 +7,6 @@ currencies, and reconcile finds nothing unexplained."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -17,7 +15,7 @@ from ml_connector import service
 from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.reconcile import totals
-from tests.pipeline.conftest import Connection
+from tests.pipeline.conftest import Connection, _csv
 from tests.pipeline.test_fresh_ledger import _second_folder
 
 D = Decimal
@@ -29,14 +27,6 @@ rounding_account = "7790"
 rounding_max = "0.05"
 """
 REVERSE_CHARGE = '\n[connections.{name}.mapping.reverse_charge]\n"86" = ["2720", "2740", "25"]\n'
-
-
-def _csv(columns: list[str], rows: list[dict[str, str]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n", restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _invoice(iid: str, currency: str, rate: str, net: str, tax: str, code: str, gl: str) -> dict[str, str]:

@@ -5,8 +5,6 @@ wait for the next cycle); no rate in Visma parks the invoice with a reason."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
@@ -19,19 +17,12 @@ from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS
 from ml_connector.errors import RetriableDestinationError
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.settlement import recorded_rate
+from tests.pipeline.conftest import _csv
 from tests.pipeline.test_accounting_cycle import _invoice, _payment
 from tests.pipeline_fast.conftest import NAME, World, config, world_on
 from tests.support.fakes import FakeStampli, FakeVisma
 
 D = Decimal
-
-
-def _csv(columns: list[str], rows: list[dict[str, str]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n", restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 @pytest.fixture
