@@ -31,6 +31,7 @@ from ml_connector.domain.documents import (
     record_key,
     refused_id_char,
 )
+from ml_connector.domain.images import image_name_problem
 from ml_connector.domain.issues import Issue, Level, error, warning
 from ml_connector.domain.money import finer_than_minor_unit, minor_units, round_money
 from ml_connector.stampli.value_cache import ValueCache
@@ -353,6 +354,7 @@ _INVOICE_TEXTS = (
     "paymentReferenceType",
     "poNumber",
     "description",
+    "documentFile",
 )
 # The line's other values, read in one pass over its mapping.
 _LINE_VALUES: tuple[str, ...] = ("lineNumber", "lineType", "glAccount", "itemCode", "quantity", "unitPrice")
@@ -591,6 +593,9 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
 
     # Optional texts are read (and checked) before deciding: a control character rejects too.
     optional = dict(zip(_INVOICE_TEXTS, f.texts(h, _INVOICE_TEXTS, row, xp), strict=True))
+    image = optional["documentFile"]
+    if image is not None and (why := image_name_problem(image)) is not None:
+        f.fail("invalid_value", f"documentFile {image[:80]!r} {why}", row, xp, "documentFile")
     if _has_errors(issues) or not (company and doc_type and number and vendor_id and vendor_name and status):
         return None, issues
     if not (isinstance(invoice_date, date) and isinstance(due_date, date) and isinstance(currency, str)):
@@ -626,6 +631,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         approvers,
         dict(raw.custom),
         dict(raw.extra),
+        image,
     )
     return invoice, issues
 
