@@ -804,8 +804,13 @@ def _reverse_charge(t: _Table) -> dict[str, tuple[str, str]] | None:
 def _posting(t: _Table) -> PostingConfig:
     release = t.boolean("release", True)
     policy = t.choice("closed_period_policy", "park", ("park", "next_open"))
+    require_image = t.boolean("require_image", False)
     t.finish()
-    return PostingConfig(release=release, closed_period_policy=cast(ClosedPeriodPolicy, policy))
+    return PostingConfig(
+        release=release,
+        closed_period_policy=cast(ClosedPeriodPolicy, policy),
+        require_image=require_image,
+    )
 
 
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")

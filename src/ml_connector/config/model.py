@@ -82,6 +82,9 @@ class MappingConfig:
 class PostingConfig:
     release: bool = True
     closed_period_policy: ClosedPeriodPolicy = "park"
+    # An invoice without its image (images/ beside the export) parks until the image appears;
+    # off: it posts without one, with a warning on the document (pipeline/images.py).
+    require_image: bool = False
 
 
 @dataclass(frozen=True)
