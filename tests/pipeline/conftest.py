@@ -153,7 +153,9 @@ class Connection:
         else:
             self.environ.pop("ML_CONNECTOR_DATABASE_URL", None)
 
-    def write_config(self, *, release: bool = True, closed_period_policy: str = "park") -> None:
+    def write_config(
+        self, *, release: bool = True, closed_period_policy: str = "park", require_image: bool = False
+    ) -> None:
         text = connection_toml(
             name=self.name,
             sftp=self.sftp,
@@ -165,6 +167,7 @@ class Connection:
             log_level="WARNING",
             release=release,
             closed_period_policy=closed_period_policy,
+            require_image=require_image,
         )
         self.config_path.write_text(text, encoding="utf-8")
 
@@ -182,6 +185,19 @@ class Connection:
 
     def put_invoices(self, name: str, text: str) -> Path:
         return self.put("invoices", name, text)
+
+    def put_image(self, name: str, data: bytes, kind: str = "invoices") -> Path:
+        """An invoice image in ``images/`` beside the exports of ``kind`` (finished long ago)."""
+        folder = self.sftp.root / self.remote_root.strip("/") / kind / "images"
+        if not folder.exists():
+            folder.mkdir()
+            os.chown(folder, self.sftp.uid, self.sftp.uid)
+        path = folder / name
+        path.write_bytes(data)
+        os.chown(path, self.sftp.uid, self.sftp.uid)
+        self._stamp += 1
+        os.utime(path, (self._stamp, self._stamp))
+        return path
 
     def put_payments(self, name: str, text: str) -> Path:
         return self.put("payments", name, text)
@@ -356,6 +372,7 @@ def connection_factory(
         name: str = "acme",
         release: bool = True,
         closed_period_policy: str = "park",
+        require_image: bool = False,
     ) -> Connection:
         if made:
             raise RuntimeError("one connection per test (they share the ledger)")
@@ -373,7 +390,9 @@ def connection_factory(
             remote_root=root,
             ledger_url_in_file=in_file,
         )
-        conn.write_config(release=release, closed_period_policy=closed_period_policy)
+        conn.write_config(
+            release=release, closed_period_policy=closed_period_policy, require_image=require_image
+        )
         made.append(conn)
         return conn
 

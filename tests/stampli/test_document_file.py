@@ -14,7 +14,17 @@ from ml_connector.domain.images import expected_image_name, image_name_problem, 
 from ml_connector.stampli.write import write_invoices_csv, write_invoices_xml
 from tests.stampli.util import INVOICES_CSV, invoice_rows, read, write_rows
 
-BAD_NAMES = ["../x.pdf", "/etc/passwd", "a/b.pdf", "..\\x.pdf", "C:x.pdf", "..", "a\x07.pdf", "x" * 256]
+BAD_NAMES = [
+    "../x.pdf",
+    "/etc/passwd",
+    "a/b.pdf",
+    "..\\x.pdf",
+    "C:x.pdf",
+    "..",
+    "a\x07.pdf",
+    'a"b.pdf',
+    "x" * 256,
+]
 
 
 def _with_column(tmp_path: Path, value: str, record: int = 2) -> Path:

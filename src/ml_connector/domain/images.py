@@ -30,6 +30,8 @@ def image_name_problem(name: str) -> str | None:
         return "is a drive path; name a file in the images/ folder beside the export"
     if not name.isprintable():
         return "holds a control character"
+    if '"' in name:
+        return "holds a double quote, which the upload to Visma cannot carry in a file name"
     return None
 
 

@@ -162,9 +162,7 @@ def _missing(rt: Runtime, w: _Wanted, why: str, stats: ImageStats) -> None:
         log.warning("%s has no image: %s", doc.doc_key, why)
 
 
-def _found(
-    rt: Runtime, w: _Wanted, name: str, path: Path, sha256: str, size: int, stats: ImageStats
-) -> None:
+def _found(rt: Runtime, w: _Wanted, name: str, path: Path, sha256: str, size: int, stats: ImageStats) -> None:
     doc = w.doc
     columns = {
         "image_name": name,

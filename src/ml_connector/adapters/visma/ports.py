@@ -9,6 +9,7 @@ The client already hands out aware UTC times (``models.in_utc``); nothing here c
 
 from __future__ import annotations
 
+import mimetypes
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -16,9 +17,14 @@ from typing import Any
 
 from ml_connector.adapters.visma import models
 from ml_connector.adapters.visma.client import VismaClient
-from ml_connector.adapters.visma.supplier_invoices import SupplierInvoiceRecord, supplier_invoice_dto
+from ml_connector.adapters.visma.supplier_invoices import (
+    AttachmentInfo,
+    SupplierInvoiceRecord,
+    supplier_invoice_dto,
+)
+from ml_connector.adapters.visma.upload import Upload
 from ml_connector.adapters.visma.wire import journal_dto
-from ml_connector.domain.booked import Booked, BookedLine, Created
+from ml_connector.domain.booked import Attached, Booked, BookedLine, Created
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
@@ -73,6 +79,16 @@ def booked(j: models.JournalTransaction) -> Booked:
     )
 
 
+def upload(name: str, content: bytes) -> Upload:
+    """The multipart file part: the content type by the file's extension (PDF when unknown)."""
+    guessed, _ = mimetypes.guess_type(name)
+    return Upload(filename=name, data=content, content_type=guessed or "application/pdf")
+
+
+def attached(info: AttachmentInfo) -> Attached:
+    return Attached(name=info.name, attachment_id=info.attachment_id, revision=info.revision)
+
+
 class JournalTarget:
     """Posting as one journal transaction per voucher (the ``PostingTarget`` of today)."""
 
@@ -88,6 +104,9 @@ class JournalTarget:
 
     async def release(self, number: str, etag: str | None) -> str | None:
         return await self.client.release_journal(number, etag)
+
+    async def attach(self, number: str, name: str, content: bytes) -> Attached:
+        return attached(await self.client.attach_to_journal(number, upload(name, content)))
 
     async def get(self, number: str) -> Booked:
         return booked(await self.client.get_journal(number))
@@ -144,6 +163,10 @@ class SupplierInvoiceTarget:
 
     async def release(self, number: str, etag: str | None) -> str | None:
         return await self.client.release_supplier_invoice(*_split_key(number), etag)
+
+    async def attach(self, number: str, name: str, content: bytes) -> Attached:
+        info = await self.client.attach_to_supplier_invoice(*_split_key(number), upload(name, content))
+        return attached(info)
 
     async def get(self, number: str) -> Booked:
         return booked_supplier_invoice(await self.client.get_supplier_invoice(*_split_key(number)))
