@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from ml_connector import retry, service
-from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS, Export, generate
+from ml_connector.demo.generate import IMAGE_COLUMN, INVOICE_COLUMNS, PAYMENT_COLUMNS, Export, generate
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.cycle import CycleResult
 from tests.support.connection_toml import VISMA_KEYS, connection_toml
@@ -63,8 +63,8 @@ class Dataset:
     void_rows: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
-    def make(cls, n_invoices: int, *, missing: int = 0, seed: int = 2025) -> Dataset:
-        export = generate(n_invoices, seed=seed, missing=missing)
+    def make(cls, n_invoices: int, *, missing: int = 0, seed: int = 2025, images: bool = False) -> Dataset:
+        export = generate(n_invoices, seed=seed, missing=missing, images=images)
         ds = cls(export)
         for _, text in export.invoices_csv:
             for row in _rows(text):
@@ -95,7 +95,13 @@ class Dataset:
         return self.invoice_rows[invoice_id][0]["approvalStatus"] == "APPROVED"
 
     def invoices_text(self, ids: Iterable[str]) -> str:
-        return _csv(INVOICE_COLUMNS, (row for i in ids for row in self.invoice_rows[i]))
+        columns = [*INVOICE_COLUMNS, IMAGE_COLUMN] if self.export.images else INVOICE_COLUMNS
+        return _csv(columns, (row for i in ids for row in self.invoice_rows[i]))
+
+    def image_of(self, invoice_id: str) -> tuple[str, bytes]:
+        """(file name in images/, bytes) of a generated invoice's image (``make(images=True)``)."""
+        at = self.invoice_ids.index(invoice_id)
+        return self.export.images[at]
 
     def payments_text(self, rows: Iterable[dict[str, str]] | None = None) -> str:
         return _csv(PAYMENT_COLUMNS, self.payment_rows if rows is None else rows)
