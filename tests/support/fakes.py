@@ -259,7 +259,10 @@ class FakeVisma:
             raise self.attach_failures.pop(0)
         revisions = self.attachments.setdefault(number, {}).setdefault(name, [])
         revisions.append(content)
-        return Attached(name, f"att-{number}-{name}", len(revisions))
+        booked = self.booked_by_number[number]
+        version = f'"v{number}-a{sum(len(r) for r in self.attachments[number].values())}"'
+        self.booked_by_number[number] = replace(booked, etag=version)  # an upload changes the version
+        return Attached(name, f"att-{number}-{name}", len(revisions), version)
 
 
 def _since(stamp: datetime | None, since: datetime | None) -> bool:

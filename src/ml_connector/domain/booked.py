@@ -56,3 +56,4 @@ class Attached:
     name: str
     attachment_id: str | None
     revision: int | None
+    etag: str | None = None  # the document's version after the upload (its release must name it)

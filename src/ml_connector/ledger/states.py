@@ -252,8 +252,8 @@ _TABLE = (
         (S.CREATED,),
         (S.CREATED,),
         "attached",
-        records=("image_attached_at",),
-        meaning="Visma stored the image on the document; release comes next",
+        records=("image_attached_at", "etag"),
+        meaning="Visma stored the image on the document (its new version: `etag`); release comes next",
     ),
     Transition(
         "attach_rejected",

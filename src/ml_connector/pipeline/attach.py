@@ -60,11 +60,14 @@ def _archived_image(row: StoredDocument) -> bytes | None:
     return content if hashlib.sha256(content).hexdigest() == row.image_sha256 else None
 
 
-async def attach_image(rt: Runtime, visma: VismaPort, row: StoredDocument, stats: StatsWithAttach) -> bool:
+async def attach_image(
+    rt: Runtime, visma: VismaPort, row: StoredDocument, stats: StatsWithAttach
+) -> StoredDocument | None:
     """Attach the document's image to its created Visma document, if it has one not yet attached.
-    True: go on (release); False: the document stays created (retried next cycle) or is parked."""
+    The document as it is now (release next; an upload changes its ETag, which the release must
+    name), or None: it stays created (retried next cycle) or was parked."""
     if not row.image_path or row.image_attached_at is not None or not row.batch_number:
-        return True
+        return row
     number, name = str(row.batch_number), str(row.image_name)
     content = _archived_image(row)
     if content is None:
@@ -78,7 +81,7 @@ async def attach_image(rt: Runtime, visma: VismaPort, row: StoredDocument, stats
             None,
             stats,
         )
-        return False
+        return None
     rt.ledger.transition(
         row.id,
         "attaching",
@@ -100,11 +103,11 @@ async def attach_image(rt: Runtime, visma: VismaPort, row: StoredDocument, stats
             exc.visma_message or str(exc),
             stats,
         )
-        return False
+        return None
     except (RetriableDestinationError, AmbiguousDestinationError) as exc:
         stats.retry_later += 1
         log.warning("image %s of %s deferred to the next cycle: %s", name, number, exc)
-        return False
+        return None
     crashpoint("after_attach")
     if answer.name and answer.name != name:
         _park(
@@ -117,7 +120,7 @@ async def attach_image(rt: Runtime, visma: VismaPort, row: StoredDocument, stats
             f"{answer.name} revision {answer.revision}",
             stats,
         )
-        return False
+        return None
     if rt.ledger.transition(
         row.id,
         "attached",
@@ -130,9 +133,10 @@ async def attach_image(rt: Runtime, visma: VismaPort, row: StoredDocument, stats
             "size": len(content),
         },
         image_attached_at=utcnow(),
+        etag=answer.etag or row.etag,
     ):
         stats.attached += 1
-    return True
+    return rt.ledger.document_by_id(row.id)
 
 
 def _park(

@@ -238,8 +238,10 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
     """created -> posted: attach the invoice image, then release the batch when configured,
     tolerating a release already done."""
     doc_id = row.id
-    if not await attach_image(rt, visma, row, stats):
+    attached = await attach_image(rt, visma, row, stats)
+    if attached is None:
         return  # parked, or the attach is retried next cycle (the document stays created)
+    row = attached
     if not rt.config.posting.release:
         if rt.ledger.transition(doc_id, "posted", actor=rt.actor, reason="left on hold"):
             stats.posted += 1

@@ -603,7 +603,9 @@ class VismaClient:
         response = await self._send("POST", path, upload=upload, is_create=True, op=op)
         self.counters["attachments_uploaded"] += 1
         data = wire.loads(response.content) if response.content.strip() else None
-        return AttachmentInfo.from_dto(data if isinstance(data, dict) else {"name": upload.filename})
+        return AttachmentInfo.from_dto(
+            data if isinstance(data, dict) else {"name": upload.filename}, etag=response.headers.get("etag")
+        )
 
     async def supplier_invoice_attachments(
         self, document_type: str, number: str

@@ -86,7 +86,7 @@ def upload(name: str, content: bytes) -> Upload:
 
 
 def attached(info: AttachmentInfo) -> Attached:
-    return Attached(name=info.name, attachment_id=info.attachment_id, revision=info.revision)
+    return Attached(name=info.name, attachment_id=info.attachment_id, revision=info.revision, etag=info.etag)
 
 
 class JournalTarget:

@@ -78,10 +78,16 @@ class AttachmentInfo:
     name: str
     attachment_id: str | None
     revision: int | None
+    etag: str | None = None  # the document's new ETag, on the answer to an upload (an upload changes it)
 
     @classmethod
-    def from_dto(cls, d: dict[str, Any]) -> AttachmentInfo:
-        return cls(name=str(d.get("name") or ""), attachment_id=_str(d, "id"), revision=_int(d, "revision"))
+    def from_dto(cls, d: dict[str, Any], *, etag: str | None = None) -> AttachmentInfo:
+        return cls(
+            name=str(d.get("name") or ""),
+            attachment_id=_str(d, "id"),
+            revision=_int(d, "revision"),
+            etag=etag,
+        )
 
 
 def attachments_of(d: dict[str, Any]) -> tuple[AttachmentInfo, ...]:
