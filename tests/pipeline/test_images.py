@@ -33,6 +33,10 @@ def _revisions(c: Connection, batch: str) -> dict[str, list[tuple[int, str]]]:
     return {a["name"]: [(r["size"], r["sha256"]) for r in a["revisions"]] for a in stored}
 
 
+def _export_name() -> str:
+    return "stampli_invoices_C100234_20250331T071500Z_0001.csv"
+
+
 def _batches(c: Connection) -> dict[str, str]:
     """Our reference -> its one batch number."""
     found = c.batches_by_reference()
@@ -83,8 +87,11 @@ def test_no_images_folder_at_all_is_a_warning_per_invoice(connection: Connection
     c = connection
     ds = Dataset.make(3, images=True)
     c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0001.csv", ds.invoices_text(ds.invoice_ids))
-    result = _cycle(c.open_app(), c.name)
+    app = c.open_app()
+    result = _cycle(app, c.name)
     assert result.intake.images_missing == 3 and result.posting.posted == 3 and result.posting.attached == 0
+    notes = {d.image_note for d in app.ledger.all_documents(c.name)}
+    assert notes == {f"no images/ folder beside the export {c.remote_root}/invoices/" + _export_name()}
 
 
 @pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)

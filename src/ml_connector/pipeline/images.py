@@ -90,7 +90,7 @@ async def fetch_images(rt: Runtime, source: StampliSource, stats: ImageStats) ->
     wanted = [_wanted(d) for d in waiting_for_images(rt)]
     if not wanted:
         return
-    listings: dict[str, dict[str, RemoteFile]] = {}
+    listings: dict[str, dict[str, RemoteFile] | None] = {}  # None: no images/ folder there
     for folder in dict.fromkeys(w.folder for w in wanted if w.name and w.export):
         listings[folder] = await _listing(source, folder)
     limit = rt.profile().limits.max_file_bytes
@@ -99,9 +99,10 @@ async def fetch_images(rt: Runtime, source: StampliSource, stats: ImageStats) ->
     fetched: dict[str, tuple[Path, str, int]] = {}  # remote path -> archived copy, sha256, size
     try:
         for w in wanted:
-            remote = listings.get(w.folder, {}).get(w.name or "") if w.export else None
+            listing = listings.get(w.folder)
+            remote = listing.get(w.name or "") if listing is not None else None
             if remote is None or remote.size > limit:
-                _missing(rt, w, _why_missing(w, remote, limit), stats)
+                _missing(rt, w, _why_missing(w, remote, limit, listing is not None), stats)
                 continue
             if remote.path not in fetched:
                 dl = await source.download(remote, staging)
@@ -113,15 +114,20 @@ async def fetch_images(rt: Runtime, source: StampliSource, stats: ImageStats) ->
             staging.rmdir()  # left behind only when a download failed half-way
 
 
-async def _listing(source: StampliSource, folder: str) -> dict[str, RemoteFile]:
-    """The ready files of one images/ folder by name; no such folder: none."""
+async def _listing(source: StampliSource, folder: str) -> dict[str, RemoteFile] | None:
+    """The ready files of one images/ folder by name; None: there is no such folder."""
     try:
         return {f.name: f for f in await source.list_ready(folder, "*")}
     except NoSuchRemotePathError:
-        return {}
+        return None
 
 
-def _why_missing(w: _Wanted, remote: RemoteFile | None, limit: int) -> str:
+def _why_missing(w: _Wanted, remote: RemoteFile | None, limit: int, folder_exists: bool) -> str:
+    if not w.export:
+        return "the export file it was read from is not known, so no image can be found"
+    if not folder_exists:
+        # An export without images (the customer does not deliver them) is normal, not alarming.
+        return f"no images/ folder beside the export {w.export}"
     if not w.name:
         return "the record names no documentFile and has no stampliInvoiceId, so no image can be found"
     if remote is not None:
@@ -129,7 +135,7 @@ def _why_missing(w: _Wanted, remote: RemoteFile | None, limit: int) -> str:
             f"image {remote.path} is {remote.size:,} bytes, over the reader profile's limit of "
             f"{limit:,} bytes (limits.max_file_bytes); it was not downloaded"
         )
-    return f"no image {w.folder}/{w.name} beside the export {w.export or '(unknown file)'}"
+    return f"no image {w.folder}/{w.name} beside the export {w.export}"
 
 
 def _missing(rt: Runtime, w: _Wanted, why: str, stats: ImageStats) -> None:
@@ -159,7 +165,8 @@ def _missing(rt: Runtime, w: _Wanted, why: str, stats: ImageStats) -> None:
             image_note=why,
         )
         stats.missing += 1
-        log.warning("%s has no image: %s", doc.doc_key, why)
+        quiet = why.startswith("no images/ folder")  # not one warning per invoice of such an export
+        log.log(logging.INFO if quiet else logging.WARNING, "%s has no image: %s", doc.doc_key, why)
 
 
 def _found(rt: Runtime, w: _Wanted, name: str, path: Path, sha256: str, size: int, stats: ImageStats) -> None:
