@@ -129,7 +129,7 @@ async def test_the_attach_step_finishes_a_created_supplier_invoice(
             ledger.transition(doc_id, "created", actor="test", batch_number=created.number, etag=created.etag)
             stats = PostingStats()
             port = SimpleNamespace(posting=target)
-            await finish_created(rt, port, ledger.document_by_id(doc_id), stats)  # type: ignore[arg-type]
+            await finish_created(rt, port, ledger.document_by_id(doc_id), stats)
         doc = ledger.document_by_id(doc_id)
         assert (stats.attached, stats.posted, doc.status) == (1, 1, DocStatus.POSTED)
         assert doc.image_attached_at is not None

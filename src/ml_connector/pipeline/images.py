@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ml_connector.domain.files import RemoteFile
 from ml_connector.domain.images import IMAGES_FOLDER, expected_image_name, images_folder
@@ -171,7 +172,7 @@ def _missing(rt: Runtime, w: _Wanted, why: str, stats: ImageStats) -> None:
 
 def _found(rt: Runtime, w: _Wanted, name: str, path: Path, sha256: str, size: int, stats: ImageStats) -> None:
     doc = w.doc
-    columns = {
+    columns: dict[str, Any] = {
         "image_name": name,
         "image_sha256": sha256,
         "image_size": size,
