@@ -181,27 +181,24 @@ def _found(rt: Runtime, w: _Wanted, name: str, path: Path, sha256: str, size: in
     }
     details = {"image": f"{w.folder}/{name}", "sha256": sha256, "size": size}
     if doc.status == DocStatus.PARKED:
-        if rt.ledger.transition(
-            doc.id,
-            "image_arrived",
-            actor=rt.actor,
-            reason=f"its image {w.folder}/{name} appeared",
-            details=details,
-            **columns,
-        ):
+        why = f"its image {w.folder}/{name} appeared"
+        if _record(rt, doc, "image_arrived", why, details, columns):
             rt.ledger.resolve_failures(doc.id, actor=rt.actor, reason="the image appeared")
             stats.arrived += 1
             stats.fetched += 1
-        return
-    if rt.ledger.transition(
-        doc.id,
-        "image_fetched",
-        actor=rt.actor,
-        reason=f"image {w.folder}/{name} downloaded",
-        details=details,
-        **columns,
-    ):
+    elif _record(rt, doc, "image_fetched", f"image {w.folder}/{name} downloaded", details, columns):
         stats.fetched += 1
+
+
+def _record(
+    rt: Runtime,
+    doc: StoredDocument,
+    event: str,
+    reason: str,
+    details: dict[str, Any],
+    columns: dict[str, Any],
+) -> bool:
+    return rt.ledger.transition(doc.id, event, actor=rt.actor, reason=reason, details=details, **columns)
 
 
 def image_counts(docs: Iterable[StoredDocument]) -> dict[str, int]:
