@@ -29,12 +29,15 @@ from ml_connector.errors import (
     RejectedByDestinationError,
     RetriableDestinationError,
 )
-from ml_connector.ledger.store import utcnow
+from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow, worker_id
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.runtime import Runtime
 
 log = logging.getLogger("ml_connector.attach")
+
+# Documents this process is attaching now: a second step of the same process leaves them alone.
+_IN_FLIGHT: set[int] = set()
 
 
 class StatsWithAttach(Protocol):
@@ -68,6 +71,26 @@ async def attach_image(
     name), or None: it stays created (retried next cycle) or was parked."""
     if not row.image_path or row.image_attached_at is not None or not row.batch_number:
         return row
+    if row.id in _IN_FLIGHT:
+        return None  # this process is attaching it right now (a post job beside a cycle's settle)
+    _IN_FLIGHT.add(row.id)
+    try:
+        return await _attach(rt, visma, row, stats)
+    finally:
+        _IN_FLIGHT.discard(row.id)
+
+
+async def _attach(
+    rt: Runtime, visma: VismaPort, row: StoredDocument, stats: StatsWithAttach
+) -> StoredDocument | None:
+    # Read again: a caller's row may predate another step's attach (settle lists first, then works).
+    row = rt.ledger.document_by_id(row.id)
+    if row.status != DocStatus.CREATED or row.image_attached_at is not None:
+        return row if row.status == DocStatus.CREATED else None
+    if row.claimed_by != worker_id() and not claim_is_dead(row.claimed_by, row.claim_expires, utcnow()):
+        # Its claimant (another live process) attaches and releases it; a second upload after its
+        # release would change the version Visma holds and the ledger recorded.
+        return None
     number, name = str(row.batch_number), str(row.image_name)
     content = _archived_image(row)
     if content is None:
