@@ -80,6 +80,10 @@ class SupplierInvoice:
     last_modified: datetime
     warnings: list[str] = field(default_factory=list)
     attachments: dict[str, Attachment] = field(default_factory=dict)  # by file name
+    # What released supplier payments took off the document (amount paid + discount taken), in its
+    # currency; ``supplier_payments.py`` moves it and the status (Open <-> Closed).
+    settled_in_currency: Decimal = ZERO
+    pay_selected: bool = False  # "Approved for payment" (paySelected)
 
     @property
     def amount_in_currency(self) -> Decimal:
@@ -88,6 +92,15 @@ class SupplierInvoice:
     @property
     def amount(self) -> Decimal:
         return (self.amount_in_currency * self.exchange_rate).quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def balance_in_currency(self) -> Decimal:
+        """What is still owed (a DebitAdj: still to be used); the full amount until released."""
+        return self.amount_in_currency - self.settled_in_currency
+
+    @property
+    def balance(self) -> Decimal:
+        return (self.balance_in_currency * self.exchange_rate).quantize(CENT, ROUND_HALF_UP)
 
     def dto(self, *, attachments: bool) -> dict[str, Any]:
         period = self.financial_period
@@ -111,8 +124,9 @@ class SupplierInvoice:
             "amount": self.amount_in_currency,
             "detailTotalInCurrency": self.amount_in_currency,
             "detailTotal": self.amount,
-            "balanceInCurrency": ZERO if self.status == "Closed" else self.amount_in_currency,
-            "balance": ZERO if self.status == "Closed" else self.amount,
+            "balanceInCurrency": self.balance_in_currency,
+            "balance": self.balance,
+            "paySelected": self.pay_selected,
             "invoiceLines": [_line_dto(ln) for ln in self.lines],
             "createdDateTime": fmt_dt(self.created),
             "lastModifiedDateTime": fmt_dt(self.last_modified),
@@ -232,6 +246,7 @@ class SupplierLedger:
         lines = [self._line(i, raw) for i, raw in enumerate(raw_lines, start=1)]
         hold_raw = unwrap(body, "hold")
         hold = self.hold_on_entry if hold_raw is None else as_bool(hold_raw, "hold")
+        pay_raw = unwrap(body, "paySelected")
         reference = _opt(body, "supplierReference")
         warnings = self._duplicate_warnings(supplier_no, reference)
         now = state.clock.now()
@@ -258,6 +273,7 @@ class SupplierLedger:
             created=now,
             last_modified=now,
             warnings=warnings,
+            pay_selected=False if pay_raw is None else as_bool(pay_raw, "paySelected"),
         )
         self.invoices[(doc_type, number)] = invoice
         return invoice
@@ -376,6 +392,28 @@ class SupplierLedger:
             and (financial_period is None or inv.financial_period == financial_period)
             and (greater_than is None or inv.reference_number > greater_than)
         ]
+
+    # ------------------------------------------------------------------ update (PUT)
+
+    def update(self, document_type: str, number: str, body: Any, if_match: str | None) -> SupplierInvoice:
+        """``PUT``: the simulator changes only ``paySelected`` ("Approved for payment"), the one field
+        the connector updates; a Closed or Voided document has nothing left to pay and refuses it."""
+        invoice = self.get(document_type, number)
+        if not if_match_ok(if_match, invoice.version):
+            raise precondition_failed()
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a SupplierInvoiceUpdateDto object.")
+        raw = unwrap(body, "paySelected")
+        if raw is None:
+            raise bad_request("The simulator updates only 'paySelected' on a supplier invoice.")
+        if invoice.status in ("Closed", "Voided"):
+            raise bad_request(
+                f"Document {number} has status {invoice.status} and cannot be approved for payment."
+            )
+        invoice.pay_selected = as_bool(raw, "paySelected")
+        invoice.version = self.state.next_version()
+        invoice.last_modified = self.state.clock.now()
+        return invoice
 
     # ------------------------------------------------------------------ release
 
