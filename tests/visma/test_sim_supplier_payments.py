@@ -310,3 +310,49 @@ def test_the_sim_snapshot_lists_payments_and_a_reset_empties_them(
     assert snap["refNbr"] == "000001" and snap["paymentLines"][0]["amountPaid"] == 100
     visma_sim.reset()
     assert visma_sim.supplier_payments() == []
+
+
+def test_a_discount_taken_settles_the_rest_of_the_invoice(api: httpx2.Client) -> None:
+    inv = released_document(api, "1000.00")
+    body = payment_body("980.00", ("Invoice", inv, "980.00"))
+    body["paymentLines"][0]["cashDiscountTaken"] = {"value": Decimal("20.00")}
+    location = create(api, body)
+    assert decoded(api.get(location))["paymentLines"][0]["cashDiscountTaken"] == Decimal("20.00")
+    release(api, "000001")
+    invoice = document(api, inv)
+    assert invoice["status"] == "Closed" and invoice["balance"] == Decimal(0)
+    assert decoded(api.get(location))["status"] == "Closed"  # 980 paid, 980 applied
+
+
+def test_what_the_simulator_does_not_model_is_refused_not_guessed(
+    visma_sim: VismaSim, api: httpx2.Client
+) -> None:
+    inv = released_document(api, "100.00")
+    body = payment_body("100.00", ("Invoice", inv, "100.00"))
+    body["paymentLines"][0]["crossRate"] = {"value": Decimal("1.1")}
+    cross = post_json(api, URL, body)
+    assert cross.status_code == 400 and "crossRate" in cross.json()["message"]
+    refund = post_json(api, URL, {**payment_body("100.00"), "type": {"value": "Refund"}})
+    assert refund.status_code == 400 and "does not model" in refund.json()["message"]
+    bogus = post_json(api, URL, {**payment_body("100.00"), "type": {"value": "Cheque"}})
+    assert bogus.status_code == 400 and "not a valid value for type" in bogus.json()["message"]
+    violations = [str(v) for v in visma_sim.take_violations()]  # none of these is ours to send
+    assert len(violations) == 3 and any("'crossRate' was unexpected" in v for v in violations), violations
+
+
+def test_a_payment_on_hold_is_not_released_and_a_closed_period_refuses_the_create(
+    visma_sim: VismaSim, api: httpx2.Client
+) -> None:
+    inv = released_document(api, "100.00")
+    create(api, payment_body("100.00", ("Invoice", inv, "100.00"), hold=True))
+    held = decoded(release(api, "000001"))
+    assert held["actionResult"] == "Failed" and "on hold" in held["errorInfo"]
+    assert document(api, inv)["balance"] == Decimal("100.00")
+    visma_sim.close_supplier_ledger("202503")
+    try:
+        closed = post_json(api, URL, payment_body("100.00", ("Invoice", inv, "100.00")))
+    finally:
+        visma_sim.open_supplier_ledger("202503")
+    assert closed.status_code == 400 and closed.json()["message"] == (
+        "Financial period 03-2025 is closed in Supplier Ledger."
+    )
