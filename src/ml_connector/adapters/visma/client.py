@@ -56,6 +56,7 @@ from ml_connector.adapters.visma.settings import VismaSettings
 from ml_connector.adapters.visma.supplier_invoices import (
     SUPPLIER_INVOICE_PATH,
     AttachmentInfo,
+    CreatedDocument,
     CreatedSupplierInvoice,
     SupplierInvoiceRecord,
     attachments_of,
@@ -63,7 +64,6 @@ from ml_connector.adapters.visma.supplier_invoices import (
 )
 from ml_connector.adapters.visma.supplier_payments import (
     SUPPLIER_PAYMENT_PATH,
-    CreatedSupplierPayment,
     SupplierPaymentRecord,
     release_dto,
     supplier_payment_dto,
@@ -121,6 +121,15 @@ def _created(response: httpx2.Response, path: str, context: dict[str, object]) -
             context=context,
         )
     return number, location
+
+
+def _dated_within(when: datetime | None, date_from: date | None, date_to: date | None) -> bool:
+    """Whether a document dated ``when`` is within [date_from, date_to] (an undated one only when
+    there is no window): listings apply their window here too, so an ignored filter cannot widen it."""
+    if when is None:
+        return date_from is None and date_to is None
+    day = when.date()
+    return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
 
 
 class _Releasable(Protocol):
@@ -580,14 +589,9 @@ class VismaClient:
             params["docDateCondition"] = ">="
         pages = await self._get_pages(SUPPLIER_INVOICE_PATH, params)
         found = [self._utc(SupplierInvoiceRecord.from_dto(d)) for d in pages]
-
-        def within(r: SupplierInvoiceRecord) -> bool:
-            day = r.document_date.date() if r.document_date is not None else None
-            if day is None:
-                return date_from is None and date_to is None
-            return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
-
-        return [r for r in found if r.supplier == supplier and within(r)]
+        return [
+            r for r in found if r.supplier == supplier and _dated_within(r.document_date, date_from, date_to)
+        ]
 
     async def release_supplier_invoice(
         self, document_type: str, number: str, etag: str | None = None
@@ -650,7 +654,7 @@ class VismaClient:
 
     # ---------------------------------------------------------------- supplier payments
 
-    async def create_supplier_payment(self, voucher: SupplierPaymentVoucher) -> CreatedSupplierPayment:
+    async def create_supplier_payment(self, voucher: SupplierPaymentVoucher) -> CreatedDocument:
         """POST a payment (201 + Location). Never resent once it may have reached Visma; settle
         ``AmbiguousDestinationError`` with ``find_supplier_payments`` (supplier, date, paymentRef)."""
         body = supplier_payment_dto(voucher)
@@ -658,9 +662,9 @@ class VismaClient:
         context: dict[str, object] = {"supplier": voucher.supplier, "reference": voucher.reference}
         number, location = _created(response, SUPPLIER_PAYMENT_PATH, context)
         self.counters["supplier_payments_created"] += 1
-        return CreatedSupplierPayment("Payment", number, response.headers.get("etag"), location)
+        return CreatedDocument("Payment", number, response.headers.get("etag"), location)
 
-    async def void_supplier_payment(self, number: str) -> CreatedSupplierPayment:
+    async def void_supplier_payment(self, number: str) -> CreatedDocument:
         """Create the ``VoidPayment`` of released payment ``number`` (it has the same number); release
         it with ``release_supplier_payment("VoidPayment", number)``. Never resent on doubt: whether it
         exists is one read, ``get_supplier_payment("VoidPayment", number)``."""
@@ -669,7 +673,7 @@ class VismaClient:
         )
         _, location = _created(response, SUPPLIER_PAYMENT_PATH, {"voids": number})
         self.counters["supplier_payments_voided"] += 1
-        return CreatedSupplierPayment("VoidPayment", number, response.headers.get("etag"), location)
+        return CreatedDocument("VoidPayment", number, response.headers.get("etag"), location)
 
     async def get_supplier_payment(self, payment_type: str, number: str) -> SupplierPaymentRecord:
         path = f"{SUPPLIER_PAYMENT_PATH}/{quote(payment_type, safe='')}/{quote(number, safe='')}"
@@ -697,17 +701,12 @@ class VismaClient:
             params["docDateCondition"] = ">="
         pages = await self._get_pages(SUPPLIER_PAYMENT_PATH, params)
         found = [self._utc(SupplierPaymentRecord.from_dto(d)) for d in pages]
-
-        def within(r: SupplierPaymentRecord) -> bool:
-            day = r.application_date.date() if r.application_date is not None else None
-            if day is None:
-                return date_from is None and date_to is None
-            return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
-
         return [
             r
             for r in found
-            if r.supplier == supplier and within(r) and payment_type in (None, r.payment_type)
+            if r.supplier == supplier
+            and _dated_within(r.application_date, date_from, date_to)
+            and payment_type in (None, r.payment_type)
         ]
 
     async def find_supplier_payments(

@@ -164,7 +164,10 @@ class SupplierInvoiceRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class CreatedSupplierInvoice:
+class CreatedDocument:
+    """A created supplier-ledger document: an invoice (``Invoice``, ``DebitAdj``) or a payment
+    (``Payment``, ``VoidPayment``); its number is unique only within its type."""
+
     document_type: str
     number: str
     etag: str | None
@@ -173,3 +176,6 @@ class CreatedSupplierInvoice:
     @property
     def key(self) -> str:
         return f"{self.document_type}/{self.number}"
+
+
+CreatedSupplierInvoice = CreatedDocument

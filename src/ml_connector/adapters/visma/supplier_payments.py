@@ -149,15 +149,3 @@ class SupplierPaymentRecord:
     def key(self) -> str:
         """``{type}/{number}``: a VoidPayment has its original's number."""
         return f"{self.payment_type}/{self.number}"
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedSupplierPayment:
-    payment_type: str
-    number: str
-    etag: str | None
-    location: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.payment_type}/{self.number}"

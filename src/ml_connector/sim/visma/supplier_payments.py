@@ -48,7 +48,14 @@ from ml_connector.sim.visma.state import (
     timestamp_of,
     unwrap,
 )
-from ml_connector.sim.visma.supplier_ledger import SupplierInvoice, SupplierLedger
+from ml_connector.sim.visma.supplier_ledger import (
+    SupplierInvoice,
+    SupplierLedger,
+    _opt,
+    closed_in_ap,
+    open_ap_period,
+    take_number,
+)
 
 # DtoValueOfNullableOfSupplierPaymentTypes; the simulator creates the first two.
 PAYMENT_TYPES = ("Payment", "VoidPayment", "DebitAdj", "Prepayment", "Refund", "VoidRefund")
@@ -196,13 +203,7 @@ class SupplierPayments:
         supplier = state.suppliers.get(supplier_no)
         if supplier is None or supplier.fields.get("status", "Active") != "Active":
             raise bad_request(f"Supplier '{supplier_no}' does not exist or is not active.")
-        date_raw = unwrap(body, "applicationDate")
-        when = (
-            state.clock.now()
-            if date_raw is None
-            else parse_dto_datetime(as_str(date_raw, "applicationDate"), "applicationDate")
-        )
-        period = self._period(_opt(body, "applicationPeriod"), when.date())
+        when, period = self._when(body)
         cash_account = _opt(body, "cashAccount") or str(supplier.fields.get("cashAccount") or "")
         account = state.accounts.get(cash_account)
         if account is None or not account.active or not account.cash_account:
@@ -316,13 +317,7 @@ class SupplierPayments:
             raise bad_request(
                 f"Payment {number} is not released; an unreleased payment is deleted, not voided."
             )
-        date_raw = unwrap(body, "applicationDate")
-        when = (
-            state.clock.now()
-            if date_raw is None
-            else parse_dto_datetime(as_str(date_raw, "applicationDate"), "applicationDate")
-        )
-        period = self._period(_opt(body, "applicationPeriod"), when.date())
+        when, period = self._when(body)
         now = state.clock.now()
         void = SupplierPayment(
             type="VoidPayment",
@@ -352,16 +347,16 @@ class SupplierPayments:
         return void
 
     def _number(self, body: dict[str, Any]) -> str:
-        if unwrap(body, "overrideNumberSeries") is True and unwrap(body, "referenceNumber") is not None:
-            number = as_str(unwrap(body, "referenceNumber"), "referenceNumber")
-            if any(num == number for _, num in self.payments):
-                raise bad_request(f"Reference number {number} already exists.")
-            return number
-        while True:
-            number = str(self.next_number).zfill(6)
-            self.next_number += 1
-            if not any(num == number for _, num in self.payments):
-                return number
+        number, self.next_number = take_number(body, {num for _, num in self.payments}, self.next_number)
+        return number
+
+    def _when(self, body: dict[str, Any]) -> tuple[datetime, str]:
+        """The application date (now when left out) and its period (YYYYMM)."""
+        raw = unwrap(body, "applicationDate")
+        when = self.ledger.state.clock.now()
+        if raw is not None:
+            when = parse_dto_datetime(as_str(raw, "applicationDate"), "applicationDate")
+        return when, self._period(_opt(body, "applicationPeriod"), when.date())
 
     def _period(self, raw: str | None, when: date) -> str:
         """``applicationPeriod``: the spec does not say its format (U), so both YYYYMM and MMYYYY are
@@ -374,15 +369,7 @@ class SupplierPayments:
             period_id = raw[2:] + raw[:2]
         else:
             raise bad_request(f"Invalid applicationPeriod '{raw}'.")
-        fp = self.ledger.state.periods.get(period_id)
-        label = f"{period_id[4:]}-{period_id[:4]}"
-        if fp is None:
-            raise bad_request(f"Financial period {label} does not exist.")
-        if not fp.active:
-            raise bad_request(f"Financial period {label} is inactive.")
-        if fp.closed_in_ap:
-            raise bad_request(f"Financial period {label} is closed in Supplier Ledger.")
-        return period_id
+        return open_ap_period(self.ledger.state, period_id)
 
     # ------------------------------------------------------------------ read
 
@@ -451,9 +438,9 @@ class SupplierPayments:
             return f"Payment {number} is on hold and cannot be released."
         if payment.status != "Balanced":
             return f"Payment {number} has status {payment.status} and cannot be released."
-        if self.ledger.state.periods[payment.application_period].closed_in_ap:
-            period = payment.application_period
-            return f"Financial period {period[4:]}-{period[:4]} is closed in Supplier Ledger."
+        closed = closed_in_ap(self.ledger.state, payment.application_period)
+        if closed is not None:
+            return closed
         for a in payment.applications:
             doc = a.document
             if a.settles > doc.balance_in_currency:  # another payment got there first
@@ -469,11 +456,6 @@ class SupplierPayments:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [p.dto() for p in self.payments.values()]
-
-
-def _opt(body: dict[str, Any], key: str) -> str | None:
-    raw = unwrap(body, key)
-    return None if raw is None else as_str(raw, key)
 
 
 def _id_of(value: Any) -> str | None:
