@@ -36,6 +36,7 @@ from typing import Any
 from ml_connector.sim.visma.errors import bad_request, not_found, precondition_failed
 from ml_connector.sim.visma.state import (
     CONDITIONS,
+    ZERO,
     as_bool,
     as_decimal,
     as_str,
@@ -62,7 +63,6 @@ PAYMENT_TYPES = ("Payment", "VoidPayment", "DebitAdj", "Prepayment", "Refund", "
 MODELLED_TYPES = ("Payment", "VoidPayment")
 # What a payment line may apply to (DtoValueOfNullableOfSupplierInvoiceTypes, minus payment types).
 APPLICABLE = ("Invoice", "CreditAdj", "DebitAdj")
-ZERO = Decimal(0)
 
 
 @dataclass
