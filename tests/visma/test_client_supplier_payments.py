@@ -201,12 +201,13 @@ async def test_release_failed_is_a_refusal_and_queued_is_polled(visma_sim: Visma
 async def test_pay_selected_marks_the_invoice_approved_for_payment(visma_sim: VismaSim) -> None:
     async with client_for(visma_sim) as c:
         created = await c.create_supplier_invoice(invoice("F-7"))
-        assert documents(visma_sim)["F-7"]["paySelected"] is False
+        assert (await c.get_supplier_invoice("Invoice", created.number)).pay_selected is False
         etag = await c.set_pay_selected("Invoice", created.number, created.etag)
         with pytest.raises(RejectedByDestinationError) as stale:
             await c.set_pay_selected("Invoice", created.number, created.etag, selected=False)
         read = await c.get_supplier_invoice("Invoice", created.number)
     assert documents(visma_sim)["F-7"]["paySelected"] is True and etag == read.etag
+    assert read.pay_selected is True
     assert stale.value.status == 412
     assert_contract_clean(visma_sim)
 
