@@ -157,9 +157,11 @@ def test_netting_more_than_is_paid_and_overapplying_are_refused(api: httpx2.Clie
 def test_an_unapplied_rest_leaves_the_payment_open(api: httpx2.Client) -> None:
     inv = released_document(api, "300.00")
     location = create(api, payment_body("500.00", ("Invoice", inv, "300.00")))
-    assert decoded(api.get(location))["unappliedBalance"] == Decimal("200.00")
+    before = decoded(api.get(location))
+    assert before["unappliedBalance"] == Decimal("200.00") and before["balance"] == Decimal("500.00")
     release(api, "000001")
-    assert decoded(api.get(location))["status"] == "Open"
+    after = decoded(api.get(location))
+    assert after["status"] == "Open" and after["balance"] == Decimal("200.00")
     assert document(api, inv)["status"] == "Closed"
 
 

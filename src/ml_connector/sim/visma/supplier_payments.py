@@ -135,6 +135,13 @@ class SupplierPayment:
     def unapplied_balance(self) -> Decimal:
         return self.payment_amount - self.applied_amount
 
+    @property
+    def balance(self) -> Decimal:
+        """What remains to be applied and released (the spec: only released applications count)."""
+        if self.status == "Voided" or (self.type == "VoidPayment" and self.released):
+            return ZERO
+        return self.unapplied_balance if self.released else self.payment_amount
+
     def dto(self) -> dict[str, Any]:
         return pruned(
             {
@@ -154,7 +161,7 @@ class SupplierPayment:
                 "paymentAmount": self.payment_amount,
                 "appliedAmount": self.applied_amount,
                 "unappliedBalance": self.unapplied_balance,
-                "balance": ZERO if self.released else self.payment_amount,
+                "balance": self.balance,
                 "released": self.released,
                 "branch": self.branch,
                 "paymentLines": [a.dto() for a in self.applications],
