@@ -97,22 +97,6 @@ class JournalTarget:
         return booked(await self.client.get_journal(number))
 
 
-def _booked_document(
-    r: SupplierInvoiceRecord | SupplierPaymentRecord, lines: tuple[BookedLine, ...]
-) -> Booked:
-    """A supplier-ledger document as a booked voucher, numbered ``{type}/{number}``."""
-    return Booked(
-        number=r.key,
-        status=r.status,
-        financial_period=r.financial_period,
-        currency=r.currency,
-        lines=lines,
-        last_modified=r.last_modified,
-        timestamp=r.timestamp,
-        etag=r.etag,
-    )
-
-
 def booked_supplier_invoice(r: SupplierInvoiceRecord) -> Booked:
     """A supplier invoice as the pipeline sees a booked voucher: its number is ``{documentType}/{number}``
     (the number alone is not unique across document types); each line is a cost on its account (a
@@ -127,7 +111,16 @@ def booked_supplier_invoice(r: SupplierInvoiceRecord) -> Booked:
         )
         for ln in r.lines
     )
-    return _booked_document(r, lines)
+    return Booked(
+        number=r.key,
+        status=r.status,
+        financial_period=r.financial_period,
+        currency=r.currency,
+        lines=lines,
+        last_modified=r.last_modified,
+        timestamp=r.timestamp,
+        etag=r.etag,
+    )
 
 
 def _split_key(number: str) -> tuple[str, str]:
@@ -182,7 +175,16 @@ def booked_supplier_payment(r: SupplierPaymentRecord) -> Booked:
         )
         for ln in r.lines
     )
-    return _booked_document(r, lines)
+    return Booked(
+        number=r.key,
+        status=r.status,
+        financial_period=r.financial_period,
+        currency=r.currency,
+        lines=lines,
+        last_modified=r.last_modified,
+        timestamp=r.timestamp,
+        etag=r.etag,
+    )
 
 
 class SupplierPaymentTarget:
