@@ -275,3 +275,21 @@ async def test_create_and_void_with_unknown_outcome_are_ambiguous_and_never_rese
                     else:
                         await c.void_supplier_payment("000001")
         assert len(fake.api_requests("POST")) == 1, call
+
+
+async def test_a_create_stored_but_unanswered_is_ambiguous_and_the_lookup_finds_it_once(
+    visma_sim: VismaSim,
+) -> None:
+    async with client_for(visma_sim) as c:
+        inv = await released_invoice(c, "F-1", "1000.00")
+        visma_sim.set_faults("drop_next=1")
+        with pytest.raises(AmbiguousDestinationError):
+            await c.create_supplier_payment(
+                payment("1000.00", ("Invoice", inv, "1000.00"), reference="PAY-9")
+            )
+        assert c.counters["POST /v1/supplierPayment"] == 1  # never resent on doubt
+        found = await c.find_supplier_payments("10023", date(2025, 3, 20), "PAY-9")
+    assert [(r.payment_ref, r.status, r.amount) for r in found] == [("PAY-9", "Balanced", Decimal("1000.00"))]
+    assert len(visma_sim.supplier_payments()) == 1
+    assert visma_sim.stats()["dropped_after_commit"] == 1
+    assert_contract_clean(visma_sim)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ml_connector.sim.visma.actions import action_response
+from ml_connector.sim.visma.actions import action_response, created
 from ml_connector.sim.visma.http import SimRequest, SimResponse, json_response
 from ml_connector.sim.visma.state import etag_of, page_slice, with_metadata
 from ml_connector.sim.visma.supplier_payments import SupplierPayment
@@ -39,9 +39,9 @@ def payment_list(sim: Simulator, request: SimRequest) -> SimResponse:
 
 
 def payment_create(sim: Simulator, request: SimRequest) -> SimResponse:
+    """201 + Location; the create faults apply (``drop_next``: stored, then no answer)."""
     payment = sim.supplier_payments.create(request.json())
-    headers = {"location": _location(request, payment), "etag": etag_of(payment.version)}
-    return SimResponse(201, None, headers)
+    return created(sim, _location(request, payment), payment.version)
 
 
 def payment_get_short(sim: Simulator, request: SimRequest) -> SimResponse:
