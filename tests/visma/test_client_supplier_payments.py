@@ -18,7 +18,7 @@ import pytest
 
 from ml_connector import retry
 from ml_connector.adapters.visma.client import VismaClient
-from ml_connector.adapters.visma.ports import SupplierPaymentTarget
+from ml_connector.adapters.visma.ports import SupplierPaymentTarget, VismaPorts
 from ml_connector.adapters.visma.supplier_payments import supplier_payment_dto
 from ml_connector.domain.supplier_invoice import DocumentType
 from ml_connector.domain.supplier_payment import AppliedType, PaymentApplication, SupplierPaymentVoucher
@@ -224,6 +224,15 @@ async def test_the_currency_rate_in_force_on_a_day(visma_sim: VismaSim) -> None:
     )
     assert on is not None and on.rate == Decimal("11.7311") and on.effective == date(2025, 3, 20)
     assert other_type is None and too_early is None
+    assert_contract_clean(visma_sim)
+
+
+async def test_the_ports_read_the_rate_of_the_day_from_the_simulator(visma_sim: VismaSim) -> None:
+    visma_sim.add_currency_rate("EUR", "0.0850", "2025-03-20", rateType="BANK", multDiv="Divide")
+    async with VismaPorts(client_for(visma_sim)) as ports:
+        spot = await ports.currency_rate("EUR", date(2025, 3, 20), rate_type="SPOT")
+        latest = await ports.currency_rate("EUR", date(2025, 3, 20), rate_type=None)
+    assert spot == Decimal("11.6825") and latest == Decimal(1) / Decimal("0.0850")
     assert_contract_clean(visma_sim)
 
 

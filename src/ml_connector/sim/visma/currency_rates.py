@@ -29,6 +29,7 @@ class CurrencyRate:
     rate_type: str
     rate: Decimal
     effective: datetime
+    mult_div: str = "Multiply"  # or "Divide": an amount in to_currency is amount / rate
 
     def dto(self) -> dict[str, Any]:
         return {
@@ -38,7 +39,7 @@ class CurrencyRate:
             "rateType": self.rate_type,
             "rate": self.rate,
             "effectiveDate": fmt_date(self.effective),
-            "multDiv": "Multiply",
+            "multDiv": self.mult_div,
             "rateReciprocal": (Decimal(1) / self.rate).quantize(Decimal("0.00000001"), ROUND_HALF_UP),
         }
 
@@ -55,15 +56,21 @@ class CurrencyRates:
                 self._add(currency.id, base, DEFAULT_RATE_TYPE, currency.rate_to_base, SEED_DATE)
 
     def _add(
-        self, from_id: str, to_id: str, rate_type: str, rate: Decimal, effective: datetime
+        self,
+        from_id: str,
+        to_id: str,
+        rate_type: str,
+        rate: Decimal,
+        effective: datetime,
+        mult_div: str = "Multiply",
     ) -> CurrencyRate:
-        entry = CurrencyRate(self.state.next_id(), from_id, to_id, rate_type, rate, effective)
+        entry = CurrencyRate(self.state.next_id(), from_id, to_id, rate_type, rate, effective, mult_div)
         self.rates.append(entry)
         return entry
 
     def add(self, body: dict[str, Any]) -> CurrencyRate:
         """A rate from ``/_sim/currency-rates``: fromCurrencyId, rate, effectiveDate (yyyy-MM-dd),
-        optionally toCurrencyId (the base currency) and rateType (SPOT)."""
+        optionally toCurrencyId (the base currency), rateType (SPOT) and multDiv (Multiply)."""
         from_id = as_str(body.get("fromCurrencyId"), "fromCurrencyId")
         to_id = as_str(body.get("toCurrencyId", self.state.company.base_currency), "toCurrencyId")
         for cid in (from_id, to_id):
@@ -74,7 +81,10 @@ class CurrencyRates:
             raise bad_request("'rate' must be greater than zero.")
         effective = parse_filter_datetime(as_str(body.get("effectiveDate"), "effectiveDate"), "effectiveDate")
         rate_type = as_str(body.get("rateType", DEFAULT_RATE_TYPE), "rateType")
-        return self._add(from_id, to_id, rate_type, rate, effective)
+        mult_div = as_str(body.get("multDiv", "Multiply"), "multDiv")
+        if mult_div not in ("Multiply", "Divide"):
+            raise bad_request("'multDiv' must be 'Multiply' or 'Divide'.")
+        return self._add(from_id, to_id, rate_type, rate, effective, mult_div)
 
     def list(self, filters: dict[str, str | None]) -> list[CurrencyRate]:
         start = filters.get("fromDate")
