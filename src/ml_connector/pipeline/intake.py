@@ -82,16 +82,15 @@ async def intake(
     # The set comparison against the ledger: what is already taken in costs nothing more.
     news = rt.ledger.not_taken_in(rt.name, [remote for _, remote in listed], recheck={TOO_LARGE})
     stats.files_skipped += len(listed) - len(news)
-    if not news:
-        return  # an idle poll: no staging folder, no reader profile, nothing per file
-    # One staging folder per process: two processes running the same cycle download the same
-    # file, and must not write, resume or rename each other's ``.part`` file.
-    staging = private_dir(rt.archive_dir / ".incoming" / str(os.getpid()))
-    try:
-        await _intake_files(rt, source, stats, [(k, r) for k, r in listed if r in news], news, staging)
-    finally:
-        with contextlib.suppress(OSError):
-            staging.rmdir()  # left behind only when a download failed half-way
+    if news:  # an idle poll skips this: no staging folder, no reader profile, nothing per file
+        # One staging folder per process: two processes running the same cycle download the same
+        # file, and must not write, resume or rename each other's ``.part`` file.
+        staging = private_dir(rt.archive_dir / ".incoming" / str(os.getpid()))
+        try:
+            await _intake_files(rt, source, stats, [(k, r) for k, r in listed if r in news], news, staging)
+        finally:
+            with contextlib.suppress(OSError):
+                staging.rmdir()  # left behind only when a download failed half-way
     # The images of the invoices just read (and of any still waiting), over the same session.
     images = ImageStats()
     try:
