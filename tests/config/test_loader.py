@@ -396,3 +396,32 @@ def test_documented_profile_example_is_accepted_by_the_reader(write: Write) -> N
     broken = text.replace('decimal_sep = ","', 'decimal_sep = "x"')
     with pytest.raises(ConfigError, match="decimal_sep"):
         load_config(write(broken), environ=ENV, profile_validator=validator)
+
+
+def test_posting_target_and_tax_codes_are_read(write: Write) -> None:
+    text = (
+        BASE
+        + '\n[connections.acme.mapping.tax_codes]\n"25" = "1"\n"R" = "RC"\n'
+        + '\n[connections.acme.posting]\ntarget = "supplier_invoice"\n'
+    )
+    conn = load_config(write(text), environ=ENV).connections[0]
+    assert conn.posting.target == "supplier_invoice"
+    assert conn.mapping.tax_codes == {"25": "1", "R": "RC"}
+    default = load_config(write(BASE), environ=ENV).connections[0]
+    assert default.posting.target == "journal" and default.mapping.tax_codes == {}
+
+
+def test_posting_target_and_tax_codes_problems_name_the_key(write: Write) -> None:
+    text = (
+        BASE
+        + '\n[connections.acme.mapping.tax_codes]\n"25" = 1\n'
+        + '\n[connections.acme.posting]\ntarget = "ap"\n'
+    )
+    problems = problems_of(write(text))
+    assert any(
+        p.startswith("connections.acme.posting.target") and "'ap' is not one of 'journal', 'supplier_invoice'" in p
+        for p in problems
+    ), problems
+    assert any(p.startswith("connections.acme.mapping.tax_codes.25") and "must be a string" in p for p in problems), (
+        problems
+    )

@@ -25,6 +25,7 @@ from ml_connector.config.model import (
     BUILTIN_PROFILES,
     DEFAULT_FILE_PATTERNS,
     MASTERDATA_LISTS,
+    POSTING_TARGETS,
     AppConfig,
     ClosedPeriodPolicy,
     ConnectionConfig,
@@ -35,6 +36,7 @@ from ml_connector.config.model import (
     MappingConfig,
     MasterdataConfig,
     PostingConfig,
+    PostingTargetName,
     SftpConfig,
     VaultBackendName,
     VaultConfig,
@@ -760,6 +762,7 @@ def _mapping(t: _Table) -> MappingConfig:
     default_bank = t.account("default_bank_account", "") if t.has("default_bank_account") else None
     t.used.add("default_bank_account")
     suppliers = t.str_map("supplier_map")
+    tax_codes = t.str_map("tax_codes")
     t.finish()
     return MappingConfig(
         credit_account=credit,
@@ -774,6 +777,7 @@ def _mapping(t: _Table) -> MappingConfig:
         bank_accounts=banks,
         default_bank_account=default_bank or None,
         supplier_map=suppliers,
+        tax_codes=tax_codes,
     )
 
 
@@ -804,8 +808,13 @@ def _reverse_charge(t: _Table) -> dict[str, tuple[str, str]] | None:
 def _posting(t: _Table) -> PostingConfig:
     release = t.boolean("release", True)
     policy = t.choice("closed_period_policy", "park", ("park", "next_open"))
+    target = t.choice("target", "journal", POSTING_TARGETS)
     t.finish()
-    return PostingConfig(release=release, closed_period_policy=cast(ClosedPeriodPolicy, policy))
+    return PostingConfig(
+        release=release,
+        closed_period_policy=cast(ClosedPeriodPolicy, policy),
+        target=cast(PostingTargetName, target),
+    )
 
 
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
