@@ -25,6 +25,7 @@ from ml_connector.domain.booked import Booked
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.voucher_codec import encode_voucher
 from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationError
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.masterdata import MasterData
@@ -34,7 +35,6 @@ from ml_connector.pipeline.posting import (
     PostingStats,
     build_voucher,
     finish_created,
-    stored_form,
 )
 from ml_connector.pipeline.runtime import Runtime
 
@@ -150,7 +150,7 @@ async def _adopt(
         "found in Visma, not sent again",
         details={"batches": [b["batch"] for b in batches]},
         batch_number=first["batch"],
-        voucher=stored_form(visma.posting.stored_form(p.voucher)),
+        voucher=encode_voucher(p.voucher),
         period=first["period"] or p.voucher.financial_period,
         etag=None,
     ):

@@ -17,7 +17,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from ml_connector.config.model import ConnectionConfig
@@ -26,6 +25,7 @@ from ml_connector.domain.documents import invoice_from_json, payment_from_json
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.voucher_codec import encode_voucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
     FatalDestinationError,
@@ -115,17 +115,6 @@ def build_voucher(
     ), (supplier)
 
 
-def stored_form(value: Any) -> Any:
-    """The payload as the ledger keeps it: JSON with every Decimal as its exact text."""
-    if isinstance(value, dict):
-        return {k: stored_form(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [stored_form(v) for v in value]
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return value
-
-
 async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
     rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
     # Invoices before payments, oldest first: a payment's invoice should be in the books first.
@@ -181,7 +170,7 @@ async def post_one(
         _park(rt, row, "unpostable", problems)
         stats.parked += 1
         return
-    dto = stored_form(visma.posting.stored_form(voucher))
+    dto = encode_voucher(voucher)  # the domain voucher (domain/voucher_codec.py), not Visma's body
     if not rt.ledger.claim(
         row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
     ):

@@ -144,7 +144,9 @@ class DocumentDetail(DocumentSummary):
     file_id: int | None
     source: dict[str, Any]
     raw: str | None
-    voucher: dict[str, Any] | None = Field(description="The exact payload sent to Visma")
+    voucher: dict[str, Any] | None = Field(
+        description="The voucher posted (or about to be), as the ledger keeps it: domain/voucher_codec.py"
+    )
     attempts: int
     created_at: datetime
     source_file: SourceFile | None
