@@ -292,9 +292,7 @@ def ledger_counts(app: service.App, name: str) -> dict[str, int]:
 
 
 def open_documents(app: service.App, name: str) -> list[str]:
-    return [
-        f"{r.doc_key}={r.status}" for r in app.ledger.documents_with_status(name, [*DocStatus.OPEN])
-    ]
+    return [f"{r.doc_key}={r.status}" for r in app.ledger.documents_with_status(name, [*DocStatus.OPEN])]
 
 
 async def cycles_until_settled(

@@ -90,9 +90,7 @@ def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str
     )
 
 
-def build_voucher(
-    doc: StoredDocument, md: MasterData, cfg: ConnectionConfig
-) -> tuple[Voucher, str | None]:
+def build_voucher(doc: StoredDocument, md: MasterData, cfg: ConnectionConfig) -> tuple[Voucher, str | None]:
     """The voucher for a stored document and the Visma supplier it must name. Pure."""
     mapping = cfg.mapping
     source: dict[str, Any] = dict(doc.source)
@@ -171,9 +169,7 @@ async def post_one(
         stats.parked += 1
         return
     dto = encode_voucher(voucher)  # the domain voucher (domain/voucher_codec.py), not Visma's body
-    if not rt.ledger.claim(
-        row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
-    ):
+    if not rt.ledger.claim(row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease):
         return  # another worker took it
     crashpoint("after_claim")
     doc_id = row.id

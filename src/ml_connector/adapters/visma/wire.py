@@ -68,7 +68,6 @@ def value(item: object) -> dict[str, object]:
     return {"value": item}
 
 
-
 def journal_dto(voucher: Voucher) -> dict[str, object]:
     """The ``JournalTransactionUpdateDto`` for ``voucher`` (POST /v2/journaltransaction).
 
