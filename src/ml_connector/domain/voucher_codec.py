@@ -20,7 +20,12 @@ from decimal import Decimal
 from typing import Any, cast
 
 from ml_connector.domain.journal import Segment, Voucher, VoucherLine
-from ml_connector.domain.supplier_invoice import DocumentType, SupplierInvoiceLine, SupplierInvoiceVoucher
+from ml_connector.domain.supplier_invoice import (
+    DocumentType,
+    SupplierInvoiceLine,
+    SupplierInvoiceVoucher,
+    VatDetail,
+)
 
 JOURNAL = "journal"
 SUPPLIER_INVOICE = "supplier_invoice"
@@ -76,6 +81,10 @@ def encode_voucher(voucher: AnyVoucher) -> dict[str, Any]:
                 "vat_code": ln.vat_code,
             }
             for ln in voucher.lines
+        ],
+        "vat": [
+            {"vat_code": d.vat_code, "taxable": _text(d.taxable), "amount": _text(d.amount)}
+            for d in voucher.vat
         ],
     }
 
@@ -133,6 +142,10 @@ def decode_voucher(stored: Mapping[str, Any]) -> AnyVoucher:
                     vat_code=ln.get("vat_code"),
                 )
                 for ln in stored["lines"]
+            ),
+            vat=tuple(
+                VatDetail(str(d["vat_code"]), Decimal(d["taxable"]), Decimal(d["amount"]))
+                for d in stored.get("vat") or []
             ),
         )
     raise ValueError(f"not a stored voucher (kind {kind!r})")

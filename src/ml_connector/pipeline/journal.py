@@ -89,6 +89,11 @@ def line_segments(
     return tuple(Segment(sid, value) for sid, value in sorted(values.items()))
 
 
+def cost_center_of(line: object, field: str) -> str | None:
+    """A line's cost-center value from the configured Stampli field (``mapping.cost_center_field``)."""
+    return _cost_center(line, field)
+
+
 def _cost_center(line: object, field: str) -> str | None:
     attr = {"costCenter": "cost_center", "cost_center": "cost_center", "class": "class_"}.get(field, field)
     value = getattr(line, attr, None)

@@ -41,7 +41,7 @@ from ml_connector.pipeline.journal import (
     reversal_voucher,
     void_reference,
 )
-from ml_connector.pipeline.masterdata import PERIOD, SEGMENT_VALUE, MasterData
+from ml_connector.pipeline.masterdata import AP_PERIOD, PERIOD, SEGMENT_VALUE, MasterData
 from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
@@ -66,26 +66,30 @@ class PostingStats:
     posted_keys: list[str] = field(default_factory=list)
 
 
-def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str, date]:
-    """The period to post in, by the closed-period policy; raises Unpostable to park."""
+def choose_period(
+    day: date, md: MasterData, cfg: ConnectionConfig, *, supplier_ledger: bool = False
+) -> tuple[str, date]:
+    """The period to post in, by the closed-period policy; raises Unpostable to park.
+    ``supplier_ledger``: a supplier invoice, so the period must be open there as well."""
     period = period_of(day)
-    if md.period_open(period):
+    if md.period_open(period, supplier_ledger=supplier_ledger):
         return period, day
     exists = period in md.periods
     if exists and cfg.posting.closed_period_policy == "next_open":
-        nxt = md.next_open_period(period)
+        nxt = md.next_open_period(period, supplier_ledger=supplier_ledger)
         if nxt is not None:
             start = md.periods[nxt][1].get("start_date")
             first = date.fromisoformat(start) if start else date(int(nxt[:4]), int(nxt[4:]), 1)
             return nxt, first
-    state = "closed" if exists else "not set up"
+    closed_in_ap = exists and supplier_ledger and md.period_open(period)
+    state = "closed in the supplier ledger" if closed_in_ap else "closed" if exists else "not set up"
     raise Unpostable(
         Problem(
             Category.VISMA_MASTER_DATA,
             "period_closed" if exists else "period_missing",
             f"financial period {period} is {state} in Visma company {md.company_id}; open it in Visma "
             '(or set posting.closed_period_policy = "next_open"), then it posts by itself',
-            ((PERIOD, period),),
+            ((AP_PERIOD if supplier_ledger else PERIOD, period),),
         )
     )
 
@@ -378,6 +382,8 @@ def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
 def _present(md: MasterData, kind: str, key: str) -> bool:
     if kind == PERIOD:
         return md.period_open(key)
+    if kind == AP_PERIOD:
+        return md.period_open(key, supplier_ledger=True)
     if kind == SEGMENT_VALUE:
         return md.has(SEGMENT_VALUE, key)
     return md.has(kind, key)

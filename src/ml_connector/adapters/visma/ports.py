@@ -57,7 +57,13 @@ def supplier(s: models.Supplier) -> Supplier:
 
 
 def period(p: models.FinancialPeriod) -> Period:
-    return Period(period=p.period, active=p.active, closed_in_gl=p.closed_in_gl, start_date=p.start_date)
+    return Period(
+        period=p.period,
+        active=p.active,
+        closed_in_gl=p.closed_in_gl,
+        start_date=p.start_date,
+        closed_in_ap=p.closed_in_ap,
+    )
 
 
 def booked(j: models.JournalTransaction) -> Booked:

@@ -15,11 +15,13 @@ from typing import Any
 
 from ml_connector.adapters.visma.models import _dec, _dt, _int, _obj, _str
 from ml_connector.adapters.visma.wire import PERIOD_FORMAT, value
-from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher
+from ml_connector.domain.supplier_invoice import (
+    RELEASED_STATUSES,
+    SupplierInvoiceLine,
+    SupplierInvoiceVoucher,
+)
 
 SUPPLIER_INVOICE_PATH = "/v1/supplierInvoice"
-# Statuses after a release: the document is in the supplier ledger and can no longer be released.
-RELEASED_STATUSES = frozenset({"Open", "Closed", "Printed", "Reserved", "Prebooked"})
 
 
 def _datetime(d: date) -> str:
@@ -54,6 +56,14 @@ def supplier_invoice_dto(voucher: SupplierInvoiceVoucher) -> dict[str, object]:
         dto["note"] = value(voucher.note)
     dto["validateLineDetails"] = value(True)
     dto["invoiceLines"] = [_line_dto(line) for line in voucher.lines]
+    if voucher.vat:
+        # The supplier's own VAT per code: Visma books these amounts instead of recomputing them from
+        # its rates (per-line rounding would differ by an øre), and vatAmount is the control total.
+        dto["vatAmount"] = value(voucher.vat_total)
+        dto["taxDetailLines"] = [
+            {"taxId": value(d.vat_code), "taxableAmount": value(d.taxable), "vatAmount": value(d.amount)}
+            for d in voucher.vat
+        ]
     return dto
 
 
