@@ -178,6 +178,11 @@ class FakeVisma:
     def posting(self) -> FakeVisma:
         return self
 
+    @property
+    def supplier_ledger(self) -> Any:
+        """None: the fake posts journal transactions (tests set ``supplier_ledger_fake``)."""
+        return getattr(self, "supplier_ledger_fake", None)
+
     async def __aenter__(self) -> FakeVisma:
         return self
 

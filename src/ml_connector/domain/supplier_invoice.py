@@ -55,6 +55,9 @@ class SupplierInvoiceVoucher:
     payment_reference: str | None = None
     note: str | None = None
     vat: tuple[VatDetail, ...] = ()
+    # Our reference first (``ST-…``, as on a journal line): how a fresh ledger recognises its own
+    # document among the supplier's documents in Visma (another channel's has no such description).
+    description: str | None = None
 
     @property
     def net_total(self) -> Decimal:

@@ -72,6 +72,7 @@ def encode_voucher(voucher: AnyVoucher) -> dict[str, Any]:
         "exchange_rate": _text(voucher.exchange_rate),
         "payment_reference": voucher.payment_reference,
         "note": voucher.note,
+        "description": voucher.description,
         "lines": [
             {
                 "account": ln.account,
@@ -133,6 +134,7 @@ def decode_voucher(stored: Mapping[str, Any]) -> AnyVoucher:
             exchange_rate=_dec(stored.get("exchange_rate")),
             payment_reference=stored.get("payment_reference"),
             note=stored.get("note"),
+            description=stored.get("description"),
             lines=tuple(
                 SupplierInvoiceLine(
                     account=str(ln["account"]),

@@ -37,6 +37,7 @@ from ml_connector.pipeline.posting import (
     finish_created,
 )
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.supplier_ledger import uses_supplier_ledger
 
 log = logging.getLogger("ml_connector.booked")
 
@@ -110,6 +111,8 @@ def plan(rt: Runtime, md: MasterData) -> list[Planned]:
     by posting itself, with the reason)."""
     out = []
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING]):
+        if uses_supplier_ledger(rt.config, row.kind):
+            continue  # looked up by supplier instead (pipeline/supplier_booked.py)
         try:
             voucher, _ = build_voucher(row, md, rt.config)
         except Unpostable:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from ml_connector.config.model import ConnectionConfig
@@ -25,7 +24,8 @@ from ml_connector.domain.documents import invoice_from_json, payment_from_json
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
-from ml_connector.domain.voucher_codec import encode_voucher
+from ml_connector.domain.supplier_invoice import RELEASED_STATUSES
+from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, AnyVoucher, encode_voucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
     FatalDestinationError,
@@ -37,19 +37,25 @@ from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
     invoice_voucher,
     payment_voucher,
-    period_of,
     reversal_voucher,
     void_reference,
 )
 from ml_connector.pipeline.masterdata import AP_PERIOD, PERIOD, SEGMENT_VALUE, MasterData
-from ml_connector.pipeline.ports import VismaPort
+from ml_connector.pipeline.periods import choose_period
+from ml_connector.pipeline.ports import PostingTarget, SupplierLedgerTarget, VismaPort
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.supplier_ledger import (
+    check_supplier_invoice,
+    supplier_invoice_voucher,
+    uses_supplier_ledger,
+)
 from ml_connector.pipeline.vendor_drift import bank_change_problems
 
 log = logging.getLogger("ml_connector.posting")
 
-RELEASED = frozenset({"Released", "Posted", "Completed", "Unposted"})
+# Released journal batches, and supplier invoices past their release (Open, Closed, ...).
+RELEASED = frozenset({"Released", "Posted", "Completed", "Unposted"}) | RELEASED_STATUSES
 
 
 @dataclass
@@ -63,35 +69,8 @@ class PostingStats:
     auto_replayed: int = 0
     duplicates_found: int = 0
     already_in_visma: int = 0  # found in Visma before a first create: adopted, not sent again
+    duplicates_in_visma: int = 0  # another channel's supplier invoice found first: parked, not sent
     posted_keys: list[str] = field(default_factory=list)
-
-
-def choose_period(
-    day: date, md: MasterData, cfg: ConnectionConfig, *, supplier_ledger: bool = False
-) -> tuple[str, date]:
-    """The period to post in, by the closed-period policy; raises Unpostable to park.
-    ``supplier_ledger``: a supplier invoice, so the period must be open there as well."""
-    period = period_of(day)
-    if md.period_open(period, supplier_ledger=supplier_ledger):
-        return period, day
-    exists = period in md.periods
-    if exists and cfg.posting.closed_period_policy == "next_open":
-        nxt = md.next_open_period(period, supplier_ledger=supplier_ledger)
-        if nxt is not None:
-            start = md.periods[nxt][1].get("start_date")
-            first = date.fromisoformat(start) if start else date(int(nxt[:4]), int(nxt[4:]), 1)
-            return nxt, first
-    closed_in_ap = exists and supplier_ledger and md.period_open(period)
-    state = "closed in the supplier ledger" if closed_in_ap else "closed" if exists else "not set up"
-    raise Unpostable(
-        Problem(
-            Category.VISMA_MASTER_DATA,
-            "period_closed" if exists else "period_missing",
-            f"financial period {period} is {state} in Visma company {md.company_id}; open it in Visma "
-            '(or set posting.closed_period_policy = "next_open"), then it posts by itself',
-            ((AP_PERIOD if supplier_ledger else PERIOD, period),),
-        )
-    )
 
 
 def build_voucher(doc: StoredDocument, md: MasterData, cfg: ConnectionConfig) -> tuple[Voucher, str | None]:
@@ -155,30 +134,66 @@ def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem],
     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A document ready to claim: its voucher, the target that takes it and what to call it."""
+
+    voucher: AnyVoucher
+    target: PostingTarget[Any]
+    what: str  # "journal transaction" | "supplier invoice", for reasons and messages
+    problems: list[Problem]
+
+
+def prepare(rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument) -> Prepared:
+    """Build and check the voucher of the document's target (raises Unpostable to park)."""
+    cfg = rt.config
+    if uses_supplier_ledger(cfg, row.kind):
+        invoice = supplier_invoice_voucher(row, md, cfg)
+        return Prepared(
+            invoice, supplier_target(visma), "supplier invoice", check_supplier_invoice(invoice, md, cfg)
+        )
+    voucher, supplier = build_voucher(row, md, cfg)
+    problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
+    if row.kind == "payment":  # vendor-master drift: a bank change after approval waits for a person
+        problems += bank_change_problems(rt, row, supplier)
+    return Prepared(voucher, visma.posting, "journal transaction", problems)
+
+
+def supplier_target(visma: VismaPort) -> SupplierLedgerTarget:
+    target = visma.supplier_ledger
+    if target is None:  # the wiring builds it for every supplier_invoice connection
+        raise FatalDestinationError("the connection posts supplier invoices but has no supplier-ledger port")
+    return target
+
+
+def target_of(visma: VismaPort, row: StoredDocument) -> tuple[PostingTarget[Any], str]:
+    """The target a claimed document was (or is being) posted to: its stored voucher says which."""
+    if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
+        return supplier_target(visma), "supplier invoice"
+    return visma.posting, "batch"
+
+
 async def post_one(
     rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument, stats: PostingStats
 ) -> None:
-    cfg = rt.config
     try:
-        voucher, supplier = build_voucher(row, md, cfg)
+        prepared = prepare(rt, visma, md, row)
     except Unpostable as exc:
         _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
         return
-    problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
-    if row.kind == "payment":  # vendor-master drift: a bank change after approval waits for a person
-        problems += bank_change_problems(rt, row, supplier)
-    if problems:
-        _park(rt, row, "unpostable", problems)
+    if prepared.problems:
+        _park(rt, row, "unpostable", prepared.problems)
         stats.parked += 1
         return
+    voucher = prepared.voucher
     dto = encode_voucher(voucher)  # the domain voucher (domain/voucher_codec.py), not Visma's body
     if not rt.ledger.claim(row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease):
         return  # another worker took it
     crashpoint("after_claim")
     doc_id = row.id
     try:
-        created = await visma.posting.create(voucher)
+        created = await prepared.target.create(voucher)
     except AmbiguousDestinationError as exc:
         stats.unknown += 1
         rt.ledger.transition(
@@ -193,7 +208,7 @@ async def post_one(
         problem = Problem(
             exc.fix_by,  # the classifier's decision, from Visma's message
             f"visma_rejected_{exc.status or 400}",
-            f"Visma refused the journal transaction: {exc.visma_message or exc}",
+            f"Visma refused the {prepared.what}: {exc.visma_message or exc}",
         )
         _park(rt, row, "rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
@@ -214,34 +229,38 @@ async def post_one(
         doc_id,
         "created",
         actor=rt.actor,
-        reason=f"Visma created batch {created.number}",
+        reason=f"Visma created {'batch' if prepared.what.startswith('journal') else prepared.what} "
+        f"{created.number}",
         details={"location": created.location},
         batch_number=created.number,
         etag=created.etag,
     )
     crashpoint("after_record")
+    # The invoice image is attached here, between create and release (helper img: pipeline/attach.py).
     await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
 
 
 async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, stats: PostingStats) -> None:
-    """created -> posted: release the batch when configured, tolerating a release already done."""
+    """created -> posted: release the batch (or supplier invoice) when configured, tolerating a
+    release already done; a refusal (a 200 ``Failed`` included) parks with Visma's text."""
     doc_id = row.id
     if not rt.config.posting.release:
         if rt.ledger.transition(doc_id, "posted", actor=rt.actor, reason="left on hold"):
             stats.posted += 1
             stats.posted_keys.append(row.doc_key)
         return
+    target, what = target_of(visma, row)
     batch = str(row.batch_number)
     etag = row.etag
     try:
         try:
-            new_etag = await visma.posting.release(batch, etag)
+            new_etag = await target.release(batch, etag)
         except RejectedByDestinationError as exc:
-            current = await visma.posting.get(batch)
+            current = await target.get(batch)
             if current.status in RELEASED:
                 new_etag = current.etag
             elif exc.status == 412:
-                new_etag = await visma.posting.release(batch, current.etag)
+                new_etag = await target.release(batch, current.etag)
             else:
                 raise
     except RejectedByDestinationError as exc:
@@ -249,20 +268,21 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
         problem = Problem(
             exc.fix_by,
             "release_refused",
-            f"Visma created batch {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
-            "Visma or replay to retry the release (no second batch is created)",
+            f"Visma created {what} {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
+            f"Visma or replay to retry the release (no second {what} is created)",
         )
         _park(rt, row, "release_rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
     except (RetriableDestinationError, AmbiguousDestinationError) as exc:
         stats.retry_later += 1
-        log.warning("release of batch %s deferred: %s", batch, exc)
+        log.warning("release of %s %s deferred: %s", what, batch, exc)
         return
+    crashpoint("after_release")
     if rt.ledger.transition(
         doc_id,
         "released",
         actor=rt.actor,
-        reason=f"batch {batch} released",
+        reason=f"{what} {batch} released",
         etag=new_etag or etag,
     ):
         stats.posted += 1
@@ -281,16 +301,13 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
                 reason=f"its claimant ({row.claimed_by}) is gone; the create may have reached Visma",
                 expect={"claimed_by": row.claimed_by, "attempts": row.attempts},
             )
-    # A fresh clock: the claims just marked unknown carry a later updated_at than ``now`` above,
-    # so with settle_after = 0 they would otherwise wait a whole extra cycle for their lookup.
-    now = utcnow()
-    unknown = [
-        r
-        for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
-        if r.updated_at is not None and now - r.updated_at >= rt.settle_after
-    ]
+    # A fresh clock (unknown_to_settle): the claims just marked unknown carry a later updated_at
+    # than ``now`` above, so with settle_after = 0 they would otherwise wait a whole extra cycle.
+    unknown = unknown_to_settle(rt)
     index: dict[str, dict[str, list[Booked]]] = {}
     for row in unknown:
+        if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
+            continue  # looked up by supplier instead (supplier_booked.settle_supplier_ledger)
         period = str(row.period)
         if period not in index:
             # One listing per period answers every lookup in it (journal pages are read once).
@@ -301,6 +318,16 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
         await settle_unknown(rt, visma, row, index[period].get(row.reference, []), stats)
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.CREATED]):
         await finish_created(rt, visma, row, stats)
+
+
+def unknown_to_settle(rt: Runtime) -> list[StoredDocument]:
+    """Unknown outcomes old enough to look up (``settle_after``: Visma may still be committing)."""
+    now = utcnow()
+    return [
+        r
+        for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
+        if r.updated_at is not None and now - r.updated_at >= rt.settle_after
+    ]
 
 
 def by_reference(journals: list[Booked]) -> dict[str, list[Booked]]:

@@ -24,9 +24,9 @@ from ml_connector.domain.documents import DocumentType, Invoice, invoice_from_js
 from ml_connector.domain.problems import Category, Problem, Unpostable
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher, VatDetail
-from ml_connector.pipeline.journal import cost_center_of, line_segments
+from ml_connector.pipeline.journal import cost_center_of, invoice_reference, line_segments
 from ml_connector.pipeline.masterdata import MasterData
-from ml_connector.pipeline.posting import choose_period
+from ml_connector.pipeline.periods import choose_period
 from ml_connector.pipeline.rules import check_coding
 
 MAX_DESCRIPTION = 255
@@ -113,6 +113,7 @@ def invoice_to_supplier_invoice(
         payment_reference=inv.payment_reference,
         note=note_of(inv),
         vat=tuple(VatDetail(code, taxable[code], vat[code]) for code in sorted(vat) if vat[code]),
+        description=f"{invoice_reference(inv)} {title}"[:MAX_DESCRIPTION],
     )
     stampli_total = sign * inv.total_amount
     if voucher.total != stampli_total:

@@ -2,8 +2,8 @@
 
 ``VismaPorts`` answers the master-data reads and the booked lookup; ``JournalTarget`` is the
 posting side as journal transactions (``POST /v2/journaltransaction`` + release);
-``SupplierInvoiceTarget`` posts to the supplier ledger (``POST /v1/supplierInvoice`` + release), to be
-chosen by the wiring (``ml_connector.wiring``) once the pipeline builds supplier-invoice vouchers.
+``SupplierInvoiceTarget`` posts to the supplier ledger (``POST /v1/supplierInvoice`` + release) for a
+connection whose ``posting.target`` is ``supplier_invoice`` (chosen in ``ml_connector.wiring``).
 The client already hands out aware UTC times (``models.in_utc``); nothing here converts again.
 """
 
@@ -122,6 +122,10 @@ def booked_supplier_invoice(r: SupplierInvoiceRecord) -> Booked:
         last_modified=r.last_modified,
         timestamp=r.timestamp,
         etag=r.etag,
+        supplier=r.supplier,
+        supplier_reference=r.supplier_reference,
+        description=r.description,
+        amount=r.amount,
     )
 
 
@@ -166,9 +170,12 @@ class SupplierInvoiceTarget:
 class VismaPorts:
     """The ``VismaPort`` of one client; closing it closes the client."""
 
-    def __init__(self, client: VismaClient) -> None:
+    def __init__(self, client: VismaClient, *, supplier_ledger: bool = False) -> None:
+        """``supplier_ledger``: the connection posts invoices as supplier invoices
+        (``posting.target = "supplier_invoice"``, chosen in ``ml_connector.wiring``)."""
         self.client = client
         self._posting = JournalTarget(client)
+        self._supplier_ledger = SupplierInvoiceTarget(client) if supplier_ledger else None
 
     async def __aenter__(self) -> VismaPorts:
         await self.client.__aenter__()
@@ -190,6 +197,10 @@ class VismaPorts:
     @property
     def posting(self) -> JournalTarget:
         return self._posting
+
+    @property
+    def supplier_ledger(self) -> SupplierInvoiceTarget | None:
+        return self._supplier_ledger
 
     # ------------------------------------------------------------------ master data
 

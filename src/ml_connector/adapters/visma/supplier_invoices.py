@@ -54,6 +54,8 @@ def supplier_invoice_dto(voucher: SupplierInvoiceVoucher) -> dict[str, object]:
         dto["paymentRefNo"] = value(voucher.payment_reference)
     if voucher.note:
         dto["note"] = value(voucher.note)
+    if voucher.description:
+        dto["description"] = value(voucher.description)
     dto["validateLineDetails"] = value(True)
     dto["invoiceLines"] = [_line_dto(line) for line in voucher.lines]
     if voucher.vat:
@@ -126,6 +128,7 @@ class SupplierInvoiceRecord:
     status: str | None
     supplier: str | None
     supplier_reference: str | None
+    description: str | None
     document_date: datetime | None
     due_date: datetime | None
     financial_period: str | None  # YYYYMM
@@ -146,6 +149,7 @@ class SupplierInvoiceRecord:
             status=_str(d, "status"),
             supplier=_str(_obj(d, "supplier"), "number"),
             supplier_reference=_str(d, "supplierReference"),
+            description=_str(d, "description"),
             document_date=_dt(d, "date"),
             due_date=_dt(d, "dueDate"),
             financial_period=_str(d, "financialPeriod"),
