@@ -36,6 +36,7 @@ from ml_connector.sim.visma.state import (
     timestamp_of,
     unwrap,
 )
+from ml_connector.sim.visma.supplier_vat import TaxDetail, tax_details, vat_control
 
 # What a create may name in ``documentType`` (DtoValueOfNullableOfSupplierInvoiceTypes).
 DOCUMENT_TYPES = ("Invoice", "CreditAdj", "DebitAdj", "Prepayment", "Refund", "Payment")
@@ -80,10 +81,21 @@ class SupplierInvoice:
     last_modified: datetime
     warnings: list[str] = field(default_factory=list)
     attachments: dict[str, Attachment] = field(default_factory=dict)  # by file name
+    taxes: list[TaxDetail] = field(default_factory=list)  # VAT per code (supplier_vat.py)
+    vat_control: Decimal | None = None  # the create's ``vatAmount``
+
+    @property
+    def detail_total_in_currency(self) -> Decimal:
+        return sum((ln.cost_in_currency for ln in self.lines), ZERO)
+
+    @property
+    def vat_total_in_currency(self) -> Decimal:
+        return sum((t.vat_amount for t in self.taxes), ZERO)
 
     @property
     def amount_in_currency(self) -> Decimal:
-        return sum((ln.cost_in_currency for ln in self.lines), ZERO)
+        """What the supplier is owed: the lines plus the VAT."""
+        return self.detail_total_in_currency + self.vat_total_in_currency
 
     @property
     def amount(self) -> Decimal:
@@ -109,8 +121,11 @@ class SupplierInvoice:
             "currencyId": self.currency_id,
             "exchangeRate": self.exchange_rate,
             "amount": self.amount_in_currency,
-            "detailTotalInCurrency": self.amount_in_currency,
-            "detailTotal": self.amount,
+            "detailTotalInCurrency": self.detail_total_in_currency,
+            "detailTotal": (self.detail_total_in_currency * self.exchange_rate).quantize(CENT, ROUND_HALF_UP),
+            "vatTotalInCurrency": self.vat_total_in_currency,
+            "vatAmount": self.vat_control,
+            "taxDetailLines": [t.dto() for t in self.taxes] or None,
             "balanceInCurrency": ZERO if self.status == "Closed" else self.amount_in_currency,
             "balance": ZERO if self.status == "Closed" else self.amount,
             "invoiceLines": [_line_dto(ln) for ln in self.lines],
@@ -230,6 +245,7 @@ class SupplierLedger:
         if not isinstance(raw_lines, list) or not raw_lines:
             raise bad_request("A supplier invoice needs at least one line in 'invoiceLines'.")
         lines = [self._line(i, raw) for i, raw in enumerate(raw_lines, start=1)]
+        taxes = tax_details([(ln.vat_code_id, ln.cost_in_currency) for ln in lines], state.vat_codes, body)
         hold_raw = unwrap(body, "hold")
         hold = self.hold_on_entry if hold_raw is None else as_bool(hold_raw, "hold")
         reference = _opt(body, "supplierReference")
@@ -258,6 +274,8 @@ class SupplierLedger:
             created=now,
             last_modified=now,
             warnings=warnings,
+            taxes=taxes,
+            vat_control=vat_control(body),
         )
         self.invoices[(doc_type, number)] = invoice
         return invoice
@@ -406,6 +424,11 @@ class SupplierLedger:
             return f"Document {invoice.reference_number} is on hold and cannot be released."
         if invoice.status != "Balanced":
             return f"Document {invoice.reference_number} has status {invoice.status} and cannot be released."
+        if invoice.vat_control is not None and invoice.vat_control != invoice.vat_total_in_currency:
+            return (
+                f"Document is out of balance: the VAT amount {invoice.vat_control} differs from the "
+                f"document's VAT {invoice.vat_total_in_currency}."
+            )
         if self.state.periods[invoice.financial_period].closed_in_ap:
             period = invoice.financial_period
             return f"Financial period {period[4:]}-{period[:4]} is closed in Supplier Ledger."
