@@ -296,7 +296,10 @@ class Connection:
         found = self.supplier_documents()
         duplicates = {ref: [d["referenceNumber"] for d in ds] for ref, ds in found.items() if len(ds) > 1}
         assert not duplicates, f"invoices in more than one supplier document: {duplicates}"
-        assert sorted(found) == sorted(expected), (sorted(set(expected) - set(found)), sorted(set(found) - set(expected)))
+        assert sorted(found) == sorted(expected), (
+            sorted(set(expected) - set(found)),
+            sorted(set(found) - set(expected)),
+        )
         wrong = {
             ref: (str(found[ref][0]["amount"]), str(amount))
             for ref, amount in expected.items()
