@@ -17,6 +17,7 @@ from ml_connector.errors import AmbiguousDestinationError, RejectedByDestination
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.masterdata import AP_PERIOD
+from ml_connector.pipeline.reconcile import reconcile, totals
 from tests.pipeline.conftest import Dataset
 from tests.pipeline_fast.conftest import NAME, World, config, world_on
 from tests.support.fakes import FakeStampli, FakeSupplierLedger, FakeVisma, lost_answer
@@ -204,3 +205,22 @@ async def test_a_period_closed_in_the_supplier_ledger_parks_and_replays_when_ope
     result = await si.cycle()
     assert result.posting.auto_replayed == 1 and _doc(si, inv.invoice_id).status == DocStatus.POSTED
     assert len(ap(si).created) == 1
+
+
+async def test_reconcile_compares_supplier_invoices_by_reference_amount_and_status(
+    si: World, dataset: Dataset
+) -> None:
+    ids = dataset.invoice_ids
+    si.put_invoices(dataset.invoices_text(ids))
+    await si.cycle()
+    rows = await reconcile(si.rt, si.visma, "2025-03")
+    assert totals(rows)["matched"] == len(ids), rows
+    assert all(r.visma_total == r.sent_total and "Open" in r.detail for r in rows)
+    # Visma's copy edited to another amount, and one deleted: both reported, nothing else
+    fake = ap(si)
+    first, second = sorted(fake.docs)[:2]
+    fake.docs[first] = replace(fake.docs[first], amount=Decimal("1.00"))
+    del fake.docs[second]
+    after = totals(await reconcile(si.rt, si.visma, "2025-03"))
+    assert after["amount_difference"] == 1 and after["missing_in_visma"] == 1
+    assert after["matched"] == len(ids) - 2
