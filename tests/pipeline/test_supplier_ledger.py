@@ -137,7 +137,9 @@ def test_sigkill_at_each_boundary_then_restart_posts_each_invoice_once(
     crashed = c.cli("run", "--json", crash_at=f"{boundary}:{CRASH_N[boundary]}")
     assert crashed.returncode == -signal.SIGKILL, f"rc={crashed.returncode}\n{crashed.stderr}"
     in_visma = c.supplier_documents()
-    assert 0 < len(in_visma) < len(ds.invoice_ids)
+    assert len(in_visma) < len(ds.invoice_ids)  # killed mid-batch
+    if boundary != "after_claim":  # killed after a create reached Visma (claims run concurrently)
+        assert in_visma
     assert all(len(d) == 1 for d in in_visma.values())
     done = c.cli("run", "--json")
     assert done.returncode == 0, done.stderr
