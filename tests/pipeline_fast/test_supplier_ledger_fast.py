@@ -18,6 +18,7 @@ from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.masterdata import AP_PERIOD
 from ml_connector.pipeline.reconcile import reconcile, totals
+from ml_connector.service.unreleased import unreleased_by_period
 from tests.pipeline.conftest import Dataset
 from tests.pipeline_fast.conftest import NAME, World, config, world_on
 from tests.support.fakes import FakeStampli, FakeSupplierLedger, FakeVisma, lost_answer
@@ -224,3 +225,19 @@ async def test_reconcile_compares_supplier_invoices_by_reference_amount_and_stat
     after = totals(await reconcile(si.rt, si.visma, "2025-03"))
     assert after["amount_difference"] == 1 and after["missing_in_visma"] == 1
     assert after["matched"] == len(ids) - 2
+
+
+async def test_unreleased_documents_are_counted_per_period(
+    tmp_path: Path, ledger_template: Path, dataset: Dataset
+) -> None:
+    visma = FakeVisma.demo()
+    visma.supplier_ledger_fake = FakeSupplierLedger()  # type: ignore[attr-defined]
+    world = world_on(tmp_path, ledger_template, visma, FakeStampli(), si_config(release=False))  # type: ignore[arg-type]
+    world.put_invoices(dataset.invoices_text(dataset.invoice_ids[:3]))
+    await world.cycle()
+    assert {d.status for d in ap(world).docs.values()} == {"Balanced"}  # left on hold in Visma
+    assert unreleased_by_period(world.ledger, NAME) == {"202503": 3}
+    released = si_world(tmp_path / "released", ledger_template)
+    released.put_invoices(dataset.invoices_text(dataset.invoice_ids[:3]))
+    await released.cycle()
+    assert unreleased_by_period(released.ledger, NAME) == {}

@@ -77,6 +77,10 @@ class ConnectionOverview(BaseModel):
     parked: int
     posted: int
     open_failures: int
+    posting_target: str = Field(description="journal | supplier_invoice (posting.target)")
+    unreleased: dict[str, int] = Field(
+        description="Documents created in Visma but not released, per period YYYYMM (they block its close)"
+    )
     daily: list[DayCount]
     health: Health
     last_check: CheckResult | None
