@@ -40,3 +40,36 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
     assert set(lists) == {"accounts", "cost_centers", "vat_codes", "credit_terms"}
     assert all(v["values"] > 0 and v["file"].startswith("/inbound/masterdata/") for v in lists.values())
     assert s["coding_lists_delta"]["cost_centers"]["keys"] == ["0450"]  # the cost center created mid-demo
+
+
+def test_demo_in_supplier_ledger_mode_posts_supplier_invoices_once_and_releases_them() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ml_connector",
+            "demo",
+            "--invoices",
+            "40",
+            "--target",
+            "supplier_invoice",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s = json.loads(proc.stdout)
+    assert s["target"] == "supplier_invoice"
+    assert s["parked_first_cycle"] == 5 and s["replayed"] == 5 and s["parked_now"] == 0
+    assert s["duplicates_in_visma"] == 0
+    # every invoice once in the supplier ledger, released; payments and the void stay journals
+    assert s["supplier_invoices_with_our_reference"] == s["invoices"] == s["released"]
+    assert s["visma_batches_with_our_reference"] == s["payments"] + 1
+    assert s["posted"] == s["invoices"] + s["payments"] + 1
+    assert s["reconciliation"] == {"matched": s["posted"], "missing": 0, "differences": 0, "not_posted": 0}
+    assert s["errors"] == []
