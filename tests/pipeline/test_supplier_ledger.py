@@ -38,8 +38,8 @@ def test_invoices_and_credit_notes_become_released_supplier_invoices_once(
     connection_factory: ConnectionFactory,
 ) -> None:
     c = connection_factory(target="supplier_invoice")
-    ds = Dataset.make(18, missing=0)  # the 17th (index 16) is a credit note
-    ids = ds.invoice_ids
+    ds = Dataset.make(20, missing=0)  # the 17th (index 16) is a credit note
+    ids, later = ds.invoice_ids[:18], ds.invoice_ids[18:]
     assert any(ds.invoice_rows[i][0]["documentType"] == "CREDIT_NOTE" for i in ids)
     c.put_invoices(CSV.format(1), ds.invoices_text(ids))
     app = c.open_app()
@@ -54,6 +54,20 @@ def test_invoices_and_credit_notes_become_released_supplier_invoices_once(
     doc = c.supplier_documents()[f"ST-{ids[0]}"][0]
     assert "Stampli: " in str(doc.get("note")) or doc.get("note") is None
     assert {ln["vatCode"]["id"] for ln in doc["invoiceLines"]} <= {"1", "11", "86"}
+
+    # preview shows the supplier invoice the target would send, and sends nothing
+    local = c.workdir / "stampli_invoices_C100234_preview.csv"
+    local.write_text(ds.invoices_text(later), encoding="utf-8", newline="")
+    before = len(c.sim.supplier_ledger()["documents"])
+    shown = c.cli("preview", str(local), "--json")
+    assert shown.returncode == 0, shown.stderr
+    shown_docs = json.loads(shown.stdout)["documents"]
+    assert [d["reference"] for d in shown_docs] == [f"ST-{i}" for i in later]
+    for d in shown_docs:
+        assert d["payload"]["documentType"] == {"value": "Invoice"}
+        assert d["payload"]["description"]["value"].startswith(d["reference"] + " ")
+        assert d["payload"]["invoiceLines"] and d["problems"] == [], d
+    assert len(c.sim.supplier_ledger()["documents"]) == before
 
 
 @pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
