@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 
 from ml_connector.config.model import MappingConfig
-from ml_connector.domain.documents import Invoice, Payment, invoice_key
+from ml_connector.domain.documents import Invoice, InvoiceLine, Payment, invoice_key
 from ml_connector.domain.journal import Segment, Voucher, VoucherLine
 from ml_connector.domain.problems import Category, Problem, Unpostable
 
@@ -89,6 +89,20 @@ def line_segments(
     return tuple(Segment(sid, value) for sid, value in sorted(values.items()))
 
 
+def require_gl_account(line: InvoiceLine) -> str:
+    """The line's GL account; a line without one cannot be posted to any target (Unpostable)."""
+    if not line.gl_account:
+        raise Unpostable(
+            Problem(
+                Category.MAPPING,
+                "line_without_gl_account",
+                f"line {line.line_number} is an {line.line_type} line without a GL account; "
+                "code it to a GL account in Stampli and export it again",
+            )
+        )
+    return line.gl_account
+
+
 def cost_center_of(line: object, field: str) -> str | None:
     """A line's cost-center value from the configured Stampli field (``mapping.cost_center_field``)."""
     return _cost_center(line, field)
@@ -107,21 +121,13 @@ def invoice_voucher(inv: Invoice, mapping: MappingConfig, *, period: str, transa
     lines: list[VoucherLine] = []
     vat: dict[str, Decimal] = defaultdict(Decimal)
     for line in inv.lines:
-        if not line.gl_account:
-            raise Unpostable(
-                Problem(
-                    Category.MAPPING,
-                    "line_without_gl_account",
-                    f"line {line.line_number} is an {line.line_type} line without a GL account; "
-                    "code it to a GL account in Stampli and export it again",
-                )
-            )
+        gl_account = require_gl_account(line)
         segments = line_segments(mapping, _cost_center(line, mapping.cost_center_field), line.project)
         debit, credit = _side(line.line_net_amount)
         text = line.line_description or ""
         lines.append(
             VoucherLine(
-                account=line.gl_account,
+                account=gl_account,
                 debit=debit,
                 credit=credit,
                 reference=ref,

@@ -361,9 +361,7 @@ async def settle_unknown(
     batch = found[0]
     full = await visma.posting.get(batch.number)
     stats.settled_found += 1
-    target = (
-        DocStatus.POSTED if (full.status in RELEASED or not rt.config.posting.release) else DocStatus.CREATED
-    )
+    target = status_when_found(rt, full.status)
     if rt.ledger.transition(
         doc_id,
         "settled_found",
@@ -374,11 +372,25 @@ async def settle_unknown(
         batch_number=batch.number,
         etag=full.etag,
     ):
-        if target == DocStatus.POSTED:
-            stats.posted += 1
-            stats.posted_keys.append(row.doc_key)
-        else:
-            await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
+        await after_found(rt, visma, row, target, stats)
+
+
+def status_when_found(rt: Runtime, visma_status: str | None) -> str:
+    """A document found in Visma is posted when Visma has released it (or releasing is off);
+    otherwise created, and released by ``finish_created`` as its own create would have been."""
+    released = visma_status in RELEASED or not rt.config.posting.release
+    return DocStatus.POSTED if released else DocStatus.CREATED
+
+
+async def after_found(
+    rt: Runtime, visma: VismaPort, row: StoredDocument, target: str, stats: PostingStats
+) -> None:
+    """After a found document was recorded as ``target``: count it, or release it."""
+    if target == DocStatus.POSTED:
+        stats.posted += 1
+        stats.posted_keys.append(row.doc_key)
+    else:
+        await finish_created(rt, visma, rt.ledger.document_by_id(row.id), stats)
 
 
 def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:

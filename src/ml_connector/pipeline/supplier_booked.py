@@ -37,10 +37,11 @@ from ml_connector.pipeline.booked import FOUND_IN_VISMA, LookupIncomplete
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.ports import SupplierLedgerTarget, VismaPort
 from ml_connector.pipeline.posting import (
-    RELEASED,
     PostingStats,
     _park,
+    after_found,
     finish_created,
+    status_when_found,
     supplier_target,
     unknown_to_settle,
 )
@@ -144,9 +145,7 @@ async def _adopt(rt: Runtime, visma: VismaPort, p: Planned, ours: list[Booked], 
             p.voucher.supplier_reference,
             len(ours),
         )
-    target = (
-        DocStatus.POSTED if first.status in RELEASED or not rt.config.posting.release else DocStatus.CREATED
-    )
+    target = status_when_found(rt, first.status)
     if not rt.ledger.transition(
         p.row.id,
         FOUND_IN_VISMA,
@@ -213,11 +212,7 @@ async def settle_supplier_ledger(rt: Runtime, visma: VismaPort, stats: PostingSt
         first = ours[0]
         full = await supplier_target(visma).get(first.number)  # by {documentType}/{number}
         stats.settled_found += 1
-        target = (
-            DocStatus.POSTED
-            if full.status in RELEASED or not rt.config.posting.release
-            else DocStatus.CREATED
-        )
+        target = status_when_found(rt, full.status)
         if rt.ledger.transition(
             row.id,
             "settled_found",
@@ -229,11 +224,7 @@ async def settle_supplier_ledger(rt: Runtime, visma: VismaPort, stats: PostingSt
             batch_number=first.number,
             etag=full.etag,
         ):
-            if target == DocStatus.POSTED:
-                stats.posted += 1
-                stats.posted_keys.append(row.doc_key)
-            else:
-                await finish_created(rt, visma, rt.ledger.document_by_id(row.id), stats)
+            await after_found(rt, visma, row, target, stats)
 
 
 def is_supplier_invoice(row: StoredDocument) -> bool:

@@ -24,7 +24,7 @@ from ml_connector.domain.documents import DocumentType, Invoice, invoice_from_js
 from ml_connector.domain.problems import Category, Problem, Unpostable
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher, VatDetail
-from ml_connector.pipeline.journal import cost_center_of, invoice_reference, line_segments
+from ml_connector.pipeline.journal import cost_center_of, invoice_reference, line_segments, require_gl_account
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.periods import choose_period
 from ml_connector.pipeline.rules import check_coding
@@ -64,15 +64,7 @@ def invoice_to_supplier_invoice(
     taxable: dict[str, Decimal] = defaultdict(Decimal)
     vat: dict[str, Decimal] = defaultdict(Decimal)
     for line in inv.lines:
-        if not line.gl_account:
-            raise Unpostable(
-                Problem(
-                    Category.MAPPING,
-                    "line_without_gl_account",
-                    f"line {line.line_number} is an {line.line_type} line without a GL account; "
-                    "code it to a GL account in Stampli and export it again",
-                )
-            )
+        account = require_gl_account(line)
         amount = sign * line.line_net_amount
         if amount < 0:
             raise Unpostable(
@@ -91,7 +83,7 @@ def invoice_to_supplier_invoice(
         text = line.line_description or ""
         lines.append(
             SupplierInvoiceLine(
-                account=line.gl_account,
+                account=account,
                 amount=amount,
                 description=f"{title}: {text}".strip().rstrip(":")[:MAX_DESCRIPTION],
                 subaccount=line_segments(
