@@ -13,7 +13,11 @@ import pytest
 
 from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher
 from ml_connector.domain.voucher_codec import decode_voucher
-from ml_connector.errors import AmbiguousDestinationError, RejectedByDestinationError
+from ml_connector.errors import (
+    AmbiguousDestinationError,
+    RejectedByDestinationError,
+    RetriableDestinationError,
+)
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.masterdata import AP_PERIOD
@@ -241,3 +245,24 @@ async def test_unreleased_documents_are_counted_per_period(
     released.put_invoices(dataset.invoices_text(dataset.invoice_ids[:3]))
     await released.cycle()
     assert unreleased_by_period(released.ledger, NAME) == {}
+
+
+async def test_a_create_refused_before_it_was_sent_posts_in_the_next_cycle(
+    si: World, dataset: Dataset
+) -> None:
+    ap(si).create_failures.append(RetriableDestinationError("503 before processing (test)", status=503))
+    si.put_invoices(dataset.invoices_text(dataset.invoice_ids[:1]))
+    first = await si.cycle()
+    assert first.posting.retry_later == 1 and ap(si).created == []
+    second = await si.cycle()
+    assert second.posting.posted == 1 and len(ap(si).docs) == 1
+
+
+async def test_visma_refusing_the_create_parks_with_its_text(si: World, dataset: Dataset) -> None:
+    text = "Error creating document. Error: TaxCategoryID '0' cannot be found in the system."
+    ap(si).create_failures.append(RejectedByDestinationError("400", status=400, visma_message=text))
+    si.put_invoices(dataset.invoices_text(dataset.invoice_ids[:1]))
+    result = await si.cycle()
+    assert result.posting.parked == 1 and ap(si).docs == {}
+    [failure] = si.open_failures()
+    assert "Visma refused the supplier invoice" in str(failure["reason"]) and text in str(failure["reason"])
