@@ -33,12 +33,11 @@ from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
 from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, decode_voucher, encode_voucher
 from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationError
 from ml_connector.ledger.store import DocStatus
-from ml_connector.pipeline.booked import FOUND_IN_VISMA, LookupIncomplete
+from ml_connector.pipeline.booked import LookupIncomplete
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.ports import SupplierLedgerTarget, VismaPort
 from ml_connector.pipeline.posting import (
     PostingStats,
-    _park,
     after_found,
     finish_created,
     status_when_found,
@@ -148,7 +147,7 @@ async def _adopt(rt: Runtime, visma: VismaPort, p: Planned, ours: list[Booked], 
     target = status_when_found(rt, first.status)
     if not rt.ledger.transition(
         p.row.id,
-        FOUND_IN_VISMA,
+        "found_in_visma",  # booked.FOUND_IN_VISMA: the same event as a journal adoption
         target,
         actor=rt.actor,
         reason=f"supplier invoice {p.voucher.supplier_reference} found in Visma as {first.number} "
@@ -175,7 +174,15 @@ def _hold(rt: Runtime, p: Planned, same: list[Booked], stats: PostingStats) -> N
         f"e-invoice); ours would be {p.voucher.total} {p.voucher.currency}. Not sent: decide in Visma "
         "which one stands, then set this one aside (or replay it to post it anyway)",
     )
-    _park(rt, p.row, "duplicate_in_visma", [problem])
+    rt.ledger.park(
+        p.row.id,
+        "duplicate_in_visma",
+        category=problem.category,
+        code=problem.code,
+        reason=problem.reason,
+        actor=rt.actor,
+        visma_answer=names,
+    )
     stats.parked += 1
     stats.duplicates_in_visma += 1
 
