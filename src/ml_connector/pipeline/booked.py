@@ -37,6 +37,7 @@ from ml_connector.pipeline.posting import (
     finish_created,
 )
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.settlement import VoucherFacts, bookings_for
 from ml_connector.pipeline.supplier_ledger import uses_supplier_ledger
 
 log = logging.getLogger("ml_connector.booked")
@@ -114,7 +115,8 @@ def plan(rt: Runtime, md: MasterData) -> list[Planned]:
         if uses_supplier_ledger(rt.config, row.kind):
             continue  # looked up by supplier instead (pipeline/supplier_booked.py)
         try:
-            voucher, _ = build_voucher(row, md, rt.config)
+            bookings = bookings_for(rt.ledger, rt.name, row, rt.config.mapping, md.base_currency)
+            voucher, _ = build_voucher(row, md, rt.config, VoucherFacts(bookings=bookings))
         except Unpostable:
             continue
         out.append(Planned(row, voucher))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ml_connector.config.model import ConnectionConfig
@@ -45,6 +45,7 @@ from ml_connector.pipeline.periods import choose_period
 from ml_connector.pipeline.ports import PostingTarget, SupplierLedgerTarget, VismaPort
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.settlement import NotYet, VoucherFacts, voucher_facts
 from ml_connector.pipeline.supplier_ledger import (
     check_supplier_invoice,
     supplier_invoice_voucher,
@@ -73,23 +74,40 @@ class PostingStats:
     posted_keys: list[str] = field(default_factory=list)
 
 
-def build_voucher(doc: StoredDocument, md: MasterData, cfg: ConnectionConfig) -> tuple[Voucher, str | None]:
-    """The voucher for a stored document and the Visma supplier it must name. Pure."""
+def build_voucher(
+    doc: StoredDocument,
+    md: MasterData,
+    cfg: ConnectionConfig,
+    facts: VoucherFacts | None = None,
+) -> tuple[Voucher, str | None]:
+    """The voucher for a stored document and the Visma supplier it must name. Pure: what it needs
+    beyond the document (``pipeline/settlement.py``) comes in ``facts``."""
     mapping = cfg.mapping
+    company = md.base_currency
+    facts = facts or VoucherFacts()
+    bookings = facts.bookings
     source: dict[str, Any] = dict(doc.source)
     if doc.kind == "invoice":
         inv = invoice_from_json(source)
+        if inv.exchange_rate is None and facts.invoice_rate is not None:
+            inv = replace(inv, exchange_rate=facts.invoice_rate)  # Visma's of the day, now recorded
         period, day = choose_period(inv.effective_posting_date, md, cfg)
         supplier = mapping.supplier_map.get(inv.vendor_id, inv.vendor_id)
-        return invoice_voucher(inv, mapping, period=period, transaction_date=day), supplier
+        voucher = invoice_voucher(inv, mapping, period=period, transaction_date=day, company_currency=company)
+        return voucher, supplier
     pay = payment_from_json(source)
     supplier = mapping.supplier_map.get(pay.vendor_id, pay.vendor_id)
     if doc.kind == "payment":
         period, day = choose_period(pay.payment_date, md, cfg)
-        return payment_voucher(pay, mapping, period=period, transaction_date=day), supplier
+        voucher = payment_voucher(
+            pay, mapping, period=period, transaction_date=day, company_currency=company, bookings=bookings
+        )
+        return voucher, supplier
     when = pay.voided_at.date() if pay.voided_at else pay.payment_date
     period, day = choose_period(when, md, cfg)
-    original = payment_voucher(pay, mapping, period=period, transaction_date=day)
+    original = payment_voucher(
+        pay, mapping, period=period, transaction_date=day, company_currency=company, bookings=bookings
+    )
     why = f"payment {pay.payment_number or pay.stampli_payment_id} voided in Stampli: {pay.void_reason or ''}"
     return reversal_voucher(
         original, reference=void_reference(pay), period=period, transaction_date=day, why=why
@@ -144,15 +162,17 @@ class Prepared:
     problems: list[Problem]
 
 
-def prepare(rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument) -> Prepared:
-    """Build and check the voucher of the document's target (raises Unpostable to park)."""
+async def prepare(rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument) -> Prepared:
+    """Build and check the voucher of the document's target (raises Unpostable to park, NotYet to
+    wait for the next cycle)."""
     cfg = rt.config
     if uses_supplier_ledger(cfg, row.kind):
         invoice = supplier_invoice_voucher(row, md, cfg)
         return Prepared(
             invoice, supplier_target(visma), "supplier invoice", check_supplier_invoice(invoice, md, cfg)
         )
-    voucher, supplier = build_voucher(row, md, cfg)
+    facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
+    voucher, supplier = build_voucher(row, md, cfg, facts)
     problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
     if row.kind == "payment":  # vendor-master drift: a bank change after approval waits for a person
         problems += bank_change_problems(rt, row, supplier)
@@ -177,7 +197,11 @@ async def post_one(
     rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument, stats: PostingStats
 ) -> None:
     try:
-        prepared = prepare(rt, visma, md, row)
+        prepared = await prepare(rt, visma, md, row)
+    except NotYet as exc:
+        log.info("%s waits for the next cycle: %s", row.doc_key, exc)
+        stats.retry_later += 1
+        return
     except Unpostable as exc:
         _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
