@@ -7,14 +7,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
+def _demo_json(*args: str) -> dict[str, Any]:
+    """``ml-connector demo --invoices 40 --json ARGS`` as a user runs it; its summary."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "ml_connector", "demo", "--invoices", "40", "--json"],
+        [sys.executable, "-m", "ml_connector", "demo", "--invoices", "40", "--json", *args],
         capture_output=True,
         text=True,
         timeout=180,
@@ -22,7 +24,12 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    s = json.loads(proc.stdout)
+    summary: dict[str, Any] = json.loads(proc.stdout)
+    return summary
+
+
+def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
+    s = _demo_json()
     assert s["invoices"] == 40
     assert s["payments"] > 0
     assert s["parked_first_cycle"] == 5  # the generated invoices on cost center 0450
@@ -43,27 +50,7 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
 
 
 def test_demo_in_supplier_ledger_mode_posts_supplier_invoices_once_and_releases_them() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ml_connector",
-            "demo",
-            "--invoices",
-            "40",
-            "--target",
-            "supplier_invoice",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    s = json.loads(proc.stdout)
+    s = _demo_json("--target", "supplier_invoice")
     assert s["target"] == "supplier_invoice"
     assert s["parked_first_cycle"] == 5 and s["replayed"] == 5 and s["parked_now"] == 0
     assert s["duplicates_in_visma"] == 0
