@@ -24,6 +24,7 @@ def connection_toml(
     release: bool = True,
     closed_period_policy: str = "park",
     target: str = "journal",
+    require_image: bool = False,
 ) -> str:
     """``ml-connector.toml`` text. ``visma`` holds ``VISMA_KEYS`` (the simulator's addresses and ids);
     ``ledger_url`` None leaves the ledger to ML_CONNECTOR_DATABASE_URL."""
@@ -85,4 +86,5 @@ default_bank_account = "1920"
 release = {"true" if release else "false"}
 closed_period_policy = "{closed_period_policy}"
 target = "{target}"
+require_image = {"true" if require_image else "false"}
 """

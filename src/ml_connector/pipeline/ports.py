@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ml_connector.domain.booked import Booked, Created
+from ml_connector.domain.booked import Attached, Booked, Created
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
@@ -83,6 +83,9 @@ class PostingTarget(Protocol[V_contra]):
     async def create(self, voucher: V_contra) -> Created: ...
     async def release(self, number: str, etag: str | None) -> str | None: ...
     async def get(self, number: str) -> Booked: ...
+    # Upload a file (the invoice image) to the created document; the same name again is a new
+    # revision of the same attachment in Visma, so a resend after a crash is harmless.
+    async def attach(self, number: str, name: str, content: bytes) -> Attached: ...
 
 
 class SupplierLedgerTarget(PostingTarget[SupplierInvoiceVoucher], Protocol):

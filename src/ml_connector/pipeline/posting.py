@@ -2,7 +2,7 @@
 
 The order of effects for one document, each step committed before the next begins:
 
-    pending --claim--> posting --create ok--> created --release ok--> posted
+    pending --claim--> posting --create ok--> created --(attach image)--> --release ok--> posted
                           |  \\--rejected--> parked (failure with Visma's answer)
                           \\--outcome unknown (timeout, drop, 5xx, crash)--> unknown
     unknown --reference found in Visma--> created     unknown --not found--> pending
@@ -33,6 +33,7 @@ from ml_connector.errors import (
     RetriableDestinationError,
 )
 from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow
+from ml_connector.pipeline.attach import attach_image, image_ready
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
     invoice_voucher,
@@ -71,6 +72,7 @@ class PostingStats:
     duplicates_found: int = 0
     already_in_visma: int = 0  # found in Visma before a first create: adopted, not sent again
     duplicates_in_visma: int = 0  # another channel's supplier invoice found first: parked, not sent
+    attached: int = 0  # invoice images attached in Visma (pipeline/attach.py)
     posted_keys: list[str] = field(default_factory=list)
 
 
@@ -196,6 +198,9 @@ def target_of(visma: VismaPort, row: StoredDocument) -> tuple[PostingTarget[Any]
 async def post_one(
     rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument, stats: PostingStats
 ) -> None:
+    cfg = rt.config
+    if not image_ready(cfg, row):
+        return  # posting.require_image: its image lookup has not finished yet (pipeline/images.py)
     try:
         prepared = await prepare(rt, visma, md, row)
     except NotYet as exc:
@@ -265,9 +270,14 @@ async def post_one(
 
 
 async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, stats: PostingStats) -> None:
-    """created -> posted: release the batch (or supplier invoice) when configured, tolerating a
-    release already done; a refusal (a 200 ``Failed`` included) parks with Visma's text."""
+    """created -> posted: attach the invoice image, then release the batch (or supplier invoice) when
+    configured, tolerating a release already done; a refusal (a 200 ``Failed`` included) parks with
+    Visma's text."""
     doc_id = row.id
+    attached = await attach_image(rt, visma, row, stats)
+    if attached is None:
+        return  # parked, or the attach is retried next cycle (the document stays created)
+    row = attached
     if not rt.config.posting.release:
         if rt.ledger.transition(doc_id, "posted", actor=rt.actor, reason="left on hold"):
             stats.posted += 1
