@@ -64,6 +64,8 @@ def test_demo_in_supplier_ledger_mode_posts_supplier_invoices_once_and_releases_
     assert s["duplicates_in_visma"] == 0
     # every invoice once in the supplier ledger, released; payments and the void stay journals
     assert s["supplier_invoices_with_our_reference"] == s["invoices"] == s["released"]
+    # every invoice image attached to its supplier invoice: the ledger's record and Visma's copy
+    assert s["attachments"] == s["invoices"] == s["supplier_invoices_with_attachment"]
     assert s["visma_batches_with_our_reference"] == s["payments"] + 1
     assert s["posted"] == s["invoices"] + s["payments"] + 1
     assert s["reconciliation"] == {"matched": s["posted"], "missing": 0, "differences": 0, "not_posted": 0}
