@@ -168,6 +168,7 @@ def chaos(
     run_timeout: float = 3600.0,
     log: bool = True,
     lose_ledger_after: int | None = None,
+    target: str = "journal",
 ) -> Tally:
     rng = random.Random(seed)
     tally = Tally()
@@ -183,7 +184,7 @@ def chaos(
             print(f"[chaos {time.monotonic() - started:7.1f}s] {text}", file=sys.stderr, flush=True)
 
     try:
-        c = Connection(work / "connector", ssh, sim, "/chaos", release=True)
+        c = Connection(work / "connector", ssh, sim, "/chaos", release=True, target=target)
         estimate = max(5.0, invoices * 0.05)  # first guess of a run's length; then measured
         with Disturber(sim, ssh, rng, sftp_every=sftp_every) as disturber:
             for r in range(rounds):
@@ -231,7 +232,7 @@ def chaos(
             tally.details["open_before_faults_off"] = open_docs[:20]
         tally.details["open_at_end"] = _open_documents(c)[:20]
         tally.adopted = _adopted(c)
-        found = references_in_visma(sim.journal())
+        found = references_in_visma(sim.journal(), sim.supplier_documents())
         dup = {ref: n for ref, n in found.items() if n > 1}
         missing = sorted(expected - set(found))
         unexpected = sorted(set(found) - expected)
@@ -275,6 +276,12 @@ def main() -> int:
     ap.add_argument("--sftp-every", type=float, default=5.0, help="an SFTP drop every 0.5..N seconds")
     ap.add_argument("--lose-ledger-after", type=int, help="delete the ledger after round N (a lost database)")
     ap.add_argument("--json", type=Path, help="also write the tally here")
+    ap.add_argument(
+        "--target",
+        choices=("journal", "supplier_invoice"),
+        default="journal",
+        help="posting.target of the run",
+    )
     args = ap.parse_args()
     tally = chaos(
         rounds=args.rounds,
@@ -283,6 +290,7 @@ def main() -> int:
         faults=args.faults,
         sftp_every=args.sftp_every,
         lose_ledger_after=args.lose_ledger_after,
+        target=args.target,
     )
     data = {
         **asdict(tally),

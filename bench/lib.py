@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,6 +128,10 @@ class SimProcess:
         data: list[dict[str, Any]] = self.http.get("/_sim/journal").json()
         return data
 
+    def supplier_documents(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self.http.get("/_sim/supplier-ledger").json()["documents"]
+        return data
+
     def set_faults(self, spec: str, *, reset: bool = True) -> None:
         self.http.post("/_sim/faults", json={"spec": spec, "reset": reset}).raise_for_status()
 
@@ -145,13 +149,21 @@ class SimProcess:
                 self.proc.wait(timeout=10)
 
 
-def references_in_visma(journal: list[dict[str, Any]]) -> dict[str, int]:
-    """Our reference -> the number of batches that carry it."""
+def references_in_visma(
+    journal: list[dict[str, Any]],
+    supplier_documents: Sequence[dict[str, Any]] = (),
+) -> dict[str, int]:
+    """Our reference -> the number of batches, and of supplier documents (our reference opens their
+    description), that carry it."""
     counts: dict[str, int] = {}
     for batch in journal:
         for ref in {ln.get("referenceNumber") for ln in batch.get("journalTransactionLines", [])}:
             if isinstance(ref, str) and ref.startswith(OUR_PREFIXES):
                 counts[ref] = counts.get(ref, 0) + 1
+    for doc in supplier_documents:
+        ref = str(doc.get("description") or "").split(" ", 1)[0]
+        if ref.startswith(OUR_PREFIXES):
+            counts[ref] = counts.get(ref, 0) + 1
     return counts
 
 
@@ -168,6 +180,7 @@ class Connection:
     remote_root: str
     release: bool = True
     name: str = "bench"
+    target: str = "journal"  # posting.target: journal | supplier_invoice
     config_path: Path = field(init=False)
     environ: dict[str, str] = field(init=False)
 
@@ -202,6 +215,7 @@ class Connection:
             ledger_url=self.ledger_url,
             log_level="ERROR",
             release=self.release,
+            target=self.target,
         )
         self.config_path.write_text(text, encoding="utf-8")
 

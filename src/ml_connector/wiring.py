@@ -92,10 +92,12 @@ def sftp_source(rt: Runtime, *, quick: bool = False) -> SftpSource:
 
 
 class AdapterConnectors:
-    """The real ports: Stampli over SFTP, Visma over its REST API (posting as journal transactions)."""
+    """The real ports: Stampli over SFTP, Visma over its REST API (posting as journal transactions,
+    and invoices as supplier invoices when the connection's ``posting.target`` says so)."""
 
     def visma(self, rt: Runtime, *, quick: bool = False) -> VismaPorts:
-        return VismaPorts(visma_client(rt, quick=quick))
+        supplier_ledger = rt.config.posting.target == "supplier_invoice"
+        return VismaPorts(visma_client(rt, quick=quick), supplier_ledger=supplier_ledger)
 
     def stampli(self, rt: Runtime, *, quick: bool = False) -> SftpSource:
         return sftp_source(rt, quick=quick)

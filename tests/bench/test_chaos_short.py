@@ -48,3 +48,29 @@ def test_chaos_short_every_document_exactly_once(tmp_path: Path, ledger: str) ->
         assert tally.adopted > 300 * 0.5, summary
     else:
         assert tally.adopted == 0, summary
+
+
+def test_chaos_short_in_supplier_ledger_mode_every_document_exactly_once(tmp_path: Path) -> None:
+    """The same faults and kills with ``posting.target = "supplier_invoice"``: invoices are supplier
+    invoices (counted by our reference in their description), payments journal transactions."""
+    tally = chaos(
+        rounds=2,
+        invoices=150,
+        seed=12,
+        workdir=tmp_path,
+        sftp_every=3.0,
+        log=False,
+        run_timeout=240.0,
+        target="supplier_invoice",
+    )
+    summary = (
+        f"rounds {tally.rounds} kills {tally.kills} expected {tally.expected} posted {tally.posted} "
+        f"duplicates {tally.duplicates} missing {tally.missing} unexpected {tally.unexpected} "
+        f"sim {tally.sim} details {tally.details}"
+    )
+    assert tally.rounds == 2, summary
+    assert tally.expected > 2 * 150 * 0.9, summary
+    assert tally.duplicates == 0 and tally.missing == 0 and tally.unexpected == 0, summary
+    assert tally.posted == tally.expected, summary
+    assert tally.sim["injected_5xx"] > 0 and tally.sim["dropped_after_commit"] > 0, summary
+    assert not tally.details["open_at_end"], summary

@@ -7,14 +7,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
+def _demo_json(*args: str) -> dict[str, Any]:
+    """``ml-connector demo --invoices 40 --json ARGS`` as a user runs it; its summary."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "ml_connector", "demo", "--invoices", "40", "--json"],
+        [sys.executable, "-m", "ml_connector", "demo", "--invoices", "40", "--json", *args],
         capture_output=True,
         text=True,
         timeout=180,
@@ -22,7 +24,12 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    s = json.loads(proc.stdout)
+    summary: dict[str, Any] = json.loads(proc.stdout)
+    return summary
+
+
+def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
+    s = _demo_json()
     assert s["invoices"] == 40
     assert s["payments"] > 0
     assert s["parked_first_cycle"] == 5  # the generated invoices on cost center 0450
@@ -48,3 +55,18 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
     assert set(lists) == {"accounts", "cost_centers", "vat_codes", "credit_terms"}
     assert all(v["values"] > 0 and v["file"].startswith("/inbound/masterdata/") for v in lists.values())
     assert s["coding_lists_delta"]["cost_centers"]["keys"] == ["0450"]  # the cost center created mid-demo
+
+
+def test_demo_in_supplier_ledger_mode_posts_supplier_invoices_once_and_releases_them() -> None:
+    s = _demo_json("--target", "supplier_invoice")
+    assert s["target"] == "supplier_invoice"
+    assert s["parked_first_cycle"] == 5 and s["replayed"] == 5 and s["parked_now"] == 0
+    assert s["duplicates_in_visma"] == 0
+    # every invoice once in the supplier ledger, released; payments and the void stay journals
+    assert s["supplier_invoices_with_our_reference"] == s["invoices"] == s["released"]
+    # every invoice image attached to its supplier invoice: the ledger's record and Visma's copy
+    assert s["attachments"] == s["invoices"] == s["supplier_invoices_with_attachment"]
+    assert s["visma_batches_with_our_reference"] == s["payments"] + 1
+    assert s["posted"] == s["invoices"] + s["payments"] + 1
+    assert s["reconciliation"] == {"matched": s["posted"], "missing": 0, "differences": 0, "not_posted": 0}
+    assert s["errors"] == []

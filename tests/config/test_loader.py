@@ -400,6 +400,32 @@ def test_documented_profile_example_is_accepted_by_the_reader(write: Write) -> N
         load_config(write(broken), environ=ENV, profile_validator=validator)
 
 
+def test_posting_target_and_tax_codes_are_read(write: Write) -> None:
+    text = (
+        BASE
+        + '\n[connections.acme.mapping.tax_codes]\n"25" = "1"\n"R" = "RC"\n'
+        + '\n[connections.acme.posting]\ntarget = "supplier_invoice"\n'
+    )
+    conn = load_config(write(text), environ=ENV).connections[0]
+    assert conn.posting.target == "supplier_invoice"
+    assert conn.mapping.tax_codes == {"25": "1", "R": "RC"}
+    default = load_config(write(BASE), environ=ENV).connections[0]
+    assert default.posting.target == "journal" and default.mapping.tax_codes == {}
+
+
+def test_posting_target_and_tax_codes_problems_name_the_key(write: Write) -> None:
+    text = (
+        BASE
+        + '\n[connections.acme.mapping.tax_codes]\n"25" = 1\n'
+        + '\n[connections.acme.posting]\ntarget = "ap"\n'
+    )
+    problems = problems_of(write(text))
+    target = "'ap' is not one of 'journal', 'supplier_invoice'"
+    assert any(p.startswith("connections.acme.posting.target") and target in p for p in problems), problems
+    tax = "connections.acme.mapping.tax_codes.25"
+    assert any(p.startswith(tax) and "must be a string" in p for p in problems), problems
+
+
 def test_accounting_keys_are_read_exactly_and_checked(write: Write) -> None:
     text = (
         BASE

@@ -55,6 +55,7 @@ def test_the_table_only_names_known_states_and_columns() -> None:
         "unpostable",
         "rejected",
         "release_rejected",
+        "duplicate_in_visma",
         "image_required",
         "attach_rejected",
     }

@@ -160,7 +160,12 @@ class Connection:
             self.environ.pop("ML_CONNECTOR_DATABASE_URL", None)
 
     def write_config(
-        self, *, release: bool = True, closed_period_policy: str = "park", require_image: bool = False
+        self,
+        *,
+        release: bool = True,
+        closed_period_policy: str = "park",
+        target: str = "journal",
+        require_image: bool = False,
     ) -> None:
         text = connection_toml(
             name=self.name,
@@ -173,6 +178,7 @@ class Connection:
             log_level="WARNING",
             release=release,
             closed_period_policy=closed_period_policy,
+            target=target,
             require_image=require_image,
         )
         self.config_path.write_text(text, encoding="utf-8")
@@ -300,6 +306,34 @@ class Connection:
         assert not wrong, f"amounts differ from the source: {wrong}"
         assert len(found) == len(expected)
 
+    def supplier_documents(self) -> dict[str, list[dict[str, Any]]]:
+        """Our reference (``ST-…``, opening the description) -> the supplier-ledger documents carrying it."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for doc in self.sim.supplier_ledger()["documents"]:
+            ref = str(doc.get("description") or "").split(" ", 1)[0]
+            if ref.startswith(OUR_PREFIXES):
+                out.setdefault(ref, []).append(doc)
+        return out
+
+    def assert_exactly_once_in_supplier_ledger(self, expected: dict[str, Decimal]) -> None:
+        """Every expected invoice reference on exactly one supplier document whose total (lines +
+        VAT) is the source amount (a credit note's as a positive DebitAdj), released."""
+        found = self.supplier_documents()
+        duplicates = {ref: [d["referenceNumber"] for d in ds] for ref, ds in found.items() if len(ds) > 1}
+        assert not duplicates, f"invoices in more than one supplier document: {duplicates}"
+        assert sorted(found) == sorted(expected), (
+            sorted(set(expected) - set(found)),
+            sorted(set(found) - set(expected)),
+        )
+        wrong = {
+            ref: (str(found[ref][0]["amount"]), str(amount))
+            for ref, amount in expected.items()
+            if Decimal(str(found[ref][0]["amount"])) != abs(amount)
+            or found[ref][0]["documentType"] != ("DebitAdj" if amount < 0 else "Invoice")
+        }
+        assert not wrong, f"totals or types differ from the source: {wrong}"
+        assert {d[0]["status"] for d in found.values()} == {"Open"}, "every supplier invoice released"
+
     def journal_calls(self) -> dict[str, int]:
         """Requests to the journal-transaction API since the last ``sim.reset_stats()``."""
         return {
@@ -378,6 +412,7 @@ def connection_factory(
         name: str = "acme",
         release: bool = True,
         closed_period_policy: str = "park",
+        target: str = "journal",
         require_image: bool = False,
     ) -> Connection:
         if made:
@@ -397,7 +432,10 @@ def connection_factory(
             ledger_url_in_file=in_file,
         )
         conn.write_config(
-            release=release, closed_period_policy=closed_period_policy, require_image=require_image
+            release=release,
+            closed_period_policy=closed_period_policy,
+            target=target,
+            require_image=require_image,
         )
         made.append(conn)
         return conn

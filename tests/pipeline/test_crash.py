@@ -19,7 +19,7 @@ from tests.pipeline.conftest import TOTAL_COUNTS, Connection, ConnectionFactory,
 from tests.support.visma_sim import VismaSim
 
 # The Nth time: mid-intake for the download (2nd of 3 files), mid-posting for the others.
-CRASH_N = {"after_download": 2, "after_claim": 12, "after_send": 12, "after_record": 12}
+CRASH_N = {"after_download": 2, "after_claim": 12, "after_send": 12, "after_record": 12, "after_release": 12}
 
 
 def _setup(c: Connection, n_invoices: int = 40) -> dict[str, object]:

@@ -36,7 +36,7 @@ from tests.support.visma_sim import VismaSim
 class LostCreate:
     """A posting target whose creates time out before they are sent (outcome unknown, not booked)."""
 
-    def __init__(self, inner: PostingTarget) -> None:
+    def __init__(self, inner: PostingTarget[Voucher]) -> None:
         self.inner = inner
 
     async def create(self, voucher: Voucher) -> Created:

@@ -10,7 +10,7 @@ import pytest
 from ml_connector.config.model import ConnectionConfig, PostingConfig
 from ml_connector.domain.problems import Category, Problem, Unpostable
 from ml_connector.pipeline.masterdata import MasterData
-from ml_connector.pipeline.posting import choose_period
+from ml_connector.pipeline.periods import choose_period
 from tests.ledger.test_identity import _cfg as connection_config
 
 

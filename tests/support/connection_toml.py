@@ -23,6 +23,7 @@ def connection_toml(
     log_level: str,
     release: bool = True,
     closed_period_policy: str = "park",
+    target: str = "journal",
     require_image: bool = False,
 ) -> str:
     """``ml-connector.toml`` text. ``visma`` holds ``VISMA_KEYS`` (the simulator's addresses and ids);
@@ -71,6 +72,11 @@ default_bank_account = "1920"
 "1" = "2710"
 "11" = "2711"
 
+[connections.{name}.mapping.tax_codes]
+"1" = "1"
+"11" = "11"
+"86" = "86"
+
 [connections.{name}.mapping.bank_accounts]
 "DNB-1503.12.34567" = "1920"
 "DNB-EUR-1503.99.12345" = "1921"
@@ -79,5 +85,6 @@ default_bank_account = "1920"
 [connections.{name}.posting]
 release = {"true" if release else "false"}
 closed_period_policy = "{closed_period_policy}"
+target = "{target}"
 require_image = {"true" if require_image else "false"}
 """

@@ -7,6 +7,7 @@ adoption) are tested here; the adapters and the end-to-end flow keep their real-
     FakeStampli     files in memory per folder; ``put`` one, ``list_ready`` / ``download`` them
     FakeVisma       master data, created vouchers, and failures to inject; the demo company of
                     the Visma simulator's ``demo`` seed with ``FakeVisma.demo()``
+    FakeSupplierLedger  the supplier-ledger target (set ``FakeVisma.supplier_ledger_fake``)
     FakeConnectors  what ``Runtime.connectors`` opens: these two, counting how often
 """
 
@@ -29,7 +30,8 @@ from ml_connector.domain.booked import Attached, Booked, BookedLine, Created
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
-from ml_connector.errors import AmbiguousDestinationError
+from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.errors import AmbiguousDestinationError, RejectedByDestinationError
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.sim.visma.seed import (
     DEMO_ACCOUNTS,
@@ -186,6 +188,11 @@ class FakeVisma:
     def posting(self) -> FakeVisma:
         return self
 
+    @property
+    def supplier_ledger(self) -> Any:
+        """None: the fake posts journal transactions (tests set ``supplier_ledger_fake``)."""
+        return getattr(self, "supplier_ledger_fake", None)
+
     async def __aenter__(self) -> FakeVisma:
         return self
 
@@ -275,6 +282,88 @@ class FakeVisma:
         version = f'"v{number}-a{sum(len(r) for r in self.attachments[number].values())}"'
         self.booked_by_number[number] = replace(booked, etag=version)  # an upload changes the version
         return Attached(name, f"att-{number}-{name}", len(revisions), version)
+
+
+@dataclass
+class FakeSupplierLedger:
+    """A supplier ledger in memory (``SupplierLedgerTarget``): documents by ``{documentType}/{number}``.
+
+    ``add`` books a document as anyone would (another channel, or an earlier ledger of ours);
+    failures to inject: ``create_failures`` (as ``FakeVisma``'s, ``committed`` = booked, answer lost),
+    ``listing_failures`` (the next ``existing`` reads), ``release_refusals`` (the next releases)."""
+
+    docs: dict[str, Booked] = field(default_factory=dict)
+    dates: dict[str, date] = field(default_factory=dict)
+    created: list[SupplierInvoiceVoucher] = field(default_factory=list)
+    create_failures: list[Exception] = field(default_factory=list)
+    listing_failures: list[Exception] = field(default_factory=list)
+    release_refusals: list[Exception] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def add(
+        self,
+        voucher: SupplierInvoiceVoucher,
+        *,
+        description: str | None = None,
+        status: str = "Balanced",
+    ) -> Booked:
+        key = f"{voucher.document_type}/{next(self._numbers):06d}"
+        self.docs[key] = Booked(
+            number=key,
+            status=status,
+            financial_period=voucher.financial_period,
+            currency=voucher.currency,
+            lines=tuple(
+                BookedLine(ln.account, ln.amount, Decimal(0), voucher.supplier_reference)
+                for ln in voucher.lines
+            ),
+            etag=f'"{key}-1"',
+            supplier=voucher.supplier,
+            supplier_reference=voucher.supplier_reference,
+            description=description,
+            amount=voucher.total,
+        )
+        self.dates[key] = voucher.document_date
+        return self.docs[key]
+
+    async def create(self, voucher: SupplierInvoiceVoucher) -> Created:
+        self.calls.append(f"create {voucher.supplier}/{voucher.supplier_reference}")
+        failure = self.create_failures.pop(0) if self.create_failures else None
+        if failure is not None and not getattr(failure, "committed", False):
+            raise failure
+        booked = self.add(voucher, description=voucher.description)
+        self.created.append(voucher)
+        if failure is not None:
+            raise failure
+        return Created(booked.number, booked.etag, f"/v1/supplierInvoice/{booked.number}")
+
+    async def release(self, number: str, etag: str | None) -> str | None:
+        self.calls.append(f"release {number}")
+        if self.release_refusals:
+            raise self.release_refusals.pop(0)
+        doc = self.docs[number]
+        if doc.status == "Open":
+            raise RejectedByDestinationError("already released", status=400, visma_message="already released")
+        self.docs[number] = replace(doc, status="Open", etag=f'"{number}-2"')
+        return self.docs[number].etag
+
+    async def get(self, number: str) -> Booked:
+        return self.docs[number]
+
+    async def existing(
+        self, supplier: str, *, date_from: date | None = None, date_to: date | None = None
+    ) -> list[Booked]:
+        self.calls.append(f"existing {supplier}")
+        if self.listing_failures:
+            raise self.listing_failures.pop(0)
+        return [
+            b
+            for key, b in self.docs.items()
+            if b.supplier == supplier
+            and (date_from is None or self.dates[key] >= date_from)
+            and (date_to is None or self.dates[key] <= date_to)
+        ]
 
 
 def _since(stamp: datetime | None, since: datetime | None) -> bool:

@@ -90,11 +90,12 @@ async def test_create_and_get_both_document_types(visma_sim: VismaSim) -> None:
         assert created.etag and created.location.endswith("/v1/supplierInvoice/000001")
         doc = await c.get_supplier_invoice("Invoice", "000001")
         note = await c.get_supplier_invoice("DebitAdj", "000002")  # never the short path
-    assert doc.amount == Decimal("31748.10") and doc.status == "Balanced" and doc.supplier == "10023"
+    # amount is the document's total: the line plus the VAT Visma computes for code 1 (25 %)
+    assert doc.amount == Decimal("39685.13") and doc.status == "Balanced" and doc.supplier == "10023"
     assert doc.supplier_reference == "F-2025-117" and doc.financial_period == "202503"
     assert doc.lines[0].cost == Decimal("31748.10") and doc.lines[0].vat_code == "1"
     assert doc.etag and doc.last_modified is not None and doc.last_modified.tzinfo is not None
-    assert note.document_type == "DebitAdj" and note.amount == Decimal("100.05")
+    assert note.document_type == "DebitAdj" and note.amount == Decimal("125.06")  # 100.05 + 25.01
     stored = visma_sim.supplier_ledger()["documents"][0]
     assert stored["paymentRefNo"] == "1234567890128" and stored["note"] == "Stampli invoice 4711"
     assert_contract_clean(visma_sim)

@@ -86,7 +86,11 @@ def test_create_answers_201_with_location_and_reads_back_exactly(
     assert invoice["status"] == "Balanced" and invoice["hold"] is False
     assert invoice["supplier"]["number"] == "10023" and invoice["supplierReference"] == "F-2025-117"
     assert invoice["postPeriod"] == "032025" and invoice["financialPeriod"] == "202503"
-    assert invoice["amount"] == Decimal("1250.50")
+    # Visma's amount is what the supplier is owed: the lines plus the VAT it computes per code
+    # (25 % of 1250.50 = 312.625, rounded once per code to 312.63)
+    assert invoice["detailTotalInCurrency"] == Decimal("1250.50")
+    assert invoice["vatTotalInCurrency"] == Decimal("312.63")
+    assert invoice["amount"] == Decimal("1563.13")
     line = invoice["invoiceLines"][0]
     assert line["costInCurrency"] == Decimal("1250.50") and line["account"]["number"] == "6800"
     assert line["subaccount"]["subaccountNumber"] == "0200-00" and line["vatCode"]["id"] == "1"
@@ -304,3 +308,35 @@ def test_reset_empties_the_supplier_ledger_and_restores_the_switches(
     defaults = {"holdOnEntry": False, "duplicateReference": "warning", "release": "done"}
     assert after == {**defaults, "documents": []}
     assert api.get(f"{URL}/000001").status_code == 404
+
+
+def test_the_suppliers_vat_in_tax_detail_lines_stands_and_the_control_total_must_match(
+    api: httpx2.Client,
+) -> None:
+    """The supplier rounded per line and charged 312.62; sent as a tax detail line with the control
+    total, Visma's total is the supplier's to the øre and the document releases. A control total
+    that differs from the document's VAT is out of balance: the release fails with Visma's text."""
+    body = invoice_body()
+    body["vatAmount"] = {"value": Decimal("312.62")}
+    body["taxDetailLines"] = [
+        {
+            "taxId": {"value": "1"},
+            "taxableAmount": {"value": Decimal("1250.50")},
+            "vatAmount": {"value": Decimal("312.62")},
+        }
+    ]
+    invoice = decoded(api.get(create(api, body)))
+    assert invoice["vatTotalInCurrency"] == Decimal("312.62") and invoice["amount"] == Decimal("1563.12")
+    released = api.post(f"{URL}/Invoice/{invoice['referenceNumber']}/action/release")
+    assert released.status_code == 200 and released.json()["actionResult"] == "Done"
+
+    off = invoice_body(reference="F-2025-118")
+    off["vatAmount"] = {"value": Decimal("312.62")}  # the control total, but Visma computes 312.63
+    number = decoded(api.get(create(api, off)))["referenceNumber"]
+    refused = api.post(f"{URL}/Invoice/{number}/action/release").json()
+    assert refused["actionResult"] == "Failed" and "out of balance" in refused["errorInfo"]
+
+    unknown = invoice_body(reference="F-2025-119")
+    unknown["taxDetailLines"] = [{"taxId": {"value": "11"}, "vatAmount": {"value": Decimal(1)}}]
+    answer = post_json(api, URL, unknown)
+    assert answer.status_code == 400 and "not used on any line" in answer.text

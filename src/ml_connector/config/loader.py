@@ -27,6 +27,7 @@ from ml_connector.config.model import (
     DEFAULT_FILE_PATTERNS,
     MASTERDATA_LISTS,
     PAYMENT_SOURCES,
+    POSTING_TARGETS,
     AppConfig,
     ClosedPeriodPolicy,
     ConnectionConfig,
@@ -39,6 +40,7 @@ from ml_connector.config.model import (
     PaymentsConfig,
     PaymentSource,
     PostingConfig,
+    PostingTargetName,
     SftpConfig,
     VaultBackendName,
     VaultConfig,
@@ -768,6 +770,7 @@ def _mapping(t: _Table) -> MappingConfig:
     default_bank = t.account("default_bank_account", "") if t.has("default_bank_account") else None
     t.used.add("default_bank_account")
     suppliers = t.str_map("supplier_map")
+    tax_codes = t.str_map("tax_codes")
     optional = {
         key: (t.account(key, "") if t.has(key) else None) or None
         for key in ("discount_account", "exchange_gain_account", "exchange_loss_account", "rounding_account")
@@ -789,6 +792,7 @@ def _mapping(t: _Table) -> MappingConfig:
         bank_accounts=banks,
         default_bank_account=default_bank or None,
         supplier_map=suppliers,
+        tax_codes=tax_codes,
         discount_account=optional["discount_account"],
         exchange_gain_account=optional["exchange_gain_account"],
         exchange_loss_account=optional["exchange_loss_account"],
@@ -862,11 +866,13 @@ def _reverse_charge(t: _Table) -> tuple[dict[str, tuple[str, str]] | None, dict[
 def _posting(t: _Table) -> PostingConfig:
     release = t.boolean("release", True)
     policy = t.choice("closed_period_policy", "park", ("park", "next_open"))
+    target = t.choice("target", "journal", POSTING_TARGETS)
     require_image = t.boolean("require_image", False)
     t.finish()
     return PostingConfig(
         release=release,
         closed_period_policy=cast(ClosedPeriodPolicy, policy),
+        target=cast(PostingTargetName, target),
         require_image=require_image,
     )
 

@@ -16,6 +16,10 @@ from ml_connector.hostkey import PinnedHostKey, parse_host_key
 from ml_connector.redaction import redact_url
 
 ClosedPeriodPolicy = Literal["park", "next_open"]
+# Where an approved invoice is posted: a journal transaction (to ``mapping.credit_account``) or a
+# supplier invoice in Visma's supplier ledger (AP module; README "Choosing the posting target").
+PostingTargetName = Literal["journal", "supplier_invoice"]
+POSTING_TARGETS: tuple[PostingTargetName, ...] = ("journal", "supplier_invoice")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["console", "json"]
 
@@ -75,6 +79,9 @@ class MappingConfig:
     bank_accounts: dict[str, str] = field(default_factory=dict)
     default_bank_account: str | None = None
     supplier_map: dict[str, str] = field(default_factory=dict)
+    # Stampli tax code -> Visma VAT code id (``vatCodeId`` on a supplier-invoice line); used by the
+    # supplier_invoice target, where Visma books the VAT itself from the code.
+    tax_codes: dict[str, str] = field(default_factory=dict)
     discount_account: str | None = None  # early-payment discounts taken (credited)
     exchange_gain_account: str | None = None  # realised exchange gains on payments (credited)
     exchange_loss_account: str | None = None  # realised exchange losses on payments (debited)
@@ -111,6 +118,7 @@ class MappingConfig:
 class PostingConfig:
     release: bool = True
     closed_period_policy: ClosedPeriodPolicy = "park"
+    target: PostingTargetName = "journal"
     # An invoice without its image (images/ beside the export) parks until the image appears;
     # off: it posts without one, with a warning on the document (pipeline/images.py).
     require_image: bool = False

@@ -131,6 +131,7 @@ default_bank_account = "1920"      # cash account for payments whose bank accoun
 # "V-10023" = "10023"
 
 [connections.acme.posting]
+target = "journal"               # or "supplier_invoice": Visma's supplier ledger (needs mapping.tax_codes)
 release = true                   # release each journal transaction right after creating it
 closed_period_policy = "park"    # "park": hold for a person; "next_open": post in the next open period
 require_image = false            # true: an invoice waits for its image (images/ beside the export)

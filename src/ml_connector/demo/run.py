@@ -54,7 +54,7 @@ class DemoResult:
     workdir: Path
 
 
-def _config_text(sftp: EmbeddedSftpServer, sim: SimulatorServer) -> str:
+def _config_text(sftp: EmbeddedSftpServer, sim: SimulatorServer, target: str = "journal") -> str:
     return f"""# Written by `ml-connector demo`: the embedded SFTP server and the Visma simulator on loopback.
 [log]
 level = "WARNING"
@@ -101,12 +101,18 @@ default_bank_account = "1920"
 "1" = "2710"
 "11" = "2711"
 
+[connections.demo.mapping.tax_codes]
+"1" = "1"
+"11" = "11"
+"86" = "86"
+
 [connections.demo.mapping.bank_accounts]
 "DNB-1503.12.34567" = "1920"
 "DNB-EUR-1503.99.12345" = "1921"
 "SEB-5000.00.58398" = "1920"
 
 [connections.demo.posting]
+target = "{target}"
 release = true
 closed_period_policy = "park"
 
@@ -151,6 +157,21 @@ def _duplicates(journal: list[dict[str, Any]]) -> tuple[int, int]:
     return sum(1 for n in refs.values() if n > 1), sum(refs.values())
 
 
+def _supplier_documents(documents: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    """(our references on more than one supplier document, supplier documents carrying our reference
+    (it opens their description), those released, those with an attachment)."""
+    refs: Counter[str] = Counter()
+    released = attached = 0
+    for doc in documents:
+        ref = str(doc.get("description") or "").split(" ", 1)[0]
+        if not ref.startswith("ST-"):
+            continue
+        refs[ref] += 1
+        released += doc.get("status") in ("Open", "Closed")
+        attached += bool(doc.get("attachments"))
+    return sum(1 for n in refs.values() if n > 1), sum(refs.values()), released, attached
+
+
 async def books_outcome(
     rt: Runtime, api_url: str, counts: Mapping[str, int]
 ) -> tuple[list[ReconRow], dict[str, Any]]:
@@ -160,15 +181,28 @@ async def books_outcome(
         recon = await reconcile(rt, visma, PERIOD)
     with httpx2.Client(base_url=api_url, timeout=30) as http:
         journal = http.get("/_sim/journal").json()
+        supplier_docs = http.get("/_sim/supplier-ledger").json()["documents"]
     dup_refs, batches = _duplicates(journal)
+    ledger_dups, ours, released, attached = _supplier_documents(supplier_docs)
     t = totals(recon)
+    supplier_ledger = (
+        {
+            "supplier_invoices_with_our_reference": ours,
+            "released": released,
+            "supplier_invoices_with_attachment": attached,
+        }
+        if rt.config.posting.target == "supplier_invoice"
+        else {}
+    )
     images = image_counts(rt.ledger.all_documents(rt.name))
     return recon, {
+        "target": rt.config.posting.target,
         "posted": counts.get("posted", 0),
         "parked_now": counts.get("parked", 0),
         "skipped": counts.get("skipped", 0),
         "visma_batches_with_our_reference": batches,
-        "duplicates_in_visma": dup_refs,
+        **supplier_ledger,
+        "duplicates_in_visma": dup_refs + ledger_dups,
         # invoice images: attached in Visma (the ledger's record), and the simulator's own count of
         # our batches that carry an attachment (journal mode; the supplier ledger keeps its own)
         "attachments": images["attached"],
@@ -224,7 +258,9 @@ async def run_demo(
     keep: bool = False,
     workdir: Path | None = None,
     then: Callable[[DemoResult, service.App], Awaitable[None]] | None = None,
+    target: str = "journal",
 ) -> DemoResult:
+    """``target``: ``journal`` or ``supplier_invoice`` (the connection's ``posting.target``)."""
     work = workdir or Path(tempfile.mkdtemp(prefix="ml-connector-demo-"))
     export, stampli_root = stage_export(work, n_invoices)
     sftp, sim = start_servers(stampli_root)
@@ -239,7 +275,7 @@ async def run_demo(
         vault.set("demo_sftp_password", sftp.password)
         vault.set("demo_visma_secret", sim.client_secret)
         config_path = work / "ml-connector.toml"
-        config_path.write_text(_config_text(sftp, sim), encoding="utf-8")
+        config_path.write_text(_config_text(sftp, sim, target), encoding="utf-8")
         app = service.open_app(config_path, environ=env, settle_after=timedelta(0))
         rt = app.runtime("demo", actor="demo")
         vendors = await export_vendors(rt, mode="full")  # Stampli gets Visma's suppliers first

@@ -31,6 +31,12 @@ class Booked:
     last_modified: datetime | None = None  # aware UTC
     timestamp: str | None = None  # the destination's version stamp in the body (same as the ETag)
     etag: str | None = None  # only a single read carries one
+    # A supplier-ledger document also names its supplier, the supplier's invoice number, its own
+    # description (ours carries our reference) and its total with VAT (None for a journal batch).
+    supplier: str | None = None
+    supplier_reference: str | None = None
+    description: str | None = None
+    amount: Decimal | None = None
 
     @property
     def references(self) -> frozenset[str]:

@@ -55,6 +55,8 @@ class Period:
     active: bool | None = True
     closed_in_gl: bool | None = False
     start_date: date | None = None
+    # Visma closes the supplier ledger (AP) on its own: a supplier invoice needs this open too.
+    closed_in_ap: bool | None = False
 
 
 @dataclass(frozen=True, slots=True)

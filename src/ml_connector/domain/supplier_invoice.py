@@ -17,6 +17,8 @@ from typing import Literal
 from ml_connector.domain.journal import Segment
 
 DocumentType = Literal["Invoice", "DebitAdj"]
+# AP statuses after a release: the document is in the supplier ledger and can no longer be released.
+RELEASED_STATUSES = frozenset({"Open", "Closed", "Printed", "Reserved", "Prebooked"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,16 @@ class SupplierInvoiceLine:
     description: str
     subaccount: tuple[Segment, ...] = ()
     vat_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VatDetail:
+    """The VAT of one Visma VAT code as the supplier's document states it (Stampli's tax amounts):
+    sent as a tax detail line so that Visma books exactly this VAT instead of recomputing it."""
+
+    vat_code: str
+    taxable: Decimal  # the lines' cost with this code
+    amount: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +54,20 @@ class SupplierInvoiceVoucher:
     exchange_rate: Decimal | None = None
     payment_reference: str | None = None
     note: str | None = None
+    vat: tuple[VatDetail, ...] = ()
+    # Our reference first (``ST-…``, as on a journal line): how a fresh ledger recognises its own
+    # document among the supplier's documents in Visma (another channel's has no such description).
+    description: str | None = None
+
+    @property
+    def net_total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
+
+    @property
+    def vat_total(self) -> Decimal:
+        return sum((d.amount for d in self.vat), Decimal(0))
 
     @property
     def total(self) -> Decimal:
-        return sum((line.amount for line in self.lines), Decimal(0))
+        """What the supplier is owed: the lines' cost plus the VAT (positive for a DebitAdj too)."""
+        return self.net_total + self.vat_total

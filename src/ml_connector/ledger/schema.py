@@ -73,7 +73,7 @@ documents = sa.Table(
     sa.Column("file_id", sa.Integer, sa.ForeignKey("files.id"), nullable=True),
     sa.Column("source", sa.JSON, nullable=False),  # the canonical document: replays post from this
     sa.Column("raw", sa.Text, nullable=True),  # the raw rows or XML fragment it was read from
-    sa.Column("voucher", sa.JSON, nullable=True),  # the exact payload sent to Visma
+    sa.Column("voucher", sa.JSON, nullable=True),  # the domain voucher posted (domain/voucher_codec.py)
     sa.Column("batch_number", sa.String(30), nullable=True),
     sa.Column("etag", sa.String(200), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),

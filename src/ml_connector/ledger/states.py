@@ -95,6 +95,16 @@ _TABLE = (
         meaning="its reference is already booked in Visma: adopted, never sent",
     ),
     Transition(
+        "duplicate_in_visma",
+        (S.PENDING,),
+        (S.PARKED,),
+        "parked",
+        ends_claim=True,
+        opens_failure=True,
+        meaning="Visma already holds a supplier document with its supplier reference that is not ours "
+        "(another channel, e.g. an e-invoice): never sent, a person decides",
+    ),
+    Transition(
         "claimed",
         (S.PENDING,),
         (S.POSTING,),

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ml_connector.domain.journal import Voucher
+from ml_connector.domain.voucher_codec import decode_voucher, is_encoded
+
 
 @dataclass(frozen=True)
 class Posting:
@@ -46,7 +49,13 @@ def booked_amount(kind: str, lines: Iterable[Posting], account: str) -> Decimal:
 
 
 def sent_postings(voucher: Mapping[str, Any] | None) -> list[Posting]:
-    """The lines of a voucher as we sent it (the request body stored in the ledger)."""
+    """The lines of a journal voucher as we sent it: the ledger's domain form
+    (``domain/voucher_codec.py``), or the journal request body an older ledger stored."""
+    if is_encoded(voucher):
+        decoded = decode_voucher(voucher or {})
+        if not isinstance(decoded, Voucher):
+            return []  # a supplier invoice has no counter line of ours (reconcile reads it apart)
+        return [Posting(ln.account, ln.debit, ln.credit) for ln in decoded.lines]
     out: list[Posting] = []
     for line in (voucher or {}).get("journalTransactionLines", []):
         out.append(

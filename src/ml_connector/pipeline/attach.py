@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ml_connector.config.model import ConnectionConfig
 from ml_connector.domain.problems import Category, Problem
 from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE
 from ml_connector.errors import (
     AmbiguousDestinationError,
     RejectedByDestinationError,
@@ -31,7 +32,7 @@ from ml_connector.errors import (
 )
 from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow, worker_id
 from ml_connector.pipeline.crashpoints import crashpoint
-from ml_connector.pipeline.ports import VismaPort
+from ml_connector.pipeline.ports import PostingTarget, VismaPort
 from ml_connector.pipeline.runtime import Runtime
 
 log = logging.getLogger("ml_connector.attach")
@@ -61,6 +62,13 @@ def _archived_image(row: StoredDocument) -> bytes | None:
     except OSError:
         return None
     return content if hashlib.sha256(content).hexdigest() == row.image_sha256 else None
+
+
+def _target(visma: VismaPort, row: StoredDocument) -> PostingTarget[Any]:
+    """Where the document was created: a supplier invoice (its stored voucher says so) or a batch."""
+    if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE and visma.supplier_ledger is not None:
+        return visma.supplier_ledger
+    return visma.posting
 
 
 async def attach_image(
@@ -114,7 +122,7 @@ async def _attach(
     )
     crashpoint("before_attach")
     try:
-        answer = await visma.posting.attach(number, name, content)
+        answer = await _target(visma, row).attach(number, name, content)
     except RejectedByDestinationError as exc:
         _park(
             rt,

@@ -25,6 +25,7 @@ from ml_connector.domain.booked import Booked
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.voucher_codec import encode_voucher
 from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationError
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.masterdata import MasterData
@@ -34,10 +35,10 @@ from ml_connector.pipeline.posting import (
     PostingStats,
     build_voucher,
     finish_created,
-    stored_form,
 )
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.pipeline.settlement import VoucherFacts, bookings_for
+from ml_connector.pipeline.supplier_ledger import uses_supplier_ledger
 
 log = logging.getLogger("ml_connector.booked")
 
@@ -111,6 +112,8 @@ def plan(rt: Runtime, md: MasterData) -> list[Planned]:
     by posting itself, with the reason)."""
     out = []
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING]):
+        if uses_supplier_ledger(rt.config, row.kind):
+            continue  # looked up by supplier instead (pipeline/supplier_booked.py)
         try:
             bookings = bookings_for(rt.ledger, rt.name, row, rt.config.mapping, md.base_currency)
             voucher, _ = build_voucher(row, md, rt.config, VoucherFacts(bookings=bookings))
@@ -152,7 +155,7 @@ async def _adopt(
         "found in Visma, not sent again",
         details={"batches": [b["batch"] for b in batches]},
         batch_number=first["batch"],
-        voucher=stored_form(visma.posting.stored_form(p.voucher)),
+        voucher=encode_voucher(p.voucher),
         period=first["period"] or p.voucher.financial_period,
         etag=None,
     ):

@@ -10,7 +10,7 @@ import os
 import signal
 from collections import Counter
 
-BOUNDARIES = ("after_download", "after_claim", "after_send", "after_record")
+BOUNDARIES = ("after_download", "after_claim", "after_send", "after_record", "after_release")
 _hits: Counter[str] = Counter()
 
 

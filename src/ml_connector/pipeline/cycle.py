@@ -6,8 +6,10 @@
       3. replay parked documents whose missing master data now exists
       4. process files downloaded before a crash, then download and read new files (the SFTP login
          and folder listings run alongside steps 1-3: pipeline.listing)
-      5. learn from Visma which pending references are already booked (bulk listings): adopt those,
-         never send them; then validate and post every other pending document
+      5. learn from Visma which pending references are already booked (bulk listings; for supplier
+         invoices one read per supplier: pipeline/supplier_booked.py): adopt those, never send
+         them; park another channel's supplier invoice; then validate and post every other pending
+         document
 
 The CLI's ``run``, ``serve``'s schedule, ``replay`` and the demo all call this one function.
 """
@@ -33,6 +35,7 @@ from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending, settle
 from ml_connector.pipeline.refresh import refresh
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.supplier_booked import adopt_or_hold, settle_supplier_ledger
 
 log = logging.getLogger("ml_connector.cycle")
 
@@ -93,6 +96,7 @@ async def _cycle(
             # The Stampli side logs in and lists its folders meanwhile (pipeline.listing).
             md: MasterData = await refresh(visma.masterdata, rt.ledger, rt.name, rt.config.visma.company_id)
             await settle(rt, visma, result.posting)
+            await settle_supplier_ledger(rt, visma, result.posting)
             auto_replay(rt, md, result.posting)
             resume_downloaded_files(rt, result.intake)
             if early is not None:
@@ -108,6 +112,7 @@ async def _cycle(
                     log.error("connection %s: SFTP failed: %s", rt.name, exc)
             try:
                 await adopt_booked(rt, visma, md, result.posting)
+                await adopt_or_hold(rt, visma, md, result.posting)  # the supplier ledger's twin
             except LookupIncomplete as exc:
                 # Not knowing what Visma holds concludes nothing: nothing is sent this cycle.
                 result.status = "partial"

@@ -26,7 +26,7 @@ from datetime import date
 from decimal import Decimal
 
 from ml_connector.config.model import MappingConfig
-from ml_connector.domain.documents import Invoice, Payment, PaymentApplication, invoice_key
+from ml_connector.domain.documents import Invoice, InvoiceLine, Payment, PaymentApplication, invoice_key
 from ml_connector.domain.journal import Segment, Voucher, VoucherLine
 from ml_connector.domain.money import percent_of, to_company_currency
 from ml_connector.domain.problems import Category, Problem, Unpostable
@@ -103,6 +103,22 @@ def line_segments(
     return tuple(Segment(sid, value) for sid, value in sorted(values.items()))
 
 
+def require_gl_account(line: InvoiceLine) -> str:
+    """The line's GL account; a line without one cannot be posted to any target (Unpostable)."""
+    if not line.gl_account:
+        raise _unmapped(
+            "line_without_gl_account",
+            f"line {line.line_number} is an {line.line_type} line without a GL account; "
+            "code it to a GL account in Stampli and export it again",
+        )
+    return line.gl_account
+
+
+def cost_center_of(line: object, field: str) -> str | None:
+    """A line's cost-center value from the configured Stampli field (``mapping.cost_center_field``)."""
+    return _cost_center(line, field)
+
+
 def _cost_center(line: object, field: str) -> str | None:
     attr = {"costCenter": "cost_center", "cost_center": "cost_center", "class": "class_"}.get(field, field)
     value = getattr(line, attr, None)
@@ -124,18 +140,13 @@ def invoice_voucher(
     vat: dict[str, Decimal] = defaultdict(Decimal)
     reverse: dict[str, Decimal] = defaultdict(Decimal)  # tax code -> net amount it is self-assessed on
     for line in inv.lines:
-        if not line.gl_account:
-            raise _unmapped(
-                "line_without_gl_account",
-                f"line {line.line_number} is an {line.line_type} line without a GL account; "
-                "code it to a GL account in Stampli and export it again",
-            )
+        gl_account = require_gl_account(line)
         segments = line_segments(mapping, _cost_center(line, mapping.cost_center_field), line.project)
         debit, credit = _side(line.line_net_amount)
         text = line.line_description or ""
         lines.append(
             VoucherLine(
-                account=line.gl_account,
+                account=gl_account,
                 debit=debit,
                 credit=credit,
                 reference=ref,

@@ -14,6 +14,8 @@ ACCOUNT = "account"
 SEGMENT_VALUE = "segment_value"
 SUPPLIER = "supplier"
 PERIOD = "period"
+# A period that must be open in the supplier ledger as well (auto-replay waits for both).
+AP_PERIOD = "ap_period"
 CURRENCY = "currency"
 
 
@@ -48,10 +50,16 @@ class MasterData:
                 return code
         return None
 
-    def period_open(self, period: str) -> bool:
+    def period_open(self, period: str, *, supplier_ledger: bool = False) -> bool:
+        """Open in the general ledger and, for a supplier invoice (``supplier_ledger``), in the
+        supplier ledger too: Visma closes the two separately (``closedInSupplierLedger``)."""
         entry = self.periods.get(period)
-        return entry is not None and entry[0] and not entry[1].get("closed_in_gl", False)
+        if entry is None or not entry[0] or entry[1].get("closed_in_gl", False):
+            return False
+        return not (supplier_ledger and entry[1].get("closed_in_ap", False))
 
-    def next_open_period(self, period: str) -> str | None:
-        later = sorted(p for p in self.periods if p > period and self.period_open(p))
+    def next_open_period(self, period: str, *, supplier_ledger: bool = False) -> str | None:
+        later = sorted(
+            p for p in self.periods if p > period and self.period_open(p, supplier_ledger=supplier_ledger)
+        )
         return later[0] if later else None

@@ -8,9 +8,11 @@ time it hands out is aware UTC (converted once, by the adapter).
     StampliSource   list the ready export files of a folder, download one        (adapters/sftp)
     VismaPort       .masterdata  MasterDataReads: accounts, suppliers, SUBACCOUNT, periods, ...
                     .booked      BookedLookup: what is booked, by period or since a time
-                    .posting     PostingTarget: create / attach / release / read back one voucher
-                                 (JournalTarget today: adapters/visma/ports.py; a supplier-invoice
-                                 target is another implementation of the same port)
+                    .posting     PostingTarget[Voucher]: create / release / read back one journal
+                                 transaction (JournalTarget: adapters/visma/ports.py)
+                    .supplier_ledger  SupplierLedgerTarget (PostingTarget[SupplierInvoiceVoucher]
+                                 + existing): invoices of a posting.target = "supplier_invoice"
+                                 connection (SupplierInvoiceTarget); None otherwise
     Connectors      opens the two above for one connection (``Runtime.visma()/stampli()``)
     LedgerPort      the master-data cache calls of ``refresh``/``snapshot`` and the document
                     reads and moves of intake, posting, settling and replay, in domain types
@@ -24,16 +26,19 @@ from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ml_connector.domain.booked import Attached, Booked, Created
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
 from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
 
 if TYPE_CHECKING:
     from ml_connector.pipeline.runtime import Runtime
+
+V_contra = TypeVar("V_contra", contravariant=True)  # the voucher type a posting target takes
 
 # The master-data cache's shape: key -> (active, facts).
 MasterEntries = Mapping[str, tuple[bool, dict[str, Any]]]
@@ -71,20 +76,26 @@ class BookedLookup(Protocol):
     ) -> list[Booked]: ...
 
 
-class PostingTarget(Protocol):
-    """Where a voucher is posted: one create, never resent while its outcome is unknown; then an
-    optional release. Raises the ``DestinationError`` family (``ml_connector.errors``)."""
+class PostingTarget(Protocol[V_contra]):
+    """Where a voucher of one type is posted: one create, never resent while its outcome is unknown;
+    then an optional release. Raises the ``DestinationError`` family (``ml_connector.errors``)."""
 
-    def stored_form(self, voucher: Voucher) -> dict[str, Any]:
-        """What the ledger keeps of the voucher sent (the target's own request body, as JSON)."""
-        ...
-
-    async def create(self, voucher: Voucher) -> Created: ...
+    async def create(self, voucher: V_contra) -> Created: ...
     async def release(self, number: str, etag: str | None) -> str | None: ...
     async def get(self, number: str) -> Booked: ...
     # Upload a file (the invoice image) to the created document; the same name again is a new
     # revision of the same attachment in Visma, so a resend after a crash is harmless.
     async def attach(self, number: str, name: str, content: bytes) -> Attached: ...
+
+
+class SupplierLedgerTarget(PostingTarget[SupplierInvoiceVoucher], Protocol):
+    """The supplier ledger: supplier invoices, numbered ``{documentType}/{number}``, and the
+    supplier's documents in a document-date window (complete or an error), which is how a document
+    already in Visma (ours, or another channel's) is found before a first create."""
+
+    async def existing(
+        self, supplier: str, *, date_from: date | None = None, date_to: date | None = None
+    ) -> list[Booked]: ...
 
 
 class VismaPort(Protocol):
@@ -95,7 +106,11 @@ class VismaPort(Protocol):
     @property
     def booked(self) -> BookedLookup: ...
     @property
-    def posting(self) -> PostingTarget: ...
+    def posting(self) -> PostingTarget[Voucher]: ...
+    @property
+    def supplier_ledger(self) -> SupplierLedgerTarget | None:
+        """None unless the connection posts to the supplier ledger (``posting.target``)."""
+        ...
 
 
 class Connectors(Protocol):
@@ -169,5 +184,6 @@ __all__ = [
     "MasterDataReads",
     "PostingTarget",
     "StampliSource",
+    "SupplierLedgerTarget",
     "VismaPort",
 ]

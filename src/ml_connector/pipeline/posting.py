@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from ml_connector.config.model import ConnectionConfig
@@ -26,6 +24,8 @@ from ml_connector.domain.documents import invoice_from_json, payment_from_json
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.supplier_invoice import RELEASED_STATUSES
+from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, AnyVoucher, encode_voucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
     FatalDestinationError,
@@ -38,20 +38,26 @@ from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
     invoice_voucher,
     payment_voucher,
-    period_of,
     reversal_voucher,
     void_reference,
 )
-from ml_connector.pipeline.masterdata import PERIOD, SEGMENT_VALUE, MasterData
-from ml_connector.pipeline.ports import VismaPort
+from ml_connector.pipeline.masterdata import AP_PERIOD, PERIOD, SEGMENT_VALUE, MasterData
+from ml_connector.pipeline.periods import choose_period
+from ml_connector.pipeline.ports import PostingTarget, SupplierLedgerTarget, VismaPort
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.pipeline.settlement import NotYet, VoucherFacts, voucher_facts
+from ml_connector.pipeline.supplier_ledger import (
+    check_supplier_invoice,
+    supplier_invoice_voucher,
+    uses_supplier_ledger,
+)
 from ml_connector.pipeline.vendor_drift import bank_change_problems
 
 log = logging.getLogger("ml_connector.posting")
 
-RELEASED = frozenset({"Released", "Posted", "Completed", "Unposted"})
+# Released journal batches, and supplier invoices past their release (Open, Closed, ...).
+RELEASED = frozenset({"Released", "Posted", "Completed", "Unposted"}) | RELEASED_STATUSES
 
 
 @dataclass
@@ -65,32 +71,9 @@ class PostingStats:
     auto_replayed: int = 0
     duplicates_found: int = 0
     already_in_visma: int = 0  # found in Visma before a first create: adopted, not sent again
+    duplicates_in_visma: int = 0  # another channel's supplier invoice found first: parked, not sent
     attached: int = 0  # invoice images attached in Visma (pipeline/attach.py)
     posted_keys: list[str] = field(default_factory=list)
-
-
-def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str, date]:
-    """The period to post in, by the closed-period policy; raises Unpostable to park."""
-    period = period_of(day)
-    if md.period_open(period):
-        return period, day
-    exists = period in md.periods
-    if exists and cfg.posting.closed_period_policy == "next_open":
-        nxt = md.next_open_period(period)
-        if nxt is not None:
-            start = md.periods[nxt][1].get("start_date")
-            first = date.fromisoformat(start) if start else date(int(nxt[:4]), int(nxt[4:]), 1)
-            return nxt, first
-    state = "closed" if exists else "not set up"
-    raise Unpostable(
-        Problem(
-            Category.VISMA_MASTER_DATA,
-            "period_closed" if exists else "period_missing",
-            f"financial period {period} is {state} in Visma company {md.company_id}; open it in Visma "
-            '(or set posting.closed_period_policy = "next_open"), then it posts by itself',
-            ((PERIOD, period),),
-        )
-    )
 
 
 def build_voucher(
@@ -133,17 +116,6 @@ def build_voucher(
     ), (supplier)
 
 
-def stored_form(value: Any) -> Any:
-    """The payload as the ledger keeps it: JSON with every Decimal as its exact text."""
-    if isinstance(value, dict):
-        return {k: stored_form(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [stored_form(v) for v in value]
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return value
-
-
 async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
     rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
     # Invoices before payments, oldest first: a payment's invoice should be in the books first.
@@ -182,6 +154,47 @@ def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem],
     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A document ready to claim: its voucher, the target that takes it and what to call it."""
+
+    voucher: AnyVoucher
+    target: PostingTarget[Any]
+    what: str  # "journal transaction" | "supplier invoice", for reasons and messages
+    problems: list[Problem]
+
+
+async def prepare(rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument) -> Prepared:
+    """Build and check the voucher of the document's target (raises Unpostable to park, NotYet to
+    wait for the next cycle)."""
+    cfg = rt.config
+    if uses_supplier_ledger(cfg, row.kind):
+        invoice = supplier_invoice_voucher(row, md, cfg)
+        return Prepared(
+            invoice, supplier_target(visma), "supplier invoice", check_supplier_invoice(invoice, md, cfg)
+        )
+    facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
+    voucher, supplier = build_voucher(row, md, cfg, facts)
+    problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
+    if row.kind == "payment":  # vendor-master drift: a bank change after approval waits for a person
+        problems += bank_change_problems(rt, row, supplier)
+    return Prepared(voucher, visma.posting, "journal transaction", problems)
+
+
+def supplier_target(visma: VismaPort) -> SupplierLedgerTarget:
+    target = visma.supplier_ledger
+    if target is None:  # the wiring builds it for every supplier_invoice connection
+        raise FatalDestinationError("the connection posts supplier invoices but has no supplier-ledger port")
+    return target
+
+
+def target_of(visma: VismaPort, row: StoredDocument) -> tuple[PostingTarget[Any], str]:
+    """The target a claimed document was (or is being) posted to: its stored voucher says which."""
+    if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
+        return supplier_target(visma), "supplier invoice"
+    return visma.posting, "batch"
+
+
 async def post_one(
     rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument, stats: PostingStats
 ) -> None:
@@ -189,8 +202,7 @@ async def post_one(
     if not image_ready(cfg, row):
         return  # posting.require_image: its image lookup has not finished yet (pipeline/images.py)
     try:
-        facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
-        voucher, supplier = build_voucher(row, md, cfg, facts)
+        prepared = await prepare(rt, visma, md, row)
     except NotYet as exc:
         log.info("%s waits for the next cycle: %s", row.doc_key, exc)
         stats.retry_later += 1
@@ -199,20 +211,18 @@ async def post_one(
         _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
         return
-    problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
-    if row.kind == "payment":  # vendor-master drift: a bank change after approval waits for a person
-        problems += bank_change_problems(rt, row, supplier)
-    if problems:
-        _park(rt, row, "unpostable", problems)
+    if prepared.problems:
+        _park(rt, row, "unpostable", prepared.problems)
         stats.parked += 1
         return
-    dto = stored_form(visma.posting.stored_form(voucher))
+    voucher = prepared.voucher
+    dto = encode_voucher(voucher)  # the domain voucher (domain/voucher_codec.py), not Visma's body
     if not rt.ledger.claim(row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease):
         return  # another worker took it
     crashpoint("after_claim")
     doc_id = row.id
     try:
-        created = await visma.posting.create(voucher)
+        created = await prepared.target.create(voucher)
     except AmbiguousDestinationError as exc:
         stats.unknown += 1
         rt.ledger.transition(
@@ -227,7 +237,7 @@ async def post_one(
         problem = Problem(
             exc.fix_by,  # the classifier's decision, from Visma's message
             f"visma_rejected_{exc.status or 400}",
-            f"Visma refused the journal transaction: {exc.visma_message or exc}",
+            f"Visma refused the {prepared.what}: {exc.visma_message or exc}",
         )
         _park(rt, row, "rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
@@ -248,18 +258,21 @@ async def post_one(
         doc_id,
         "created",
         actor=rt.actor,
-        reason=f"Visma created batch {created.number}",
+        reason=f"Visma created {'batch' if prepared.what.startswith('journal') else prepared.what} "
+        f"{created.number}",
         details={"location": created.location},
         batch_number=created.number,
         etag=created.etag,
     )
     crashpoint("after_record")
+    # The invoice image is attached here, between create and release (helper img: pipeline/attach.py).
     await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
 
 
 async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, stats: PostingStats) -> None:
-    """created -> posted: attach the invoice image, then release the batch when configured,
-    tolerating a release already done."""
+    """created -> posted: attach the invoice image, then release the batch (or supplier invoice) when
+    configured, tolerating a release already done; a refusal (a 200 ``Failed`` included) parks with
+    Visma's text."""
     doc_id = row.id
     attached = await attach_image(rt, visma, row, stats)
     if attached is None:
@@ -270,17 +283,18 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
             stats.posted += 1
             stats.posted_keys.append(row.doc_key)
         return
+    target, what = target_of(visma, row)
     batch = str(row.batch_number)
     etag = row.etag
     try:
         try:
-            new_etag = await visma.posting.release(batch, etag)
+            new_etag = await target.release(batch, etag)
         except RejectedByDestinationError as exc:
-            current = await visma.posting.get(batch)
+            current = await target.get(batch)
             if current.status in RELEASED:
                 new_etag = current.etag
             elif exc.status == 412:
-                new_etag = await visma.posting.release(batch, current.etag)
+                new_etag = await target.release(batch, current.etag)
             else:
                 raise
     except RejectedByDestinationError as exc:
@@ -288,20 +302,21 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
         problem = Problem(
             exc.fix_by,
             "release_refused",
-            f"Visma created batch {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
-            "Visma or replay to retry the release (no second batch is created)",
+            f"Visma created {what} {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
+            f"Visma or replay to retry the release (no second {what} is created)",
         )
         _park(rt, row, "release_rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
     except (RetriableDestinationError, AmbiguousDestinationError) as exc:
         stats.retry_later += 1
-        log.warning("release of batch %s deferred: %s", batch, exc)
+        log.warning("release of %s %s deferred: %s", what, batch, exc)
         return
+    crashpoint("after_release")
     if rt.ledger.transition(
         doc_id,
         "released",
         actor=rt.actor,
-        reason=f"batch {batch} released",
+        reason=f"{what} {batch} released",
         etag=new_etag or etag,
     ):
         stats.posted += 1
@@ -320,16 +335,13 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
                 reason=f"its claimant ({row.claimed_by}) is gone; the create may have reached Visma",
                 expect={"claimed_by": row.claimed_by, "attempts": row.attempts},
             )
-    # A fresh clock: the claims just marked unknown carry a later updated_at than ``now`` above,
-    # so with settle_after = 0 they would otherwise wait a whole extra cycle for their lookup.
-    now = utcnow()
-    unknown = [
-        r
-        for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
-        if r.updated_at is not None and now - r.updated_at >= rt.settle_after
-    ]
+    # A fresh clock (unknown_to_settle): the claims just marked unknown carry a later updated_at
+    # than ``now`` above, so with settle_after = 0 they would otherwise wait a whole extra cycle.
+    unknown = unknown_to_settle(rt)
     index: dict[str, dict[str, list[Booked]]] = {}
     for row in unknown:
+        if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
+            continue  # looked up by supplier instead (supplier_booked.settle_supplier_ledger)
         period = str(row.period)
         if period not in index:
             # One listing per period answers every lookup in it (journal pages are read once).
@@ -340,6 +352,16 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
         await settle_unknown(rt, visma, row, index[period].get(row.reference, []), stats)
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.CREATED]):
         await finish_created(rt, visma, row, stats)
+
+
+def unknown_to_settle(rt: Runtime) -> list[StoredDocument]:
+    """Unknown outcomes old enough to look up (``settle_after``: Visma may still be committing)."""
+    now = utcnow()
+    return [
+        r
+        for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
+        if r.updated_at is not None and now - r.updated_at >= rt.settle_after
+    ]
 
 
 def by_reference(journals: list[Booked]) -> dict[str, list[Booked]]:
@@ -373,9 +395,7 @@ async def settle_unknown(
     batch = found[0]
     full = await visma.posting.get(batch.number)
     stats.settled_found += 1
-    target = (
-        DocStatus.POSTED if (full.status in RELEASED or not rt.config.posting.release) else DocStatus.CREATED
-    )
+    target = status_when_found(rt, full.status)
     if rt.ledger.transition(
         doc_id,
         "settled_found",
@@ -386,11 +406,25 @@ async def settle_unknown(
         batch_number=batch.number,
         etag=full.etag,
     ):
-        if target == DocStatus.POSTED:
-            stats.posted += 1
-            stats.posted_keys.append(row.doc_key)
-        else:
-            await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
+        await after_found(rt, visma, row, target, stats)
+
+
+def status_when_found(rt: Runtime, visma_status: str | None) -> str:
+    """A document found in Visma is posted when Visma has released it (or releasing is off);
+    otherwise created, and released by ``finish_created`` as its own create would have been."""
+    released = visma_status in RELEASED or not rt.config.posting.release
+    return DocStatus.POSTED if released else DocStatus.CREATED
+
+
+async def after_found(
+    rt: Runtime, visma: VismaPort, row: StoredDocument, target: str, stats: PostingStats
+) -> None:
+    """After a found document was recorded as ``target``: count it, or release it."""
+    if target == DocStatus.POSTED:
+        stats.posted += 1
+        stats.posted_keys.append(row.doc_key)
+    else:
+        await finish_created(rt, visma, rt.ledger.document_by_id(row.id), stats)
 
 
 def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
@@ -421,6 +455,8 @@ def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
 def _present(md: MasterData, kind: str, key: str) -> bool:
     if kind == PERIOD:
         return md.period_open(key)
+    if kind == AP_PERIOD:
+        return md.period_open(key, supplier_ledger=True)
     if kind == SEGMENT_VALUE:
         return md.has(SEGMENT_VALUE, key)
     return md.has(kind, key)

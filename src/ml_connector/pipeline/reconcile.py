@@ -5,7 +5,10 @@ show for the same document; the CSV's cells are neutralised against spreadsheet 
 the vendor export's are (``csv_cells.neutralise``).
 
 One listing of the period's journal transactions (pages read once) answers every document; no
-per-document calls. Outcomes:
+per-document calls. Invoices posted to the supplier ledger (``posting.target = "supplier_invoice"``)
+are compared with the supplier's documents instead (one read per supplier, as before a create:
+``pipeline/supplier_booked.py``): our document found by our reference, its total with VAT against
+Stampli's, its release status and its version stamp. Outcomes:
 
     matched            posted, found once, same amount, unchanged since we posted
     missing_in_visma   we posted it, Visma has no line with its reference
@@ -29,6 +32,9 @@ from decimal import Decimal
 
 from ml_connector.csv_cells import neutralise
 from ml_connector.domain.booked import Booked
+from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.domain.voucher_codec import decode_voucher, is_encoded
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.amounts import (
     Posting,
@@ -37,10 +43,12 @@ from ml_connector.pipeline.amounts import (
     sent_postings,
     stored_amount,
 )
-from ml_connector.pipeline.booked import FOUND_IN_VISMA
+from ml_connector.pipeline.booked import FOUND_IN_VISMA, LookupIncomplete
 from ml_connector.pipeline.ports import VismaPort
-from ml_connector.pipeline.posting import by_reference
+from ml_connector.pipeline.posting import RELEASED, by_reference, supplier_target
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.supplier_booked import is_ours, is_supplier_invoice, matches, read_suppliers
+from ml_connector.pipeline.supplier_ledger import uses_supplier_ledger
 
 OUTCOMES = (
     "matched",
@@ -114,9 +122,13 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
     rows: list[ReconRow] = []
     ours: set[str] = set()
     adopted = rt.ledger.keys_with_action(rt.name, FOUND_IN_VISMA)
+    in_supplier_ledger: list[StoredDocument] = []
     for doc in rt.ledger.all_documents(rt.name):
         doc_period = doc.period or (doc.document_date.strftime("%Y%m") if doc.document_date else None)
         if doc_period != p:
+            continue
+        if uses_supplier_ledger(rt.config, doc.kind) or is_supplier_invoice(doc):
+            in_supplier_ledger.append(doc)  # compared with the supplier's documents below
             continue
         ref = str(doc.reference)
         ours.add(ref)
@@ -171,6 +183,7 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
         else:
             outcome, detail = "matched", ""
         rows.append(ReconRow(**base, outcome=outcome, visma_total=str(booked), detail=detail))
+    rows += await _supplier_ledger_rows(rt, visma, in_supplier_ledger, adopted)
     for ref, batches in sorted(index.items()):
         if ref.startswith(OUR_PREFIXES) and ref not in ours:
             rows.append(
@@ -189,6 +202,71 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
                     detail="a batch carries our reference but the ledger has no such document",
                 )
             )
+    return rows
+
+
+async def _supplier_ledger_rows(
+    rt: Runtime, visma: VismaPort, docs: list[StoredDocument], adopted: set[str]
+) -> list[ReconRow]:
+    """Invoices of the supplier-ledger target against the supplier's documents in Visma (one read per
+    supplier): supplier, supplier reference, amount with VAT, release status, changed since posted."""
+    vouchers: dict[int, SupplierInvoiceVoucher] = {}
+    for doc in docs:
+        stored = decode_voucher(doc.voucher or {}) if is_encoded(doc.voucher) else None
+        if isinstance(stored, SupplierInvoiceVoucher):
+            vouchers[doc.id] = stored
+    found: dict[str, list[Booked]] = {}
+    if vouchers:
+        try:
+            found = await read_suppliers(supplier_target(visma), list(vouchers.values()))
+        except LookupIncomplete as exc:  # report Visma's own error, as a failed journal listing does
+            raise exc.__cause__ or exc from None
+    rows = []
+    for doc in docs:
+        voucher = vouchers.get(doc.id)
+        base = {
+            "doc_key": doc.doc_key,
+            "status": doc.status,
+            "reference": str(doc.reference),
+            "vendor": doc.vendor_name or doc.vendor_id or "",
+            "number": doc.number or "",
+            "currency": doc.currency or "",
+            "amount": stored_amount(doc.amount),
+            "sent_total": str(voucher.total) if voucher else "",
+            "batch_number": doc.batch_number or "",
+        }
+        if doc.status == DocStatus.SKIPPED:
+            reason = _skip_reason(rt, str(doc.doc_key))
+            rows.append(ReconRow(**base, outcome="skipped", visma_total="", detail=reason))
+            continue
+        if voucher is None or doc.status not in (DocStatus.POSTED, DocStatus.CREATED):
+            rows.append(ReconRow(**base, outcome="not_posted", visma_total="", detail=f"status {doc.status}"))
+            continue
+        ours = [b for b in matches(found.get(voucher.supplier, []), voucher) if is_ours(b, voucher)]
+        if not ours:
+            detail = f"no supplier document of {voucher.supplier} with reference {voucher.supplier_reference}"
+            rows.append(ReconRow(**base, outcome="missing_in_visma", visma_total="", detail=detail))
+            continue
+        first = ours[0]
+        held = first.amount if first.amount is not None else Decimal(0)
+        state = f"{first.number} {first.status}"
+        if len(ours) > 1:
+            outcome, detail = "duplicate_in_visma", "documents " + ", ".join(b.number for b in ours)
+        elif held != voucher.total:
+            outcome, detail = "amount_difference", f"sent {voucher.total}, Visma holds {held} ({state})"
+        elif doc.etag and first.timestamp and _tag(doc.etag) != _tag(first.timestamp):
+            outcome = "changed_in_visma"
+            detail = f"the supplier invoice was edited in Visma after it was posted ({state})"
+        elif doc.doc_key in adopted:
+            outcome, detail = (
+                "already_in_visma",
+                f"found in Visma before a first create, not sent again ({state})",
+            )
+        else:
+            released = first.status in RELEASED
+            outcome = "matched"
+            detail = state if released or not rt.config.posting.release else f"{state}: not released yet"
+        rows.append(ReconRow(**base, outcome=outcome, visma_total=str(held), detail=detail))
     return rows
 
 

@@ -99,6 +99,7 @@ async def refresh(visma: MasterDataReads, ledger: LedgerPort, connection: str, c
                 p.active is not False,
                 {
                     "closed_in_gl": bool(p.closed_in_gl),
+                    "closed_in_ap": bool(p.closed_in_ap),
                     "start_date": p.start_date.isoformat() if p.start_date else None,
                 },
             )

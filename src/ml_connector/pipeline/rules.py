@@ -6,8 +6,10 @@ Each problem (``domain/problems.py``) says who can fix it (``category``), what i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ml_connector.config.model import MappingConfig
-from ml_connector.domain.journal import Voucher
+from ml_connector.domain.journal import Segment, Voucher
 from ml_connector.domain.problems import Category, Problem
 from ml_connector.pipeline.masterdata import (
     ACCOUNT,
@@ -19,12 +21,41 @@ from ml_connector.pipeline.masterdata import (
 )
 
 # Category and Problem live in domain/problems.py; importing them from here keeps working.
-__all__ = ["Category", "Problem", "check_account", "check_voucher"]
+__all__ = ["Category", "Problem", "check_account", "check_coding", "check_voucher"]
 
 
 def check_voucher(
     voucher: Voucher, md: MasterData, mapping: MappingConfig, *, supplier: str | None
 ) -> list[Problem]:
+    problems = check_coding(
+        voucher.currency,
+        [(ln.account, ln.subaccount) for ln in voucher.lines],
+        md,
+        mapping,
+        supplier=supplier,
+    )
+    if voucher.debit_total != voucher.credit_total:
+        problems.append(
+            Problem(
+                Category.SOURCE_DATA,
+                "unbalanced",
+                f"the voucher does not balance (debit {voucher.debit_total}, credit {voucher.credit_total}); "
+                "the document's totals do not match its lines",
+            )
+        )
+    return problems
+
+
+def check_coding(
+    currency: str,
+    lines: Sequence[tuple[str, tuple[Segment, ...]]],
+    md: MasterData,
+    mapping: MappingConfig,
+    *,
+    supplier: str | None,
+) -> list[Problem]:
+    """Supplier, currency, and each line's account and SUBACCOUNT values against the cached master
+    data: the checks every posting target shares (a journal voucher's or a supplier invoice's lines)."""
     problems: list[Problem] = []
     company = md.company_id
     if supplier is not None and not md.has(SUPPLIER, supplier):
@@ -39,23 +70,23 @@ def check_voucher(
                 ((SUPPLIER, supplier),),
             )
         )
-    if not md.has(CURRENCY, voucher.currency):
+    if not md.has(CURRENCY, currency):
         problems.append(
             Problem(
                 Category.VISMA_MASTER_DATA,
                 "currency_missing",
-                f"currency {voucher.currency} is not set up in Visma company {company}; add it in Visma, "
+                f"currency {currency} is not set up in Visma company {company}; add it in Visma, "
                 "then it posts by itself",
-                ((CURRENCY, voucher.currency),),
+                ((CURRENCY, currency),),
             )
         )
     seen_accounts: set[str] = set()
     seen_segments: set[str] = set()
-    for line in voucher.lines:
-        if line.account not in seen_accounts:
-            seen_accounts.add(line.account)
-            problems.extend(check_account(line.account, md, mapping))
-        for seg in line.subaccount:
+    for account, subaccount in lines:
+        if account not in seen_accounts:
+            seen_accounts.add(account)
+            problems.extend(check_account(account, md, mapping))
+        for seg in subaccount:
             key = segment_key(seg.segment_id, seg.value)
             if key in seen_segments:
                 continue
@@ -73,15 +104,6 @@ def check_voucher(
                         ((SEGMENT_VALUE, key),),
                     )
                 )
-    if voucher.debit_total != voucher.credit_total:
-        problems.append(
-            Problem(
-                Category.SOURCE_DATA,
-                "unbalanced",
-                f"the voucher does not balance (debit {voucher.debit_total}, credit {voucher.credit_total}); "
-                "the document's totals do not match its lines",
-            )
-        )
     return problems
 
 

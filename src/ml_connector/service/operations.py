@@ -18,6 +18,7 @@ from ml_connector.pipeline.runtime import Runtime
 from ml_connector.service import checks
 from ml_connector.service.app import App
 from ml_connector.service.checks import CheckRow
+from ml_connector.service.unreleased import unreleased_by_period
 from ml_connector.vendors.schedule import run_scheduled
 from ml_connector.webhooks.apply import until_next_poll
 
@@ -49,6 +50,9 @@ def status(app: App) -> list[dict[str, Any]]:
                 # found in Visma before a first create (an earlier or lost ledger posted them)
                 "already_in_visma": len(app.ledger.keys_with_action(c.name, FOUND_IN_VISMA)),
                 "open_failures": len(app.ledger.open_failures(c.name)),
+                "posting_target": c.posting.target,
+                # created in Visma, not released: these block the period's close (per YYYYMM)
+                "unreleased": unreleased_by_period(app.ledger, c.name),
                 "last_run": dict(runs[0]) if runs else None,
             }
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ml_connector.adapters.visma.supplier_invoices import supplier_invoice_dto
 from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.documents import Invoice, Payment
 from ml_connector.domain.problems import Unpostable
@@ -23,6 +24,11 @@ from ml_connector.pipeline.posting import build_voucher
 from ml_connector.pipeline.refresh import snapshot
 from ml_connector.pipeline.rules import check_voucher
 from ml_connector.pipeline.settlement import VoucherFacts, bookings_for
+from ml_connector.pipeline.supplier_ledger import (
+    check_supplier_invoice,
+    supplier_invoice_voucher,
+    uses_supplier_ledger,
+)
 from ml_connector.service.app import App
 from ml_connector.stampli.read import read_export
 
@@ -76,21 +82,29 @@ def preview(app: App, path: Path, connection: str | None = None) -> dict[str, An
                 entry["detail"] = VOIDED_UNPOSTED
                 continue
         stored = StoredDocument(kind=values["kind"], source=values["source"], doc_key=values["doc_key"])
+        supplier_ledger = uses_supplier_ledger(rt.config, stored.kind)
         try:
-            bookings = bookings_for(rt.ledger, rt.name, stored, rt.config.mapping, md.base_currency)
-            voucher, supplier = build_voucher(stored, md, rt.config, VoucherFacts(bookings=bookings))
+            if supplier_ledger:
+                invoice = supplier_invoice_voucher(stored, md, rt.config)
+            else:
+                bookings = bookings_for(rt.ledger, rt.name, stored, rt.config.mapping, md.base_currency)
+                voucher, supplier = build_voucher(stored, md, rt.config, VoucherFacts(bookings=bookings))
         except Unpostable as exc:
             entry["action"] = "park"
             entry["problems"] = [p.reason for p in exc.problems]
             continue
-        entry["payload"] = journal_dto(voucher)
-        entry["accounts"] = sorted({ln.account for ln in voucher.lines})
+        # the request body the document's target would send (POST /v1/supplierInvoice or a journal)
+        payload_lines = invoice.lines if supplier_ledger else voucher.lines
+        entry["payload"] = supplier_invoice_dto(invoice) if supplier_ledger else journal_dto(voucher)
+        entry["accounts"] = sorted({ln.account for ln in payload_lines})
         cost_center_segment = rt.config.mapping.cost_center_segment_id
         entry["cost_centers"] = sorted(
-            {s.value for ln in voucher.lines for s in ln.subaccount if s.segment_id == cost_center_segment}
+            {s.value for ln in payload_lines for s in ln.subaccount if s.segment_id == cost_center_segment}
         )
         if not md.accounts:
             entry["problems"] = ["master data not cached yet: run `ml-connector run` or `check` first"]
+        elif supplier_ledger:
+            entry["problems"] = [p.reason for p in check_supplier_invoice(invoice, md, rt.config)]
         else:
             entry["problems"] = [
                 p.reason for p in check_voucher(voucher, md, rt.config.mapping, supplier=supplier)

@@ -16,6 +16,7 @@ from ml_connector.pipeline.rules import Category
 from ml_connector.redaction import redact_value as _redacted
 from ml_connector.service.app import App
 from ml_connector.service.operations import check, failures
+from ml_connector.service.unreleased import unreleased_by_period
 
 
 def search_documents(
@@ -243,6 +244,8 @@ def overview(app: App, days: int = 14) -> list[dict[str, Any]]:
                 "parked": counts.get(DocStatus.PARKED, 0),
                 "posted": counts.get(DocStatus.POSTED, 0),
                 "open_failures": len(app.ledger.open_failures(c.name)),
+                "posting_target": c.posting.target,
+                "unreleased": unreleased_by_period(app.ledger, c.name),
                 "daily": daily_counts(app, c.name, days),
                 "health": _health_from_run(run),
                 "last_check": checked,

@@ -77,6 +77,10 @@ class ConnectionOverview(BaseModel):
     parked: int
     posted: int
     open_failures: int
+    posting_target: str = Field(description="journal | supplier_invoice (posting.target)")
+    unreleased: dict[str, int] = Field(
+        description="Documents created in Visma but not released, per period YYYYMM (they block its close)"
+    )
     daily: list[DayCount]
     health: Health
     last_check: CheckResult | None
@@ -144,7 +148,9 @@ class DocumentDetail(DocumentSummary):
     file_id: int | None
     source: dict[str, Any]
     raw: str | None
-    voucher: dict[str, Any] | None = Field(description="The exact payload sent to Visma")
+    voucher: dict[str, Any] | None = Field(
+        description="The voucher posted (or about to be), as the ledger keeps it: domain/voucher_codec.py"
+    )
     attempts: int
     created_at: datetime
     source_file: SourceFile | None

@@ -18,12 +18,14 @@ from ml_connector.domain.masterdata import Segment
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.store import Ledger
 from ml_connector.logs import log_context
+from ml_connector.pipeline.booked import LookupIncomplete
 from ml_connector.pipeline.cycle import PostStep
 from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER
 from ml_connector.pipeline.ports import MasterDataReads
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
 from ml_connector.pipeline.refresh import account_entries, segment_entries, snapshot, supplier_entries
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.supplier_booked import adopt_or_hold
 from ml_connector.webhooks.notice import SEGMENT, Entity
 from ml_connector.webhooks.stale import StaleEntities
 
@@ -81,7 +83,13 @@ async def apply_stale(rt: Runtime, entities: set[Entity], *, post: PostStep = po
                 md = snapshot(rt.ledger, rt.name, rt.config.visma.company_id)
                 auto_replay(rt, md, stats)
                 if stats.auto_replayed:
+                    # a supplier invoice's first create needs this cycle's read of its supplier's
+                    # documents, as in a cycle (journal mode: nothing to read here)
+                    await adopt_or_hold(rt, visma, md, stats)
                     await post(rt, visma, md, stats)
+        except LookupIncomplete as exc:
+            error = f"webhook refresh: supplier invoice lookup did not finish, nothing posted: {exc}"
+            log.warning("connection %s: %s (the next poll looks again)", rt.name, error)
         except ConnectorError as exc:
             error = f"webhook refresh: {exc}"
             log.warning("connection %s: %s (the next poll refreshes everything)", rt.name, exc)

@@ -2,8 +2,8 @@
 
 ``VismaPorts`` answers the master-data reads and the booked lookup; ``JournalTarget`` is the
 posting side as journal transactions (``POST /v2/journaltransaction`` + release);
-``SupplierInvoiceTarget`` posts to the supplier ledger (``POST /v1/supplierInvoice`` + release), to be
-chosen by the wiring (``ml_connector.wiring``) once the pipeline builds supplier-invoice vouchers;
+``SupplierInvoiceTarget`` posts to the supplier ledger (``POST /v1/supplierInvoice`` + release) for a
+connection whose ``posting.target`` is ``supplier_invoice`` (chosen in ``ml_connector.wiring``).
 ``SupplierPaymentTarget`` posts the payments that settle them (``POST /v1/supplierPayment`` + release,
 voided by a ``VoidPayment``), for the pipeline's payment side in supplier-ledger mode.
 The client already hands out aware UTC times (``models.in_utc``); nothing here converts again.
@@ -67,7 +67,13 @@ def supplier(s: models.Supplier) -> Supplier:
 
 
 def period(p: models.FinancialPeriod) -> Period:
-    return Period(period=p.period, active=p.active, closed_in_gl=p.closed_in_gl, start_date=p.start_date)
+    return Period(
+        period=p.period,
+        active=p.active,
+        closed_in_gl=p.closed_in_gl,
+        start_date=p.start_date,
+        closed_in_ap=p.closed_in_ap,
+    )
 
 
 def booked(j: models.JournalTransaction) -> Booked:
@@ -139,6 +145,10 @@ def booked_supplier_invoice(r: SupplierInvoiceRecord) -> Booked:
         last_modified=r.last_modified,
         timestamp=r.timestamp,
         etag=r.etag,
+        supplier=r.supplier,
+        supplier_reference=r.supplier_reference,
+        description=r.description,
+        amount=r.amount,
     )
 
 
@@ -251,9 +261,12 @@ class SupplierPaymentTarget:
 class VismaPorts:
     """The ``VismaPort`` of one client; closing it closes the client."""
 
-    def __init__(self, client: VismaClient) -> None:
+    def __init__(self, client: VismaClient, *, supplier_ledger: bool = False) -> None:
+        """``supplier_ledger``: the connection posts invoices as supplier invoices
+        (``posting.target = "supplier_invoice"``, chosen in ``ml_connector.wiring``)."""
         self.client = client
         self._posting = JournalTarget(client)
+        self._supplier_ledger = SupplierInvoiceTarget(client) if supplier_ledger else None
         # One read per currency, day and rate type while these ports are open (a cycle): the invoices
         # of one day share their rate. Only answers are kept; an error is raised each time.
         self._rates: dict[tuple[str, date, str | None], Decimal | None] = {}
@@ -278,6 +291,10 @@ class VismaPorts:
     @property
     def posting(self) -> JournalTarget:
         return self._posting
+
+    @property
+    def supplier_ledger(self) -> SupplierInvoiceTarget | None:
+        return self._supplier_ledger
 
     # ------------------------------------------------------------------ master data
 

@@ -15,11 +15,13 @@ from typing import Any
 
 from ml_connector.adapters.visma.models import _bool, _dec, _dt, _int, _obj, _str
 from ml_connector.adapters.visma.wire import PERIOD_FORMAT, value
-from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher
+from ml_connector.domain.supplier_invoice import (
+    RELEASED_STATUSES,
+    SupplierInvoiceLine,
+    SupplierInvoiceVoucher,
+)
 
 SUPPLIER_INVOICE_PATH = "/v1/supplierInvoice"
-# Statuses after a release: the document is in the supplier ledger and can no longer be released.
-RELEASED_STATUSES = frozenset({"Open", "Closed", "Printed", "Reserved", "Prebooked"})
 
 
 def _datetime(d: date) -> str:
@@ -52,8 +54,18 @@ def supplier_invoice_dto(voucher: SupplierInvoiceVoucher) -> dict[str, object]:
         dto["paymentRefNo"] = value(voucher.payment_reference)
     if voucher.note:
         dto["note"] = value(voucher.note)
+    if voucher.description:
+        dto["description"] = value(voucher.description)
     dto["validateLineDetails"] = value(True)
     dto["invoiceLines"] = [_line_dto(line) for line in voucher.lines]
+    if voucher.vat:
+        # The supplier's own VAT per code: Visma books these amounts instead of recomputing them from
+        # its rates (per-line rounding would differ by an øre), and vatAmount is the control total.
+        dto["vatAmount"] = value(voucher.vat_total)
+        dto["taxDetailLines"] = [
+            {"taxId": value(d.vat_code), "taxableAmount": value(d.taxable), "vatAmount": value(d.amount)}
+            for d in voucher.vat
+        ]
     return dto
 
 
@@ -122,6 +134,7 @@ class SupplierInvoiceRecord:
     status: str | None
     supplier: str | None
     supplier_reference: str | None
+    description: str | None
     document_date: datetime | None
     due_date: datetime | None
     financial_period: str | None  # YYYYMM
@@ -143,6 +156,7 @@ class SupplierInvoiceRecord:
             status=_str(d, "status"),
             supplier=_str(_obj(d, "supplier"), "number"),
             supplier_reference=_str(d, "supplierReference"),
+            description=_str(d, "description"),
             document_date=_dt(d, "date"),
             due_date=_dt(d, "dueDate"),
             financial_period=_str(d, "financialPeriod"),

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ml_connector import service
+from ml_connector.config.model import POSTING_TARGETS
 from ml_connector.demo.run import DemoResult, run_demo
 from ml_connector.demo.serve import serve_demo
 from ml_connector.entrypoints.cli.app import app
@@ -42,9 +43,21 @@ def demo(
         ),
     ] = False,
     port: Annotated[int, typer.Option("--port", help="Dashboard port for --serve (0: any free one).")] = 8470,
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            help="Where invoices are posted: journal (journal transactions) or supplier_invoice "
+            "(Visma's supplier ledger).",
+        ),
+    ] = "journal",
 ) -> None:
     """Run the main job against an embedded SFTP server and the Visma simulator: no credentials needed."""
+    if target not in POSTING_TARGETS:
+        raise typer.BadParameter(f"--target must be one of {', '.join(POSTING_TARGETS)}")
     if workers or database:
+        if target != "journal":
+            raise typer.BadParameter("--target supplier_invoice is not available with --workers yet")
         if not (workers and database):
             raise typer.BadParameter("--workers N and --database URL go together")
         from ml_connector.demo.scaled import run_scaled_demo
@@ -57,7 +70,7 @@ def demo(
         _print(result.summary, as_json=as_json, keep_dir=str(result.workdir) if keep else None)
         await serve_demo(application, result.workdir, port=port)
 
-    result = asyncio.run(run_demo(invoices, keep=keep, then=then if serve else None))
+    result = asyncio.run(run_demo(invoices, keep=keep, then=then if serve else None, target=target))
     if serve:
         typer.echo("demo stopped" + (f"; work folder kept: {result.workdir}" if keep else ""))
         raise typer.Exit(_ok(result.summary))
@@ -102,6 +115,11 @@ def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> int:
         console.print(
             f"posted {s['posted']}, parked {s['parked_now']}, duplicates in Visma {s['duplicates_in_visma']}"
         )
+        if s.get("target") == "supplier_invoice":
+            console.print(
+                f"supplier ledger: {s['supplier_invoices_with_our_reference']} supplier invoices, "
+                f"{s['released']} released, {s['attachments']} with the invoice image attached"
+            )
         if "workers" in s:
             per = ", ".join(f"{w}: {n}" for w, n in sorted(s["posted_by_worker"].items()))
             console.print(f"{s['workers']} workers over PostgreSQL; documents posted per worker: {per}")

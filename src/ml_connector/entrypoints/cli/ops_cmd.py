@@ -156,6 +156,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, fmt: Fo
                 str(row["open_failures"]),
                 last_text,
                 str(row["already_in_visma"]),
+                ", ".join(f"{p}: {n}" for p, n in row["unreleased"].items()) or "0",
             ]
         )
     columns = (
@@ -167,6 +168,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, fmt: Fo
         "open failures",
         "last run",
         "already in Visma",
+        "unreleased by period",
     )
     print_table(console, columns, rows, fmt)
 

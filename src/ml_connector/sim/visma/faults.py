@@ -6,10 +6,10 @@ Fault spec (``--faults`` and ``POST /_sim/faults {"spec": ...}``): comma-separat
 ``latency=20ms``       delay every API and token response (``ms`` or ``s``; a bare number is ms)
 ``5xx=0.1``            probability that an API request fails with 500 *before* it is processed
 ``5xx_next=2``         the next N API requests fail with 500 (deterministic)
-``drop_after_commit=0.05``  probability that ``POST /v2/journaltransaction`` (or
-                       ``POST /v1/supplierPayment``) commits and then aborts the TCP connection
-                       without any response (the ambiguous case)
-``drop_next=1``        the next N journal or supplier-payment creates commit and then drop
+``drop_after_commit=0.05``  probability that a create (``POST /v2/journaltransaction``,
+                       ``POST /v1/supplierInvoice`` or ``POST /v1/supplierPayment``) commits and then
+                       aborts the TCP connection without any response (the ambiguous case)
+``drop_next=1``        the next N creates (journal, supplier invoice or payment) commit, then drop
 ``token_ttl=2s``       tokens die after this long although ``expires_in`` still says 3600
 ``seed=42``            seed of the random generator used by the probabilities
 ``total_count=batches``  what ``totalCount`` of ``GET /v2/journaltransaction`` counts: ``lines``

@@ -36,6 +36,7 @@ from ml_connector.sim.visma.state import (
     timestamp_of,
     unwrap,
 )
+from ml_connector.sim.visma.supplier_vat import TaxDetail, tax_details, vat_control
 
 # What a create may name in ``documentType`` (DtoValueOfNullableOfSupplierInvoiceTypes).
 DOCUMENT_TYPES = ("Invoice", "CreditAdj", "DebitAdj", "Prepayment", "Refund", "Payment")
@@ -80,6 +81,17 @@ class SupplierInvoice:
     last_modified: datetime
     warnings: list[str] = field(default_factory=list)
     attachments: dict[str, Attachment] = field(default_factory=dict)  # by file name
+    taxes: list[TaxDetail] = field(default_factory=list)  # VAT per code (supplier_vat.py)
+    vat_control: Decimal | None = None  # the create's ``vatAmount``
+
+    @property
+    def detail_total_in_currency(self) -> Decimal:
+        return sum((ln.cost_in_currency for ln in self.lines), ZERO)
+
+    @property
+    def vat_total_in_currency(self) -> Decimal:
+        return sum((t.vat_amount for t in self.taxes), ZERO)
+
     # What released supplier payments took off the document (amount paid + discount taken), in its
     # currency; ``supplier_payments.py`` moves it and the status (Open <-> Closed).
     settled_in_currency: Decimal = ZERO
@@ -87,7 +99,8 @@ class SupplierInvoice:
 
     @property
     def amount_in_currency(self) -> Decimal:
-        return sum((ln.cost_in_currency for ln in self.lines), ZERO)
+        """What the supplier is owed: the lines plus the VAT."""
+        return self.detail_total_in_currency + self.vat_total_in_currency
 
     @property
     def amount(self) -> Decimal:
@@ -122,8 +135,11 @@ class SupplierInvoice:
             "currencyId": self.currency_id,
             "exchangeRate": self.exchange_rate,
             "amount": self.amount_in_currency,
-            "detailTotalInCurrency": self.amount_in_currency,
-            "detailTotal": self.amount,
+            "detailTotalInCurrency": self.detail_total_in_currency,
+            "detailTotal": (self.detail_total_in_currency * self.exchange_rate).quantize(CENT, ROUND_HALF_UP),
+            "vatTotalInCurrency": self.vat_total_in_currency,
+            "vatAmount": self.vat_control,
+            "taxDetailLines": [t.dto() for t in self.taxes] or None,
             "balanceInCurrency": self.balance_in_currency,
             "balance": self.balance,
             "paySelected": self.pay_selected,
@@ -244,6 +260,7 @@ class SupplierLedger:
         if not isinstance(raw_lines, list) or not raw_lines:
             raise bad_request("A supplier invoice needs at least one line in 'invoiceLines'.")
         lines = [self._line(i, raw) for i, raw in enumerate(raw_lines, start=1)]
+        taxes = tax_details([(ln.vat_code_id, ln.cost_in_currency) for ln in lines], state.vat_codes, body)
         hold_raw = unwrap(body, "hold")
         hold = self.hold_on_entry if hold_raw is None else as_bool(hold_raw, "hold")
         pay_raw = unwrap(body, "paySelected")
@@ -273,6 +290,8 @@ class SupplierLedger:
             created=now,
             last_modified=now,
             warnings=warnings,
+            taxes=taxes,
+            vat_control=vat_control(body),
             pay_selected=False if pay_raw is None else as_bool(pay_raw, "paySelected"),
         )
         self.invoices[(doc_type, number)] = invoice
@@ -425,6 +444,11 @@ class SupplierLedger:
             return f"Document {invoice.reference_number} is on hold and cannot be released."
         if invoice.status != "Balanced":
             return f"Document {invoice.reference_number} has status {invoice.status} and cannot be released."
+        if invoice.vat_control is not None and invoice.vat_control != invoice.vat_total_in_currency:
+            return (
+                f"Document is out of balance: the VAT amount {invoice.vat_control} differs from the "
+                f"document's VAT {invoice.vat_total_in_currency}."
+            )
         return closed_in_ap(self.state, invoice.financial_period)
 
     # ------------------------------------------------------------------ attachments

@@ -43,7 +43,8 @@ def invoice_list(sim: Simulator, request: SimRequest) -> SimResponse:
 def invoice_create(sim: Simulator, request: SimRequest) -> SimResponse:
     invoice = sim.supplier_ledger.create(request.json())
     headers = {"location": _location(request, invoice), "etag": etag_of(invoice.version)}
-    return SimResponse(201, None, headers)
+    # the drop faults hit every create: the document is stored, the answer never arrives
+    return SimResponse(201, None, headers, drop_connection=sim.faults.take_drop())
 
 
 def invoice_get_short(sim: Simulator, request: SimRequest) -> SimResponse:
