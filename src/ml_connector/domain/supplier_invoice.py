@@ -58,6 +58,9 @@ class SupplierInvoiceVoucher:
     # Our reference first (``ST-…``, as on a journal line): how a fresh ledger recognises its own
     # document among the supplier's documents in Visma (another channel's has no such description).
     description: str | None = None
+    # "Approved for payment" in Visma (``paySelected``): set when Visma pays the suppliers
+    # (``payments.source = "visma"``), so that the invoice is in Visma's next payment proposal.
+    pay_selected: bool = False
 
     @property
     def net_total(self) -> Decimal:

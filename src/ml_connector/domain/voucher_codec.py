@@ -73,6 +73,7 @@ def encode_voucher(voucher: AnyVoucher) -> dict[str, Any]:
         "payment_reference": voucher.payment_reference,
         "note": voucher.note,
         "description": voucher.description,
+        "pay_selected": voucher.pay_selected,
         "lines": [
             {
                 "account": ln.account,
@@ -135,6 +136,7 @@ def decode_voucher(stored: Mapping[str, Any]) -> AnyVoucher:
             payment_reference=stored.get("payment_reference"),
             note=stored.get("note"),
             description=stored.get("description"),
+            pay_selected=stored.get("pay_selected") is True,  # absent in vouchers stored before it
             lines=tuple(
                 SupplierInvoiceLine(
                     account=str(ln["account"]),

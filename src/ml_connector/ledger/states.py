@@ -21,7 +21,7 @@ class DocStatus:
     CREATED = "created"  # the batch exists in Visma; release still to do
     POSTED = "posted"  # done
     PARKED = "parked"  # a failure a person or a master-data change must resolve
-    SKIPPED = "skipped"  # not approved in Stampli; never posted
+    SKIPPED = "skipped"  # not approved in Stampli, or a payment Visma pays; never posted
 
     OPEN = (PENDING, POSTING, UNKNOWN, CREATED)
     # not sent to Visma as far as a re-export is concerned: a changed one replaces the stored copy
@@ -69,7 +69,8 @@ _TABLE = (
         (),
         (S.PENDING, S.SKIPPED),
         "received",
-        meaning="a document read from an export (skipped: not approved, or a payment voided before posting)",
+        meaning="a document read from an export (skipped: not approved, a payment voided before posting, "
+        'or a payment when Visma pays, `payments.source = "visma"`)',
     ),
     Transition(
         "superseded",
@@ -85,6 +86,13 @@ _TABLE = (
         (S.SKIPPED,),
         "voided",
         meaning="the payment was voided in Stampli before it was posted",
+    ),
+    Transition(
+        "visma_pays",
+        (S.PENDING,),
+        (S.SKIPPED,),
+        "skipped",
+        meaning='a payment read before the connection said `payments.source = "visma"`: never posted',
     ),
     Transition(
         "found_in_visma",

@@ -404,6 +404,10 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
     values = document_values(doc, file_id)
     values["connection"] = rt.name
     key = values["doc_key"]
+    skip = skip_reason(rt.config, values["kind"])
+    if skip is not None:
+        _ingest_skipped(rt, values, skip, stats)
+        return
     if values["kind"] == "payment_void":
         _ingest_void(rt, doc, values, stats)
         return
@@ -453,6 +457,22 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
         file_id=file_id,
         source=values["source"],
     )
+
+
+def _ingest_skipped(rt: Runtime, values: dict[str, Any], reason: str, stats: IntakeStats) -> None:
+    """Read and reported, never posted (``who_pays``): recorded as skipped with the reason, once."""
+    key = values["doc_key"]
+    existing = rt.ledger.document(rt.name, key)
+    if existing is not None:
+        stats.duplicates += 1
+        stats.note(key, "already_read", f"already in the ledger ({existing.status})")
+        return
+    if rt.ledger.insert_document(values, status=DocStatus.SKIPPED, actor=rt.actor, reason=reason):
+        stats.skipped += 1
+        stats.note(key, "skipped", reason)
+    else:
+        stats.duplicates += 1
+        stats.note(key, "already_read", "read by another process at the same moment; not read again")
 
 
 def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], stats: IntakeStats) -> None:

@@ -53,6 +53,7 @@ from ml_connector.pipeline.supplier_ledger import (
     uses_supplier_ledger,
 )
 from ml_connector.pipeline.vendor_drift import bank_change_problems
+from ml_connector.pipeline.who_pays import skip_reason
 
 log = logging.getLogger("ml_connector.posting")
 
@@ -117,7 +118,7 @@ def build_voucher(
 
 
 async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
-    rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
+    rows = [r for r in rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING]) if not _skipped(rt, r)]
     # Invoices before payments, oldest first: a payment's invoice should be in the books first.
     rows.sort(key=lambda r: (r.kind != "invoice", r.id))
     semaphore = asyncio.Semaphore(max(1, rt.post_concurrency))
@@ -137,6 +138,15 @@ async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
             raise res
         if isinstance(res, BaseException):
             raise res
+
+
+def _skipped(rt: Runtime, row: StoredDocument) -> bool:
+    """A pending payment read before the connection said Visma pays: skipped now, never posted."""
+    reason = skip_reason(rt.config, row.kind)
+    if reason is None:
+        return False
+    rt.ledger.transition(row.id, "visma_pays", actor=rt.actor, reason=reason)
+    return True
 
 
 def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem], **extra: Any) -> None:

@@ -1,6 +1,8 @@
 """Supplier-ledger rules: how a stored Stampli invoice becomes one Visma supplier invoice. Pure.
 
 Chosen per connection by ``posting.target = "supplier_invoice"`` (payments stay journal transactions).
+When Visma pays (``payments.source = "visma"``, ``pipeline/who_pays.py``) each invoice and credit note
+is created approved for payment (``paySelected``), so that Visma's payment proposal picks it up.
 An invoice is an ``Invoice``, a credit note a ``DebitAdj`` (Visma's name for a supplier credit); the
 lines carry each cost as a positive amount with its account, SUBACCOUNT (the journal target's segment
 rules, ``pipeline/journal.py::line_segments``) and the Visma VAT code that ``mapping.tax_codes`` gives
@@ -28,6 +30,7 @@ from ml_connector.pipeline.journal import cost_center_of, invoice_reference, lin
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.periods import choose_period
 from ml_connector.pipeline.rules import check_coding
+from ml_connector.pipeline.who_pays import visma_pays
 
 MAX_DESCRIPTION = 255
 MAX_NOTE = 4000
@@ -106,6 +109,7 @@ def invoice_to_supplier_invoice(
         note=note_of(inv),
         vat=tuple(VatDetail(code, taxable[code], vat[code]) for code in sorted(vat) if vat[code]),
         description=f"{invoice_reference(inv)} {title}"[:MAX_DESCRIPTION],
+        pay_selected=visma_pays(cfg),  # approved in Stampli: ready for Visma's payment proposal
     )
     stampli_total = sign * inv.total_amount
     if voucher.total != stampli_total:

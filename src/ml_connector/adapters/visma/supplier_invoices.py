@@ -56,6 +56,8 @@ def supplier_invoice_dto(voucher: SupplierInvoiceVoucher) -> dict[str, object]:
         dto["note"] = value(voucher.note)
     if voucher.description:
         dto["description"] = value(voucher.description)
+    if voucher.pay_selected:  # payments.source = "visma": ready for Visma's payment proposal
+        dto["paySelected"] = value(True)
     dto["validateLineDetails"] = value(True)
     dto["invoiceLines"] = [_line_dto(line) for line in voucher.lines]
     if voucher.vat:
