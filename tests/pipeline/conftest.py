@@ -166,6 +166,7 @@ class Connection:
         closed_period_policy: str = "park",
         target: str = "journal",
         require_image: bool = False,
+        payments_source: str = "stampli",
     ) -> None:
         text = connection_toml(
             name=self.name,
@@ -180,6 +181,7 @@ class Connection:
             closed_period_policy=closed_period_policy,
             target=target,
             require_image=require_image,
+            payments_source=payments_source,
         )
         self.config_path.write_text(text, encoding="utf-8")
 
@@ -414,6 +416,7 @@ def connection_factory(
         closed_period_policy: str = "park",
         target: str = "journal",
         require_image: bool = False,
+        payments_source: str = "stampli",
     ) -> Connection:
         if made:
             raise RuntimeError("one connection per test (they share the ledger)")
@@ -436,6 +439,7 @@ def connection_factory(
             closed_period_policy=closed_period_policy,
             target=target,
             require_image=require_image,
+            payments_source=payments_source,
         )
         made.append(conn)
         return conn

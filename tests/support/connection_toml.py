@@ -25,6 +25,7 @@ def connection_toml(
     closed_period_policy: str = "park",
     target: str = "journal",
     require_image: bool = False,
+    payments_source: str = "stampli",
 ) -> str:
     """``ml-connector.toml`` text. ``visma`` holds ``VISMA_KEYS`` (the simulator's addresses and ids);
     ``ledger_url`` None leaves the ledger to ML_CONNECTOR_DATABASE_URL."""
@@ -87,4 +88,7 @@ release = {"true" if release else "false"}
 closed_period_policy = "{closed_period_policy}"
 target = "{target}"
 require_image = {"true" if require_image else "false"}
+
+[connections.{name}.payments]
+source = "{payments_source}"
 """

@@ -34,6 +34,7 @@ from ml_connector.pipeline.listing import Listing, list_folders
 from ml_connector.pipeline.ports import StampliSource
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.who_pays import skip_reason
 from ml_connector.private_files import private_dir
 from ml_connector.stampli.codes import SKIP_CODES as READER_SKIP_CODES
 from ml_connector.stampli.errors import FileRejected
