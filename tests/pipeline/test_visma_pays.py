@@ -7,6 +7,7 @@ skipped by the next cycle, not posted."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -77,3 +78,16 @@ def test_journal_target_posts_the_invoices_and_no_payment(connection_factory: Co
     # exactly the invoices' batches: no payment (SP-) nor void (SPV-) reference in Visma
     c.assert_exactly_once(ds.expected(ds.invoice_ids, payments=False))
     _assert_payments_skipped(app, c, ds)
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_preview_shows_each_payment_skipped_with_the_reason(connection_factory: ConnectionFactory) -> None:
+    c = connection_factory(target="supplier_invoice", payments_source="visma")
+    ds = Dataset.make(4, missing=0)
+    local = c.workdir / "stampli_payments_C100234_preview.csv"
+    local.write_text(ds.payments_text(), encoding="utf-8", newline="")
+    shown = c.cli("preview", str(local), "--json")
+    assert shown.returncode == 0, shown.stderr
+    documents = json.loads(shown.stdout)["documents"]
+    assert len(documents) == len(ds.payment_rows) > 0
+    assert {(d["action"], d["detail"]) for d in documents} == {("skip", VISMA_PAYS)}

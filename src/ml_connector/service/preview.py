@@ -29,6 +29,7 @@ from ml_connector.pipeline.supplier_ledger import (
     supplier_invoice_voucher,
     uses_supplier_ledger,
 )
+from ml_connector.pipeline.who_pays import skip_reason
 from ml_connector.service.app import App
 from ml_connector.stampli.read import read_export
 
@@ -73,6 +74,11 @@ def preview(app: App, path: Path, connection: str | None = None) -> dict[str, An
             entry["problems"] = [
                 f"already {existing.status} in Visma with different content; never overwritten"
             ]
+            continue
+        skip = skip_reason(rt.config, values["kind"])
+        if skip is not None:  # payments.source = "visma": read and reported, never posted
+            entry["action"] = "skip"
+            entry["detail"] = skip
             continue
         if values["kind"] == "payment_void" and isinstance(doc, Payment):
             original = rt.ledger.document(rt.name, f"PAY:{doc.stampli_payment_id}")
