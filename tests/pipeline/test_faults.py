@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -156,3 +157,47 @@ async def test_faults_all_at_once_on_postgresql(
 ) -> None:
     """The combined case on PostgreSQL, with tokens also revoked between cycles."""
     await _run_case("all", 8, connection_factory, visma_sim_factory, retry_scale, ledger_between=True)
+
+
+SUPPLIER_INVOICE_CREATE = "POST /v1/supplierInvoice"
+
+
+@pytest.mark.parametrize("case", ["5xx", "ambiguous", "all", "no_location"])
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+async def test_faults_in_supplier_ledger_mode_zero_duplicates_zero_losses(
+    case: str,
+    retry_scale: Callable[[float], None],
+    connection_factory: ConnectionFactory,
+    visma_sim_factory: Callable[..., VismaSim],
+) -> None:
+    """The same faults with the supplier-ledger target: every invoice becomes exactly one supplier
+    invoice, each unknown create settled by the per-supplier lookup, never by a blind resend."""
+    options, scale = CASES[case]
+    retry_scale(scale)
+    sim = visma_sim_factory(seed="demo", **options)
+    c = connection_factory(sim, target="supplier_invoice")
+    ds = Dataset.make(24, missing=0, seed=21)
+    ids = ds.invoice_ids
+    c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0001.csv", ds.invoices_text(ids[:12]))
+    c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0002.csv", ds.invoices_text(ids[12:]))
+    app = c.open_app()
+    burner_429 = burn(sim) if "rate_limit" in options else 0
+
+    results = await cycles_until_settled(app, c.name, max_cycles=15)
+
+    stats = sim.stats()
+    statuses: dict[str, dict[str, int]] = stats["statuses"]
+    if case in ("5xx", "all"):
+        assert statuses.get(SUPPLIER_INVOICE_CREATE, {}).get("500", 0) > 0, statuses
+    if case in ("ambiguous", "all"):
+        assert stats["dropped_after_commit"] > 0, stats
+    if case == "all":
+        assert stats["rate_limited"] > burner_429, stats
+    c.assert_exactly_once_in_supplier_ledger(
+        {f"ST-{i}": Decimal(ds.invoice_rows[i][0]["totalAmount"]) for i in ids}
+    )
+    assert app.ledger.status_counts(c.name) == {DocStatus.POSTED: len(ids)}
+    assert app.ledger.open_failures(c.name) == []
+    if case != "5xx":  # a 500 before processing is retried; the others leave outcomes unknown
+        assert sum(r.posting.settled_found for r in results) > 0, "unknown creates must be found again"
+    assert sum(r.posting.duplicates_found for r in results) == 0

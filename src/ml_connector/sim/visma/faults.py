@@ -14,7 +14,7 @@ Fault spec (``--faults`` and ``POST /_sim/faults {"spec": ...}``): comma-separat
 ``seed=42``            seed of the random generator used by the probabilities
 ``total_count=batches``  what ``totalCount`` of ``GET /v2/journaltransaction`` counts: ``lines``
                        (the default, as Visma documents it) or ``batches`` (pages still count lines)
-``no_location=1``      journal and supplier-payment creates answer 201 without a ``Location``
+``no_location=1``      every create (journal, supplier invoice and payment) answers 201 without a ``Location``
                        header (``0`` turns it off)
 =====================  =====================================================================
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ml_connector.sim.visma.actions import action_response
+from ml_connector.sim.visma.actions import action_response, created
 from ml_connector.sim.visma.attachments import file_part
 from ml_connector.sim.visma.http import SimRequest, SimResponse, json_response
 from ml_connector.sim.visma.state import etag_of, page_slice, with_metadata
@@ -42,9 +42,9 @@ def invoice_list(sim: Simulator, request: SimRequest) -> SimResponse:
 
 def invoice_create(sim: Simulator, request: SimRequest) -> SimResponse:
     invoice = sim.supplier_ledger.create(request.json())
-    headers = {"location": _location(request, invoice), "etag": etag_of(invoice.version)}
-    # the drop faults hit every create: the document is stored, the answer never arrives
-    return SimResponse(201, None, headers, drop_connection=sim.faults.take_drop())
+    # the create faults hit every create: the document is stored, the answer loses its Location or
+    # never arrives
+    return created(sim, _location(request, invoice), invoice.version)
 
 
 def invoice_get_short(sim: Simulator, request: SimRequest) -> SimResponse:
