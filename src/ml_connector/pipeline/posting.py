@@ -32,7 +32,7 @@ from ml_connector.errors import (
     RejectedByDestinationError,
     RetriableDestinationError,
 )
-from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow
+from ml_connector.ledger.store import DocStatus, Move, claim_is_dead, utcnow
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
     invoice_voucher,
@@ -50,6 +50,7 @@ from ml_connector.pipeline.vendor_drift import bank_change_problems
 log = logging.getLogger("ml_connector.posting")
 
 RELEASED = frozenset({"Released", "Posted", "Completed", "Unposted"})
+LEFT_ON_HOLD = Move("posted", reason="left on hold")  # created -> posted when releasing is off
 
 
 @dataclass
@@ -90,9 +91,7 @@ def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str
     )
 
 
-def build_voucher(
-    doc: StoredDocument, md: MasterData, cfg: ConnectionConfig
-) -> tuple[Voucher, str | None]:
+def build_voucher(doc: StoredDocument, md: MasterData, cfg: ConnectionConfig) -> tuple[Voucher, str | None]:
     """The voucher for a stored document and the Visma supplier it must name. Pure."""
     mapping = cfg.mapping
     source: dict[str, Any] = dict(doc.source)
@@ -127,7 +126,7 @@ def stored_form(value: Any) -> Any:
 
 
 async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
-    rows = rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING])
+    rows = await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.PENDING])
     # Invoices before payments, oldest first: a payment's invoice should be in the books first.
     rows.sort(key=lambda r: (r.kind != "invoice", r.id))
     semaphore = asyncio.Semaphore(max(1, rt.post_concurrency))
@@ -149,10 +148,10 @@ async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
             raise res
 
 
-def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem], **extra: Any) -> None:
+async def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem], **extra: Any) -> None:
     first = problems[0]
     missing = [m for p in problems for m in p.missing_json()]
-    rt.ledger.park(
+    await rt.ledger.aio.park(
         row.id,
         event,
         category=first.category,
@@ -171,18 +170,18 @@ async def post_one(
     try:
         voucher, supplier = build_voucher(row, md, cfg)
     except Unpostable as exc:
-        _park(rt, row, "unpostable", list(exc.problems))
+        await _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
         return
     problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
     if row.kind == "payment":  # vendor-master drift: a bank change after approval waits for a person
         problems += bank_change_problems(rt, row, supplier)
     if problems:
-        _park(rt, row, "unpostable", problems)
+        await _park(rt, row, "unpostable", problems)
         stats.parked += 1
         return
     dto = stored_form(visma.posting.stored_form(voucher))
-    if not rt.ledger.claim(
+    if not await rt.ledger.aio.claim(
         row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
     ):
         return  # another worker took it
@@ -192,7 +191,7 @@ async def post_one(
         created = await visma.posting.create(voucher)
     except AmbiguousDestinationError as exc:
         stats.unknown += 1
-        rt.ledger.transition(
+        await rt.ledger.aio.transition(
             doc_id,
             "outcome_unknown",
             actor=rt.actor,
@@ -206,11 +205,11 @@ async def post_one(
             f"visma_rejected_{exc.status or 400}",
             f"Visma refused the journal transaction: {exc.visma_message or exc}",
         )
-        _park(rt, row, "rejected", [problem], visma_answer=exc.visma_message or str(exc))
+        await _park(rt, row, "rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
     except RetriableDestinationError as exc:
         stats.retry_later += 1
-        rt.ledger.transition(
+        await rt.ledger.aio.transition(
             doc_id,
             "retry_later",
             actor=rt.actor,
@@ -218,29 +217,37 @@ async def post_one(
         )
         return
     except FatalDestinationError:
-        rt.ledger.transition(doc_id, "aborted", actor=rt.actor, reason="fatal")
+        await rt.ledger.aio.transition(doc_id, "aborted", actor=rt.actor, reason="fatal")
         raise
     crashpoint("after_send")
-    rt.ledger.transition(
-        doc_id,
+    recorded = Move(
         "created",
-        actor=rt.actor,
         reason=f"Visma created batch {created.number}",
         details={"location": created.location},
-        batch_number=created.number,
-        etag=created.etag,
+        values={"batch_number": created.number, "etag": created.etag},
     )
+    if not rt.config.posting.release:
+        # Nothing is sent between created and posted (the batch stays on hold): one commit for both.
+        if await rt.ledger.aio.transitions(doc_id, [recorded, LEFT_ON_HOLD], actor=rt.actor):
+            _count_posted(stats, row)
+        crashpoint("after_record")
+        return
+    await rt.ledger.aio.transitions(doc_id, [recorded], actor=rt.actor)
     crashpoint("after_record")
-    await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
+    await finish_created(rt, visma, await rt.ledger.aio.document_by_id(doc_id), stats)
+
+
+def _count_posted(stats: PostingStats, row: StoredDocument) -> None:
+    stats.posted += 1
+    stats.posted_keys.append(row.doc_key)
 
 
 async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, stats: PostingStats) -> None:
     """created -> posted: release the batch when configured, tolerating a release already done."""
     doc_id = row.id
     if not rt.config.posting.release:
-        if rt.ledger.transition(doc_id, "posted", actor=rt.actor, reason="left on hold"):
-            stats.posted += 1
-            stats.posted_keys.append(row.doc_key)
+        if await rt.ledger.aio.transitions(doc_id, [LEFT_ON_HOLD], actor=rt.actor):
+            _count_posted(stats, row)
         return
     batch = str(row.batch_number)
     etag = row.etag
@@ -263,13 +270,13 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
             f"Visma created batch {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
             "Visma or replay to retry the release (no second batch is created)",
         )
-        _park(rt, row, "release_rejected", [problem], visma_answer=exc.visma_message or str(exc))
+        await _park(rt, row, "release_rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
     except (RetriableDestinationError, AmbiguousDestinationError) as exc:
         stats.retry_later += 1
         log.warning("release of batch %s deferred: %s", batch, exc)
         return
-    if rt.ledger.transition(
+    if await rt.ledger.aio.transition(
         doc_id,
         "released",
         actor=rt.actor,
@@ -283,9 +290,9 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
 async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     """Finish what earlier runs left open, before any new work."""
     now = utcnow()
-    for row in rt.ledger.documents_with_status(rt.name, [DocStatus.POSTING]):
+    for row in await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.POSTING]):
         if claim_is_dead(row.claimed_by, row.claim_expires, now):
-            rt.ledger.transition(
+            await rt.ledger.aio.transition(
                 row.id,
                 "claim_expired",
                 actor=rt.actor,
@@ -297,7 +304,7 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     now = utcnow()
     unknown = [
         r
-        for r in rt.ledger.documents_with_status(rt.name, [DocStatus.UNKNOWN])
+        for r in await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.UNKNOWN])
         if r.updated_at is not None and now - r.updated_at >= rt.settle_after
     ]
     index: dict[str, dict[str, list[Booked]]] = {}
@@ -310,7 +317,7 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
             except (RetriableDestinationError, AmbiguousDestinationError):
                 continue  # look again next cycle
         await settle_unknown(rt, visma, row, index[period].get(row.reference, []), stats)
-    for row in rt.ledger.documents_with_status(rt.name, [DocStatus.CREATED]):
+    for row in await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.CREATED]):
         await finish_created(rt, visma, row, stats)
 
 
@@ -329,7 +336,7 @@ async def settle_unknown(
     found = sorted(found, key=lambda j: j.number)
     if not found:
         stats.settled_not_found += 1
-        rt.ledger.transition(
+        await rt.ledger.aio.transition(
             doc_id,
             "settled_not_found",
             actor=rt.actor,
@@ -348,7 +355,7 @@ async def settle_unknown(
     target = (
         DocStatus.POSTED if (full.status in RELEASED or not rt.config.posting.release) else DocStatus.CREATED
     )
-    if rt.ledger.transition(
+    if await rt.ledger.aio.transition(
         doc_id,
         "settled_found",
         target,
@@ -362,7 +369,7 @@ async def settle_unknown(
             stats.posted += 1
             stats.posted_keys.append(row.doc_key)
         else:
-            await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
+            await finish_created(rt, visma, await rt.ledger.aio.document_by_id(doc_id), stats)
 
 
 def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
