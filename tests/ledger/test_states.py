@@ -104,10 +104,13 @@ def test_every_status_change_names_an_event_of_the_table() -> None:
         for stmt in tree.body:  # module constants: LEFT_ON_HOLD = Move("posted", ...)
             value = stmt.value if isinstance(stmt, ast.Assign) else None
             if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == MOVE:
-                event = value.args[0]
-                assert isinstance(event, ast.Constant) and event.value in TRANSITIONS, f"{name}:{stmt.lineno}"
-                assert not TRANSITIONS[event.value].opens_failure, f"{name}:{stmt.lineno}"
-                seen.add(event.value)
+                literal = value.args[0]
+                assert isinstance(literal, ast.Constant) and isinstance(literal.value, str), (
+                    f"{name}:{stmt.lineno}"
+                )
+                assert literal.value in TRANSITIONS, f"{name}:{stmt.lineno}: {literal.value!r}"
+                assert not TRANSITIONS[literal.value].opens_failure, f"{name}:{stmt.lineno}"
+                seen.add(literal.value)
     # every event but "received" (the insert) is used by some call site, or by the ledger itself
     assert seen | {"received", "claimed", "superseded"} == set(TRANSITIONS)
 

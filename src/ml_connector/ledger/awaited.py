@@ -14,13 +14,13 @@ from typing import Any
 
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.documents import (
-    Move,
     apply_moves,
     claim_in,
     park_in,
     read_document,
     read_with_status,
 )
+from ml_connector.ledger.moves import Move
 from ml_connector.ledger.writer import LedgerWriter
 
 

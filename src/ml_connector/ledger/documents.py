@@ -7,7 +7,6 @@ document's status. Reads hand out ``domain.stored.StoredDocument`` (rows are con
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from ml_connector.ledger.claims import worker_id
 from ml_connector.ledger.clock import utcnow
 from ml_connector.ledger.engine import LedgerBase, inserted_id
 from ml_connector.ledger.failures import add_failure
+from ml_connector.ledger.moves import Move
 from ml_connector.ledger.schema import documents, failures
 from ml_connector.ledger.states import CLAIM_COLUMNS, Transition, step
 
@@ -166,18 +166,6 @@ class DocumentRecords(LedgerBase):
 # The operations themselves, on an open transaction: the methods above run each in a transaction of
 # its own; the posting path's awaited calls (``ledger.awaited``) run them in the writer thread, many
 # documents per commit. Either way each is one compare-and-set with its audit row.
-
-
-@dataclass(frozen=True)
-class Move:
-    """One event to apply to a document (see ``DocumentRecords.transition`` for the fields)."""
-
-    event: str
-    to_status: str | None = None
-    reason: str | None = None
-    details: Mapping[str, Any] | None = None
-    expect: Mapping[str, Any] | None = None
-    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 def read_document(conn: Connection, doc_id: int) -> StoredDocument:

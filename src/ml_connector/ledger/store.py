@@ -21,10 +21,11 @@ from ml_connector.ledger.awaited import AwaitedDocuments
 from ml_connector.ledger.cache import MasterDataCache
 from ml_connector.ledger.claims import claim_is_dead, worker_id
 from ml_connector.ledger.clock import utcnow
-from ml_connector.ledger.documents import DocumentRecords, Move
+from ml_connector.ledger.documents import DocumentRecords
 from ml_connector.ledger.engine import MIGRATION_LOCK_KEY, MIGRATIONS
 from ml_connector.ledger.failures import FailureRecords
 from ml_connector.ledger.files import FileRecords
+from ml_connector.ledger.moves import Move
 from ml_connector.ledger.runs import RunLog
 from ml_connector.ledger.states import DocStatus
 from ml_connector.ledger.sync_marks import SyncMarks
