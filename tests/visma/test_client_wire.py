@@ -131,3 +131,13 @@ def test_journal_dto_matches_our_visma_contract() -> None:
         Draft202012Validator(schema).validate(json.loads(wire.dumps(dto)))
     # and the contract lists exactly what we send: no stale entry that nothing uses
     assert set(wire.journal_dto(full)) == set(field_names(contract.schemas["JournalTransactionUpdate"]))
+
+
+def test_one_encoder_for_client_and_simulator() -> None:
+    # The simulator answers with the product's own encoder: a twin could write amounts differently.
+    from ml_connector.sim.visma import jsonio
+
+    assert jsonio.dumps is wire.dumps and jsonio.loads is wire.loads
+    assert wire.dumps({"a": Decimal("-0.00"), "b": Decimal("-1.50")}) == '{"a":0.00,"b":-1.50}'
+    with pytest.raises(TypeError, match="keys are strings"):
+        wire.dumps({1: "x"})

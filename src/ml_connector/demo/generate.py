@@ -44,7 +44,6 @@ MISSING_DEPARTMENT = "450"  # not in the demo Visma company until the demo creat
 BANK_ACCOUNTS = {"NOK": "DNB-1503.12.34567", "SEK": "SEB-5000.00.58398", "EUR": "DNB-EUR-1503.99.12345"}
 
 
-
 def create_missing_cost_center(api_url: str) -> None:
     """What a Visma administrator does halfway through the demo: create the missing cost center
     (through the simulator's control API), so that the parked invoices replay by themselves."""
@@ -57,6 +56,7 @@ def create_missing_cost_center(api_url: str) -> None:
                 "description": "Prosjektkontor",
             },
         ).raise_for_status()
+
 
 def _money(ore: int) -> str:
     return str((Decimal(ore) / 100).quantize(Decimal("0.01")))

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from ml_connector.demo.generate import Export, create_missing_cost_center, gener
 from ml_connector.masterdata.export import MasterdataResult, export_masterdata
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.reconcile import ReconRow, reconcile, totals
+from ml_connector.pipeline.runtime import Runtime
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
 from ml_connector.sim.visma.server import SimulatorOptions, SimulatorServer
 from ml_connector.vault import FileBackend, FileKeySource, Vault, generate_key
@@ -146,6 +147,32 @@ def _duplicates(journal: list[dict[str, Any]]) -> tuple[int, int]:
     return sum(1 for n in refs.values() if n > 1), sum(refs.values())
 
 
+async def books_outcome(
+    rt: Runtime, api_url: str, counts: Mapping[str, int]
+) -> tuple[list[ReconRow], dict[str, Any]]:
+    """What the books show after a demo (both demos report it the same way): the ledger's counts,
+    the simulator's batches with our references, and the reconciliation of the demo period."""
+    async with rt.visma() as visma:
+        recon = await reconcile(rt, visma, PERIOD)
+    with httpx2.Client(base_url=api_url, timeout=30) as http:
+        journal = http.get("/_sim/journal").json()
+    dup_refs, batches = _duplicates(journal)
+    t = totals(recon)
+    return recon, {
+        "posted": counts.get("posted", 0),
+        "parked_now": counts.get("parked", 0),
+        "skipped": counts.get("skipped", 0),
+        "visma_batches_with_our_reference": batches,
+        "duplicates_in_visma": dup_refs,
+        "reconciliation": {
+            "matched": t["matched"],
+            "missing": t["missing_in_visma"],
+            "differences": t["amount_difference"] + t["changed_in_visma"] + t["duplicate_in_visma"],
+            "not_posted": t["not_posted"],
+        },
+    }
+
+
 def stage_export(work: Path, n_invoices: int) -> tuple[Export, Path]:
     """A generated Stampli export in ``work/stampli``, laid out as Stampli's SFTP folders."""
     export = generate(n_invoices)
@@ -200,31 +227,15 @@ async def run_demo(
         coding_delta = await export_masterdata(rt, modes={"cost_centers": "delta"})
         _write(stampli_root / "outbound" / "payments", export.voids_csv)
         second = await run_cycle(rt)
-        async with rt.visma() as visma:
-            recon = await reconcile(rt, visma, PERIOD)
-        with httpx2.Client(base_url=sim.api_url, timeout=30) as http:
-            journal = http.get("/_sim/journal").json()
-        dup_refs, batches = _duplicates(journal)
-        counts = app.ledger.status_counts("demo")
-        t = totals(recon)
+        recon, books = await books_outcome(rt, sim.api_url, app.ledger.status_counts("demo"))
         summary = {
             "invoices": len(export.invoices),
             "payments": export.payments,
             "payment_voids": len(export.voids_csv and export.voids_csv[0][1].splitlines()[1:]),
-            "posted": counts.get("posted", 0),
             "posted_first_cycle": first.posting.posted,
             "parked_first_cycle": first.posting.parked,
             "replayed": second.posting.auto_replayed,
-            "parked_now": counts.get("parked", 0),
-            "skipped": counts.get("skipped", 0),
-            "visma_batches_with_our_reference": batches,
-            "duplicates_in_visma": dup_refs,
-            "reconciliation": {
-                "matched": t["matched"],
-                "missing": t["missing_in_visma"],
-                "differences": t["amount_difference"] + t["changed_in_visma"] + t["duplicate_in_visma"],
-                "not_posted": t["not_posted"],
-            },
+            **books,
             "seconds": {"first_cycle": round(first.seconds, 2), "second_cycle": round(second.seconds, 2)},
             "vendors_exported": vendors.vendors_exported if vendors.status == "ok" else 0,
             "coding_lists": _coding_summary(coding),

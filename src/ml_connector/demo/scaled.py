@@ -24,26 +24,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import sqlalchemy as sa
 
 from ml_connector import service
 from ml_connector.demo.generate import create_missing_cost_center
 from ml_connector.demo.run import (
     KEY_FILE,
-    PERIOD,
     SFTP_ENV,
     VAULT_FILE,
     VISMA_ENV,
     _config_text,
-    _duplicates,
     _write,
+    books_outcome,
     stage_export,
     start_servers,
 )
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.schema import audit, documents
-from ml_connector.pipeline.reconcile import reconcile, totals
 from ml_connector.redaction import redact_url
 from ml_connector.scale.worker import sqlalchemy_url, upgrade
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
@@ -186,13 +183,7 @@ async def run_scaled_demo(
         )
         app = service.open_app(config_path, environ=env, settle_after=timedelta(0))
         rt = app.runtime(name, actor="demo")
-        async with rt.visma() as visma:
-            recon = await reconcile(rt, visma, PERIOD)
-        with httpx2.Client(base_url=sim.api_url, timeout=30) as http:
-            journal = http.get("/_sim/journal").json()
-        dup_refs, batches = _duplicates(journal)
-        counts = fleet.counts()
-        t = totals(recon)
+        _, books = await books_outcome(rt, sim.api_url, fleet.counts())
         by_worker = fleet.posted_by_worker()
         return {
             "mode": "workers",
@@ -204,20 +195,10 @@ async def run_scaled_demo(
             "invoices": len(export.invoices),
             "payments": export.payments,
             "payment_voids": n_voids,
-            "posted": counts.get("posted", 0),
             "posted_first_cycle": after_first.get("posted", 0),
             "parked_first_cycle": after_first.get("parked", 0),
             "replayed": fleet.audit_count("replayed"),
-            "parked_now": counts.get("parked", 0),
-            "skipped": counts.get("skipped", 0),
-            "visma_batches_with_our_reference": batches,
-            "duplicates_in_visma": dup_refs,
-            "reconciliation": {
-                "matched": t["matched"],
-                "missing": t["missing_in_visma"],
-                "differences": t["amount_difference"] + t["changed_in_visma"] + t["duplicate_in_visma"],
-                "not_posted": t["not_posted"],
-            },
+            **books,
             "seconds": {
                 "first_cycle": round(first, 2),
                 "second_cycle": round(second, 2),
