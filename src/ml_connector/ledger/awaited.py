@@ -62,30 +62,6 @@ class AwaitedDocuments:
             lambda conn: claim_in(conn, doc_id, voucher=voucher, period=period, lease=lease)
         )
 
-    async def park(
-        self,
-        doc_id: int,
-        event: str,
-        *,
-        category: str,
-        code: str,
-        reason: str,
-        actor: str,
-        visma_answer: str | None = None,
-        missing: list[dict[str, str]] | None = None,
-        **values: Any,
-    ) -> bool:
-        return await self.writer.run(
-            lambda conn: park_in(
-                conn,
-                doc_id,
-                event,
-                category=category,
-                code=code,
-                reason=reason,
-                actor=actor,
-                visma_answer=visma_answer,
-                missing=missing,
-                values=values,
-            )
-        )
+    async def park(self, doc_id: int, event: str, **kwargs: Any) -> bool:
+        """``DocumentRecords.park`` (the arguments: ``documents.park_in``'s)."""
+        return await self.writer.run(lambda conn: park_in(conn, doc_id, event, **kwargs))

@@ -133,34 +133,11 @@ class DocumentRecords(LedgerBase):
             file_id=file_id,
         )
 
-    def park(
-        self,
-        doc_id: int,
-        event: str,
-        *,
-        category: str,
-        code: str,
-        reason: str,
-        actor: str,
-        visma_answer: str | None = None,
-        missing: list[dict[str, str]] | None = None,
-        **values: Any,
-    ) -> bool:
+    def park(self, doc_id: int, event: str, **kwargs: Any) -> bool:
         """Apply a parking ``event`` (one that opens a failure): the document moves to ``parked``
-        and its failure is opened, in one transaction."""
+        and its failure is opened, in one transaction. The arguments: ``park_in``'s."""
         with self.tx() as conn:
-            return park_in(
-                conn,
-                doc_id,
-                event,
-                category=category,
-                code=code,
-                reason=reason,
-                actor=actor,
-                visma_answer=visma_answer,
-                missing=missing,
-                values=values,
-            )
+            return park_in(conn, doc_id, event, **kwargs)
 
 
 # The operations themselves, on an open transaction: the methods above run each in a transaction of
@@ -239,12 +216,12 @@ def park_in(
     code: str,
     reason: str,
     actor: str,
-    visma_answer: str | None,
-    missing: list[dict[str, str]] | None,
-    values: Mapping[str, Any],
+    visma_answer: str | None = None,
+    missing: list[dict[str, str]] | None = None,
+    **values: Any,
 ) -> bool:
     """A parking ``event``: the document moves to ``parked`` and its failure is opened (the open
-    one it had is superseded), in the caller's transaction."""
+    one it had is superseded), in the caller's transaction; ``values``: columns the event records."""
     change = step(event)
     if not change.opens_failure:
         raise ValueError(f"event {event!r} does not park a document")

@@ -125,19 +125,8 @@ class AwaitedDocumentsPort(Protocol):
     ) -> bool: ...
     async def transitions(self, doc_id: int, moves: Sequence[Move], *, actor: str) -> bool: ...
     async def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool: ...
-    async def park(
-        self,
-        doc_id: int,
-        event: str,
-        *,
-        category: str,
-        code: str,
-        reason: str,
-        actor: str,
-        visma_answer: str | None = None,
-        missing: list[dict[str, str]] | None = None,
-        **values: Any,
-    ) -> bool: ...
+    # park's arguments: LedgerPort.park's below
+    async def park(self, doc_id: int, event: str, **kwargs: Any) -> bool: ...
 
 
 class LedgerPort(Protocol):
