@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -163,8 +164,8 @@ default_bank_account = "1920"
 "1" = "2710"
 
 [connections.acme.mapping.reverse_charge]
-"86" = ["2712", "2702"]
-"87" = { input = "2713", output = "2703" }
+"86" = ["2712", "2702", "25"]
+"87" = { input = "2713", output = "2703", rate = 15 }
 
 [connections.acme.mapping.bank_accounts]
 "DNB-1503.12.34567" = "1921"
@@ -182,6 +183,7 @@ closed_period_policy = "next_open"
     assert m.default_segments == {1: "0000", 2: "00"}
     assert m.project_map == {"P-2025-014": "14"} and m.tax_accounts == {"1": "2710"}
     assert m.reverse_charge == {"86": ("2712", "2702"), "87": ("2713", "2703")}
+    assert m.reverse_charge_rates == {"86": Decimal("25"), "87": Decimal("15")}
     assert m.bank_accounts == {"DNB-1503.12.34567": "1921"} and m.default_bank_account == "1920"
     assert m.supplier_map == {"V-10023": "10023"}
     p = load_config(write(text), environ=ENV).connections[0].posting
@@ -396,3 +398,39 @@ def test_documented_profile_example_is_accepted_by_the_reader(write: Write) -> N
     broken = text.replace('decimal_sep = ","', 'decimal_sep = "x"')
     with pytest.raises(ConfigError, match="decimal_sep"):
         load_config(write(broken), environ=ENV, profile_validator=validator)
+
+
+def test_accounting_keys_are_read_exactly_and_checked(write: Write) -> None:
+    text = (
+        BASE
+        + """\
+discount_account = "3090"
+exchange_gain_account = "8060"
+exchange_loss_account = "8160"
+rounding_account = "7790"
+rounding_max = "0.10"
+"""
+    )
+    m = load_config(write(text), environ=ENV).connections[0].mapping
+    assert (m.discount_account, m.exchange_gain_account, m.exchange_loss_account) == ("3090", "8060", "8160")
+    assert m.rounding_account == "7790" and m.rounding_max == Decimal("0.10")
+    assert m.accounting_accounts() == {"3090", "8060", "8160", "7790"}
+    defaults = load_config(write(BASE), environ=ENV).connections[0].mapping
+    assert defaults.rounding_account is None and defaults.rounding_max == Decimal("0.05")
+    bad = (
+        BASE
+        + """\
+discount_account = 3090
+rounding_max = 0.1
+[connections.acme.mapping.reverse_charge]
+"86" = { input = "2720", output = "2740" }
+"87" = ["2720", "2740", "1,5"]
+"88" = ["2720", "2740", "250"]
+"""
+    )
+    problems = "\n".join(problems_of(write(bad)))
+    assert 'write account numbers as strings, e.g. discount_account = "3090"' in problems
+    assert "rounding_max" in problems and "not a float" in problems  # never read through a float
+    assert "reverse_charge.86.rate" in problems and "required: the self-assessed VAT rate" in problems
+    assert "reverse_charge.87.rate" in problems and "decimal number written as a string" in problems
+    assert "reverse_charge.88.rate" in problems and "250 is out of range" in problems

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,9 @@ class FakeVisma:
     created: list[Voucher] = field(default_factory=list)  # every voucher a create booked, in order
     create_failures: list[Exception] = field(default_factory=list)
     listing_failures: list[Exception] = field(default_factory=list)
+    # (currency, rate type) -> [(effective date, rate)]; rate_failures: raised by the next rate reads
+    rates: dict[tuple[str, str | None], list[tuple[date, Decimal]]] = field(default_factory=dict)
+    rate_failures: list[Exception] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _clock: datetime = T0
@@ -203,6 +207,14 @@ class FakeVisma:
     async def currencies(self) -> list[Currency]:
         self.calls.append("currencies")
         return list(self.currency_list)
+
+    async def currency_rate(self, currency: str, day: date, *, rate_type: str | None) -> Decimal | None:
+        """The latest of ``rates[(currency, rate_type)]`` effective on or before ``day``."""
+        self.calls.append(f"currency_rate {currency} {day.isoformat()} {rate_type}")
+        if self.rate_failures:
+            raise self.rate_failures.pop(0)
+        known = sorted((d, r) for d, r in self.rates.get((currency, rate_type), []) if d <= day)
+        return known[-1][1] if known else None
 
     async def account(self, number: str) -> Account | None:
         return self.accounts_by_number.get(number)

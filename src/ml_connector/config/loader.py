@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ from ml_connector.config.model import (
     WebhooksConfig,
 )
 from ml_connector.config.secrets import SecretRef, SecretRefSyntaxError, SecretResolver, default_resolver
+from ml_connector.domain.money import AmountFormatError, parse_amount
 from ml_connector.errors import ConfigError, SecretError
 from ml_connector.hostkey import HostKeyFormatError, parse_host_key
 
@@ -753,13 +755,19 @@ def _mapping(t: _Table) -> MappingConfig:
     if project_map and project_segment is None:
         t.add("project_map", "needs project_segment_id (which SUBACCOUNT segment the project goes to)")
     tax_accounts = t.str_map("tax_accounts", accounts=True)
-    reverse = _reverse_charge(t)
+    reverse, rates = _reverse_charge(t)
     for code in sorted(set(reverse or ()) & set(tax_accounts)):
         t.ctx.add((*t.path, "reverse_charge", code), "tax code is also listed in tax_accounts; keep one")
     banks = t.str_map("bank_accounts", accounts=True)
     default_bank = t.account("default_bank_account", "") if t.has("default_bank_account") else None
     t.used.add("default_bank_account")
     suppliers = t.str_map("supplier_map")
+    optional = {
+        key: (t.account(key, "") if t.has(key) else None) or None
+        for key in ("discount_account", "exchange_gain_account", "exchange_loss_account", "rounding_account")
+    }
+    rounding_max = _amount(t, "rounding_max", Decimal("0.05"), lo=Decimal(0), hi=Decimal(100))
+    rate_type = t.opt_text("currency_rate_type")
     t.finish()
     return MappingConfig(
         credit_account=credit,
@@ -771,34 +779,78 @@ def _mapping(t: _Table) -> MappingConfig:
         project_map=project_map,
         tax_accounts=tax_accounts,
         reverse_charge=reverse,
+        reverse_charge_rates=rates,
         bank_accounts=banks,
         default_bank_account=default_bank or None,
         supplier_map=suppliers,
+        discount_account=optional["discount_account"],
+        exchange_gain_account=optional["exchange_gain_account"],
+        exchange_loss_account=optional["exchange_loss_account"],
+        rounding_account=optional["rounding_account"],
+        rounding_max=rounding_max,
+        currency_rate_type=rate_type,
     )
 
 
-def _reverse_charge(t: _Table) -> dict[str, tuple[str, str]] | None:
+def _amount(t: _Table, key: str, default: Decimal, *, lo: Decimal, hi: Decimal) -> Decimal:
+    """A decimal number written as a string (``"0.05"``) or an integer; never read through a float."""
+    value = t.raw(key, None)
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            number = parse_amount(value)
+        except AmountFormatError:
+            t.add(key, f'must be a decimal number written as a string, e.g. {key} = "{default}"')
+            return default
+    else:
+        example = f'{key} = "{default}"'
+        t.add(key, f"must be a decimal number written as a string, e.g. {example}, not {_toml_type(value)}")
+        return default
+    if not lo <= number <= hi:
+        t.add(key, f"{number} is out of range: must be between {lo} and {hi}")
+        return default
+    return number
+
+
+def _reverse_charge(t: _Table) -> tuple[dict[str, tuple[str, str]] | None, dict[str, Decimal]]:
+    """``taxCode -> (input VAT account, output VAT account)`` and ``taxCode -> rate`` (percent)."""
     sub = t.sub("reverse_charge")
     if sub is None:
-        return None
+        return None, {}
     out: dict[str, tuple[str, str]] = {}
-    hint = 'use ["INPUT_VAT_ACCOUNT", "OUTPUT_VAT_ACCOUNT"] or { input = "...", output = "..." }'
+    rates: dict[str, Decimal] = {}
+    hint = (
+        'use ["INPUT_VAT_ACCOUNT", "OUTPUT_VAT_ACCOUNT", "RATE"] '
+        'or { input = "...", output = "...", rate = "25" }'
+    )
     for code, value in sub.data.items():
         sub.used.add(code)
-        pair: list[object]
         if isinstance(value, dict):
             inner = _Table(sub.ctx, sub.p(code), value)
-            pair = [inner.account("input"), inner.account("output")]
+            accounts = (inner.account("input"), inner.account("output"))
+            if not inner.has("rate"):
+                inner.used.add("rate")
+                inner.add("rate", 'required: the self-assessed VAT rate in percent, e.g. rate = "25"')
+                rate = None
+            else:
+                rate = _amount(inner, "rate", Decimal(-1), lo=Decimal("0.01"), hi=Decimal(100))
             inner.finish()
-            if all(pair):
-                out[code] = (cast(str, pair[0]), cast(str, pair[1]))
+            if all(accounts) and rate is not None and rate > 0:
+                out[code], rates[code] = accounts, rate
             continue
-        pair = value if isinstance(value, list) else []
-        if len(pair) != 2 or not all(isinstance(a, str) and a.strip() for a in pair):
-            sub.add(code, f"must name two accounts: {hint}")
+        items = value if isinstance(value, list) else []
+        if len(items) != 3 or not all(isinstance(a, str) and a.strip() for a in items[:2]):
+            sub.add(code, f"must name two accounts and the rate: {hint}")
             continue
-        out[code] = (cast(str, pair[0]).strip(), cast(str, pair[1]).strip())
-    return out
+        holder = _Table(sub.ctx, sub.p(code), {"rate": items[2]})
+        rate = _amount(holder, "rate", Decimal(-1), lo=Decimal("0.01"), hi=Decimal(100))
+        if rate > 0:
+            out[code] = (cast(str, items[0]).strip(), cast(str, items[1]).strip())
+            rates[code] = rate
+    return out, rates
 
 
 def _posting(t: _Table) -> PostingConfig:

@@ -7,6 +7,7 @@ with ``ref.resolve(resolver)`` or ``resolve_secret(ref, environ)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,9 +70,37 @@ class MappingConfig:
     project_map: dict[str, str] = field(default_factory=dict)
     tax_accounts: dict[str, str] = field(default_factory=dict)
     reverse_charge: dict[str, tuple[str, str]] | None = None  # taxCode -> (input VAT, output VAT)
+    # taxCode -> the self-assessed VAT rate in percent (25 for 25 %); the loader requires one per code.
+    reverse_charge_rates: dict[str, Decimal] = field(default_factory=dict)
     bank_accounts: dict[str, str] = field(default_factory=dict)
     default_bank_account: str | None = None
     supplier_map: dict[str, str] = field(default_factory=dict)
+    discount_account: str | None = None  # early-payment discounts taken (credited)
+    exchange_gain_account: str | None = None  # realised exchange gains on payments (credited)
+    exchange_loss_account: str | None = None  # realised exchange losses on payments (debited)
+    rounding_account: str | None = None  # a voucher's rounding difference, at most rounding_max
+    rounding_max: Decimal = Decimal("0.05")  # in the voucher's currency; a larger difference parks
+    currency_rate_type: str | None = None  # Visma's rate type for a day's rate (None: any type)
+
+    @property
+    def books_exchange_differences(self) -> bool:
+        """Exchange differences are booked once an exchange gain or loss account is configured."""
+        return self.exchange_gain_account is not None or self.exchange_loss_account is not None
+
+    def accounting_accounts(self) -> set[str]:
+        """The accounts the accounting rules post to (reverse charge, discount, exchange difference,
+        rounding): named by the configuration, so a missing one is the configuration's to fix."""
+        named: set[str] = set()
+        for pair in (self.reverse_charge or {}).values():
+            named.update(pair)
+        optional = (
+            self.discount_account,
+            self.exchange_gain_account,
+            self.exchange_loss_account,
+            self.rounding_account,
+        )
+        named.update(a for a in optional if a)
+        return named
 
     def cost_center_value(self, raw: str) -> str:
         """The SUBACCOUNT segment value for a Stampli cost-center value: stripped, left-padded with 0."""

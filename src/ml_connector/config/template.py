@@ -98,6 +98,12 @@ cost_center_segment_id = 1
 cost_center_length = 4             # left-padded with "0": "200" -> "0200"
 # project_segment_id = 2           # SUBACCOUNT segment for the Stampli project, with project_map
 default_bank_account = "1920"      # cash account for payments whose bank account is not listed
+# Accounting completeness (docs/accounting.md); each is off until set:
+# discount_account = "7770"        # early-payment discounts taken (credited)
+# exchange_gain_account = "8060"   # realised exchange gain on payments in a foreign currency
+# exchange_loss_account = "8160"   # realised exchange loss
+# rounding_account = "7790"        # a voucher's rounding difference, at most rounding_max
+# rounding_max = "0.05"            # in the voucher's currency; a larger difference parks
 
 [connections.acme.mapping.default_segments]
 # Values for SUBACCOUNT segments the invoice does not fill (segment id = value).
@@ -110,8 +116,8 @@ default_bank_account = "1920"      # cash account for payments whose bank accoun
 "11" = "2711"
 
 [connections.acme.mapping.reverse_charge]
-# Reverse-charge taxCode = [input VAT account, output VAT account]
-"86" = ["2720", "2740"]
+# Reverse-charge taxCode = [input VAT account, output VAT account, self-assessed VAT rate in %]
+"86" = ["2720", "2740", "25"]
 
 [connections.acme.mapping.bank_accounts]
 # Stampli bankAccount = cash GL account

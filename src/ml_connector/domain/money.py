@@ -10,7 +10,7 @@ import decimal
 import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 # A context that refuses floats and silent invalid operations. Nothing installs it globally: the
 # functions here pass it explicitly, and the places that compute with amounts (a cycle, reading an
@@ -79,6 +79,22 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     """The one rounding rule: half-even to the currency's minor unit."""
     exp = Decimal(1).scaleb(-minor_units(currency), context=MONEY_CONTEXT)
     return amount.quantize(exp, rounding=ROUND_HALF_EVEN, context=MONEY_CONTEXT)
+
+
+def to_company_currency(amount: Decimal, rate: Decimal, company_currency: str) -> Decimal:
+    """``amount`` (document currency) in the company currency at ``rate`` (company-currency units per
+    document-currency unit), rounded as Visma converts one journal line: half away from zero to the
+    company currency's minor unit (the simulator does the same; see docs/accounting.md). Each line
+    is converted alone, so a voucher that balances in its currency can miss by an øre per line."""
+    exp = Decimal(1).scaleb(-minor_units(company_currency), context=MONEY_CONTEXT)
+    product = MONEY_CONTEXT.multiply(amount, rate)
+    return product.quantize(exp, rounding=ROUND_HALF_UP, context=MONEY_CONTEXT)
+
+
+def percent_of(amount: Decimal, rate_percent: Decimal, currency: str) -> Decimal:
+    """``rate_percent`` % of ``amount``, rounded by the one rule (``round_money``): a computed VAT."""
+    share = MONEY_CONTEXT.divide(MONEY_CONTEXT.multiply(amount, rate_percent), Decimal(100))
+    return round_money(share, currency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ A document's amount is its own total as Stampli states it: an invoice's ``totalA
 a credit note), a payment's ``paymentAmount`` (what left the bank, net of applied credit notes), and
 for a voided payment the amount of the payment it reverses. The ledger stores it when the document is
 read (``documents.amount``). A voucher carries the same number on its counter line, the line
-``pipeline/journal.py`` builds last: the credit account for an invoice, the bank account for a payment.
+``pipeline/journal.py`` builds last: the credit account for an invoice, the bank account for a payment
+(in the voucher's currency: a payment written in the company currency, docs/accounting.md, carries
+the company-currency amount there).
 Summing a voucher's debits is *not* the document's amount: a payment that nets a credit note debits
 the gross invoice amounts (31748.10) while paying 25510.60.
 """

@@ -37,6 +37,7 @@ from ml_connector.pipeline.posting import (
     stored_form,
 )
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.settlement import VoucherFacts, bookings_for
 
 log = logging.getLogger("ml_connector.booked")
 
@@ -111,7 +112,8 @@ def plan(rt: Runtime, md: MasterData) -> list[Planned]:
     out = []
     for row in rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING]):
         try:
-            voucher, _ = build_voucher(row, md, rt.config)
+            bookings = bookings_for(rt.ledger, rt.name, row, rt.config.mapping, md.base_currency)
+            voucher, _ = build_voucher(row, md, rt.config, VoucherFacts(bookings=bookings))
         except Unpostable:
             continue
         out.append(Planned(row, voucher))

@@ -426,9 +426,7 @@ def ingest(rt: Runtime, doc: Invoice | Payment, file_id: int | None, stats: Inta
             file_id=file_id or 0,
             actor=rt.actor,
         ):
-            rt.ledger.resolve_failures(
-                existing.id, actor=rt.actor, reason="superseded by a re-export"
-            )
+            rt.ledger.resolve_failures(existing.id, actor=rt.actor, reason="superseded by a re-export")
             stats.superseded += 1
             stats.note(
                 key,

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -60,6 +61,9 @@ class MasterDataReads(Protocol):
     async def account(self, number: str) -> Account | None: ...
     async def supplier(self, number: str) -> Supplier | None: ...
     async def segment_value(self, segment_id: int, value: str) -> SegmentValue | None: ...
+    # Company-currency units per unit of ``currency`` in force on ``day`` (of ``rate_type``, None: any
+    # type); None when the destination has no rate on or before that day. An error concludes nothing.
+    async def currency_rate(self, currency: str, day: date, *, rate_type: str | None) -> Decimal | None: ...
 
 
 class BookedLookup(Protocol):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -45,6 +45,7 @@ from ml_connector.pipeline.masterdata import PERIOD, SEGMENT_VALUE, MasterData
 from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.settlement import NotYet, VoucherFacts, voucher_facts
 from ml_connector.pipeline.vendor_drift import bank_change_problems
 
 log = logging.getLogger("ml_connector.posting")
@@ -91,23 +92,40 @@ def choose_period(day: date, md: MasterData, cfg: ConnectionConfig) -> tuple[str
     )
 
 
-def build_voucher(doc: StoredDocument, md: MasterData, cfg: ConnectionConfig) -> tuple[Voucher, str | None]:
-    """The voucher for a stored document and the Visma supplier it must name. Pure."""
+def build_voucher(
+    doc: StoredDocument,
+    md: MasterData,
+    cfg: ConnectionConfig,
+    facts: VoucherFacts | None = None,
+) -> tuple[Voucher, str | None]:
+    """The voucher for a stored document and the Visma supplier it must name. Pure: what it needs
+    beyond the document (``pipeline/settlement.py``) comes in ``facts``."""
     mapping = cfg.mapping
+    company = md.base_currency
+    facts = facts or VoucherFacts()
+    bookings = facts.bookings
     source: dict[str, Any] = dict(doc.source)
     if doc.kind == "invoice":
         inv = invoice_from_json(source)
+        if inv.exchange_rate is None and facts.invoice_rate is not None:
+            inv = replace(inv, exchange_rate=facts.invoice_rate)  # Visma's of the day, now recorded
         period, day = choose_period(inv.effective_posting_date, md, cfg)
         supplier = mapping.supplier_map.get(inv.vendor_id, inv.vendor_id)
-        return invoice_voucher(inv, mapping, period=period, transaction_date=day), supplier
+        voucher = invoice_voucher(inv, mapping, period=period, transaction_date=day, company_currency=company)
+        return voucher, supplier
     pay = payment_from_json(source)
     supplier = mapping.supplier_map.get(pay.vendor_id, pay.vendor_id)
     if doc.kind == "payment":
         period, day = choose_period(pay.payment_date, md, cfg)
-        return payment_voucher(pay, mapping, period=period, transaction_date=day), supplier
+        voucher = payment_voucher(
+            pay, mapping, period=period, transaction_date=day, company_currency=company, bookings=bookings
+        )
+        return voucher, supplier
     when = pay.voided_at.date() if pay.voided_at else pay.payment_date
     period, day = choose_period(when, md, cfg)
-    original = payment_voucher(pay, mapping, period=period, transaction_date=day)
+    original = payment_voucher(
+        pay, mapping, period=period, transaction_date=day, company_currency=company, bookings=bookings
+    )
     why = f"payment {pay.payment_number or pay.stampli_payment_id} voided in Stampli: {pay.void_reason or ''}"
     return reversal_voucher(
         original, reference=void_reference(pay), period=period, transaction_date=day, why=why
@@ -168,7 +186,12 @@ async def post_one(
 ) -> None:
     cfg = rt.config
     try:
-        voucher, supplier = build_voucher(row, md, cfg)
+        facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
+        voucher, supplier = build_voucher(row, md, cfg, facts)
+    except NotYet as exc:
+        log.info("%s waits for the next cycle: %s", row.doc_key, exc)
+        stats.retry_later += 1
+        return
     except Unpostable as exc:
         await _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1

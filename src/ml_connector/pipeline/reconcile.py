@@ -115,9 +115,7 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
     ours: set[str] = set()
     adopted = rt.ledger.keys_with_action(rt.name, FOUND_IN_VISMA)
     for doc in rt.ledger.all_documents(rt.name):
-        doc_period = doc.period or (
-            doc.document_date.strftime("%Y%m") if doc.document_date else None
-        )
+        doc_period = doc.period or (doc.document_date.strftime("%Y%m") if doc.document_date else None)
         if doc_period != p:
             continue
         ref = str(doc.reference)

@@ -88,7 +88,11 @@ def check_voucher(
 def check_account(number: str, md: MasterData, mapping: MappingConfig) -> list[Problem]:
     company = md.company_id
     entry = md.accounts.get(number)
-    configured = number == mapping.credit_account or number in mapping.tax_accounts.values()
+    configured = (
+        number == mapping.credit_account
+        or number in mapping.tax_accounts.values()
+        or number in mapping.accounting_accounts()
+    )
     if entry is None:
         return [
             Problem(

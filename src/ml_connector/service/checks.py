@@ -98,6 +98,10 @@ def mapped_accounts(mapping: MappingConfig) -> list[tuple[str, str]]:
     for code, (input_vat, output_vat) in (mapping.reverse_charge or {}).items():
         out += [(f'mapping.reverse_charge."{code}" (input)', input_vat)]
         out += [(f'mapping.reverse_charge."{code}" (output)', output_vat)]
+    for key in ("discount_account", "exchange_gain_account", "exchange_loss_account", "rounding_account"):
+        account = getattr(mapping, key)
+        if account:
+            out.append((f"mapping.{key}", account))
     return out
 
 

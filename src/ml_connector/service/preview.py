@@ -22,6 +22,7 @@ from ml_connector.pipeline.intake import SKIP_CODES, document_values
 from ml_connector.pipeline.posting import build_voucher
 from ml_connector.pipeline.refresh import snapshot
 from ml_connector.pipeline.rules import check_voucher
+from ml_connector.pipeline.settlement import VoucherFacts, bookings_for
 from ml_connector.service.app import App
 from ml_connector.stampli.read import read_export
 
@@ -76,7 +77,8 @@ def preview(app: App, path: Path, connection: str | None = None) -> dict[str, An
                 continue
         stored = StoredDocument(kind=values["kind"], source=values["source"], doc_key=values["doc_key"])
         try:
-            voucher, supplier = build_voucher(stored, md, rt.config)
+            bookings = bookings_for(rt.ledger, rt.name, stored, rt.config.mapping, md.base_currency)
+            voucher, supplier = build_voucher(stored, md, rt.config, VoucherFacts(bookings=bookings))
         except Unpostable as exc:
             entry["action"] = "park"
             entry["problems"] = [p.reason for p in exc.problems]

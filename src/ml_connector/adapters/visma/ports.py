@@ -163,6 +163,9 @@ class VismaPorts:
     def __init__(self, client: VismaClient) -> None:
         self.client = client
         self._posting = JournalTarget(client)
+        # One read per currency, day and rate type while these ports are open (a cycle): the invoices
+        # of one day share their rate. Only answers are kept; an error is raised each time.
+        self._rates: dict[tuple[str, date, str | None], Decimal | None] = {}
 
     async def __aenter__(self) -> VismaPorts:
         await self.client.__aenter__()
@@ -201,6 +204,32 @@ class VismaPorts:
 
     async def currencies(self) -> list[Currency]:
         return [Currency(id=c.id, is_base=c.is_base) for c in await self.client.currencies()]
+
+    async def currency_rate(self, currency: str, day: date, *, rate_type: str | None) -> Decimal | None:
+        """``GET /v2/currencyrate`` (CurrencyRateDto): the latest rate of ``currency`` to the company
+        currency effective on or before ``day``, as company-currency units per unit (a ``Divide``
+        rate inverted). Kept here until the client has its own currency-rate reader."""
+        key = (currency, day, rate_type)
+        if key not in self._rates:
+            self._rates[key] = await self._read_rate(currency, day, rate_type)
+        return self._rates[key]
+
+    async def _read_rate(self, currency: str, day: date, rate_type: str | None) -> Decimal | None:
+        params: dict[str, str | int] = {"fromCurrency": currency, "toDate": day.isoformat()}
+        if rate_type is not None:
+            params["rateType"] = rate_type
+        found: list[tuple[str, Decimal]] = []
+        for dto in await self.client._get_list("/v2/currencyrate", params):
+            effective, rate = str(dto.get("effectiveDate") or "")[:10], dto.get("rate")
+            if dto.get("fromCurrencyId") != currency or rate is None or not effective:
+                continue
+            if rate_type is not None and dto.get("rateType") != rate_type:
+                continue
+            value = Decimal(str(rate))
+            if value > 0 and effective <= day.isoformat():
+                divide = str(dto.get("multDiv") or "").lower().startswith("div")
+                found.append((effective, Decimal(1) / value if divide else value))
+        return max(found)[1] if found else None
 
     async def account(self, number: str) -> Account | None:
         found = await self.client.account(number)
