@@ -158,12 +158,17 @@ async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
             if rt.on_progress:
                 rt.on_progress("posting", done, len(rows))
 
-    results = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)
-    for res in results:
-        if isinstance(res, FatalDestinationError):
-            raise res
-        if isinstance(res, BaseException):
-            raise res
+    # Payments start once every invoice of the cycle is done: a payment's settlement reads its
+    # invoice's recorded voucher (pipeline/settlement.py), and with the ledger's writes awaited
+    # (group commit) an invoice started first is no longer recorded before a payment's turn comes.
+    invoices = [r for r in rows if r.kind == "invoice"]
+    for wave in (invoices, rows[len(invoices) :]):
+        results = await asyncio.gather(*(one(r) for r in wave), return_exceptions=True)
+        for res in results:
+            if isinstance(res, FatalDestinationError):
+                raise res
+            if isinstance(res, BaseException):
+                raise res
 
 
 async def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem], **extra: Any) -> None:
