@@ -78,6 +78,10 @@ class FatalSourceError(SourceError):
     pass
 
 
+class NoSuchRemotePathError(FatalSourceError):
+    """The remote file or folder does not exist (an optional folder, such as images/, may not)."""
+
+
 class ConnectionRefusedSourceError(TransientSourceError):
     """Nothing accepts connections at the SFTP host and port (a wrong port, or the server is down)."""
 

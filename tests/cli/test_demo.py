@@ -34,6 +34,14 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
     assert s["visma_batches_with_our_reference"] == s["posted"]
     assert s["reconciliation"] == {"matched": s["posted"], "missing": 0, "differences": 0, "not_posted": 0}
     assert s["errors"] == []
+    # every invoice's image came with the export and is attached to its batch in Visma
+    assert s["attachments"] == s["invoices"]
+    assert s["images"] == {
+        "with_image": 40,
+        "attached": 40,
+        "missing": 0,
+        "batches_with_attachment_in_visma": 40,
+    }
     assert s["vendors_exported"] > 0  # Visma's suppliers went to Stampli's inbound folder
     # ...and Visma's coding lists, one file each, to Stampli's inbound/masterdata folder
     lists = s["coding_lists"]

@@ -58,6 +58,8 @@ def test_the_table_only_names_known_states_and_columns() -> None:
         "unpostable",
         "rejected",
         "release_rejected",
+        "image_required",
+        "attach_rejected",
     }
     assert all(t.targets == (DocStatus.PARKED,) for t in TRANSITIONS.values() if t.opens_failure)
 

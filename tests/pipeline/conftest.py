@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from ml_connector import retry, service
-from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS, Export, generate
+from ml_connector.demo.generate import IMAGE_COLUMN, INVOICE_COLUMNS, PAYMENT_COLUMNS, Export, generate
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.cycle import CycleResult
 from tests.support.connection_toml import VISMA_KEYS, connection_toml
@@ -63,8 +63,8 @@ class Dataset:
     void_rows: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
-    def make(cls, n_invoices: int, *, missing: int = 0, seed: int = 2025) -> Dataset:
-        export = generate(n_invoices, seed=seed, missing=missing)
+    def make(cls, n_invoices: int, *, missing: int = 0, seed: int = 2025, images: bool = False) -> Dataset:
+        export = generate(n_invoices, seed=seed, missing=missing, images=images)
         ds = cls(export)
         for _, text in export.invoices_csv:
             for row in _rows(text):
@@ -95,7 +95,13 @@ class Dataset:
         return self.invoice_rows[invoice_id][0]["approvalStatus"] == "APPROVED"
 
     def invoices_text(self, ids: Iterable[str]) -> str:
-        return _csv(INVOICE_COLUMNS, (row for i in ids for row in self.invoice_rows[i]))
+        columns = [*INVOICE_COLUMNS, IMAGE_COLUMN] if self.export.images else INVOICE_COLUMNS
+        return _csv(columns, (row for i in ids for row in self.invoice_rows[i]))
+
+    def image_of(self, invoice_id: str) -> tuple[str, bytes]:
+        """(file name in images/, bytes) of a generated invoice's image (``make(images=True)``)."""
+        at = self.invoice_ids.index(invoice_id)
+        return self.export.images[at]
 
     def payments_text(self, rows: Iterable[dict[str, str]] | None = None) -> str:
         return _csv(PAYMENT_COLUMNS, self.payment_rows if rows is None else rows)
@@ -153,7 +159,9 @@ class Connection:
         else:
             self.environ.pop("ML_CONNECTOR_DATABASE_URL", None)
 
-    def write_config(self, *, release: bool = True, closed_period_policy: str = "park") -> None:
+    def write_config(
+        self, *, release: bool = True, closed_period_policy: str = "park", require_image: bool = False
+    ) -> None:
         text = connection_toml(
             name=self.name,
             sftp=self.sftp,
@@ -165,6 +173,7 @@ class Connection:
             log_level="WARNING",
             release=release,
             closed_period_policy=closed_period_policy,
+            require_image=require_image,
         )
         self.config_path.write_text(text, encoding="utf-8")
 
@@ -182,6 +191,19 @@ class Connection:
 
     def put_invoices(self, name: str, text: str) -> Path:
         return self.put("invoices", name, text)
+
+    def put_image(self, name: str, data: bytes, kind: str = "invoices") -> Path:
+        """An invoice image in ``images/`` beside the exports of ``kind`` (finished long ago)."""
+        folder = self.sftp.root / self.remote_root.strip("/") / kind / "images"
+        if not folder.exists():
+            folder.mkdir()
+            os.chown(folder, self.sftp.uid, self.sftp.uid)
+        path = folder / name
+        path.write_bytes(data)
+        os.chown(path, self.sftp.uid, self.sftp.uid)
+        self._stamp += 1
+        os.utime(path, (self._stamp, self._stamp))
+        return path
 
     def put_payments(self, name: str, text: str) -> Path:
         return self.put("payments", name, text)
@@ -292,9 +314,7 @@ def ledger_counts(app: service.App, name: str) -> dict[str, int]:
 
 
 def open_documents(app: service.App, name: str) -> list[str]:
-    return [
-        f"{r.doc_key}={r.status}" for r in app.ledger.documents_with_status(name, [*DocStatus.OPEN])
-    ]
+    return [f"{r.doc_key}={r.status}" for r in app.ledger.documents_with_status(name, [*DocStatus.OPEN])]
 
 
 async def cycles_until_settled(
@@ -358,6 +378,7 @@ def connection_factory(
         name: str = "acme",
         release: bool = True,
         closed_period_policy: str = "park",
+        require_image: bool = False,
     ) -> Connection:
         if made:
             raise RuntimeError("one connection per test (they share the ledger)")
@@ -375,7 +396,9 @@ def connection_factory(
             remote_root=root,
             ledger_url_in_file=in_file,
         )
-        conn.write_config(release=release, closed_period_policy=closed_period_policy)
+        conn.write_config(
+            release=release, closed_period_policy=closed_period_policy, require_image=require_image
+        )
         made.append(conn)
         return conn
 

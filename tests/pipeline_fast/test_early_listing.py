@@ -53,10 +53,13 @@ async def test_listing_overlaps_the_refresh_and_downloads_wait_for_it(
     result = await world.cycle()
     assert result.status == "ok", result.errors
     assert result.intake.files_new == 1
-    lists = [i for i, e in enumerate(events) if e.startswith("list ")]
+    lists = [i for i, e in enumerate(events) if e.startswith("list ") and not e.endswith("/images")]
     assert len(lists) == 2  # one listing per folder
     assert max(lists) < events.index("refresh ends")  # listed while Visma was still answering
     assert events.index("download") > events.index("refresh ends")  # taken in after the Visma side
+    # the invoice images are looked for with the export, once, after the export was read
+    images = [i for i, e in enumerate(events) if e == "list /outbound/invoices/images"]
+    assert len(images) == 1 and images[0] > events.index("download")
     again = await world.cycle()
     assert (again.intake.files_new, again.intake.files_skipped) == (0, 1)
 

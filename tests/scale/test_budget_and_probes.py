@@ -209,3 +209,4 @@ def test_demo_with_three_workers_spreads_the_work_with_zero_duplicates(postgres_
     assert summary["duplicates_in_visma"] == 0
     assert summary["reconciliation"] == {"matched": 276, "missing": 0, "differences": 0, "not_posted": 0}
     assert summary["replayed"] == 5 and summary["parked_now"] == 0
+    assert summary["attachments"] == 200  # every invoice's image, attached by whichever worker posted it

@@ -98,9 +98,7 @@ def test_three_workers_twenty_connections_one_killed(fleet: Fleet) -> None:
         assert posted == len(c.expected), c.name
 
     # ---- spread over the workers; the victim's claims were taken over by the others
-    claims = dict(
-        f.query("SELECT actor, count(*) FROM audit WHERE action = 'claimed' GROUP BY actor")
-    )
+    claims = dict(f.query("SELECT actor, count(*) FROM audit WHERE action = 'claimed' GROUP BY actor"))
     survivors = [f"worker:{socket.gethostname()}:{w.pid}" for w in workers if w is not victim]
     for s in survivors:
         assert claims.get(s, 0) > 0, f"{s} posted nothing: {claims}"

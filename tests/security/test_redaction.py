@@ -64,7 +64,9 @@ def test_redact_url_user_info_password_only_and_parameters() -> None:
     url = "postgresql+psycopg://conn:pa#ss/w@db:5432/ledger?host=/run/pg&password=q-Pw&sslmode=require"
     kept = redact_url(url, keep_user=True)
     assert kept == "postgresql+psycopg://conn:***@db:5432/ledger?host=/run/pg&password=***&sslmode=require"
-    assert redact_url(url) == "postgresql+psycopg://***@db:5432/ledger?host=/run/pg&password=***&sslmode=require"
+    assert (
+        redact_url(url) == "postgresql+psycopg://***@db:5432/ledger?host=/run/pg&password=***&sslmode=require"
+    )
     assert redact_url("https://tok3n@h/p") == "https://***@h/p"  # a bare user name may be a token
     assert redact_url("sqlite:///state/ledger.db") == "sqlite:///state/ledger.db"
     assert redact_url("https://h/p?client%5Fsecret=x#frag") == "https://h/p?client%5Fsecret=***#frag"
@@ -94,7 +96,9 @@ def test_visma_messages_mask_given_secrets_tokens_and_fields() -> None:
 
 
 def test_ledger_url_in_the_config_repr_keeps_the_role_only() -> None:
-    cfg = AppConfig(path=Path("x.toml"), ledger_url="postgresql+psycopg://conn:pg-Pass-1@db/ledger?password=p2")
+    cfg = AppConfig(
+        path=Path("x.toml"), ledger_url="postgresql+psycopg://conn:pg-Pass-1@db/ledger?password=p2"
+    )
     assert cfg.ledger_url_redacted == "postgresql+psycopg://conn:***@db/ledger?password=***"
     assert "pg-Pass-1" not in repr(cfg) and "p2" not in repr(cfg)
 

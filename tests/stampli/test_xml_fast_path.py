@@ -109,6 +109,18 @@ CASES: dict[str, tuple[Callable[[str], str], bool]] = {
     "no root end tag": (lambda t: t.replace("</StampliInvoiceExport>", ""), False),
     "trailing text": (lambda t: t + "x", False),
     "byte order mark": (lambda t: "\ufeff" + t, False),
+    "document file": (
+        _first("-kontoret</Description>\n", "-kontoret</Description><DocumentFile>a.pdf</DocumentFile>\n"),
+        True,
+    ),
+    "document file outside images/": (
+        _first("-kontoret</Description>\n", "-kontoret</Description><DocumentFile>../a.pdf</DocumentFile>"),
+        True,
+    ),
+    "document file before the description": (
+        _first("<PONumber/>", "<PONumber/><DocumentFile>a.pdf</DocumentFile>"),
+        False,
+    ),
 }
 
 

@@ -23,6 +23,7 @@ def connection_toml(
     log_level: str,
     release: bool = True,
     closed_period_policy: str = "park",
+    require_image: bool = False,
 ) -> str:
     """``ml-connector.toml`` text. ``visma`` holds ``VISMA_KEYS`` (the simulator's addresses and ids);
     ``ledger_url`` None leaves the ledger to ML_CONNECTOR_DATABASE_URL."""
@@ -78,4 +79,5 @@ default_bank_account = "1920"
 [connections.{name}.posting]
 release = {"true" if release else "false"}
 closed_period_policy = "{closed_period_policy}"
+require_image = {"true" if require_image else "false"}
 """

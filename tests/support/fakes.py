@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_connector.adapters.visma.wire import journal_dto
-from ml_connector.domain.booked import Booked, BookedLine, Created
+from ml_connector.domain.booked import Attached, Booked, BookedLine, Created
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
@@ -79,7 +79,8 @@ class FakeStampli:
 
 @dataclass
 class FakeVisma:
-    """One Visma company in memory: master data reads, the booked lookup and a journal target.
+    """One Visma company in memory: master data reads, the booked lookup and a journal target
+    (with attachments: ``attachments``, failures in ``attach_failures``).
 
     Failures to inject: ``create_failures`` (raised by the next creates, in order; an exception
     whose ``committed`` attribute is true is raised after the voucher was booked, i.e. the answer
@@ -95,6 +96,9 @@ class FakeVisma:
     created: list[Voucher] = field(default_factory=list)  # every voucher a create booked, in order
     create_failures: list[Exception] = field(default_factory=list)
     listing_failures: list[Exception] = field(default_factory=list)
+    # number -> file name -> every revision's bytes; attach_failures: raised by the next attaches
+    attachments: dict[str, dict[str, list[bytes]]] = field(default_factory=dict)
+    attach_failures: list[Exception] = field(default_factory=list)
     # (currency, rate type) -> [(effective date, rate)]; rate_failures: raised by the next rate reads
     rates: dict[tuple[str, str | None], list[tuple[date, Decimal]]] = field(default_factory=dict)
     rate_failures: list[Exception] = field(default_factory=list)
@@ -260,6 +264,17 @@ class FakeVisma:
 
     async def get(self, number: str) -> Booked:
         return self.booked_by_number[number]
+
+    async def attach(self, number: str, name: str, content: bytes) -> Attached:
+        self.calls.append(f"attach {number} {name}")
+        if self.attach_failures:
+            raise self.attach_failures.pop(0)
+        revisions = self.attachments.setdefault(number, {}).setdefault(name, [])
+        revisions.append(content)
+        booked = self.booked_by_number[number]
+        version = f'"v{number}-a{sum(len(r) for r in self.attachments[number].values())}"'
+        self.booked_by_number[number] = replace(booked, etag=version)  # an upload changes the version
+        return Attached(name, f"att-{number}-{name}", len(revisions), version)
 
 
 def _since(stamp: datetime | None, since: datetime | None) -> bool:

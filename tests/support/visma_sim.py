@@ -177,6 +177,15 @@ class VismaSim:
         """``holdOnEntry``, ``duplicateReference`` (warning|error), ``release`` (done|failed|queued)."""
         return dict(self._sim("POST", "supplier-ledger", switches))
 
+    def supplier_payments(self) -> list[dict[str, Any]]:
+        """Every supplier payment (and VoidPayment) as its SupplierPaymentDto."""
+        return list(self._sim("GET", "supplier-payments")["payments"])
+
+    def add_currency_rate(self, currency: str, rate: str, effective: str, **fields: Any) -> dict[str, Any]:
+        """One more rate of ``GET /v2/currencyrate`` (to the base currency, rate type SPOT by default)."""
+        body = {"fromCurrencyId": currency, "rate": rate, "effectiveDate": effective, **fields}
+        return dict(self._sim("POST", "currency-rates", body))
+
     def set_faults(self, spec: str | None = None, *, reset: bool = False) -> dict[str, Any]:
         return dict(self._sim("POST", "faults", {"spec": spec, "reset": reset}))
 

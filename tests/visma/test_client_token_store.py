@@ -72,9 +72,7 @@ async def test_a_shared_token_is_renewed_before_expiry_and_after_a_401() -> None
     async with fake.client(tokens=store, token_clock=clock) as c:
         await c.accounts()
     assert len(fake.token_requests) == 2
-    fake.route(
-        "GET", "/v1/account", json_response(401, {"message": "expired"}), json_response(200, ACCOUNTS)
-    )
+    fake.route("GET", "/v1/account", json_response(401, {"message": "expired"}), json_response(200, ACCOUNTS))
     async with fake.client(tokens=store, token_clock=clock) as c:
         await c.accounts()  # refused: renewed once, for every later client of the store too
     async with fake.client(tokens=store, token_clock=clock) as c:

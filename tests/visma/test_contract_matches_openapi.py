@@ -37,6 +37,12 @@ _MISTAKES = {
     ("/v1/supplierInvoice/documentType/{documentType}", "/v1/supplierInvoice/type/{documentType}"): (
         "POST /v1/supplierInvoice/type/{documentType}/{invoiceNumber}/attachment: path not in"
     ),
+    ("    paymentRef: Value<string>", "    paymentReference: Value<string>"): (
+        "POST /v1/supplierPayment body.paymentReference: field not in"
+    ),
+    ("docType: enum(Invoice|CreditAdj|DebitAdj)", "docType: enum(Invoice|CreditAdj|DebitAdj|Check)"): (
+        "GET /v1/supplierPayment -> 200[].paymentLines[].docType: values ['Check'] are not in"
+    ),
 }
 
 

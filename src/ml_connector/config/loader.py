@@ -26,6 +26,7 @@ from ml_connector.config.model import (
     BUILTIN_PROFILES,
     DEFAULT_FILE_PATTERNS,
     MASTERDATA_LISTS,
+    PAYMENT_SOURCES,
     AppConfig,
     ClosedPeriodPolicy,
     ConnectionConfig,
@@ -35,6 +36,8 @@ from ml_connector.config.model import (
     LogLevel,
     MappingConfig,
     MasterdataConfig,
+    PaymentsConfig,
+    PaymentSource,
     PostingConfig,
     SftpConfig,
     VaultBackendName,
@@ -562,12 +565,14 @@ def _connection(t: _Table, name: str, profiles: dict[str, dict[str, Any]], base:
     visma_t = t.sub("visma", required=True)
     mapping_t = t.sub("mapping", required=True)
     posting_t = t.sub("posting")
+    payments_t = t.sub("payments")
     vendors_t = t.sub("vendors")
     masterdata_t = t.sub("masterdata")
     sftp = _sftp(sftp_t, base, enabled) if sftp_t else None
     visma = _visma(visma_t, base, enabled) if visma_t else None
     mapping = _mapping(mapping_t) if mapping_t else None
     posting = _posting(posting_t) if posting_t else PostingConfig()
+    payments = _payments(payments_t) if payments_t else PaymentsConfig()
     vendors = _vendors(vendors_t) if vendors_t else VendorsConfig()
     masterdata = _masterdata(masterdata_t, mapping) if masterdata_t else MasterdataConfig()
     t.finish()
@@ -578,6 +583,7 @@ def _connection(t: _Table, name: str, profiles: dict[str, dict[str, Any]], base:
         visma=cast(VismaConfig, visma),
         mapping=cast(MappingConfig, mapping),
         posting=posting,
+        payments=payments,
         enabled=enabled,
         poll_interval=poll,
         allow_fast_poll=fast,
@@ -856,8 +862,19 @@ def _reverse_charge(t: _Table) -> tuple[dict[str, tuple[str, str]] | None, dict[
 def _posting(t: _Table) -> PostingConfig:
     release = t.boolean("release", True)
     policy = t.choice("closed_period_policy", "park", ("park", "next_open"))
+    require_image = t.boolean("require_image", False)
     t.finish()
-    return PostingConfig(release=release, closed_period_policy=cast(ClosedPeriodPolicy, policy))
+    return PostingConfig(
+        release=release,
+        closed_period_policy=cast(ClosedPeriodPolicy, policy),
+        require_image=require_image,
+    )
+
+
+def _payments(t: _Table) -> PaymentsConfig:
+    source = t.choice("source", "stampli", PAYMENT_SOURCES)
+    t.finish()
+    return PaymentsConfig(source=cast(PaymentSource, source))
 
 
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")

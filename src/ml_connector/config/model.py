@@ -111,6 +111,23 @@ class MappingConfig:
 class PostingConfig:
     release: bool = True
     closed_period_policy: ClosedPeriodPolicy = "park"
+    # An invoice without its image (images/ beside the export) parks until the image appears;
+    # off: it posts without one, with a warning on the document (pipeline/images.py).
+    require_image: bool = False
+
+
+PaymentSource = Literal["stampli", "visma"]
+PAYMENT_SOURCES: tuple[PaymentSource, ...] = ("stampli", "visma")
+
+
+@dataclass(frozen=True)
+class PaymentsConfig:
+    """Who pays the suppliers (issue 16, docs/configuration.md). ``stampli``: Stampli pays and exports
+    payment records, which are posted. ``visma``: Visma pays (payment proposals, AutoPay), so posting
+    Stampli's payments would book every payment twice: their files are read, reported and skipped,
+    and approved invoices are marked ready for payment instead."""
+
+    source: PaymentSource = "stampli"
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,7 @@ class ConnectionConfig:
     visma: VismaConfig
     mapping: MappingConfig
     posting: PostingConfig = field(default_factory=PostingConfig)
+    payments: PaymentsConfig = field(default_factory=PaymentsConfig)
     enabled: bool = True
     poll_interval: int = 900  # seconds
     allow_fast_poll: bool = False

@@ -133,6 +133,13 @@ default_bank_account = "1920"      # cash account for payments whose bank accoun
 [connections.acme.posting]
 release = true                   # release each journal transaction right after creating it
 closed_period_policy = "park"    # "park": hold for a person; "next_open": post in the next open period
+require_image = false            # true: an invoice waits for its image (images/ beside the export)
+
+[connections.acme.payments]
+# Who pays the suppliers. "stampli": post Stampli's payment records. "visma": Visma pays (payment
+# proposals, AutoPay): Stampli payment files are read, reported and skipped, never posted (else
+# every payment would be booked twice).
+source = "stampli"
 
 [connections.acme.vendors]
 # Visma's suppliers exported to Stampli as CSV files in sftp.vendors_folder (docs/vendors.md).

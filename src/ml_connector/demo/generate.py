@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -17,6 +17,7 @@ import httpx2
 from ml_connector.stampli import columns
 
 INVOICE_COLUMNS = list(columns.INVOICE_COLUMNS)  # the canonical §4.3 layout, in order
+IMAGE_COLUMN = "documentFile"  # our extension: the invoice image's file name in images/
 PAYMENT_COLUMNS = list(columns.PAYMENT_COLUMNS)  # the canonical §4.5 layout, in order
 
 COMPANY = "C100234"
@@ -83,6 +84,8 @@ class Export:
     invoices: list[GeneratedInvoice]
     payments: int
     missing_cost_center: int
+    # (file name, bytes) for the images/ folder beside the invoice exports (generate(images=True))
+    images: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def _rows_text(columns: list[str], rows: list[dict[str, str]]) -> str:
@@ -93,8 +96,32 @@ def _rows_text(columns: list[str], rows: list[dict[str, str]]) -> str:
     return buf.getvalue()
 
 
-def generate(n_invoices: int = 200, *, seed: int = 2025, missing: int = 5, per_file: int = 100) -> Export:
+def invoice_image(invoice_id: str, number: str) -> bytes:
+    """A small stand-in for the scanned invoice: a PDF header, the invoice's identity and a few bytes
+    no text encoding survives unchanged (an upload that re-encodes them shows in the hash)."""
+    body = f"%PDF-1.4\n% Stampli invoice {invoice_id} ({number})\n".encode()
+    return body + bytes(range(256)) + b"\n%%EOF\n"
+
+
+def image_name(i: int, invoice_id: str, number: str) -> tuple[str, str]:
+    """(the file name, the documentFile cell): every 10th invoice names its file in documentFile,
+    the others follow the ``<stampliInvoiceId>.pdf`` convention (empty cell)."""
+    return (f"{number} scan.pdf", f"{number} scan.pdf") if i % 10 == 9 else (f"{invoice_id}.pdf", "")
+
+
+def generate(
+    n_invoices: int = 200,
+    *,
+    seed: int = 2025,
+    missing: int = 5,
+    per_file: int = 100,
+    images: bool = False,
+) -> Export:
+    """``images``: each invoice also gets its image (``Export.images``) and the files a
+    ``documentFile`` column (off by default: the layout then stays exactly §4.3)."""
     rng = random.Random(seed)
+    image_files: list[tuple[str, bytes]] = []
+    invoice_columns = [*INVOICE_COLUMNS, IMAGE_COLUMN] if images else INVOICE_COLUMNS
     invoices: list[GeneratedInvoice] = []
     files: list[tuple[str, str]] = []
     rows: list[dict[str, str]] = []
@@ -133,9 +160,15 @@ def generate(n_invoices: int = 200, *, seed: int = 2025, missing: int = 5, per_f
                 day,
             )
         )
+        extension: dict[str, str] = {}
+        if images:
+            file_name, cell = image_name(i, inv_id, number)
+            image_files.append((file_name, invoice_image(inv_id, number)))
+            extension[IMAGE_COLUMN] = cell
         for ln, gl, text, qty, unit, net, code, pct, tax, dept in lines:
             rows.append(
-                {
+                extension
+                | {
                     "stampliCompanyId": COMPANY,
                     "stampliInvoiceId": inv_id,
                     "stampliLink": f"https://app.stampli.com/link/{inv_id}",
@@ -185,7 +218,7 @@ def generate(n_invoices: int = 200, *, seed: int = 2025, missing: int = 5, per_f
             files.append(
                 (
                     f"stampli_invoices_{COMPANY}_20250331T071500Z_{seq:04d}.csv",
-                    _rows_text(INVOICE_COLUMNS, rows),
+                    _rows_text(invoice_columns, rows),
                 )
             )
             rows = []
@@ -238,4 +271,4 @@ def generate(n_invoices: int = 200, *, seed: int = 2025, missing: int = 5, per_f
     voids_csv = [
         (f"stampli_payments_{COMPANY}_20250401T053000Z_0001.csv", _rows_text(PAYMENT_COLUMNS, void_rows))
     ]
-    return Export(files, payments_csv, voids_csv, invoices, len(pay_rows), len(missing_at))
+    return Export(files, payments_csv, voids_csv, invoices, len(pay_rows), len(missing_at), image_files)

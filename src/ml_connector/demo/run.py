@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from ml_connector import service
 from ml_connector.demo.generate import Export, create_missing_cost_center, generate
 from ml_connector.masterdata.export import MasterdataResult, export_masterdata
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
+from ml_connector.pipeline.images import image_counts
 from ml_connector.pipeline.reconcile import ReconRow, reconcile, totals
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.sim.sftp_server import EmbeddedSftpServer
@@ -115,12 +116,15 @@ folder = "/inbound/masterdata"
 """
 
 
-def _write(folder: Path, files: list[tuple[str, str]]) -> None:
+def _write(folder: Path, files: Sequence[tuple[str, str | bytes]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     old = time.time() - 600  # older than any file-age guard: Stampli finished writing long ago
-    for name, text in files:
+    for name, content in files:
         path = folder / name
-        path.write_text(text, encoding="utf-8", newline="")
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8", newline="")
         os.utime(path, (old, old))
 
 
@@ -158,12 +162,17 @@ async def books_outcome(
         journal = http.get("/_sim/journal").json()
     dup_refs, batches = _duplicates(journal)
     t = totals(recon)
+    images = image_counts(rt.ledger.all_documents(rt.name))
     return recon, {
         "posted": counts.get("posted", 0),
         "parked_now": counts.get("parked", 0),
         "skipped": counts.get("skipped", 0),
         "visma_batches_with_our_reference": batches,
         "duplicates_in_visma": dup_refs,
+        # invoice images: attached in Visma (the ledger's record), and the simulator's own count of
+        # our batches that carry an attachment (journal mode; the supplier ledger keeps its own)
+        "attachments": images["attached"],
+        "images": {**images, "batches_with_attachment_in_visma": _with_attachment(journal)},
         "reconciliation": {
             "matched": t["matched"],
             "missing": t["missing_in_visma"],
@@ -173,11 +182,26 @@ async def books_outcome(
     }
 
 
+def _with_attachment(journal: list[dict[str, Any]]) -> int:
+    """Batches with one of our references that carry at least one attachment."""
+    return sum(
+        1
+        for batch in journal
+        if batch.get("attachments")
+        and any(
+            str(ln.get("referenceNumber") or "").startswith(("ST-", "SP-", "SPV-"))
+            for ln in batch.get("journalTransactionLines", [])
+        )
+    )
+
+
 def stage_export(work: Path, n_invoices: int) -> tuple[Export, Path]:
-    """A generated Stampli export in ``work/stampli``, laid out as Stampli's SFTP folders."""
-    export = generate(n_invoices)
+    """A generated Stampli export in ``work/stampli``, laid out as Stampli's SFTP folders; each
+    invoice's image (PDF) in ``images/`` beside the invoice exports."""
+    export = generate(n_invoices, images=True)
     stampli_root = work / "stampli"
     _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
+    _write(stampli_root / "outbound" / "invoices" / "images", export.images)
     _write(stampli_root / "outbound" / "payments", export.payments_csv)
     (stampli_root / "inbound" / "vendors").mkdir(parents=True, exist_ok=True)
     (stampli_root / "inbound" / "masterdata").mkdir(parents=True, exist_ok=True)

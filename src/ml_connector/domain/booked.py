@@ -44,3 +44,16 @@ class Created:
     number: str
     etag: str | None
     location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """The destination's answer to an uploaded file: Visma's ``AttachmentDto`` (name, id, revision).
+
+    Visma's API gives no size or hash of a stored file back; the answer naming our file with a
+    revision is the check the spec allows (the simulator's ``/_sim/`` pages compare the bytes)."""
+
+    name: str
+    attachment_id: str | None
+    revision: int | None
+    etag: str | None = None  # the document's version after the upload (its release must name it)

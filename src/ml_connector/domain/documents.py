@@ -113,6 +113,8 @@ class Invoice:
     approvers: tuple[str, ...] = ()
     custom: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, str] = field(default_factory=dict)
+    # The invoice image's file name in the images/ folder beside the export (domain/images.py).
+    document_file: str | None = None
 
     @property
     def total(self) -> Money:
@@ -296,8 +298,9 @@ def application_key(payment: Payment, app: PaymentApplication) -> str:
 # ---- JSON form ---------------------------------------------------------------------------------
 
 _RENAMES = {"class_": "class"}
-# Fields that describe where or when a document was delivered, not what it says.
-_NOT_CONTENT = {"provenance", "exportedAt", "row", "xpath", "extra"}
+# Fields that describe where or when a document was delivered, not what it says (the image's file
+# name too: documents read before the column existed keep their hash).
+_NOT_CONTENT = {"provenance", "exportedAt", "row", "xpath", "extra", "documentFile"}
 
 
 def camel(name: str) -> str:

@@ -43,6 +43,14 @@ class StoredDocument:
     claim_expires: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # The invoice image (pipeline/images.py): file name in images/, sha256, size, our archived copy,
+    # why there is none (a warning), when it was attached in Visma (pipeline/attach.py).
+    image_name: str | None = None
+    image_sha256: str | None = None
+    image_size: int | None = None
+    image_path: str | None = None
+    image_note: str | None = None
+    image_attached_at: datetime | None = None
 
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> StoredDocument:

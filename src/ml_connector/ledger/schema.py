@@ -81,6 +81,14 @@ documents = sa.Table(
     sa.Column("claim_expires", TS, nullable=True),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # The invoice image (migration 0008): the file in images/ beside the export, its sha256 and size,
+    # our archived copy; image_note says why there is none; image_attached_at: attached in Visma.
+    sa.Column("image_name", sa.String(300), nullable=True),
+    sa.Column("image_sha256", sa.String(64), nullable=True),
+    sa.Column("image_size", sa.BigInteger, nullable=True),
+    sa.Column("image_path", sa.String(1000), nullable=True),
+    sa.Column("image_note", sa.Text, nullable=True),
+    sa.Column("image_attached_at", TS, nullable=True),
     sa.UniqueConstraint("connection", "doc_key", name="uq_documents_connection_key"),
 )
 sa.Index("ix_documents_status", documents.c.connection, documents.c.status)

@@ -29,6 +29,7 @@ class DocStatus:
 
 
 CLAIM_COLUMNS = ("claimed_by", "claim_expires")
+IMAGE_COLUMNS = ("image_name", "image_sha256", "image_size", "image_path", "image_note")
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,65 @@ _TABLE = (
         (S.PENDING, S.CREATED),
         "replayed",
         meaning="`replay`, or auto-replay once the missing master data exists (created: a batch exists)",
+    ),
+    # The invoice image (pipeline/images.py fetches it with the export, pipeline/attach.py attaches
+    # it between create and release). Attaching again is harmless (Visma makes a new revision).
+    Transition(
+        "image_fetched",
+        (S.PENDING,),
+        (S.PENDING,),
+        "image_fetched",
+        records=IMAGE_COLUMNS,
+        meaning="the invoice's image was downloaded from images/ beside the export and archived",
+    ),
+    Transition(
+        "image_missing",
+        (S.PENDING,),
+        (S.PENDING,),
+        "image_missing",
+        records=("image_name", "image_note"),
+        meaning="no image beside the export: a warning on the document, which posts without one",
+    ),
+    Transition(
+        "image_required",
+        (S.PENDING,),
+        (S.PARKED,),
+        "parked",
+        records=("image_name", "image_note"),
+        opens_failure=True,
+        meaning="no image and `posting.require_image`: parked until the image appears",
+    ),
+    Transition(
+        "image_arrived",
+        (S.PARKED,),
+        (S.PENDING,),
+        "image_arrived",
+        records=IMAGE_COLUMNS,
+        meaning="the image a parked document waited for appeared: downloaded, and the document posts",
+    ),
+    Transition(
+        "attaching",
+        (S.CREATED,),
+        (S.CREATED,),
+        "attaching",
+        meaning="about to upload the image to the created document (sent again after a crash: harmless)",
+    ),
+    Transition(
+        "attached",
+        (S.CREATED,),
+        (S.CREATED,),
+        "attached",
+        records=("image_attached_at", "etag"),
+        meaning="Visma stored the image on the document (its new version: `etag`); release comes next",
+    ),
+    Transition(
+        "attach_rejected",
+        (S.CREATED,),
+        (S.PARKED,),
+        "parked",
+        ends_claim=True,
+        opens_failure=True,
+        meaning="Visma refused the image (failure with Visma's answer; replay attaches again)",
     ),
 )
 del S

@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,16 +23,18 @@ from ml_connector.domain.documents import (
     invoice_json,
     payment_json,
 )
-from ml_connector.domain.files import Downloaded, RemoteFile
+from ml_connector.domain.files import RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.ledger.store import DocStatus
+from ml_connector.pipeline.archive import archive_download
 from ml_connector.pipeline.crashpoints import crashpoint
+from ml_connector.pipeline.images import ImageStats, fetch_images
 from ml_connector.pipeline.journal import invoice_reference, payment_reference, void_reference
 from ml_connector.pipeline.listing import Listing, list_folders
 from ml_connector.pipeline.ports import StampliSource
 from ml_connector.pipeline.rules import Category
 from ml_connector.pipeline.runtime import Runtime
-from ml_connector.private_files import make_private, private_dir
+from ml_connector.private_files import private_dir
 from ml_connector.stampli.codes import SKIP_CODES as READER_SKIP_CODES
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.read import RejectedRecord, iter_export
@@ -56,6 +57,10 @@ class IntakeStats:
     conflicts: int = 0
     skipped: int = 0
     records_rejected: int = 0
+    # Invoice images (pipeline/images.py): downloaded, missing (warned or parked), arrived for parked.
+    images_fetched: int = 0
+    images_missing: int = 0
+    images_arrived: int = 0
     issues: list[dict[str, Any]] = field(default_factory=list)
     # What happened to each document that was not simply new: {"document", "outcome", "detail"}
     # with outcome already_read, superseded, skipped or conflict (``run`` prints them in words).
@@ -85,6 +90,14 @@ async def intake(
     finally:
         with contextlib.suppress(OSError):
             staging.rmdir()  # left behind only when a download failed half-way
+    # The images of the invoices just read (and of any still waiting), over the same session.
+    images = ImageStats()
+    try:
+        await fetch_images(rt, source, images)
+    finally:
+        stats.images_fetched += images.fetched
+        stats.images_missing += images.missing
+        stats.images_arrived += images.arrived
 
 
 async def _intake_files(
@@ -111,7 +124,7 @@ async def _intake_files(
                     None, file_id=int(old["id"]), actor=rt.actor, reason="size limit raised"
                 )
         downloaded = await source.download(remote, staging)
-        archived = _archive(rt.archive_dir, downloaded)
+        archived = archive_download(rt.archive_dir, downloaded)
         file_id, new = rt.ledger.record_file(
             connection=rt.name,
             kind=kind,
@@ -169,18 +182,6 @@ def _too_large(rt: Runtime, kind: str, remote: RemoteFile, limit: int, stats: In
     )
     stats.files_rejected += 1
     stats.issues.append({"file": remote.path, **issue})
-
-
-def _archive(archive_dir: Path, dl: Downloaded) -> Path:
-    """Our own copy, named by content, so replays never depend on Stampli's server."""
-    name = Path(dl.remote.path).name
-    target = archive_dir / f"{dl.sha256[:16]}-{name}"
-    if not target.exists():
-        make_private(dl.local_path)  # 0600 before it gets its final name
-        shutil.move(str(dl.local_path), target)
-    else:
-        dl.local_path.unlink(missing_ok=True)
-    return target
 
 
 def resume_downloaded_files(rt: Runtime, stats: IntakeStats) -> None:

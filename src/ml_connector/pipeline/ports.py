@@ -8,7 +8,7 @@ time it hands out is aware UTC (converted once, by the adapter).
     StampliSource   list the ready export files of a folder, download one        (adapters/sftp)
     VismaPort       .masterdata  MasterDataReads: accounts, suppliers, SUBACCOUNT, periods, ...
                     .booked      BookedLookup: what is booked, by period or since a time
-                    .posting     PostingTarget: create / release / read back one voucher
+                    .posting     PostingTarget: create / attach / release / read back one voucher
                                  (JournalTarget today: adapters/visma/ports.py; a supplier-invoice
                                  target is another implementation of the same port)
     Connectors      opens the two above for one connection (``Runtime.visma()/stampli()``)
@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ml_connector.domain.booked import Booked, Created
+from ml_connector.domain.booked import Attached, Booked, Created
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
@@ -85,6 +85,9 @@ class PostingTarget(Protocol):
     async def create(self, voucher: Voucher) -> Created: ...
     async def release(self, number: str, etag: str | None) -> str | None: ...
     async def get(self, number: str) -> Booked: ...
+    # Upload a file (the invoice image) to the created document; the same name again is a new
+    # revision of the same attachment in Visma, so a resend after a crash is harmless.
+    async def attach(self, number: str, name: str, content: bytes) -> Attached: ...
 
 
 class VismaPort(Protocol):

@@ -2,7 +2,7 @@
 
 The order of effects for one document, each step committed before the next begins:
 
-    pending --claim--> posting --create ok--> created --release ok--> posted
+    pending --claim--> posting --create ok--> created --(attach image)--> --release ok--> posted
                           |  \\--rejected--> parked (failure with Visma's answer)
                           \\--outcome unknown (timeout, drop, 5xx, crash)--> unknown
     unknown --reference found in Visma--> created     unknown --not found--> pending
@@ -33,6 +33,7 @@ from ml_connector.errors import (
     RetriableDestinationError,
 )
 from ml_connector.ledger.store import DocStatus, Move, claim_is_dead, utcnow
+from ml_connector.pipeline.attach import attach_image, image_ready
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
     invoice_voucher,
@@ -65,6 +66,7 @@ class PostingStats:
     auto_replayed: int = 0
     duplicates_found: int = 0
     already_in_visma: int = 0  # found in Visma before a first create: adopted, not sent again
+    attached: int = 0  # invoice images attached in Visma (pipeline/attach.py)
     posted_keys: list[str] = field(default_factory=list)
 
 
@@ -190,6 +192,8 @@ async def post_one(
     rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocument, stats: PostingStats
 ) -> None:
     cfg = rt.config
+    if not image_ready(cfg, row):
+        return  # posting.require_image: its image lookup has not finished yet (pipeline/images.py)
     try:
         facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
         voucher, supplier = build_voucher(row, md, cfg, facts)
@@ -254,8 +258,8 @@ async def post_one(
         details={"location": created.location},
         values={"batch_number": created.number, "etag": created.etag},
     )
-    if not rt.config.posting.release:
-        # Nothing is sent between created and posted (the batch stays on hold): one commit for both.
+    if not rt.config.posting.release and not row.image_path:
+        # Nothing is sent between created and posted (on hold, no image): one commit for both.
         if await rt.ledger.aio.transitions(doc_id, [recorded, LEFT_ON_HOLD], actor=rt.actor):
             _count_posted(stats, row)
         crashpoint("after_record")
@@ -271,8 +275,13 @@ def _count_posted(stats: PostingStats, row: StoredDocument) -> None:
 
 
 async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, stats: PostingStats) -> None:
-    """created -> posted: release the batch when configured, tolerating a release already done."""
+    """created -> posted: attach the invoice image, then release the batch when configured,
+    tolerating a release already done."""
     doc_id = row.id
+    attached = await attach_image(rt, visma, row, stats)
+    if attached is None:
+        return  # parked, or the attach is retried next cycle (the document stays created)
+    row = attached
     if not rt.config.posting.release:
         if await rt.ledger.aio.transitions(doc_id, [LEFT_ON_HOLD], actor=rt.actor):
             _count_posted(stats, row)

@@ -31,6 +31,7 @@ from ml_connector.domain.documents import (
     record_key,
     refused_id_char,
 )
+from ml_connector.domain.images import image_name_problem
 from ml_connector.domain.issues import Issue, Level, error, warning
 from ml_connector.domain.money import finer_than_minor_unit, minor_units, round_money
 from ml_connector.stampli.value_cache import ValueCache
@@ -193,17 +194,11 @@ class _Fields:
     ) -> list[str | None]:
         """``text`` of each optional field in ``names``, in that order (``written``: their texts
         as ``src`` has them, when the caller has them already)."""
-        values = list(map(src.get, names)) if written is None else list(written)
-        joined = "".join(filter(None, values))
-        if not joined:
-            return [None] * len(names)
-        # Printable (no control character: what ``text`` refuses in a non-id field) is the common
-        # case: only the trimming is left.
-        if joined.isprintable() and _IDS.isdisjoint(names):
-            out = [v.strip() or None if v else None for v in values]
-            for i in _verbatim_at(names):
-                out[i] = values[i] or None
-            return out
+        values = tuple(map(src.get, names)) if written is None else written
+        if _IDS.isdisjoint(names):
+            out = _printable_texts(values, _verbatim_at(names))
+            if out is not None:
+                return out
         return [self.text(src, name, row, xpath) for name in names]
 
     def typed(
@@ -325,6 +320,21 @@ def _verbatim_at(names: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(names) if name in _VERBATIM)
 
 
+def _printable_texts(values: tuple[str | None, ...], verbatim: tuple[int, ...]) -> list[str | None] | None:
+    """``_Fields.texts`` of non-id fields in their common case, all printable (no control character:
+    what ``text`` refuses in a non-id field): only the trimming is left (not at ``verbatim``, the
+    free texts), and an empty text is no value. None: a text needs ``text``'s full read."""
+    joined = "".join(filter(None, values))
+    if not joined:
+        return [None] * len(values)
+    if not joined.isprintable():
+        return None
+    out = [v.strip() or None if v else None for v in values]
+    for i in verbatim:
+        out[i] = values[i] or None
+    return out
+
+
 def _plain_text(text: str | None) -> str | None:
     """``text``'s common case for a trimmed, non-id field: plain ASCII, kept trimmed. Anything
     else (empty, blank, another script, a control character) is None: the full read decides."""
@@ -353,6 +363,7 @@ _INVOICE_TEXTS = (
     "paymentReferenceType",
     "poNumber",
     "description",
+    "documentFile",
 )
 # The line's other values, read in one pass over its mapping.
 _LINE_VALUES: tuple[str, ...] = ("lineNumber", "lineType", "glAccount", "itemCode", "quantity", "unitPrice")
@@ -360,10 +371,12 @@ _LINE_VALUES += ("lineNetAmount", "lineTaxAmount", "taxRate")
 # An invoice line's fields in ``RawLine.cells`` order: its other values, then its texts.
 LINE_CELLS = _LINE_VALUES + _LINE_TEXTS
 _N_VALUES = len(_LINE_VALUES)
+_LINE_VERBATIM = _verbatim_at(_LINE_TEXTS)
 _DOC_TYPE = {t.value: t for t in DocumentType}
 _LINE_TYPE = {t.value: t for t in LineType}
 _new_invoice_line = positional_constructor(InvoiceLine, field_names(InvoiceLine))
 _new_invoice = positional_constructor(Invoice, field_names(Invoice))
+_new_provenance = positional_constructor(Provenance, field_names(Provenance))
 _PAY_STATUSES = frozenset(s.value for s in PaymentStatus)
 
 
@@ -472,12 +485,13 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         number_ = ints.get(t_number) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
         ltype = line_types.get(t_type) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
         # An empty optional cell is no value and no issue (what the full read would say).
-        gl = _plain_text(t_gl) or (
-            f.text(v, "glAccount", lr, lx, req=ltype == "GL") if t_gl or ltype == "GL" else None
-        )
-        item = _plain_text(t_item) or (
-            f.text(v, "itemCode", lr, lx, req=ltype == "ITEM") if t_item or ltype == "ITEM" else None
-        )
+        # ``_plain_text`` inline (one call less per cell): plain ASCII is kept trimmed.
+        gl = (t_gl.strip() or None) if t_gl and t_gl.isascii() and t_gl.isprintable() else None
+        if gl is None and (t_gl or ltype == "GL"):
+            gl = f.text(v, "glAccount", lr, lx, req=ltype == "GL")
+        item = (t_item.strip() or None) if t_item and t_item.isascii() and t_item.isprintable() else None
+        if item is None and (t_item or ltype == "ITEM"):
+            item = f.text(v, "itemCode", lr, lx, req=ltype == "ITEM")
         # A value read before is one dict peek; a new one goes through the reader, then the full read.
         qty = amounts.get(t_qty) or (  # type: ignore[arg-type]
             (read_amount(t_qty) or f.typed(v, "quantity", lr, lx, "amount")) if t_qty else None
@@ -524,9 +538,10 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
             )
         if number_ is None or ltype is None or net is None or ltax is None:
             continue
-        description, tax_code, department, cost_center, location, class_, project, po_line = f.texts(
-            v, _LINE_TEXTS, lr, lx, cells[_N_VALUES:]
-        )
+        written_texts = cells[_N_VALUES:]
+        description, tax_code, department, cost_center, location, class_, project, po_line = _printable_texts(
+            written_texts, _LINE_VERBATIM
+        ) or f.texts(v, _LINE_TEXTS, lr, lx, written_texts)
         lines.append(
             _new_invoice_line(  # InvoiceLine, fields in declaration order
                 number_,
@@ -590,8 +605,21 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                 f.fail("sign_mismatch", f"a CREDIT_NOTE has positive {name} {amount}", row, xp, name)
 
     # Optional texts are read (and checked) before deciding: a control character rejects too.
-    optional = dict(zip(_INVOICE_TEXTS, f.texts(h, _INVOICE_TEXTS, row, xp), strict=True))
-    if _has_errors(issues) or not (company and doc_type and number and vendor_id and vendor_name and status):
+    (
+        original_number,
+        vendor_tax_id,
+        terms,
+        reference,
+        reference_type,
+        po_number,
+        invoice_text,
+        image,
+    ) = f.texts(h, _INVOICE_TEXTS, row, xp)
+    if image is not None and (why := image_name_problem(image)) is not None:
+        f.fail("invalid_value", f"documentFile {image[:80]!r} {why}", row, xp, "documentFile")
+    if (issues and _has_errors(issues)) or not (
+        company and doc_type and number and vendor_id and vendor_name and status
+    ):
         return None, issues
     if not (isinstance(invoice_date, date) and isinstance(due_date, date) and isinstance(currency, str)):
         return None, issues
@@ -612,20 +640,21 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         approved_at,
         exported_at,
         tuple(lines),
-        Provenance(ctx.remote_path, ctx.sha256, rows=raw.rows, xpath=raw.xpath),
+        _new_provenance(ctx.remote_path, ctx.sha256, raw.rows, raw.xpath, None),
         link,
-        optional["originalInvoiceNumber"],
-        optional["vendorTaxId"],
+        original_number,
+        vendor_tax_id,
         posting_date,
         rate,
-        optional["paymentTerms"],
-        optional["paymentReference"],
-        optional["paymentReferenceType"],
-        optional["poNumber"],
-        optional["description"],
+        terms,
+        reference,
+        reference_type,
+        po_number,
+        invoice_text,
         approvers,
         dict(raw.custom),
         dict(raw.extra),
+        image,
     )
     return invoice, issues
 

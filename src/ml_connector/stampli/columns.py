@@ -60,8 +60,9 @@ INVOICE_LINE_COLUMNS: Final = (
     "project",
     "poLineNumber",
 )
-# Not in the §4.3 table; accepted when present so a CSV can carry what XML says in @type.
-INVOICE_EXTENSION_COLUMNS: Final = ("paymentReferenceType",)
+# Not in the §4.3 table; accepted when present: paymentReferenceType so a CSV can carry what XML
+# says in @type, documentFile the invoice image's file name in images/ (domain/images.py).
+INVOICE_EXTENSION_COLUMNS: Final = ("paymentReferenceType", "documentFile")
 INVOICE_COLUMNS: Final = INVOICE_HEADER_COLUMNS + INVOICE_LINE_COLUMNS
 INVOICE_REQUIRED: Final = frozenset(
     {

@@ -88,6 +88,8 @@ def invoice_rows(inv: Invoice, dialect: Dialect) -> Iterator[dict[str, str]]:
         "approvers": "|".join(inv.approvers),
         "exportedAt": timestamp_text(inv.exported_at),
     }
+    if inv.document_file:  # our extension column: written only when there is an image
+        head["documentFile"] = inv.document_file
     for name, value in inv.custom.items():
         head[f"custom_{name}"] = value
     for line in inv.lines:
@@ -249,6 +251,8 @@ def invoice_xml(inv: Invoice) -> str:
         typ = f" type={quoteattr(inv.payment_reference_type)}" if inv.payment_reference_type else ""
         parts.append(f"{i}<PaymentReference{typ}>{escape(inv.payment_reference)}</PaymentReference>\n")
     parts += [_el("PONumber", inv.po_number, i), _el("Description", inv.description, i)]
+    if inv.document_file:
+        parts.append(_el("DocumentFile", inv.document_file, i))
     approved = f" approvedAt={quoteattr(timestamp_text(inv.approved_at))}" if inv.approved_at else ""
     parts.append(f"{i}<Approval status={quoteattr(inv.approval_status)}{approved}>\n")
     for n, email in enumerate(inv.approvers, start=1):

@@ -37,9 +37,11 @@ _AC = r'[^"<&\x00-\x1f\ufffe\uffff]'
 
 # Group order of the head pattern: the invoice-level columns in their §4.3 order, without the
 # company (the root's ``companyId``) and the approvers (their own pattern), and with
-# PaymentReference's ``@type`` just before its text, as the element holds them.
+# PaymentReference's ``@type`` just before its text, as the element holds them, and the image's
+# ``DocumentFile`` after ``Description`` (our extension, docs/stampli-readers.md).
 _head_fields = [c for c in INVOICE_HEADER_COLUMNS if c not in ("stampliCompanyId", "approvers")]
 _head_fields.insert(_head_fields.index("paymentReference"), "paymentReferenceType")
+_head_fields.insert(_head_fields.index("description") + 1, "documentFile")  # <DocumentFile>, optional
 HEAD_FIELDS: tuple[str, ...] = tuple(_head_fields)  # the last one, exportedAt, comes from the middle pattern
 # Group order of the line pattern.
 LINE_FIELDS = INVOICE_LINE_COLUMNS
@@ -80,7 +82,7 @@ def _patterns(entities: bool) -> _Patterns:
         + rf"(?:{_W}<Amounts{_W}>{leaves('Subtotal', 'Tax', 'Total')}{_W}</Amounts{_W}>)?"
         + leaf("PaymentTerms")
         + rf"(?:{_W}<PaymentReference(?:{attr('type')})?{_W}(?:/>|>{text}</PaymentReference{_W}>))?"
-        + leaves("PONumber", "Description")
+        + leaves("PONumber", "Description", "DocumentFile")
         + rf"{_W}<Approval{attr('status')}(?:{attr('approvedAt')})?{_W}>"
     )
     line = (

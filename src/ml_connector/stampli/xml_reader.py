@@ -423,13 +423,18 @@ def _source_fragment(text: str) -> Callable[[], str]:
     return fragment
 
 
+# The extension fields beside the §4.3 columns they follow in the element (xml_canonical.HEAD_FIELDS).
+_AFTER = {
+    "paymentReference": ("paymentReference", "paymentReferenceType"),
+    "description": ("description", "documentFile"),
+}
 # The header fields in the order ``_invoice`` writes them (company first, set apart), and where
 # each sits in CanonicalInvoice.head.
 _HEAD_ORDER: tuple[str, ...] = tuple(
     name
     for c in INVOICE_HEADER_COLUMNS
     if c not in ("stampliCompanyId", "approvers")
-    for name in ((c, "paymentReferenceType") if c == "paymentReference" else (c,))
+    for name in _AFTER.get(c, (c,))
 )
 _HEAD_AT = tuple(HEAD_FIELDS.index(name) for name in _HEAD_ORDER)
 _LINE_NUMBER, _LINE_TYPE = LINE_FIELDS.index("lineNumber"), LINE_FIELDS.index("lineType")
@@ -530,6 +535,7 @@ _INVOICE_CHILDREN = frozenset(
         "PaymentReference",
         "PONumber",
         "Description",
+        "DocumentFile",
         "Approval",
         "ExportedAt",
         "Lines",
@@ -725,6 +731,7 @@ def _invoice(elem: ET.Element, xpath: str, company: str | None, plan: XmlPlan, s
         "paymentReferenceType": _attr(elem, "PaymentReference", "type"),
         "poNumber": _text(elem, "PONumber"),
         "description": _text(elem, "Description"),
+        "documentFile": _text(elem, "DocumentFile"),
         "approvalStatus": _attr(approval, "", "status"),
         "approvedAt": _attr(approval, "", "approvedAt"),
         "exportedAt": _text(elem, "ExportedAt"),

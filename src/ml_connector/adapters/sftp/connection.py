@@ -22,6 +22,7 @@ from ml_connector.errors import (
     ConnectionRefusedSourceError,
     FatalSourceError,
     HostKeyMismatchError,
+    NoSuchRemotePathError,
     SourceError,
     TransientSourceError,
 )
@@ -191,7 +192,7 @@ def translate(exc: BaseException, what: str, ep: str, scrub: Scrubber) -> Source
     if isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
         return TransientSourceError(f"{ep}: {what}: connection lost: {msg}", context={"endpoint": ep})
     if isinstance(exc, asyncssh.SFTPNoSuchFile | asyncssh.SFTPNoSuchPath):
-        return FatalSourceError(f"{ep}: {what}: no such file or folder", context={"endpoint": ep})
+        return NoSuchRemotePathError(f"{ep}: {what}: no such file or folder", context={"endpoint": ep})
     if isinstance(exc, asyncssh.SFTPPermissionDenied):
         return FatalSourceError(f"{ep}: {what}: permission denied", context={"endpoint": ep})
     if isinstance(exc, asyncssh.SFTPError):

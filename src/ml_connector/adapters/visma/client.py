@@ -15,10 +15,10 @@ import base64
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -51,19 +51,29 @@ from ml_connector.adapters.visma.ratelimit import (
     parse_rate_headers,
     wait_for_slot,
 )
+from ml_connector.adapters.visma.rates import CURRENCY_RATE_PATH, CurrencyRate, rate_on
 from ml_connector.adapters.visma.settings import VismaSettings
 from ml_connector.adapters.visma.supplier_invoices import (
     SUPPLIER_INVOICE_PATH,
     AttachmentInfo,
+    CreatedDocument,
     CreatedSupplierInvoice,
     SupplierInvoiceRecord,
     attachments_of,
     supplier_invoice_dto,
 )
+from ml_connector.adapters.visma.supplier_payments import (
+    SUPPLIER_PAYMENT_PATH,
+    SupplierPaymentRecord,
+    release_dto,
+    supplier_payment_dto,
+    void_payment_dto,
+)
 from ml_connector.adapters.visma.tls import tls_context
 from ml_connector.adapters.visma.upload import Upload
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.domain.supplier_payment import SupplierPaymentVoucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
     DestinationError,
@@ -96,6 +106,41 @@ def _released(response: httpx2.Response, what: str) -> str | None:
         message = str(body.get("errorInfo") or "release failed")
         raise refusal(f"{what} failed: {message}", status=response.status_code, visma_message=message)
     return response.headers.get("etag")
+
+
+def _created(response: httpx2.Response, path: str, context: dict[str, object]) -> tuple[str, str]:
+    """(number, Location) of a supplier-ledger create (201 + Location, no body). Anything less is
+    ``Ambiguous``: the document may exist, but its number is unknown."""
+    location = response.headers.get("location")
+    number = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]) if location else ""
+    if response.status_code not in (200, 201) or not location or not number:
+        raise AmbiguousDestinationError(
+            f"POST {path} answered {response.status_code} without a usable Location; "
+            "the document may exist but its number is unknown",
+            status=response.status_code,
+            context=context,
+        )
+    return number, location
+
+
+def _dated_within(when: datetime | None, date_from: date | None, date_to: date | None) -> bool:
+    """Whether a document dated ``when`` is within [date_from, date_to] (an undated one only when
+    there is no window): listings apply their window here too, so an ignored filter cannot widen it."""
+    if when is None:
+        return date_from is None and date_to is None
+    day = when.date()
+    return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
+
+
+class _Releasable(Protocol):
+    """A supplier document or payment as read back: is it released yet, and its status and ETag."""
+
+    @property
+    def released(self) -> bool: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def etag(self) -> str | None: ...
 
 
 _R = TypeVar("_R")
@@ -381,6 +426,27 @@ class VismaClient:
     async def currencies(self) -> list[Currency]:
         return [Currency.from_dto(d) for d in await self._get_list("/v1/currency")]
 
+    async def currency_rate(
+        self, from_currency: str, day: date, *, to_currency: str | None = None, rate_type: str | None = None
+    ) -> CurrencyRate | None:
+        """The rate of ``from_currency`` (to ``to_currency``, default the company's) in force on
+        ``day``, of ``rate_type`` (None: any type); None when Visma has none on or before that day."""
+        params: dict[str, str | int] = {"fromCurrency": from_currency, "toDate": day.isoformat()}
+        if to_currency is not None:
+            params["toCurrency"] = to_currency
+        if rate_type is not None:
+            params["rateType"] = rate_type
+        rates = [CurrencyRate.from_dto(d) for d in await self._get_list(CURRENCY_RATE_PATH, params)]
+        wanted = [
+            r
+            for r in rates
+            if r is not None
+            and r.from_currency == from_currency
+            and (to_currency is None or r.to_currency == to_currency)
+            and (rate_type is None or r.rate_type == rate_type)
+        ]
+        return rate_on(wanted, day)
+
     async def financial_periods(self, *, from_period: str | None = None) -> list[FinancialPeriod]:
         params: dict[str, str | int] = {"greaterThanValue": from_period} if from_period else {}
         return [FinancialPeriod.from_dto(d) for d in await self._get_list("/v1/financialPeriod", params)]
@@ -478,15 +544,8 @@ class VismaClient:
         have reached Visma; settle ``AmbiguousDestinationError`` with ``supplier_invoices``."""
         body = supplier_invoice_dto(voucher)
         response = await self._send("POST", SUPPLIER_INVOICE_PATH, body=body, is_create=True)
-        location = response.headers.get("location")
-        number = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]) if location else ""
-        if response.status_code not in (200, 201) or not location or not number:
-            raise AmbiguousDestinationError(
-                f"POST {SUPPLIER_INVOICE_PATH} answered {response.status_code} without a usable Location; "
-                "the document may exist but its number is unknown",
-                status=response.status_code,
-                context={"supplier": voucher.supplier, "reference": voucher.supplier_reference},
-            )
+        context: dict[str, object] = {"supplier": voucher.supplier, "reference": voucher.supplier_reference}
+        number, location = _created(response, SUPPLIER_INVOICE_PATH, context)
         self.counters["supplier_invoices_created"] += 1
         return CreatedSupplierInvoice(
             document_type=voucher.document_type,
@@ -530,14 +589,9 @@ class VismaClient:
             params["docDateCondition"] = ">="
         pages = await self._get_pages(SUPPLIER_INVOICE_PATH, params)
         found = [self._utc(SupplierInvoiceRecord.from_dto(d)) for d in pages]
-
-        def within(r: SupplierInvoiceRecord) -> bool:
-            day = r.document_date.date() if r.document_date is not None else None
-            if day is None:
-                return date_from is None and date_to is None
-            return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
-
-        return [r for r in found if r.supplier == supplier and within(r)]
+        return [
+            r for r in found if r.supplier == supplier and _dated_within(r.document_date, date_from, date_to)
+        ]
 
     async def release_supplier_invoice(
         self, document_type: str, number: str, etag: str | None = None
@@ -560,13 +614,17 @@ class VismaClient:
         return _released(response, what)
 
     async def _await_release(self, document_type: str, number: str, what: str) -> str | None:
-        # The background job's state endpoint is not part of our contract; the document's own status
-        # is the authoritative answer (Balanced until the release has run).
+        return await self._poll_released(lambda: self.get_supplier_invoice(document_type, number), what)
+
+    async def _poll_released(self, read: Callable[[], Awaitable[_Releasable]], what: str) -> str | None:
+        """After a 202 (queued) release: read the document, bounded, until it is released; return its
+        ETag. The background job's state endpoint is not part of our contract; the document's own
+        status is the authoritative answer (Balanced until the release has run)."""
         self.counters["releases_queued"] += 1
         for attempt in range(self.release_polls):
             if attempt:
                 await asyncio.sleep(self.release_poll_interval)
-            doc = await self.get_supplier_invoice(document_type, number)
+            doc = await read()
             if doc.released:
                 return doc.etag
             if doc.status not in ("Balanced", None):
@@ -578,6 +636,105 @@ class VismaClient:
         raise AmbiguousDestinationError(
             f"{what} was queued and had not run after {self.release_polls} polls", status=202
         )
+
+    async def set_pay_selected(
+        self, document_type: str, number: str, etag: str | None = None, *, selected: bool = True
+    ) -> str | None:
+        """Mark a supplier document approved for payment (``paySelected``; payments.source = "visma":
+        Visma pays it). A PUT of one flag is idempotent, so it may be resent; returns the new ETag."""
+        headers = {"If-Match": _quote_etag(etag)} if etag else None
+        response = await self._send(
+            "PUT",
+            self._document_path(document_type, number),
+            body={"paySelected": wire.value(selected)},
+            headers=headers,
+            op=f"{SUPPLIER_INVOICE_PATH}/{{documentType}}/{{number}}",
+        )
+        return response.headers.get("etag")
+
+    # ---------------------------------------------------------------- supplier payments
+
+    async def create_supplier_payment(self, voucher: SupplierPaymentVoucher) -> CreatedDocument:
+        """POST a payment (201 + Location). Never resent once it may have reached Visma; settle
+        ``AmbiguousDestinationError`` with ``find_supplier_payments`` (supplier, date, paymentRef)."""
+        body = supplier_payment_dto(voucher)
+        response = await self._send("POST", SUPPLIER_PAYMENT_PATH, body=body, is_create=True)
+        context: dict[str, object] = {"supplier": voucher.supplier, "reference": voucher.reference}
+        number, location = _created(response, SUPPLIER_PAYMENT_PATH, context)
+        self.counters["supplier_payments_created"] += 1
+        return CreatedDocument("Payment", number, response.headers.get("etag"), location)
+
+    async def void_supplier_payment(self, number: str) -> CreatedDocument:
+        """Create the ``VoidPayment`` of released payment ``number`` (it has the same number); release
+        it with ``release_supplier_payment("VoidPayment", number)``. Never resent on doubt: whether it
+        exists is one read, ``get_supplier_payment("VoidPayment", number)``."""
+        response = await self._send(
+            "POST", SUPPLIER_PAYMENT_PATH, body=void_payment_dto(number), is_create=True
+        )
+        _, location = _created(response, SUPPLIER_PAYMENT_PATH, {"voids": number})
+        self.counters["supplier_payments_voided"] += 1
+        return CreatedDocument("VoidPayment", number, response.headers.get("etag"), location)
+
+    async def get_supplier_payment(self, payment_type: str, number: str) -> SupplierPaymentRecord:
+        path = f"{SUPPLIER_PAYMENT_PATH}/{quote(payment_type, safe='')}/{quote(number, safe='')}"
+        response = await self._send("GET", path, op=f"{SUPPLIER_PAYMENT_PATH}/{{paymentType}}/{{number}}")
+        data = wire.loads(response.content) if response.content.strip() else None
+        if not isinstance(data, dict):
+            raise FatalDestinationError(f"GET supplier payment {payment_type}/{number}: expected an object")
+        return self._utc(SupplierPaymentRecord.from_dto(data, etag=response.headers.get("etag")))
+
+    async def supplier_payments(
+        self,
+        supplier: str,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        payment_type: str | None = "Payment",
+    ) -> list[SupplierPaymentRecord]:
+        """Every payment of ``supplier`` dated within [date_from, date_to], complete or an error
+        (paged; the window is also applied here, so an ignored filter cannot widen the answer)."""
+        params: dict[str, str | int] = {"supplier": supplier}
+        if payment_type is not None:
+            params["paymentType"] = payment_type
+        if date_from is not None:
+            params["docDate"] = date_from.isoformat()
+            params["docDateCondition"] = ">="
+        pages = await self._get_pages(SUPPLIER_PAYMENT_PATH, params)
+        found = [self._utc(SupplierPaymentRecord.from_dto(d)) for d in pages]
+        return [
+            r
+            for r in found
+            if r.supplier == supplier
+            and _dated_within(r.application_date, date_from, date_to)
+            and payment_type in (None, r.payment_type)
+        ]
+
+    async def find_supplier_payments(
+        self, supplier: str, day: date, reference: str
+    ) -> list[SupplierPaymentRecord]:
+        """The payments of ``supplier`` on ``day`` whose ``paymentRef`` is ``reference``: the lookup
+        before any resend. An unfinished listing raises (it concludes nothing)."""
+        found = await self.supplier_payments(supplier, date_from=day, date_to=day)
+        return [r for r in found if r.payment_ref == reference]
+
+    async def release_supplier_payment(
+        self, payment_type: str, number: str, etag: str | None = None
+    ) -> str | None:
+        """Release a payment (or its VoidPayment); results as for supplier invoices: 200 ``Failed`` is
+        a classified refusal, 202 is polled by reading the payment, bounded."""
+        headers = {"If-Match": _quote_etag(etag)} if etag else None
+        response = await self._send(
+            "POST",
+            f"{SUPPLIER_PAYMENT_PATH}/{quote(number, safe='')}/action/release",
+            body=release_dto(payment_type),
+            headers=headers,
+            is_create=True,
+            op=f"{SUPPLIER_PAYMENT_PATH}/{{number}}/action/release",
+        )
+        what = f"release of {payment_type} {number}"
+        if response.status_code == 202:
+            return await self._poll_released(lambda: self.get_supplier_payment(payment_type, number), what)
+        return _released(response, what)
 
     # ---------------------------------------------------------------- attachments
 
@@ -603,7 +760,9 @@ class VismaClient:
         response = await self._send("POST", path, upload=upload, is_create=True, op=op)
         self.counters["attachments_uploaded"] += 1
         data = wire.loads(response.content) if response.content.strip() else None
-        return AttachmentInfo.from_dto(data if isinstance(data, dict) else {"name": upload.filename})
+        return AttachmentInfo.from_dto(
+            data if isinstance(data, dict) else {"name": upload.filename}, etag=response.headers.get("etag")
+        )
 
     async def supplier_invoice_attachments(
         self, document_type: str, number: str

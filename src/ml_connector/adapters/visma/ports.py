@@ -3,12 +3,15 @@
 ``VismaPorts`` answers the master-data reads and the booked lookup; ``JournalTarget`` is the
 posting side as journal transactions (``POST /v2/journaltransaction`` + release);
 ``SupplierInvoiceTarget`` posts to the supplier ledger (``POST /v1/supplierInvoice`` + release), to be
-chosen by the wiring (``ml_connector.wiring``) once the pipeline builds supplier-invoice vouchers.
+chosen by the wiring (``ml_connector.wiring``) once the pipeline builds supplier-invoice vouchers;
+``SupplierPaymentTarget`` posts the payments that settle them (``POST /v1/supplierPayment`` + release,
+voided by a ``VoidPayment``), for the pipeline's payment side in supplier-ledger mode.
 The client already hands out aware UTC times (``models.in_utc``); nothing here converts again.
 """
 
 from __future__ import annotations
 
+import mimetypes
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -16,12 +19,19 @@ from typing import Any
 
 from ml_connector.adapters.visma import models
 from ml_connector.adapters.visma.client import VismaClient
-from ml_connector.adapters.visma.supplier_invoices import SupplierInvoiceRecord, supplier_invoice_dto
+from ml_connector.adapters.visma.supplier_invoices import (
+    AttachmentInfo,
+    SupplierInvoiceRecord,
+    supplier_invoice_dto,
+)
+from ml_connector.adapters.visma.supplier_payments import SupplierPaymentRecord, supplier_payment_dto
+from ml_connector.adapters.visma.upload import Upload
 from ml_connector.adapters.visma.wire import journal_dto
-from ml_connector.domain.booked import Booked, BookedLine, Created
+from ml_connector.domain.booked import Attached, Booked, BookedLine, Created
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.domain.supplier_payment import SupplierPaymentVoucher
 
 
 def account(a: models.Account) -> Account:
@@ -73,6 +83,16 @@ def booked(j: models.JournalTransaction) -> Booked:
     )
 
 
+def upload(name: str, content: bytes) -> Upload:
+    """The multipart file part: the content type by the file's extension (PDF when unknown)."""
+    guessed, _ = mimetypes.guess_type(name)
+    return Upload(filename=name, data=content, content_type=guessed or "application/pdf")
+
+
+def attached(info: AttachmentInfo) -> Attached:
+    return Attached(name=info.name, attachment_id=info.attachment_id, revision=info.revision, etag=info.etag)
+
+
 class JournalTarget:
     """Posting as one journal transaction per voucher (the ``PostingTarget`` of today)."""
 
@@ -88,6 +108,9 @@ class JournalTarget:
 
     async def release(self, number: str, etag: str | None) -> str | None:
         return await self.client.release_journal(number, etag)
+
+    async def attach(self, number: str, name: str, content: bytes) -> Attached:
+        return attached(await self.client.attach_to_journal(number, upload(name, content)))
 
     async def get(self, number: str) -> Booked:
         return booked(await self.client.get_journal(number))
@@ -122,7 +145,7 @@ def booked_supplier_invoice(r: SupplierInvoiceRecord) -> Booked:
 def _split_key(number: str) -> tuple[str, str]:
     document_type, sep, doc_number = number.partition("/")
     if not sep or not document_type or not doc_number:
-        raise ValueError(f"a supplier-invoice number is '{{documentType}}/{{number}}', got {number!r}")
+        raise ValueError(f"a supplier-ledger number is '{{type}}/{{number}}', got {number!r}")
     return document_type, doc_number
 
 
@@ -145,6 +168,10 @@ class SupplierInvoiceTarget:
     async def release(self, number: str, etag: str | None) -> str | None:
         return await self.client.release_supplier_invoice(*_split_key(number), etag)
 
+    async def attach(self, number: str, name: str, content: bytes) -> Attached:
+        info = await self.client.attach_to_supplier_invoice(*_split_key(number), upload(name, content))
+        return attached(info)
+
     async def get(self, number: str) -> Booked:
         return booked_supplier_invoice(await self.client.get_supplier_invoice(*_split_key(number)))
 
@@ -155,6 +182,70 @@ class SupplierInvoiceTarget:
         'never twice across channels' check compares their references (supplier invoice numbers)."""
         found = await self.client.supplier_invoices(supplier, date_from=date_from, date_to=date_to)
         return [booked_supplier_invoice(r) for r in found]
+
+
+def booked_supplier_payment(r: SupplierPaymentRecord) -> Booked:
+    """A supplier payment as the pipeline sees a booked voucher: its number is ``{type}/{number}`` (a
+    VoidPayment shares its original's number); one line per application, whose ``account`` is the
+    document it settles (``Invoice/000123``): paying an invoice debits what is owed, using up a
+    credit note (DebitAdj) credits it. Every line carries our reference (the payment's paymentRef)."""
+    lines = tuple(
+        BookedLine(
+            f"{ln.document_type}/{ln.document_number}",
+            Decimal(0) if ln.document_type == "DebitAdj" else abs(ln.amount_paid or Decimal(0)),
+            abs(ln.amount_paid or Decimal(0)) if ln.document_type == "DebitAdj" else Decimal(0),
+            r.payment_ref,
+        )
+        for ln in r.lines
+    )
+    return Booked(
+        number=r.key,
+        status=r.status,
+        financial_period=r.financial_period,
+        currency=r.currency,
+        lines=lines,
+        last_modified=r.last_modified,
+        timestamp=r.timestamp,
+        etag=r.etag,
+    )
+
+
+class SupplierPaymentTarget:
+    """Supplier payments (``POST /v1/supplierPayment`` + release), the payment side of the supplier
+    ledger, shaped like ``SupplierInvoiceTarget``. Numbers are ``{type}/{number}``: ``Payment/000007``,
+    and ``VoidPayment/000007`` for its void (Visma has no void action; the spec's way is a VoidPayment
+    document with the original's number, released like a payment)."""
+
+    def __init__(self, client: VismaClient) -> None:
+        self.client = client
+
+    def stored_form(self, voucher: SupplierPaymentVoucher) -> dict[str, Any]:
+        return supplier_payment_dto(voucher)
+
+    async def create(self, voucher: SupplierPaymentVoucher) -> Created:
+        c = await self.client.create_supplier_payment(voucher)
+        return Created(number=c.key, etag=c.etag, location=c.location)
+
+    async def release(self, number: str, etag: str | None) -> str | None:
+        return await self.client.release_supplier_payment(*_split_key(number), etag)
+
+    async def get(self, number: str) -> Booked:
+        return booked_supplier_payment(await self.client.get_supplier_payment(*_split_key(number)))
+
+    async def void(self, number: str) -> Created:
+        """The VoidPayment of released payment ``Payment/{n}``; release it with ``release`` of the
+        number this returns. Whether a void exists is ``get("VoidPayment/{n}")`` (404: it does not)."""
+        payment_type, payment_number = _split_key(number)
+        if payment_type != "Payment":
+            raise ValueError(f"only a Payment is voided, not {number!r}")
+        c = await self.client.void_supplier_payment(payment_number)
+        return Created(number=c.key, etag=c.etag, location=c.location)
+
+    async def existing(self, supplier: str, day: date, reference: str) -> list[Booked]:
+        """Our payments already in Visma: the supplier's on ``day`` whose paymentRef is ``reference``
+        (complete or an error; the lookup before any resend)."""
+        found = await self.client.find_supplier_payments(supplier, day, reference)
+        return [booked_supplier_payment(r) for r in found]
 
 
 class VismaPorts:
@@ -206,30 +297,14 @@ class VismaPorts:
         return [Currency(id=c.id, is_base=c.is_base) for c in await self.client.currencies()]
 
     async def currency_rate(self, currency: str, day: date, *, rate_type: str | None) -> Decimal | None:
-        """``GET /v2/currencyrate`` (CurrencyRateDto): the latest rate of ``currency`` to the company
-        currency effective on or before ``day``, as company-currency units per unit (a ``Divide``
-        rate inverted). Kept here until the client has its own currency-rate reader."""
+        """The rate of ``currency`` to the company currency in force on ``day`` (the latest effective
+        on or before it, ``VismaClient.currency_rate``), as company-currency units per unit (a
+        ``Divide`` rate inverted); read once per currency, day and type while the ports are open."""
         key = (currency, day, rate_type)
         if key not in self._rates:
-            self._rates[key] = await self._read_rate(currency, day, rate_type)
+            found = await self.client.currency_rate(currency, day, rate_type=rate_type)
+            self._rates[key] = None if found is None else found.multiplier
         return self._rates[key]
-
-    async def _read_rate(self, currency: str, day: date, rate_type: str | None) -> Decimal | None:
-        params: dict[str, str | int] = {"fromCurrency": currency, "toDate": day.isoformat()}
-        if rate_type is not None:
-            params["rateType"] = rate_type
-        found: list[tuple[str, Decimal]] = []
-        for dto in await self.client._get_list("/v2/currencyrate", params):
-            effective, rate = str(dto.get("effectiveDate") or "")[:10], dto.get("rate")
-            if dto.get("fromCurrencyId") != currency or rate is None or not effective:
-                continue
-            if rate_type is not None and dto.get("rateType") != rate_type:
-                continue
-            value = Decimal(str(rate))
-            if value > 0 and effective <= day.isoformat():
-                divide = str(dto.get("multDiv") or "").lower().startswith("div")
-                found.append((effective, Decimal(1) / value if divide else value))
-        return max(found)[1] if found else None
 
     async def account(self, number: str) -> Account | None:
         found = await self.client.account(number)

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ml_connector.adapters.visma.models import _dec, _dt, _int, _obj, _str
+from ml_connector.adapters.visma.models import _bool, _dec, _dt, _int, _obj, _str
 from ml_connector.adapters.visma.wire import PERIOD_FORMAT, value
 from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher
 
@@ -78,10 +78,16 @@ class AttachmentInfo:
     name: str
     attachment_id: str | None
     revision: int | None
+    etag: str | None = None  # the document's new ETag, on the answer to an upload (an upload changes it)
 
     @classmethod
-    def from_dto(cls, d: dict[str, Any]) -> AttachmentInfo:
-        return cls(name=str(d.get("name") or ""), attachment_id=_str(d, "id"), revision=_int(d, "revision"))
+    def from_dto(cls, d: dict[str, Any], *, etag: str | None = None) -> AttachmentInfo:
+        return cls(
+            name=str(d.get("name") or ""),
+            attachment_id=_str(d, "id"),
+            revision=_int(d, "revision"),
+            etag=etag,
+        )
 
 
 def attachments_of(d: dict[str, Any]) -> tuple[AttachmentInfo, ...]:
@@ -126,6 +132,7 @@ class SupplierInvoiceRecord:
     last_modified: datetime | None = None
     timestamp: str | None = None
     etag: str | None = None
+    pay_selected: bool | None = None  # "approved for payment" (None: Visma did not say)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @classmethod
@@ -150,6 +157,7 @@ class SupplierInvoiceRecord:
             last_modified=_dt(d, "lastModifiedDateTime"),
             timestamp=_str(d, "timeStamp"),
             etag=etag,
+            pay_selected=_bool(d, "paySelected"),
             raw=d,
         )
 
@@ -164,7 +172,10 @@ class SupplierInvoiceRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class CreatedSupplierInvoice:
+class CreatedDocument:
+    """A created supplier-ledger document: an invoice (``Invoice``, ``DebitAdj``) or a payment
+    (``Payment``, ``VoidPayment``); its number is unique only within its type."""
+
     document_type: str
     number: str
     etag: str | None
@@ -173,3 +184,6 @@ class CreatedSupplierInvoice:
     @property
     def key(self) -> str:
         return f"{self.document_type}/{self.number}"
+
+
+CreatedSupplierInvoice = CreatedDocument

@@ -79,6 +79,12 @@ def run_in_words(s: Mapping[str, Any]) -> list[str]:
         f"  to Visma: {s['posted']} posted, {s['parked']} parked (see `ml-connector failures`), "
         f"{s['auto_replayed']} replayed, {s['already_in_visma']} already in Visma (not sent again)",
     ]
+    if s.get("images_fetched") or s.get("attached"):  # an export without images says nothing of them
+        lines.append(
+            f"  invoice images: {s.get('images_fetched', 0)} downloaded, {s.get('images_missing', 0)} "
+            f"missing (posted without, or parked with posting.require_image), {s.get('attached', 0)} "
+            "attached in Visma"
+        )
     events = list(s.get("events", []))
     for e in events:
         lines.append(f"  {e['document']}: {OUTCOME_WORDS.get(e['outcome'], e['outcome'])} - {e['detail']}")

@@ -11,9 +11,9 @@ Layers, outermost first:
 
 Where the rest lives: ``http.py`` (request/response records, route entry), ``routes/`` (one module
 per API resource: accounts, dimensions, suppliers, organisation, currencies, periods, terms, journal,
-supplier_invoices;
+supplier_invoices, supplier_payments;
 a new resource is a new module listed in ``routes/__init__.py``), ``control.py`` (``/_sim/``),
-``supplier_ledger.py`` (the AP module's state).
+``supplier_ledger.py`` (the AP module's state), ``supplier_payments.py`` (payments applied to it).
 
 All state changes happen under one lock, synchronously, so the app is safe to poke from other threads
 through :attr:`Simulator.state`.
@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ml_connector.sim.visma import auth, control, jsonio, ratelimit
+from ml_connector.sim.visma.currency_rates import CurrencyRates
 from ml_connector.sim.visma.errors import SimHTTPError, ipp_exception, not_found
 from ml_connector.sim.visma.faults import DEFAULT_RATE_LIMIT, Faults, RateLimit
 from ml_connector.sim.visma.http import (
@@ -49,6 +50,7 @@ from ml_connector.sim.visma.routes import API_ROUTES
 from ml_connector.sim.visma.seed import build_state
 from ml_connector.sim.visma.state import Company, VismaState
 from ml_connector.sim.visma.supplier_ledger import SupplierLedger
+from ml_connector.sim.visma.supplier_payments import SupplierPayments
 from ml_connector.sim.visma.webhooks import WebhookSender
 
 SCOPES = auth.SCOPES
@@ -91,6 +93,8 @@ class Simulator:
         self.routes: list[Route] = []
         self.webhooks = WebhookSender()
         self._ledger: SupplierLedger | None = None
+        self._payments: SupplierPayments | None = None
+        self._rates: CurrencyRates | None = None
         self._register_routes()
 
     # ------------------------------------------------------------------ setup
@@ -116,6 +120,21 @@ class Simulator:
         if self._ledger is None or self._ledger.state is not self.state:
             self._ledger = SupplierLedger(self.state)
         return self._ledger
+
+    @property
+    def supplier_payments(self) -> SupplierPayments:
+        """The payments applied to the current supplier ledger's documents (a new ledger, a new set)."""
+        ledger = self.supplier_ledger
+        if self._payments is None or self._payments.ledger is not ledger:
+            self._payments = SupplierPayments(ledger)
+        return self._payments
+
+    @property
+    def currency_rates(self) -> CurrencyRates:
+        """The current state's currency rates (a new state starts from its currencies' seeded rates)."""
+        if self._rates is None or self._rates.state is not self.state:
+            self._rates = CurrencyRates(self.state)
+        return self._rates
 
     def _register_routes(self) -> None:
         self._add("POST", "/connect/token", functools.partial(auth.issue_token, self))

@@ -143,8 +143,17 @@ def supplier_ledger_get(sim: Simulator, request: SimRequest) -> SimResponse:
     return json_response(200, {**ledger.describe(), "documents": ledger.snapshot()})
 
 
+def supplier_payments_get(sim: Simulator, request: SimRequest) -> SimResponse:
+    """Every supplier payment (and VoidPayment) with its applications."""
+    return json_response(200, {"payments": sim.supplier_payments.snapshot()})
+
+
 def supplier_ledger_set(sim: Simulator, request: SimRequest) -> SimResponse:
     return json_response(200, sim.supplier_ledger.configure(sim_body(request)))
+
+
+def currency_rate_add(sim: Simulator, request: SimRequest) -> SimResponse:
+    return json_response(201, sim.currency_rates.add(sim_body(request)).dto())
 
 
 def supplier_add(sim: Simulator, request: SimRequest) -> SimResponse:
@@ -281,6 +290,8 @@ ROUTES: list[tuple[str, str, SimHandler]] = [
     ("POST", "/_sim/periods/{periodId}/open-supplier-ledger", period_open_ap),
     ("GET", "/_sim/supplier-ledger", supplier_ledger_get),
     ("POST", "/_sim/supplier-ledger", supplier_ledger_set),
+    ("GET", "/_sim/supplier-payments", supplier_payments_get),
+    ("POST", "/_sim/currency-rates", currency_rate_add),
     ("POST", "/_sim/suppliers", supplier_add),
     ("PATCH", "/_sim/suppliers/{number}", supplier_patch),
     ("POST", "/_sim/vat-codes", vat_code),

@@ -6,14 +6,16 @@ Fault spec (``--faults`` and ``POST /_sim/faults {"spec": ...}``): comma-separat
 ``latency=20ms``       delay every API and token response (``ms`` or ``s``; a bare number is ms)
 ``5xx=0.1``            probability that an API request fails with 500 *before* it is processed
 ``5xx_next=2``         the next N API requests fail with 500 (deterministic)
-``drop_after_commit=0.05``  probability that ``POST /v2/journaltransaction`` commits the batch
-                       and then aborts the TCP connection without any response (the ambiguous case)
-``drop_next=1``        the next N journal creates commit and then drop the connection
+``drop_after_commit=0.05``  probability that ``POST /v2/journaltransaction`` (or
+                       ``POST /v1/supplierPayment``) commits and then aborts the TCP connection
+                       without any response (the ambiguous case)
+``drop_next=1``        the next N journal or supplier-payment creates commit and then drop
 ``token_ttl=2s``       tokens die after this long although ``expires_in`` still says 3600
 ``seed=42``            seed of the random generator used by the probabilities
 ``total_count=batches``  what ``totalCount`` of ``GET /v2/journaltransaction`` counts: ``lines``
                        (the default, as Visma documents it) or ``batches`` (pages still count lines)
-``no_location=1``      journal creates answer 201 without a ``Location`` header (``0`` turns it off)
+``no_location=1``      journal and supplier-payment creates answer 201 without a ``Location``
+                       header (``0`` turns it off)
 =====================  =====================================================================
 
 Rate limit (``--rate-limit``): ``N/SECONDS``, e.g. ``15000/3600`` or ``5/1`` (also ``5/1s``, ``100/1h``).

@@ -125,4 +125,3 @@ def skip_take(items: list[Any], request: SimRequest) -> list[Any]:
     take = request.q_int("numberToRead")
     items = items[skip:]
     return items if take is None else items[:take]
-

@@ -1173,8 +1173,9 @@ class VismaState:
         return with_metadata(out, total, self.journal_max_page_size)
 
     def journal_snapshot(self) -> list[dict[str, Any]]:
-        """Every stored batch with all its lines (for ``GET /_sim/journal``)."""
-        return [self.journal_dto(b) for b in sorted(self.journal.values(), key=lambda b: b.batch_number)]
+        """Every stored batch with all its lines and attachments (for ``GET /_sim/journal``)."""
+        batches = sorted(self.journal.values(), key=lambda b: b.batch_number)
+        return [self.journal_dto(b, with_attachments=True) for b in batches]
 
 
 def _status_filter(status: str | None) -> set[str] | None:

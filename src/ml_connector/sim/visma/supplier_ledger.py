@@ -80,6 +80,10 @@ class SupplierInvoice:
     last_modified: datetime
     warnings: list[str] = field(default_factory=list)
     attachments: dict[str, Attachment] = field(default_factory=dict)  # by file name
+    # What released supplier payments took off the document (amount paid + discount taken), in its
+    # currency; ``supplier_payments.py`` moves it and the status (Open <-> Closed).
+    settled_in_currency: Decimal = ZERO
+    pay_selected: bool = False  # "Approved for payment" (paySelected)
 
     @property
     def amount_in_currency(self) -> Decimal:
@@ -88,6 +92,15 @@ class SupplierInvoice:
     @property
     def amount(self) -> Decimal:
         return (self.amount_in_currency * self.exchange_rate).quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def balance_in_currency(self) -> Decimal:
+        """What is still owed (a DebitAdj: still to be used); the full amount until released."""
+        return self.amount_in_currency - self.settled_in_currency
+
+    @property
+    def balance(self) -> Decimal:
+        return (self.balance_in_currency * self.exchange_rate).quantize(CENT, ROUND_HALF_UP)
 
     def dto(self, *, attachments: bool) -> dict[str, Any]:
         period = self.financial_period
@@ -111,8 +124,9 @@ class SupplierInvoice:
             "amount": self.amount_in_currency,
             "detailTotalInCurrency": self.amount_in_currency,
             "detailTotal": self.amount,
-            "balanceInCurrency": ZERO if self.status == "Closed" else self.amount_in_currency,
-            "balance": ZERO if self.status == "Closed" else self.amount,
+            "balanceInCurrency": self.balance_in_currency,
+            "balance": self.balance,
+            "paySelected": self.pay_selected,
             "invoiceLines": [_line_dto(ln) for ln in self.lines],
             "createdDateTime": fmt_dt(self.created),
             "lastModifiedDateTime": fmt_dt(self.last_modified),
@@ -232,6 +246,7 @@ class SupplierLedger:
         lines = [self._line(i, raw) for i, raw in enumerate(raw_lines, start=1)]
         hold_raw = unwrap(body, "hold")
         hold = self.hold_on_entry if hold_raw is None else as_bool(hold_raw, "hold")
+        pay_raw = unwrap(body, "paySelected")
         reference = _opt(body, "supplierReference")
         warnings = self._duplicate_warnings(supplier_no, reference)
         now = state.clock.now()
@@ -258,6 +273,7 @@ class SupplierLedger:
             created=now,
             last_modified=now,
             warnings=warnings,
+            pay_selected=False if pay_raw is None else as_bool(pay_raw, "paySelected"),
         )
         self.invoices[(doc_type, number)] = invoice
         return invoice
@@ -277,18 +293,8 @@ class SupplierLedger:
         return []
 
     def _number(self, body: dict[str, Any]) -> str:
-        override = unwrap(body, "overrideNumberSeries")
-        requested = unwrap(body, "referenceNumber")
-        if override is True and requested is not None:
-            number = as_str(requested, "referenceNumber")
-            if any(num == number for _, num in self.invoices):
-                raise bad_request(f"Reference number {number} already exists.")
-            return number
-        while True:
-            number = str(self.next_number).zfill(6)
-            self.next_number += 1
-            if not any(num == number for _, num in self.invoices):
-                return number
+        number, self.next_number = take_number(body, {num for _, num in self.invoices}, self.next_number)
+        return number
 
     def _period(self, body: dict[str, Any], doc_date: date) -> str:
         """``financialPeriod`` is YYYYMM, ``postPeriod`` MMYYYY; the document date decides otherwise."""
@@ -301,16 +307,7 @@ class SupplierLedger:
         from_post = None if post is None else post[2:] + post[:2]
         if fin is not None and from_post is not None and fin != from_post:
             raise bad_request(f"postPeriod '{post}' and financialPeriod '{fin}' name different periods.")
-        period_id = fin or from_post or f"{doc_date.year:04d}{doc_date.month:02d}"
-        fp = self.state.periods.get(period_id)
-        label = f"{period_id[4:]}-{period_id[:4]}"
-        if fp is None:
-            raise bad_request(f"Financial period {label} does not exist.")
-        if not fp.active:
-            raise bad_request(f"Financial period {label} is inactive.")
-        if fp.closed_in_ap:
-            raise bad_request(f"Financial period {label} is closed in Supplier Ledger.")
-        return period_id
+        return open_ap_period(self.state, fin or from_post or f"{doc_date.year:04d}{doc_date.month:02d}")
 
     def _line(self, index: int, raw: Any) -> InvoiceLine:
         where = f"Line {index}"
@@ -377,6 +374,28 @@ class SupplierLedger:
             and (greater_than is None or inv.reference_number > greater_than)
         ]
 
+    # ------------------------------------------------------------------ update (PUT)
+
+    def update(self, document_type: str, number: str, body: Any, if_match: str | None) -> SupplierInvoice:
+        """``PUT``: the simulator changes only ``paySelected`` ("Approved for payment"), the one field
+        the connector updates; a Closed or Voided document has nothing left to pay and refuses it."""
+        invoice = self.get(document_type, number)
+        if not if_match_ok(if_match, invoice.version):
+            raise precondition_failed()
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a SupplierInvoiceUpdateDto object.")
+        raw = unwrap(body, "paySelected")
+        if raw is None:
+            raise bad_request("The simulator updates only 'paySelected' on a supplier invoice.")
+        if invoice.status in ("Closed", "Voided"):
+            raise bad_request(
+                f"Document {number} has status {invoice.status} and cannot be approved for payment."
+            )
+        invoice.pay_selected = as_bool(raw, "paySelected")
+        invoice.version = self.state.next_version()
+        invoice.last_modified = self.state.clock.now()
+        return invoice
+
     # ------------------------------------------------------------------ release
 
     def release(
@@ -406,10 +425,7 @@ class SupplierLedger:
             return f"Document {invoice.reference_number} is on hold and cannot be released."
         if invoice.status != "Balanced":
             return f"Document {invoice.reference_number} has status {invoice.status} and cannot be released."
-        if self.state.periods[invoice.financial_period].closed_in_ap:
-            period = invoice.financial_period
-            return f"Financial period {period[4:]}-{period[:4]} is closed in Supplier Ledger."
-        return None
+        return closed_in_ap(self.state, invoice.financial_period)
 
     # ------------------------------------------------------------------ attachments
 
@@ -419,6 +435,47 @@ class SupplierLedger:
         invoice.version = self.state.next_version()
         invoice.last_modified = self.state.clock.now()
         return attachment
+
+
+def take_number(body: dict[str, Any], taken: set[str], next_number: int) -> tuple[str, int]:
+    """(the new document's number, the series' next number): the body's ``referenceNumber`` with
+    ``overrideNumberSeries``, else the next free zero-padded number of the series."""
+    override = unwrap(body, "overrideNumberSeries")
+    requested = unwrap(body, "referenceNumber")
+    if override is True and requested is not None:
+        number = as_str(requested, "referenceNumber")
+        if number in taken:
+            raise bad_request(f"Reference number {number} already exists.")
+        return number, next_number
+    while True:
+        number = str(next_number).zfill(6)
+        next_number += 1
+        if number not in taken:
+            return number, next_number
+
+
+def _period_label(period_id: str) -> str:
+    return f"{period_id[4:]}-{period_id[:4]}"
+
+
+def open_ap_period(state: VismaState, period_id: str) -> str:
+    """``period_id`` (YYYYMM) when a supplier-ledger document may be dated in it, else a 400."""
+    fp = state.periods.get(period_id)
+    label = _period_label(period_id)
+    if fp is None:
+        raise bad_request(f"Financial period {label} does not exist.")
+    if not fp.active:
+        raise bad_request(f"Financial period {label} is inactive.")
+    if fp.closed_in_ap:
+        raise bad_request(f"Financial period {label} is closed in Supplier Ledger.")
+    return period_id
+
+
+def closed_in_ap(state: VismaState, period_id: str) -> str | None:
+    """A release's ``errorInfo`` when the period has been closed in the supplier ledger since."""
+    if state.periods[period_id].closed_in_ap:
+        return f"Financial period {_period_label(period_id)} is closed in Supplier Ledger."
+    return None
 
 
 def _opt(body: dict[str, Any], key: str) -> str | None:

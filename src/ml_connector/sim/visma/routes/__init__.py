@@ -16,6 +16,7 @@ from ml_connector.sim.visma.routes import (
     organisation,
     periods,
     supplier_invoices,
+    supplier_payments,
     suppliers,
     terms,
 )
@@ -33,4 +34,5 @@ API_ROUTES: list[tuple[str, str, SimHandler]] = [
     *terms.ROUTES,
     *journal.ROUTES,
     *supplier_invoices.ROUTES,
+    *supplier_payments.ROUTES,
 ]

@@ -51,9 +51,7 @@ def subaccounts(sim: Simulator, request: SimRequest) -> SimResponse:
         for s in sorted(sim.state.subaccounts.values(), key=lambda s: s.number)
         if (active is None or s.active == active) and modified(s.last_modified)
     ]
-    page = page_slice(
-        subs, request.q_int("pageNumber"), request.q_int("pageSize"), sim.state.max_page_size
-    )
+    page = page_slice(subs, request.q_int("pageNumber"), request.q_int("pageSize"), sim.state.max_page_size)
     dtos = [sim.state.subaccount_dto(s) for s in page]
     return json_response(200, with_metadata(dtos, len(subs), sim.state.max_page_size))
 

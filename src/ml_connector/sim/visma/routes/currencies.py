@@ -1,4 +1,4 @@
-"""Currencies: ``/v1/currency``."""
+"""Currencies: ``/v1/currency``; their rates: ``/v2/currencyrate`` (``sim/visma/currency_rates.py``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,14 @@ def currency(sim: Simulator, request: SimRequest) -> SimResponse:
     return json_response(200, currency.dto())
 
 
+def currency_rates(sim: Simulator, request: SimRequest) -> SimResponse:
+    names = ("fromDate", "toDate", "fromCurrency", "toCurrency", "rateType")
+    rates = sim.currency_rates.list({name: request.q_str(name) for name in names})
+    return json_response(200, [r.dto() for r in rates])
+
+
 ROUTES: list[tuple[str, str, SimHandler]] = [
     ("GET", "/v1/currency", currencies),
     ("GET", "/v1/currency/{curyId}", currency),
+    ("GET", "/v2/currencyrate", currency_rates),
 ]

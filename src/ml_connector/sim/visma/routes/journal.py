@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from ml_connector.sim.visma.actions import created
 from ml_connector.sim.visma.attachments import add_file, file_part
 from ml_connector.sim.visma.errors import not_found
 from ml_connector.sim.visma.http import SimRequest, SimResponse, json_response
@@ -31,13 +32,7 @@ def journal_list(sim: Simulator, request: SimRequest) -> SimResponse:
 
 def journal_create(sim: Simulator, request: SimRequest) -> SimResponse:
     batch = sim.state.create_journal(request.json())
-    headers = {
-        "location": f"{request.base_url}/v2/journaltransaction/{batch.batch_number}",
-        "etag": etag_of(batch.version),
-    }
-    if sim.faults.no_location:
-        del headers["location"]
-    return SimResponse(201, None, headers, drop_connection=sim.faults.take_drop())
+    return created(sim, f"{request.base_url}/v2/journaltransaction/{batch.batch_number}", batch.version)
 
 
 def journal_get(sim: Simulator, request: SimRequest) -> SimResponse:

@@ -7,9 +7,9 @@ the rules are in ``sim/visma/supplier_ledger.py``.
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING
 
+from ml_connector.sim.visma.actions import action_response
 from ml_connector.sim.visma.attachments import file_part
 from ml_connector.sim.visma.http import SimRequest, SimResponse, json_response
 from ml_connector.sim.visma.state import etag_of, page_slice, with_metadata
@@ -56,6 +56,16 @@ def invoice_get(sim: Simulator, request: SimRequest) -> SimResponse:
     return _dto_response(sim.supplier_ledger.get(params["documentType"], params["invoiceNumber"]))
 
 
+def invoice_update(sim: Simulator, request: SimRequest) -> SimResponse:
+    """PUT: 204 and the new ETag (only ``paySelected`` is modelled)."""
+    params = request.path_params
+    if_match = request.headers.get("if-match")
+    invoice = sim.supplier_ledger.update(
+        params["documentType"], params["invoiceNumber"], request.json(), if_match
+    )
+    return SimResponse(204, None, {"etag": etag_of(invoice.version)})
+
+
 def release_short(sim: Simulator, request: SimRequest) -> SimResponse:
     return _release(sim, request, "Invoice")
 
@@ -90,15 +100,7 @@ def _release(sim: Simulator, request: SimRequest, document_type: str) -> SimResp
     number = request.path_params["invoiceNumber"]
     if_match = request.headers.get("if-match")
     result = sim.supplier_ledger.release(document_type, number, if_match, background=background)
-    etag = {"etag": etag_of(result.invoice.version)}
-    if result.outcome == "queued":
-        job = secrets.token_hex(8)
-        body = {"id": job, "stateLocation": f"{request.base_url}/v1/background/{job}"}
-        return json_response(202, body, {**etag, "location": body["stateLocation"]})
-    action: dict[str, str] = {"actionId": secrets.token_hex(8), "actionResult": "Done"}
-    if result.outcome == "failed":
-        action = {**action, "actionResult": "Failed", "errorInfo": result.error or "Release failed."}
-    return json_response(200, action, etag)
+    return action_response(request, result.outcome, result.error or "Release failed.", result.invoice.version)
 
 
 def _attach(sim: Simulator, request: SimRequest, document_type: str) -> SimResponse:
@@ -117,5 +119,6 @@ ROUTES: list[tuple[str, str, SimHandler]] = [
     ("POST", f"{BASE}/{{invoiceNumber}}/action/release", release_short),
     ("POST", f"{BASE}/{{invoiceNumber}}/attachment", attach_short),
     ("GET", f"{BASE}/{{documentType}}/{{invoiceNumber}}", invoice_get),
+    ("PUT", f"{BASE}/{{documentType}}/{{invoiceNumber}}", invoice_update),
     ("GET", f"{BASE}/{{invoiceNumber}}", invoice_get_short),
 ]

@@ -33,9 +33,7 @@ def suppliers(sim: Simulator, request: SimRequest) -> SimResponse:
         and (corporate is None or s.fields.get("corporateId") == corporate)
         and modified(s.last_modified)
     ]
-    page = page_slice(
-        items, request.q_int("pageNumber"), request.q_int("pageSize"), sim.state.max_page_size
-    )
+    page = page_slice(items, request.q_int("pageNumber"), request.q_int("pageSize"), sim.state.max_page_size)
     expand = request.q_bool("expandAccountInformation")
     dtos = []
     for supplier in page:
