@@ -28,7 +28,16 @@ from tests.support.sshd import OpenSshServer
 
 from bench import idle as idle_cycle
 from bench import memory, parse_speed
-from bench.lib import ROOT, Connection, SimProcess, machine, make_batch, references_in_visma, start_openssh
+from bench.lib import (
+    ROOT,
+    Connection,
+    LedgerCommits,
+    SimProcess,
+    machine,
+    make_batch,
+    references_in_visma,
+    start_openssh,
+)
 from ml_connector import service, wiring
 from ml_connector.domain.documents import Invoice, Payment
 from ml_connector.domain.stored import StoredDocument
@@ -241,32 +250,43 @@ def bench_rate(work: Path, ssh: OpenSshServer, n: int, limit: str) -> dict[str, 
 # ------------------------------------------------------------------------------------ throughput
 
 
-def bench_throughput(work: Path, ssh: OpenSshServer, n: int, latency_ms: int) -> dict[str, Any]:
+def bench_throughput(
+    work: Path, ssh: OpenSshServer, n: int, latency_ms: int, concurrency: int
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label, concurrency in (("sequential", 1), ("concurrent", 4)):
+    for label, chosen in (("sequential", 1), ("concurrent", concurrency)):
         sim = SimProcess(work, faults=f"latency={latency_ms}ms")
         try:
             c = Connection(work / f"tp-{label}", ssh, sim, f"/tp_{label}", release=True)
-            app = open_app(c, post_concurrency=concurrency)
+            app = open_app(c, post_concurrency=chosen)
             try:
                 rt = app.runtime(c.name)
                 asyncio.run(run_cycle(rt))  # master data cached
                 expected = put_batch(c, n, 920)
+                commits = LedgerCommits(rt.ledger.engine)
+                batches_before, ops_before = rt.ledger.writer.commits, rt.ledger.writer.ops
                 started = time.monotonic()
                 result = asyncio.run(run_cycle(rt))
                 seconds = time.monotonic() - started
+                commits.stop()
+                batches = rt.ledger.writer.commits - batches_before
+                ops = rt.ledger.writer.ops - ops_before
             finally:
                 app.close()
         finally:
             sim.stop()
+        posted = result.posting.posted
         out[label] = {
-            "post_concurrency": concurrency,
-            "documents": result.posting.posted,
+            "post_concurrency": chosen,
+            "documents": posted,
             "invoices": sum(1 for r in expected if r.startswith("ST-")),
-            "all_posted": result.posting.posted == len(expected),
+            "all_posted": posted == len(expected),
             "seconds": round(seconds, 2),
             "invoices_per_second": round(sum(1 for r in expected if r.startswith("ST-")) / seconds, 2),
-            "documents_per_second": round(result.posting.posted / seconds, 2),
+            "documents_per_second": round(posted / seconds, 2),
+            "writing_commits_per_posted_document": round(commits.writing / max(posted, 1), 2),
+            "transactions_per_posted_document": round(commits.all / max(posted, 1), 2),
+            "writer_ops_per_commit": round(ops / max(batches, 1), 2),
         }
     out["ratio_concurrent_to_sequential"] = round(
         out["concurrent"]["documents_per_second"] / out["sequential"]["documents_per_second"], 2
@@ -274,7 +294,9 @@ def bench_throughput(work: Path, ssh: OpenSshServer, n: int, latency_ms: int) ->
     out["method"] = (
         f"one cycle end to end (SFTP listing and download from sshd, reading, ledger, posting with "
         f"release) over {n} invoices and their payments, simulator latency {latency_ms} ms, no rate limit; "
-        "the same run with post_concurrency=1 (strictly sequential) and 4 (the default)."
+        f"the same run with post_concurrency=1 (strictly sequential) and {concurrency}. Ledger commits "
+        "counted on the ledger's engine during the cycle (writing: a transaction that inserted, updated "
+        "or deleted, i.e. an fsync with synchronous=FULL; transactions: every commit, reads included)."
     )
     return out
 
@@ -426,11 +448,23 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append(_row("share answered 429", r["share_429"], "<= 0.005", r["share_429"] <= 0.005))
     if "throughput" in results:
         r = results["throughput"]
-        rows.append(_row("invoices/s, concurrent (4)", r["concurrent"]["invoices_per_second"], "", None))
-        rows.append(_row("invoices/s, sequential", r["sequential"]["invoices_per_second"], "", None))
+        con, seq = r["concurrent"], r["sequential"]
         rows.append(
-            _row("throughput ratio concurrent/sequential", r["ratio_concurrent_to_sequential"], "", None)
+            _row(f"invoices/s, concurrent ({con['post_concurrency']})", con["invoices_per_second"], "", None)
         )
+        rows.append(_row("invoices/s, sequential", seq["invoices_per_second"], "", None))
+        ratio = r["ratio_concurrent_to_sequential"]
+        rows.append(_row("throughput ratio concurrent/sequential", ratio, ">= 10", ratio >= 10))
+        for label, run in (("concurrent", con), ("sequential", seq)):
+            if "writing_commits_per_posted_document" in run:
+                rows.append(
+                    _row(
+                        f"ledger fsync commits / posted doc, {label}",
+                        run["writing_commits_per_posted_document"],
+                        "",
+                        None,
+                    )
+                )
     if "parse" in results:
         r = results["parse"]
         rows.append(_row("csv.reader rows/s", r["csv_reader_rows_per_second"], "", None))
@@ -496,6 +530,7 @@ def main() -> int:
     ap.add_argument("--rate-limit", default="40/4", help="the simulator's fixed window, N/SECONDS")
     ap.add_argument("--throughput-invoices", type=int, default=500)
     ap.add_argument("--latency-ms", type=int, default=20)
+    ap.add_argument("--concurrency", type=int, default=16, help="post_concurrency of the throughput run")
     ap.add_argument("--csv-lines", type=int, default=1_000_000)
     ap.add_argument("--xml-lines", type=int, default=200_000)
     ap.add_argument("--sftp-mb", type=int, default=200)
@@ -520,7 +555,9 @@ def main() -> int:
     steps: dict[str, Callable[[], dict[str, Any]]] = {
         "calls": lambda: bench_calls(work, _need(ssh), args.calls_invoices),
         "rate": lambda: bench_rate(work, _need(ssh), args.rate_invoices, args.rate_limit),
-        "throughput": lambda: bench_throughput(work, _need(ssh), args.throughput_invoices, args.latency_ms),
+        "throughput": lambda: bench_throughput(
+            work, _need(ssh), args.throughput_invoices, args.latency_ms, args.concurrency
+        ),
         "parse": lambda: bench_parse(work, args.csv_lines, args.xml_lines),
         "sftp": lambda: bench_sftp(work, _need(ssh), args.sftp_mb, args.idle_files, args.repeats),
         "memory": lambda: memory.run(work, args.memory_mib),

@@ -15,11 +15,13 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ml_connector.domain.stored import StoredDocument
+from ml_connector.errors import LedgerError
 from ml_connector.ledger.audit import write_audit
 from ml_connector.ledger.claims import worker_id
 from ml_connector.ledger.clock import utcnow
 from ml_connector.ledger.engine import LedgerBase, inserted_id
 from ml_connector.ledger.failures import add_failure
+from ml_connector.ledger.moves import Move
 from ml_connector.ledger.schema import documents, failures
 from ml_connector.ledger.states import CLAIM_COLUMNS, Transition, step
 
@@ -33,8 +35,7 @@ class DocumentRecords(LedgerBase):
 
     def document_by_id(self, doc_id: int) -> StoredDocument:
         with self.tx() as conn:
-            row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
-            return StoredDocument.of(row)
+            return read_document(conn, doc_id)
 
     def insert_document(
         self, values: Mapping[str, Any], *, status: str, actor: str, reason: str
@@ -82,44 +83,18 @@ class DocumentRecords(LedgerBase):
 
         ``expect`` adds columns that must still hold the values the caller decided on (e.g. the
         ``attempts`` it read): a document that went round its states meanwhile is not touched."""
-        change = step(event)
-        if change.opens_failure:
-            raise ValueError(f"event {event!r} opens a failure: use park()")
+        move = Move(event, to_status, reason=reason, details=details, expect=expect, values=values)
         with self.tx() as conn:
-            before = _change(
-                conn,
-                doc_id,
-                change,
-                to_status,
-                actor=actor,
-                reason=reason,
-                details=details,
-                expect=expect,
-                values=values,
-            )
-            return before is not None
+            return apply_moves(conn, doc_id, [move], actor=actor)
 
     def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool:
         """pending -> posting: record the intent (voucher, period) before anything is sent."""
-        wid = worker_id()
-        return self.transition(
-            doc_id,
-            "claimed",
-            actor=f"worker:{wid}",
-            reason="about to create the journal transaction in Visma",
-            voucher=voucher,
-            period=period,
-            claimed_by=wid,
-            claim_expires=utcnow() + lease,
-            attempts=self.document_by_id(doc_id).attempts + 1,
-        )
+        with self.tx() as conn:
+            return claim_in(conn, doc_id, voucher=voucher, period=period, lease=lease)
 
     def documents_with_status(self, connection: str, statuses: Sequence[str]) -> list[StoredDocument]:
         with self.tx() as conn:
-            q = sa.select(documents).where(
-                documents.c.connection == connection, documents.c.status.in_(statuses)
-            )
-            return [StoredDocument.of(row) for row in conn.execute(q.order_by(documents.c.id)).mappings()]
+            return read_with_status(conn, connection, statuses)
 
     def all_documents(self, connection: str | None = None) -> list[StoredDocument]:
         with self.tx() as conn:
@@ -158,58 +133,131 @@ class DocumentRecords(LedgerBase):
             file_id=file_id,
         )
 
-    def park(
-        self,
-        doc_id: int,
-        event: str,
-        *,
-        category: str,
-        code: str,
-        reason: str,
-        actor: str,
-        visma_answer: str | None = None,
-        missing: list[dict[str, str]] | None = None,
-        **values: Any,
-    ) -> bool:
+    def park(self, doc_id: int, event: str, **kwargs: Any) -> bool:
         """Apply a parking ``event`` (one that opens a failure): the document moves to ``parked``
-        and its failure is opened, in one transaction."""
-        change = step(event)
-        if not change.opens_failure:
-            raise ValueError(f"event {event!r} does not park a document")
+        and its failure is opened, in one transaction. The arguments: ``park_in``'s."""
         with self.tx() as conn:
-            row = _change(
-                conn,
-                doc_id,
-                change,
-                None,
-                actor=actor,
-                reason=reason,
-                details={"category": category, "code": code, "visma_answer": visma_answer},
-                expect=None,
-                values=values,
-            )
-            if row is None:
-                return False
-            conn.execute(
-                failures.update()
-                .where(failures.c.document_id == doc_id, failures.c.status == "open")
-                .values(status="superseded", resolved_at=utcnow(), resolved_by=actor)
-            )
-            add_failure(
-                conn,
-                connection=row["connection"],
-                category=category,
-                code=code,
-                reason=reason,
-                document_id=doc_id,
-                doc_key=row["doc_key"],
-                visma_answer=visma_answer,
-                missing=missing,
-                source=row["source"],
-                raw=row["raw"],
-                file_id=row["file_id"],
-            )
-            return True
+            return park_in(conn, doc_id, event, **kwargs)
+
+
+# The operations themselves, on an open transaction: the methods above run each in a transaction of
+# its own; the posting path's awaited calls (``ledger.awaited``) run them in the writer thread, many
+# documents per commit. Either way each is one compare-and-set with its audit row.
+
+
+def read_document(conn: Connection, doc_id: int) -> StoredDocument:
+    row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().one()
+    return StoredDocument.of(row)
+
+
+def read_with_status(conn: Connection, connection: str, statuses: Sequence[str]) -> list[StoredDocument]:
+    q = sa.select(documents).where(documents.c.connection == connection, documents.c.status.in_(statuses))
+    return [StoredDocument.of(row) for row in conn.execute(q.order_by(documents.c.id)).mappings()]
+
+
+def apply_moves(conn: Connection, doc_id: int, moves: Sequence[Move], *, actor: str) -> bool:
+    """Apply ``moves`` in order, each a compare-and-set with its audit row; all or nothing.
+
+    Several moves share one transaction only when each leads into the next one's from-states
+    (e.g. ``created`` then ``posted`` with releasing off): once the first has moved the document,
+    inside this transaction nothing else can, so either every move applies or none does."""
+    changes = [step(m.event) for m in moves]
+    for n, (move, change) in enumerate(zip(moves, changes, strict=True)):
+        if change.opens_failure:
+            raise ValueError(f"event {move.event!r} opens a failure: use park()")
+        if n and move.expect:
+            raise ValueError("only the first move of a chain may carry expect")
+        if n and changes[n - 1].target(moves[n - 1].to_status) not in change.sources:
+            raise ValueError(f"event {move.event!r} cannot follow {moves[n - 1].event!r}")
+    for n, (move, change) in enumerate(zip(moves, changes, strict=True)):
+        before = _change(
+            conn,
+            doc_id,
+            change,
+            move.to_status,
+            actor=actor,
+            reason=move.reason,
+            details=move.details,
+            expect=move.expect,
+            values=move.values,
+        )
+        if before is None:
+            if n:  # cannot happen (checked above); raising rolls the whole chain back
+                raise LedgerError(f"document {doc_id}: {move.event!r} did not follow {moves[0].event!r}")
+            return False
+    return True
+
+
+def claim_in(
+    conn: Connection, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta
+) -> bool:
+    """pending -> posting with the voucher and period; ``attempts`` counts up in the same statement."""
+    wid = worker_id()
+    move = Move(
+        "claimed",
+        reason="about to create the journal transaction in Visma",
+        values={
+            "voucher": voucher,
+            "period": period,
+            "claimed_by": wid,
+            "claim_expires": utcnow() + lease,
+            "attempts": documents.c.attempts + 1,
+        },
+    )
+    return apply_moves(conn, doc_id, [move], actor=f"worker:{wid}")
+
+
+def park_in(
+    conn: Connection,
+    doc_id: int,
+    event: str,
+    *,
+    category: str,
+    code: str,
+    reason: str,
+    actor: str,
+    visma_answer: str | None = None,
+    missing: list[dict[str, str]] | None = None,
+    **values: Any,
+) -> bool:
+    """A parking ``event``: the document moves to ``parked`` and its failure is opened (the open
+    one it had is superseded), in the caller's transaction; ``values``: columns the event records."""
+    change = step(event)
+    if not change.opens_failure:
+        raise ValueError(f"event {event!r} does not park a document")
+    row = _change(
+        conn,
+        doc_id,
+        change,
+        None,
+        actor=actor,
+        reason=reason,
+        details={"category": category, "code": code, "visma_answer": visma_answer},
+        expect=None,
+        values=values,
+    )
+    if row is None:
+        return False
+    conn.execute(
+        failures.update()
+        .where(failures.c.document_id == doc_id, failures.c.status == "open")
+        .values(status="superseded", resolved_at=utcnow(), resolved_by=actor)
+    )
+    add_failure(
+        conn,
+        connection=row["connection"],
+        category=category,
+        code=code,
+        reason=reason,
+        document_id=doc_id,
+        doc_key=row["doc_key"],
+        visma_answer=visma_answer,
+        missing=missing,
+        source=row["source"],
+        raw=row["raw"],
+        file_id=row["file_id"],
+    )
+    return True
 
 
 def _change(

@@ -16,10 +16,12 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ml_connector.errors import LedgerError
 from ml_connector.ledger import pgtext
+from ml_connector.ledger.transaction import transaction
+from ml_connector.ledger.writer import LedgerWriter
 from ml_connector.private_files import private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -40,6 +42,8 @@ class LedgerBase:
             self.engine: Engine = open_engine(url)
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot open the ledger database: {exc.__class__.__name__}") from exc
+        # The posting path's writes, off the event loop and many documents per commit (ledger.writer).
+        self.writer = LedgerWriter(self.engine)
 
     @classmethod
     def open(cls, url: str) -> Self:
@@ -62,17 +66,13 @@ class LedgerBase:
             raise LedgerError(f"ledger migration failed: {exc}") from exc
 
     def close(self) -> None:
+        self.writer.close()
         self.engine.dispose()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise LedgerError(f"ledger error: {exc.__class__.__name__}: {exc}") from exc
+        with transaction(self.engine) as conn:
+            yield conn
 
 
 def upsert(conn: Connection, table: sa.Table, keys: list[str], update: list[str]) -> Any:

@@ -9,13 +9,15 @@ Exactly-once rests on three rules kept here:
    the reference up in Visma.
 
 ``Ledger`` only assembles the parts, one module per responsibility: ``engine`` (database,
-transactions, migrations), ``audit``, ``files``, ``documents``, ``failures``, ``cache`` (Visma
+transactions, migrations), ``writer`` and ``awaited`` (the posting path's calls off the event loop,
+group-committed), ``audit``, ``files``, ``documents``, ``failures``, ``cache`` (Visma
 data), ``sync_marks`` and ``runs``.
 """
 
 from __future__ import annotations
 
 from ml_connector.ledger.audit import AuditLog
+from ml_connector.ledger.awaited import AwaitedDocuments
 from ml_connector.ledger.cache import MasterDataCache
 from ml_connector.ledger.claims import claim_is_dead, worker_id
 from ml_connector.ledger.clock import utcnow
@@ -23,6 +25,7 @@ from ml_connector.ledger.documents import DocumentRecords
 from ml_connector.ledger.engine import MIGRATION_LOCK_KEY, MIGRATIONS
 from ml_connector.ledger.failures import FailureRecords
 from ml_connector.ledger.files import FileRecords
+from ml_connector.ledger.moves import Move
 from ml_connector.ledger.runs import RunLog
 from ml_connector.ledger.states import DocStatus
 from ml_connector.ledger.sync_marks import SyncMarks
@@ -32,6 +35,7 @@ __all__ = [
     "MIGRATION_LOCK_KEY",
     "DocStatus",
     "Ledger",
+    "Move",
     "claim_is_dead",
     "utcnow",
     "worker_id",
@@ -39,4 +43,11 @@ __all__ = [
 
 
 class Ledger(AuditLog, FileRecords, DocumentRecords, FailureRecords, MasterDataCache, SyncMarks, RunLog):
-    """The whole ledger; call sites keep ``rt.ledger.x(...)`` whichever part ``x`` lives in."""
+    """The whole ledger; call sites keep ``rt.ledger.x(...)`` whichever part ``x`` lives in.
+
+    ``aio``: the posting path's document calls, awaited (``ledger.awaited``): same names, run by
+    the writer thread, many documents per commit."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.aio = AwaitedDocuments(self.writer)

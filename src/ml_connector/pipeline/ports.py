@@ -17,6 +17,8 @@ time it hands out is aware UTC (converted once, by the adapter).
     LedgerPort      the master-data cache calls of ``refresh``/``snapshot`` and the document
                     reads and moves of intake, posting, settling and replay, in domain types
                     (``StoredDocument``); the real Ledger satisfies it structurally
+                    .aio  AwaitedDocumentsPort: posting's and settling's calls, awaited (off the
+                          event loop, group-committed)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.ledger.moves import Move
 
 if TYPE_CHECKING:
     from ml_connector.pipeline.runtime import Runtime
@@ -120,9 +123,40 @@ class Connectors(Protocol):
     def stampli(self, rt: Runtime, *, quick: bool = False) -> AbstractAsyncContextManager[StampliSource]: ...
 
 
+class AwaitedDocumentsPort(Protocol):
+    """The posting path's document calls, awaited (``ledger.aio``): the same names and compare-and-set
+    semantics as the ``LedgerPort`` methods, answered only once committed, the database work off the
+    event loop (the real one: ``ledger/awaited.py``, a writer thread that commits many documents at
+    once). ``transitions``: several events in one commit, all or nothing."""
+
+    async def document_by_id(self, doc_id: int, /) -> StoredDocument: ...
+    async def documents_with_status(
+        self, connection: str, statuses: Sequence[str], /
+    ) -> list[StoredDocument]: ...
+    async def transition(
+        self,
+        doc_id: int,
+        event: str,
+        to_status: str | None = None,
+        *,
+        actor: str,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        expect: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> bool: ...
+    async def transitions(self, doc_id: int, moves: Sequence[Move], *, actor: str) -> bool: ...
+    async def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool: ...
+    # park's arguments: LedgerPort.park's below
+    async def park(self, doc_id: int, event: str, **kwargs: Any) -> bool: ...
+
+
 class LedgerPort(Protocol):
     """The ledger calls of the master-data refresh and of the document steps (the real ``Ledger``
     satisfies it structurally; ``tests/ledger/test_ledger_port.py`` checks that it does)."""
+
+    @property
+    def aio(self) -> AwaitedDocumentsPort: ...
 
     def sync_mark(self, connection: str, kind: str, /) -> datetime | None: ...
     def set_sync_mark(self, connection: str, kind: str, last_modified: datetime | None, /) -> None: ...
@@ -178,6 +212,7 @@ class LedgerPort(Protocol):
 
 
 __all__ = [
+    "AwaitedDocumentsPort",
     "BookedLookup",
     "Connectors",
     "LedgerPort",

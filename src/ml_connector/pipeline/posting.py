@@ -32,7 +32,7 @@ from ml_connector.errors import (
     RejectedByDestinationError,
     RetriableDestinationError,
 )
-from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow
+from ml_connector.ledger.store import DocStatus, Move, claim_is_dead, utcnow
 from ml_connector.pipeline.attach import attach_image, image_ready
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
@@ -59,6 +59,7 @@ log = logging.getLogger("ml_connector.posting")
 
 # Released journal batches, and supplier invoices past their release (Open, Closed, ...).
 RELEASED = frozenset({"Released", "Posted", "Completed", "Unposted"}) | RELEASED_STATUSES
+LEFT_ON_HOLD = Move("posted", reason="left on hold")  # created -> posted when releasing is off
 
 
 @dataclass
@@ -118,7 +119,8 @@ def build_voucher(
 
 
 async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: PostingStats) -> None:
-    rows = [r for r in rt.ledger.documents_with_status(rt.name, [DocStatus.PENDING]) if not _skipped(rt, r)]
+    pending = await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.PENDING])
+    rows = [r for r in pending if not await _skipped(rt, r)]
     # Invoices before payments, oldest first: a payment's invoice should be in the books first.
     rows.sort(key=lambda r: (r.kind != "invoice", r.id))
     semaphore = asyncio.Semaphore(max(1, rt.post_concurrency))
@@ -132,27 +134,32 @@ async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
             if rt.on_progress:
                 rt.on_progress("posting", done, len(rows))
 
-    results = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)
-    for res in results:
-        if isinstance(res, FatalDestinationError):
-            raise res
-        if isinstance(res, BaseException):
-            raise res
+    # Payments start once every invoice of the cycle is done: a payment's settlement reads its
+    # invoice's recorded voucher (pipeline/settlement.py), and with the ledger's writes awaited
+    # (group commit) an invoice started first is no longer recorded before a payment's turn comes.
+    invoices = [r for r in rows if r.kind == "invoice"]
+    for wave in (invoices, rows[len(invoices) :]):
+        results = await asyncio.gather(*(one(r) for r in wave), return_exceptions=True)
+        for res in results:
+            if isinstance(res, FatalDestinationError):
+                raise res
+            if isinstance(res, BaseException):
+                raise res
 
 
-def _skipped(rt: Runtime, row: StoredDocument) -> bool:
+async def _skipped(rt: Runtime, row: StoredDocument) -> bool:
     """A pending payment read before the connection said Visma pays: skipped now, never posted."""
     reason = skip_reason(rt.config, row.kind)
     if reason is None:
         return False
-    rt.ledger.transition(row.id, "visma_pays", actor=rt.actor, reason=reason)
+    await rt.ledger.aio.transition(row.id, "visma_pays", actor=rt.actor, reason=reason)
     return True
 
 
-def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem], **extra: Any) -> None:
+async def _park(rt: Runtime, row: StoredDocument, event: str, problems: list[Problem], **extra: Any) -> None:
     first = problems[0]
     missing = [m for p in problems for m in p.missing_json()]
-    rt.ledger.park(
+    await rt.ledger.aio.park(
         row.id,
         event,
         category=first.category,
@@ -218,16 +225,18 @@ async def post_one(
         stats.retry_later += 1
         return
     except Unpostable as exc:
-        _park(rt, row, "unpostable", list(exc.problems))
+        await _park(rt, row, "unpostable", list(exc.problems))
         stats.parked += 1
         return
     if prepared.problems:
-        _park(rt, row, "unpostable", prepared.problems)
+        await _park(rt, row, "unpostable", prepared.problems)
         stats.parked += 1
         return
     voucher = prepared.voucher
     dto = encode_voucher(voucher)  # the domain voucher (domain/voucher_codec.py), not Visma's body
-    if not rt.ledger.claim(row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease):
+    if not await rt.ledger.aio.claim(
+        row.id, voucher=dto, period=voucher.financial_period, lease=rt.claim_lease
+    ):
         return  # another worker took it
     crashpoint("after_claim")
     doc_id = row.id
@@ -235,7 +244,7 @@ async def post_one(
         created = await prepared.target.create(voucher)
     except AmbiguousDestinationError as exc:
         stats.unknown += 1
-        rt.ledger.transition(
+        await rt.ledger.aio.transition(
             doc_id,
             "outcome_unknown",
             actor=rt.actor,
@@ -249,11 +258,11 @@ async def post_one(
             f"visma_rejected_{exc.status or 400}",
             f"Visma refused the {prepared.what}: {exc.visma_message or exc}",
         )
-        _park(rt, row, "rejected", [problem], visma_answer=exc.visma_message or str(exc))
+        await _park(rt, row, "rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
     except RetriableDestinationError as exc:
         stats.retry_later += 1
-        rt.ledger.transition(
+        await rt.ledger.aio.transition(
             doc_id,
             "retry_later",
             actor=rt.actor,
@@ -261,22 +270,31 @@ async def post_one(
         )
         return
     except FatalDestinationError:
-        rt.ledger.transition(doc_id, "aborted", actor=rt.actor, reason="fatal")
+        await rt.ledger.aio.transition(doc_id, "aborted", actor=rt.actor, reason="fatal")
         raise
     crashpoint("after_send")
-    rt.ledger.transition(
-        doc_id,
+    recorded = Move(
         "created",
-        actor=rt.actor,
         reason=f"Visma created {'batch' if prepared.what.startswith('journal') else prepared.what} "
         f"{created.number}",
         details={"location": created.location},
-        batch_number=created.number,
-        etag=created.etag,
+        values={"batch_number": created.number, "etag": created.etag},
     )
+    if not rt.config.posting.release and not row.image_path:
+        # Nothing is sent between created and posted (on hold, no image): one commit for both.
+        if await rt.ledger.aio.transitions(doc_id, [recorded, LEFT_ON_HOLD], actor=rt.actor):
+            _count_posted(stats, row)
+        crashpoint("after_record")
+        return
+    await rt.ledger.aio.transitions(doc_id, [recorded], actor=rt.actor)
     crashpoint("after_record")
-    # The invoice image is attached here, between create and release (helper img: pipeline/attach.py).
-    await finish_created(rt, visma, rt.ledger.document_by_id(doc_id), stats)
+    # The invoice image is attached here, between create and release (pipeline/attach.py).
+    await finish_created(rt, visma, await rt.ledger.aio.document_by_id(doc_id), stats)
+
+
+def _count_posted(stats: PostingStats, row: StoredDocument) -> None:
+    stats.posted += 1
+    stats.posted_keys.append(row.doc_key)
 
 
 async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, stats: PostingStats) -> None:
@@ -289,9 +307,8 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
         return  # parked, or the attach is retried next cycle (the document stays created)
     row = attached
     if not rt.config.posting.release:
-        if rt.ledger.transition(doc_id, "posted", actor=rt.actor, reason="left on hold"):
-            stats.posted += 1
-            stats.posted_keys.append(row.doc_key)
+        if await rt.ledger.aio.transitions(doc_id, [LEFT_ON_HOLD], actor=rt.actor):
+            _count_posted(stats, row)
         return
     target, what = target_of(visma, row)
     batch = str(row.batch_number)
@@ -315,14 +332,14 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
             f"Visma created {what} {batch} but refused to release it: {exc.visma_message or exc}; fix it in "
             f"Visma or replay to retry the release (no second {what} is created)",
         )
-        _park(rt, row, "release_rejected", [problem], visma_answer=exc.visma_message or str(exc))
+        await _park(rt, row, "release_rejected", [problem], visma_answer=exc.visma_message or str(exc))
         return
     except (RetriableDestinationError, AmbiguousDestinationError) as exc:
         stats.retry_later += 1
         log.warning("release of %s %s deferred: %s", what, batch, exc)
         return
     crashpoint("after_release")
-    if rt.ledger.transition(
+    if await rt.ledger.aio.transition(
         doc_id,
         "released",
         actor=rt.actor,
@@ -336,9 +353,9 @@ async def finish_created(rt: Runtime, visma: VismaPort, row: StoredDocument, sta
 async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     """Finish what earlier runs left open, before any new work."""
     now = utcnow()
-    for row in rt.ledger.documents_with_status(rt.name, [DocStatus.POSTING]):
+    for row in await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.POSTING]):
         if claim_is_dead(row.claimed_by, row.claim_expires, now):
-            rt.ledger.transition(
+            await rt.ledger.aio.transition(
                 row.id,
                 "claim_expired",
                 actor=rt.actor,
@@ -360,7 +377,7 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
             except (RetriableDestinationError, AmbiguousDestinationError):
                 continue  # look again next cycle
         await settle_unknown(rt, visma, row, index[period].get(row.reference, []), stats)
-    for row in rt.ledger.documents_with_status(rt.name, [DocStatus.CREATED]):
+    for row in await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.CREATED]):
         await finish_created(rt, visma, row, stats)
 
 
@@ -389,7 +406,7 @@ async def settle_unknown(
     found = sorted(found, key=lambda j: j.number)
     if not found:
         stats.settled_not_found += 1
-        rt.ledger.transition(
+        await rt.ledger.aio.transition(
             doc_id,
             "settled_not_found",
             actor=rt.actor,
@@ -406,7 +423,7 @@ async def settle_unknown(
     full = await visma.posting.get(batch.number)
     stats.settled_found += 1
     target = status_when_found(rt, full.status)
-    if rt.ledger.transition(
+    if await rt.ledger.aio.transition(
         doc_id,
         "settled_found",
         target,
@@ -431,10 +448,9 @@ async def after_found(
 ) -> None:
     """After a found document was recorded as ``target``: count it, or release it."""
     if target == DocStatus.POSTED:
-        stats.posted += 1
-        stats.posted_keys.append(row.doc_key)
+        _count_posted(stats, row)
     else:
-        await finish_created(rt, visma, rt.ledger.document_by_id(row.id), stats)
+        await finish_created(rt, visma, await rt.ledger.aio.document_by_id(row.id), stats)
 
 
 def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
