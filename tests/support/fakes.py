@@ -25,7 +25,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.booked import Attached, Booked, BookedLine, Created
 from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.journal import Voucher
@@ -247,9 +246,6 @@ class FakeVisma:
             for b in self.booked_by_number.values()
             if (period is None or b.financial_period == period) and _since(b.last_modified, modified_since)
         ]
-
-    def stored_form(self, voucher: Voucher) -> dict[str, Any]:
-        return journal_dto(voucher)  # what the journal target stores, so reconcile reads it alike
 
     async def create(self, voucher: Voucher) -> Created:
         self.calls.append(f"create {voucher.reference}")

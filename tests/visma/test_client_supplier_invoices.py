@@ -197,7 +197,7 @@ async def test_supplier_invoice_target_speaks_documenttype_slash_number(visma_si
     async with client_for(visma_sim) as c:
         target = SupplierInvoiceTarget(c)
         voucher = invoice("CN-11", "99.95", document_type="DebitAdj")
-        assert json.loads(json.dumps(target.stored_form(voucher), default=str))["documentType"] == {
+        assert json.loads(json.dumps(supplier_invoice_dto(voucher), default=str))["documentType"] == {
             "value": "DebitAdj"
         }
         created = await target.create(voucher)

@@ -246,7 +246,7 @@ async def test_the_payment_target_speaks_type_slash_number(visma_sim: VismaSim) 
         inv = await released_invoice(c, "F-1", "1000.00")
         note = await released_invoice(c, "CN-1", "250.00", credit=True)
         voucher = payment("750.00", ("Invoice", inv, "1000.00"), ("DebitAdj", note, "250.00"))
-        assert target.stored_form(voucher)["paymentRef"] == {"value": "PAY-1"}
+        assert supplier_payment_dto(voucher)["paymentRef"] == {"value": "PAY-1"}
         created = await target.create(voucher)
         assert created.number == "Payment/000001"
         etag = await target.release(created.number, created.etag)

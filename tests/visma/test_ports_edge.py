@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from ml_connector.adapters.visma.ports import VismaPorts
+from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.booked import Booked
 from ml_connector.domain.masterdata import Account
 from tests.visma.test_client_journal import _batch, decimal_response
@@ -53,7 +54,7 @@ async def test_the_journal_target_creates_and_reads_back_booked_vouchers() -> No
     fake.route("GET", "/v2/journaltransaction/000123", decimal_response(200, body, {"ETag": '"e2"'}))
     async with VismaPorts(fake.client(server_timezone="Europe/Oslo")) as visma:
         v = voucher()
-        assert visma.posting.stored_form(v)["journalTransactionLines"]  # the request body, as stored
+        assert journal_dto(v)["journalTransactionLines"]  # the request body the create sends
         created = await visma.posting.create(v)
         booked = await visma.posting.get(created.number)
     assert created.number == "000123" and created.etag == '"e1"'

@@ -22,11 +22,9 @@ from ml_connector.adapters.visma.client import VismaClient
 from ml_connector.adapters.visma.supplier_invoices import (
     AttachmentInfo,
     SupplierInvoiceRecord,
-    supplier_invoice_dto,
 )
-from ml_connector.adapters.visma.supplier_payments import SupplierPaymentRecord, supplier_payment_dto
+from ml_connector.adapters.visma.supplier_payments import SupplierPaymentRecord
 from ml_connector.adapters.visma.upload import Upload
-from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.booked import Attached, Booked, BookedLine, Created
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
@@ -105,9 +103,6 @@ class JournalTarget:
     def __init__(self, client: VismaClient) -> None:
         self.client = client
 
-    def stored_form(self, voucher: Voucher) -> dict[str, Any]:
-        return journal_dto(voucher)
-
     async def create(self, voucher: Voucher) -> Created:
         c = await self.client.create_journal(voucher)
         return Created(number=c.batch_number, etag=c.etag, location=c.location)
@@ -136,6 +131,20 @@ def booked_supplier_invoice(r: SupplierInvoiceRecord) -> Booked:
         )
         for ln in r.lines
     )
+    return _booked_document(
+        r,
+        lines,
+        supplier=r.supplier,
+        supplier_reference=r.supplier_reference,
+        description=r.description,
+        amount=r.amount,
+    )
+
+
+def _booked_document(
+    r: SupplierInvoiceRecord | SupplierPaymentRecord, lines: tuple[BookedLine, ...], **extra: Any
+) -> Booked:
+    """A supplier-ledger document as a ``Booked``: numbered ``{type}/{number}``, its header as read."""
     return Booked(
         number=r.key,
         status=r.status,
@@ -145,10 +154,7 @@ def booked_supplier_invoice(r: SupplierInvoiceRecord) -> Booked:
         last_modified=r.last_modified,
         timestamp=r.timestamp,
         etag=r.etag,
-        supplier=r.supplier,
-        supplier_reference=r.supplier_reference,
-        description=r.description,
-        amount=r.amount,
+        **extra,
     )
 
 
@@ -167,9 +173,6 @@ class SupplierInvoiceTarget:
 
     def __init__(self, client: VismaClient) -> None:
         self.client = client
-
-    def stored_form(self, voucher: SupplierInvoiceVoucher) -> dict[str, Any]:
-        return supplier_invoice_dto(voucher)
 
     async def create(self, voucher: SupplierInvoiceVoucher) -> Created:
         c = await self.client.create_supplier_invoice(voucher)
@@ -208,16 +211,7 @@ def booked_supplier_payment(r: SupplierPaymentRecord) -> Booked:
         )
         for ln in r.lines
     )
-    return Booked(
-        number=r.key,
-        status=r.status,
-        financial_period=r.financial_period,
-        currency=r.currency,
-        lines=lines,
-        last_modified=r.last_modified,
-        timestamp=r.timestamp,
-        etag=r.etag,
-    )
+    return _booked_document(r, lines)
 
 
 class SupplierPaymentTarget:
@@ -228,9 +222,6 @@ class SupplierPaymentTarget:
 
     def __init__(self, client: VismaClient) -> None:
         self.client = client
-
-    def stored_form(self, voucher: SupplierPaymentVoucher) -> dict[str, Any]:
-        return supplier_payment_dto(voucher)
 
     async def create(self, voucher: SupplierPaymentVoucher) -> Created:
         c = await self.client.create_supplier_payment(voucher)
