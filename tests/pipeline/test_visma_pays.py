@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -15,7 +16,7 @@ from ml_connector import service
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.cycle import CycleResult
 from ml_connector.pipeline.who_pays import VISMA_PAYS
-from tests.pipeline.conftest import Connection, ConnectionFactory, Dataset
+from tests.pipeline.conftest import Connection, ConnectionFactory, Dataset, cycles_until_settled
 
 INVOICES = "stampli_invoices_C100234_20250331T071500Z_0001.csv"
 PAYMENTS = "stampli_payments_C100234_20250331T073000Z_0001.csv"
@@ -91,3 +92,51 @@ def test_preview_shows_each_payment_skipped_with_the_reason(connection_factory: 
     documents = json.loads(shown.stdout)["documents"]
     assert len(documents) == len(ds.payment_rows) > 0
     assert {(d["action"], d["detail"]) for d in documents} == {("skip", VISMA_PAYS)}
+
+
+# ------------------------------------------------------------ payments.source = "stampli" (supplier ledger)
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_stampli_payments_become_released_supplier_payments_applied_to_their_invoices(
+    connection_factory: ConnectionFactory,
+) -> None:
+    c = connection_factory(target="supplier_invoice")
+    ds = Dataset.make(12, missing=0)
+    c.put_payments(PAYMENTS, ds.payments_text())  # the payments arrive before their invoices
+    app = c.open_app()
+    first = _cycle(app, c.name)
+    waiting = [f for f in app.ledger.open_failures(c.name) if f["code"] == "invoice_not_in_visma"]
+    assert first.posting.posted == 0 and len(waiting) == len(ds.payment_rows) > 0
+    assert "not released in Visma's supplier ledger yet" in str(waiting[0]["reason"])
+    assert c.sim.supplier_payments() == []
+    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
+    asyncio.run(cycles_until_settled(app, c.name))  # the invoices post; the payments still wait
+    replayed = _cycle(app, c.name)  # the next cycle replays them by itself, and posts them
+    assert replayed.posting.auto_replayed == len(ds.payment_rows)
+    asyncio.run(cycles_until_settled(app, c.name))
+    payments = c.sim.supplier_payments()
+    # The SEK payment names a NOK cash account (the test mapping's SEB account): Visma refuses it, and
+    # it is parked with Visma's words; every other payment is in Visma exactly once, released.
+    sek = {f"SP-{r['stampliPaymentId']}" for r in ds.payment_rows if r["paymentCurrency"] == "SEK"}
+    refused = {f["doc_key"]: f for f in app.ledger.open_failures(c.name)}
+    assert {f"SP-{k.split(':')[1]}" for k in refused} == sek
+    assert all("needs a cash account in SEK" in str(f["visma_answer"]) for f in refused.values())
+    by_ref: dict[str, list[dict[str, object]]] = {}
+    for p in payments:
+        by_ref.setdefault(str(p["paymentRef"]), []).append(p)
+    posted = [r for r in ds.payment_rows if f"SP-{r['stampliPaymentId']}" not in sek]
+    assert posted and sorted(by_ref) == sorted(f"SP-{r['stampliPaymentId']}" for r in posted)
+    assert all(len(ps) == 1 for ps in by_ref.values()), by_ref  # exactly once
+    for row in posted:
+        [p] = by_ref[f"SP-{row['stampliPaymentId']}"]
+        assert p["status"] == "Closed" and p["type"] == "Payment", p
+        assert Decimal(str(p["paymentAmount"])) == Decimal(row["paymentAmount"])
+    assert c.sim.journal() == []  # nothing booked as a journal transaction in this mode
+    docs = {d["referenceNumber"]: d for d in c.sim.supplier_ledger()["documents"]}
+    paid = {ln["invoiceRefNbr"] for p in payments for ln in p["paymentLines"]}  # type: ignore[attr-defined]
+    assert paid and all(docs[n]["status"] == "Closed" and Decimal(str(docs[n]["balance"])) == 0 for n in paid)
+    statuses = {d.doc_key: d.status for d in app.ledger.all_documents(c.name)}
+    assert {k for k, v in statuses.items() if v != DocStatus.POSTED} == set(refused)
+    again = _cycle(app, c.name)
+    assert again.posting.posted == 0 and len(c.sim.supplier_payments()) == len(payments)

@@ -192,6 +192,11 @@ class FakeVisma:
         """None: the fake posts journal transactions (tests set ``supplier_ledger_fake``)."""
         return getattr(self, "supplier_ledger_fake", None)
 
+    @property
+    def supplier_payments(self) -> Any:
+        """None: the fake posts payments as journal transactions."""
+        return None
+
     async def __aenter__(self) -> FakeVisma:
         return self
 

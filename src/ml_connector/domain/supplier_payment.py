@@ -42,6 +42,9 @@ class SupplierPaymentVoucher:
     cash_account: str | None = None  # the bank account mapping; else the payment method decides
     payment_method: str | None = None
     description: str | None = None
+    # YYYYMM of the payment date: the period the ledger records with the claim (Visma derives the
+    # payment's own period from ``applicationDate``).
+    financial_period: str = ""
 
     @property
     def applied(self) -> Decimal:

@@ -25,7 +25,7 @@ from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import RELEASED_STATUSES
-from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, AnyVoucher, encode_voucher
+from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, SUPPLIER_PAYMENT, AnyVoucher, encode_voucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
     FatalDestinationError,
@@ -43,7 +43,12 @@ from ml_connector.pipeline.journal import (
 )
 from ml_connector.pipeline.masterdata import AP_PERIOD, PERIOD, SEGMENT_VALUE, MasterData
 from ml_connector.pipeline.periods import choose_period
-from ml_connector.pipeline.ports import PostingTarget, SupplierLedgerTarget, VismaPort
+from ml_connector.pipeline.ports import (
+    DocumentTarget,
+    SupplierLedgerTarget,
+    SupplierPaymentsTarget,
+    VismaPort,
+)
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.pipeline.settlement import NotYet, VoucherFacts, voucher_facts
@@ -51,6 +56,14 @@ from ml_connector.pipeline.supplier_ledger import (
     check_supplier_invoice,
     supplier_invoice_voucher,
     uses_supplier_ledger,
+)
+from ml_connector.pipeline.supplier_payments import (
+    SUPPLIER_DOCUMENT,
+    check_supplier_payment,
+    refuse_supplier_payment_void,
+    supplier_document_present,
+    supplier_payment_voucher,
+    uses_supplier_payments,
 )
 from ml_connector.pipeline.vendor_drift import bank_change_problems
 from ml_connector.pipeline.who_pays import skip_reason
@@ -176,8 +189,8 @@ class Prepared:
     """A document ready to claim: its voucher, the target that takes it and what to call it."""
 
     voucher: AnyVoucher
-    target: PostingTarget[Any]
-    what: str  # "journal transaction" | "supplier invoice", for reasons and messages
+    target: DocumentTarget[Any]
+    what: str  # "journal transaction" | "supplier invoice" | "supplier payment", for messages
     problems: list[Problem]
 
 
@@ -190,6 +203,12 @@ async def prepare(rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocu
         return Prepared(
             invoice, supplier_target(visma), "supplier invoice", check_supplier_invoice(invoice, md, cfg)
         )
+    if uses_supplier_payments(cfg, row.kind):
+        payment = supplier_payment_voucher(rt.ledger, row, md, cfg)
+        problems = check_supplier_payment(payment, md, cfg) + bank_change_problems(rt, row, payment.supplier)
+        return Prepared(payment, payments_target(visma), "supplier payment", problems)
+    if row.kind == "payment_void":
+        refuse_supplier_payment_void(rt.ledger, rt.name, row)
     facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
     voucher, supplier = build_voucher(row, md, cfg, facts)
     problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
@@ -205,10 +224,19 @@ def supplier_target(visma: VismaPort) -> SupplierLedgerTarget:
     return target
 
 
-def target_of(visma: VismaPort, row: StoredDocument) -> tuple[PostingTarget[Any], str]:
+def payments_target(visma: VismaPort) -> SupplierPaymentsTarget:
+    target = visma.supplier_payments
+    if target is None:  # the wiring builds it for every supplier_invoice connection
+        raise FatalDestinationError("the connection posts supplier payments but has no supplier-payment port")
+    return target
+
+
+def target_of(visma: VismaPort, row: StoredDocument) -> tuple[DocumentTarget[Any], str]:
     """The target a claimed document was (or is being) posted to: its stored voucher says which."""
     if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
         return supplier_target(visma), "supplier invoice"
+    if (row.voucher or {}).get("kind") == SUPPLIER_PAYMENT:
+        return payments_target(visma), "supplier payment"
     return visma.posting, "batch"
 
 
@@ -367,8 +395,10 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     unknown = unknown_to_settle(rt)
     index: dict[str, dict[str, list[Booked]]] = {}
     for row in unknown:
-        if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
-            continue  # looked up by supplier instead (supplier_booked.settle_supplier_ledger)
+        if (row.voucher or {}).get("kind") in (SUPPLIER_INVOICE, SUPPLIER_PAYMENT):
+            # looked up by supplier instead (supplier_booked.settle_supplier_ledger,
+            # supplier_payment_booked.settle_supplier_payments)
+            continue
         period = str(row.period)
         if period not in index:
             # One listing per period answers every lookup in it (journal pages are read once).
@@ -457,19 +487,19 @@ def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
     """Parked documents whose missing master data now exists in Visma go back to pending."""
     for failure in rt.ledger.open_failures(rt.name):
         if (
-            failure["category"] != Category.VISMA_MASTER_DATA
+            failure["category"] not in (Category.VISMA_MASTER_DATA, Category.CONNECTIVITY)
             or not failure["missing"]
             or not failure["document_id"]
         ):
             continue
-        if all(_present(md, m["kind"], m["key"]) for m in failure["missing"]):
+        if all(_present(rt, md, m["kind"], m["key"]) for m in failure["missing"]):
             doc_id = int(failure["document_id"])
             if rt.ledger.transition(
                 doc_id,
                 "replayed",
                 DocStatus.PENDING,
                 actor="system:auto-replay",
-                reason="the missing master data now exists in Visma: "
+                reason="what it waited for now exists in Visma: "
                 + ", ".join(f"{m['kind']} {m['key']}" for m in failure["missing"]),
             ):
                 rt.ledger.resolve_failures(
@@ -478,7 +508,9 @@ def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
                 stats.auto_replayed += 1
 
 
-def _present(md: MasterData, kind: str, key: str) -> bool:
+def _present(rt: Runtime, md: MasterData, kind: str, key: str) -> bool:
+    if kind == SUPPLIER_DOCUMENT:  # a supplier payment waits for the invoice it pays
+        return supplier_document_present(rt.ledger, rt.name, key)
     if kind == PERIOD:
         return md.period_open(key)
     if kind == AP_PERIOD:

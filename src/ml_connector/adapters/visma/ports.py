@@ -258,6 +258,7 @@ class VismaPorts:
         self.client = client
         self._posting = JournalTarget(client)
         self._supplier_ledger = SupplierInvoiceTarget(client) if supplier_ledger else None
+        self._supplier_payments = SupplierPaymentTarget(client) if supplier_ledger else None
         # One read per currency, day and rate type while these ports are open (a cycle): the invoices
         # of one day share their rate. Only answers are kept; an error is raised each time.
         self._rates: dict[tuple[str, date, str | None], Decimal | None] = {}
@@ -286,6 +287,10 @@ class VismaPorts:
     @property
     def supplier_ledger(self) -> SupplierInvoiceTarget | None:
         return self._supplier_ledger
+
+    @property
+    def supplier_payments(self) -> SupplierPaymentTarget | None:
+        return self._supplier_payments
 
     # ------------------------------------------------------------------ master data
 
