@@ -1,13 +1,19 @@
-"""``payments.source = "visma"`` over real servers (OpenSSH sshd, the Visma simulator over HTTP, a
-SQLite ledger): Visma pays the suppliers, so Stampli's payment files are read and every payment (and
-void) is recorded as skipped with the reason, never posted, on either target; in supplier-ledger mode
-each invoice is created approved for payment (``paySelected``). A payment read before the switch is
-skipped by the next cycle, not posted."""
+"""Who pays, and supplier payments, over real servers (OpenSSH sshd, the Visma simulator over HTTP,
+a SQLite ledger).
+
+``payments.source = "visma"``: Visma pays the suppliers, so Stampli's payment files are read and
+every payment (and void) is recorded as skipped with the reason, never posted, on either target; in
+supplier-ledger mode each invoice is created approved for payment (``paySelected``).
+
+``payments.source = "stampli"`` in supplier-ledger mode: each payment is one released Visma supplier
+payment applied to the invoices it pays; one read before its invoices are in Visma waits and replays
+by itself; SIGKILL at each boundary then a restart, and a fresh ledger, never post one twice."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from decimal import Decimal
 
 import pytest
@@ -140,3 +146,78 @@ def test_stampli_payments_become_released_supplier_payments_applied_to_their_inv
     assert {k for k, v in statuses.items() if v != DocStatus.POSTED} == set(refused)
     again = _cycle(app, c.name)
     assert again.posting.posted == 0 and len(c.sim.supplier_payments()) == len(payments)
+
+
+def _sent_payments(c: Connection) -> dict[str, int]:
+    """paymentRef -> how many Payment documents Visma holds with it."""
+    out: dict[str, int] = {}
+    for p in c.sim.supplier_payments():
+        if p["type"] == "Payment":
+            out[str(p["paymentRef"])] = out.get(str(p["paymentRef"]), 0) + 1
+    return out
+
+
+def _postable(ds: Dataset) -> set[str]:
+    """The payments Visma accepts with the test mapping (the SEK one names a NOK cash account)."""
+    return {f"SP-{r['stampliPaymentId']}" for r in ds.payment_rows if r["paymentCurrency"] != "SEK"}
+
+
+def _run(c: Connection) -> dict[str, object]:
+    done = c.cli("run", "--json")
+    # 3: the run went through and documents are parked (the SEK payment Visma refuses)
+    assert done.returncode in (0, 3), f"rc={done.returncode}\n{done.stdout}\n{done.stderr}"
+    [summary] = json.loads(done.stdout)
+    assert summary["status"] == "ok", summary
+    return dict(summary)
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("boundary", ["after_claim", "after_record", "after_release", "after_send"])
+def test_sigkill_at_each_boundary_then_restart_posts_each_payment_once(
+    connection_factory: ConnectionFactory, boundary: str
+) -> None:
+    c = connection_factory(target="supplier_invoice")
+    ds = Dataset.make(12, missing=0)
+    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
+    _run(c)  # the invoices, released
+    c.put_payments(PAYMENTS, ds.payments_text())
+    crashed = c.cli("run", "--json", crash_at=f"{boundary}:2")
+    assert crashed.returncode == -signal.SIGKILL, f"rc={crashed.returncode}\n{crashed.stderr}"
+    before = _sent_payments(c)
+    assert all(n == 1 for n in before.values())
+    if boundary != "after_claim":  # killed after a create reached Visma (claims run concurrently)
+        assert before
+    for _ in range(3):  # a claim killed mid-create is looked up, then posted or adopted
+        summary = _run(c)
+    assert _sent_payments(c) == dict.fromkeys(_postable(ds), 1), summary
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_a_fresh_ledger_adopts_the_payments_and_sends_none_again(
+    connection_factory: ConnectionFactory,
+) -> None:
+    first = connection_factory(target="supplier_invoice")
+    ds = Dataset.make(12, missing=0)
+    first.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
+    first.put_payments(PAYMENTS, ds.payments_text())
+    for _ in range(3):  # invoices; then the payments, replayed once their invoices are released
+        _run(first)
+    assert _sent_payments(first) == dict.fromkeys(_postable(ds), 1)
+
+    workdir = first.workdir / "second-machine"
+    workdir.mkdir()
+    second = Connection(
+        name=first.name,
+        workdir=workdir,
+        sftp=first.sftp,
+        sim=first.sim,
+        ledger_url=f"sqlite:///{workdir / 'ledger.db'}",
+        remote_root=first.remote_root,
+    )
+    second.write_config(target="supplier_invoice")
+    for _ in range(3):
+        _run(second)
+    assert _sent_payments(first) == dict.fromkeys(_postable(ds), 1)  # nothing sent twice
+    app = second.open_app()
+    adopted = app.ledger.keys_with_action(second.name, "found_in_visma")
+    assert {f"SP-{k.split(':')[1]}" for k in adopted if k.startswith("PAY:")} == _postable(ds)
