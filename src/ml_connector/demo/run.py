@@ -109,7 +109,7 @@ default_bank_account = "1920"
 [connections.demo.mapping.bank_accounts]
 "DNB-1503.12.34567" = "1920"
 "DNB-EUR-1503.99.12345" = "1921"
-"SEB-5000.00.58398" = "1920"
+"SEB-5000.00.58398" = "1922"
 
 [connections.demo.posting]
 target = "{target}"

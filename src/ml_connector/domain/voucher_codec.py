@@ -27,19 +27,38 @@ from ml_connector.domain.supplier_invoice import (
     SupplierInvoiceVoucher,
     VatDetail,
 )
-from ml_connector.domain.supplier_payment import AppliedType, PaymentApplication, SupplierPaymentVoucher
+from ml_connector.domain.supplier_payment import (
+    AppliedType,
+    PaymentApplication,
+    SupplierPaymentVoid,
+    SupplierPaymentVoucher,
+)
 
 JOURNAL = "journal"
 SUPPLIER_INVOICE = "supplier_invoice"
 SUPPLIER_PAYMENT = "supplier_payment"
+SUPPLIER_PAYMENT_VOID = "supplier_payment_void"
+# The kinds posted as Visma supplier payments (the payment-side target).
+PAYMENT_KINDS = (SUPPLIER_PAYMENT, SUPPLIER_PAYMENT_VOID)
 
-AnyVoucher = Voucher | SupplierInvoiceVoucher | SupplierPaymentVoucher
+AnyVoucher = Voucher | SupplierInvoiceVoucher | SupplierPaymentVoucher | SupplierPaymentVoid
 
 
 def encode_voucher(voucher: AnyVoucher) -> dict[str, Any]:
+    """The JSON the ledger stores for ``voucher`` (Decimals as exact text, dates ISO)."""
     if isinstance(voucher, SupplierPaymentVoucher):
         return _encode_payment(voucher)
-    """The JSON the ledger stores for ``voucher`` (Decimals as exact text, dates ISO)."""
+    if isinstance(voucher, SupplierPaymentVoid):
+        return {
+            "kind": SUPPLIER_PAYMENT_VOID,
+            "payment": voucher.payment,
+            "supplier": voucher.supplier,
+            "reference": voucher.reference,
+            "void_date": voucher.void_date.isoformat(),
+            "currency": voucher.currency,
+            "amount": _text(voucher.amount),
+            "financial_period": voucher.financial_period,
+        }
     if isinstance(voucher, Voucher):
         return {
             "kind": JOURNAL,
@@ -148,7 +167,7 @@ def is_encoded(stored: Mapping[str, Any] | None) -> bool:
     return (
         bool(stored)
         and stored is not None
-        and stored.get("kind") in (JOURNAL, SUPPLIER_INVOICE, SUPPLIER_PAYMENT)
+        and stored.get("kind") in (JOURNAL, SUPPLIER_INVOICE, *PAYMENT_KINDS)
     )
 
 
@@ -210,6 +229,16 @@ def decode_voucher(stored: Mapping[str, Any]) -> AnyVoucher:
         )
     if kind == SUPPLIER_PAYMENT:
         return _decode_payment(stored)
+    if kind == SUPPLIER_PAYMENT_VOID:
+        return SupplierPaymentVoid(
+            payment=str(stored["payment"]),
+            supplier=str(stored["supplier"]),
+            reference=str(stored["reference"]),
+            void_date=date.fromisoformat(stored["void_date"]),
+            currency=str(stored["currency"]),
+            amount=Decimal(stored["amount"]),
+            financial_period=str(stored.get("financial_period") or ""),
+        )
     raise ValueError(f"not a stored voucher (kind {kind!r})")
 
 

@@ -36,7 +36,7 @@ from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
-from ml_connector.domain.supplier_payment import SupplierPaymentVoucher
+from ml_connector.domain.supplier_payment import SupplierPaymentVoid, SupplierPaymentVoucher
 from ml_connector.ledger.moves import Move
 
 if TYPE_CHECKING:
@@ -107,12 +107,14 @@ class SupplierLedgerTarget(PostingTarget[SupplierInvoiceVoucher], Protocol):
     ) -> list[Booked]: ...
 
 
-class SupplierPaymentsTarget(DocumentTarget[SupplierPaymentVoucher], Protocol):
-    """Supplier payments, numbered ``{type}/{number}`` (``Payment/000007``); ``existing``: our
-    payments already in Visma, the supplier's on ``day`` whose paymentRef is ``reference`` (complete
-    or an error), the lookup before a first create and before any resend."""
+class SupplierPaymentsTarget(DocumentTarget[SupplierPaymentVoucher | SupplierPaymentVoid], Protocol):
+    """Supplier payments, numbered ``{type}/{number}`` (``Payment/000007``; its void is
+    ``VoidPayment/000007``). The lookups before a first create and before any resend, complete or an
+    error: ``existing``, the supplier's payments on ``day`` whose paymentRef is ``reference``;
+    ``voids``, the supplier's VoidPayments on ``day`` of ``payment``."""
 
     async def existing(self, supplier: str, day: date, reference: str) -> list[Booked]: ...
+    async def voids(self, supplier: str, day: date, payment: str) -> list[Booked]: ...
 
 
 class VismaPort(Protocol):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +26,7 @@ from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import RELEASED_STATUSES
-from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, SUPPLIER_PAYMENT, AnyVoucher, encode_voucher
+from ml_connector.domain.voucher_codec import PAYMENT_KINDS, SUPPLIER_INVOICE, AnyVoucher, encode_voucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
     FatalDestinationError,
@@ -60,8 +61,8 @@ from ml_connector.pipeline.supplier_ledger import (
 from ml_connector.pipeline.supplier_payments import (
     SUPPLIER_DOCUMENT,
     check_supplier_payment,
-    refuse_supplier_payment_void,
     supplier_document_present,
+    supplier_payment_void,
     supplier_payment_voucher,
     uses_supplier_payments,
 )
@@ -151,13 +152,20 @@ async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
     # invoice's recorded voucher (pipeline/settlement.py), and with the ledger's writes awaited
     # (group commit) an invoice started first is no longer recorded before a payment's turn comes.
     invoices = [r for r in rows if r.kind == "invoice"]
-    for wave in (invoices, rows[len(invoices) :]):
-        results = await asyncio.gather(*(one(r) for r in wave), return_exceptions=True)
-        for res in results:
-            if isinstance(res, FatalDestinationError):
-                raise res
-            if isinstance(res, BaseException):
-                raise res
+    await _wave([one(r) for r in invoices])
+    payments = rows[len(invoices) :]
+    if invoices and auto_replay(rt, md, stats, waiting_for=SUPPLIER_DOCUMENT):
+        # Supplier payments parked for an invoice released just now post in this same cycle.
+        again = await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.PENDING])
+        known = {r.id for r in rows}
+        payments += [r for r in again if r.kind != "invoice" and r.id not in known]
+    await _wave([one(r) for r in payments])
+
+
+async def _wave(posts: list[Coroutine[Any, Any, None]]) -> None:
+    for res in await asyncio.gather(*posts, return_exceptions=True):
+        if isinstance(res, BaseException):  # FatalDestinationError included: the cycle stops
+            raise res
 
 
 async def _skipped(rt: Runtime, row: StoredDocument) -> bool:
@@ -207,8 +215,9 @@ async def prepare(rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocu
         payment = supplier_payment_voucher(rt.ledger, row, md, cfg)
         problems = check_supplier_payment(payment, md, cfg) + bank_change_problems(rt, row, payment.supplier)
         return Prepared(payment, payments_target(visma), "supplier payment", problems)
-    if row.kind == "payment_void":
-        refuse_supplier_payment_void(rt.ledger, rt.name, row)
+    void = supplier_payment_void(rt.ledger, row, md, cfg) if row.kind == "payment_void" else None
+    if void is not None:  # its payment is a Visma supplier payment: a VoidPayment undoes it
+        return Prepared(void, payments_target(visma), "supplier payment void", [])
     facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
     voucher, supplier = build_voucher(row, md, cfg, facts)
     problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
@@ -235,7 +244,7 @@ def target_of(visma: VismaPort, row: StoredDocument) -> tuple[DocumentTarget[Any
     """The target a claimed document was (or is being) posted to: its stored voucher says which."""
     if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
         return supplier_target(visma), "supplier invoice"
-    if (row.voucher or {}).get("kind") == SUPPLIER_PAYMENT:
+    if (row.voucher or {}).get("kind") in PAYMENT_KINDS:
         return payments_target(visma), "supplier payment"
     return visma.posting, "batch"
 
@@ -395,7 +404,7 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     unknown = unknown_to_settle(rt)
     index: dict[str, dict[str, list[Booked]]] = {}
     for row in unknown:
-        if (row.voucher or {}).get("kind") in (SUPPLIER_INVOICE, SUPPLIER_PAYMENT):
+        if (row.voucher or {}).get("kind") in (SUPPLIER_INVOICE, *PAYMENT_KINDS):
             # looked up by supplier instead (supplier_booked.settle_supplier_ledger,
             # supplier_payment_booked.settle_supplier_payments)
             continue
@@ -483,14 +492,18 @@ async def after_found(
         await finish_created(rt, visma, await rt.ledger.aio.document_by_id(row.id), stats)
 
 
-def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
-    """Parked documents whose missing master data now exists in Visma go back to pending."""
+def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats, *, waiting_for: str | None = None) -> int:
+    """Parked documents whose missing master data now exists in Visma go back to pending (only those
+    waiting for a ``waiting_for`` kind, when given); returns how many."""
+    replayed = 0
     for failure in rt.ledger.open_failures(rt.name):
         if (
             failure["category"] not in (Category.VISMA_MASTER_DATA, Category.CONNECTIVITY)
             or not failure["missing"]
             or not failure["document_id"]
         ):
+            continue
+        if waiting_for is not None and any(m["kind"] != waiting_for for m in failure["missing"]):
             continue
         if all(_present(rt, md, m["kind"], m["key"]) for m in failure["missing"]):
             doc_id = int(failure["document_id"])
@@ -506,6 +519,8 @@ def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
                     doc_id, actor="system:auto-replay", reason="master data now present"
                 )
                 stats.auto_replayed += 1
+                replayed += 1
+    return replayed
 
 
 def _present(rt: Runtime, md: MasterData, kind: str, key: str) -> bool:

@@ -12,8 +12,9 @@ invoice is posted (``posting.auto_replay``). Exactly once is posting's: the same
 record and release; an unknown outcome and a fresh ledger are settled by the lookup in
 ``pipeline/supplier_payment_booked.py`` (supplier, date, our reference in ``paymentRef``).
 
-Not done here (issue 16): a void of a payment posted this way is parked for a person (Visma's way is
-a ``VoidPayment``); payments in another currency than their invoices are parked.
+A void of a payment posted this way is a ``VoidPayment`` of it (``supplier_payment_void``), created
+and released like a payment. Not done here: payments in another currency than their invoices are
+parked (the simulator does not model ``crossRate``).
 """
 
 from __future__ import annotations
@@ -24,14 +25,20 @@ from ml_connector.config.model import ConnectionConfig
 from ml_connector.domain.documents import Payment, invoice_document_key, payment_from_json
 from ml_connector.domain.problems import Category, Problem, Unpostable
 from ml_connector.domain.stored import StoredDocument
-from ml_connector.domain.supplier_payment import AppliedType, PaymentApplication, SupplierPaymentVoucher
-from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, SUPPLIER_PAYMENT
+from ml_connector.domain.supplier_payment import (
+    AppliedType,
+    PaymentApplication,
+    SupplierPaymentVoid,
+    SupplierPaymentVoucher,
+)
+from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, SUPPLIER_PAYMENT, decode_voucher
 from ml_connector.ledger.states import DocStatus
-from ml_connector.pipeline.journal import payment_reference
+from ml_connector.pipeline.journal import payment_reference, void_reference
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.periods import choose_period
 from ml_connector.pipeline.ports import LedgerPort
 from ml_connector.pipeline.rules import check_coding
+from ml_connector.pipeline.settlement import NotYet
 from ml_connector.pipeline.who_pays import visma_pays
 
 # ``missing`` kind of a payment waiting for its invoice: present once the invoice's ledger document is
@@ -135,19 +142,29 @@ def check_supplier_payment(
     return check_coding(voucher.currency, coding, md, cfg.mapping, supplier=voucher.supplier)
 
 
-def refuse_supplier_payment_void(ledger: LedgerPort, connection: str, void: StoredDocument) -> None:
-    """A void of a payment posted as a supplier payment is parked (raises Unpostable): a journal
-    reversal would book against nothing; Visma's way is a VoidPayment, not automated yet. A void of
-    a payment posted as a journal transaction (before the connection moved to the supplier ledger)
-    is reversed as a journal transaction, as before."""
-    original = ledger.document(connection, payment_from_json(dict(void.source)).paid_key)
-    if original is not None and (original.voucher or {}).get("kind") == SUPPLIER_PAYMENT:
-        raise Unpostable(
-            Problem(
-                Category.SOURCE_DATA,
-                "supplier_payment_void",
-                f"the payment was voided in Stampli after it was posted as Visma supplier payment "
-                f"{original.batch_number}; reversing it (a VoidPayment) is not automated yet: void it in "
-                "Visma, then set this document aside",
-            )
-        )
+def supplier_payment_void(
+    ledger: LedgerPort, doc: StoredDocument, md: MasterData, cfg: ConnectionConfig
+) -> SupplierPaymentVoid | None:
+    """The VoidPayment for a stored void whose payment was posted as a Visma supplier payment; None
+    when that payment was posted as a journal transaction (before the connection moved to the
+    supplier ledger: reversed as a journal transaction, as before). Raises NotYet while the payment's
+    own outcome is still being settled (a void is only created for a released payment)."""
+    pay = payment_from_json(dict(doc.source))
+    original = ledger.document(cfg.name, pay.paid_key)
+    if original is None or (original.voucher or {}).get("kind") != SUPPLIER_PAYMENT:
+        return None
+    if original.status != DocStatus.POSTED or not str(original.batch_number or "").startswith("Payment/"):
+        raise NotYet(f"the voided payment {pay.paid_key} is {original.status}, not released in Visma yet")
+    paid = decode_voucher(original.voucher or {})
+    assert isinstance(paid, SupplierPaymentVoucher)  # the stored kind said so
+    when = pay.voided_at.date() if pay.voided_at else pay.payment_date
+    period, day = choose_period(when, md, cfg, supplier_ledger=True)
+    return SupplierPaymentVoid(
+        payment=str(original.batch_number),
+        supplier=paid.supplier,
+        reference=void_reference(pay),
+        void_date=day,
+        currency=paid.currency,
+        amount=paid.amount,
+        financial_period=period,
+    )
