@@ -228,6 +228,8 @@ def generate(
     void_rows: list[dict[str, str]] = []
     for k, inv in enumerate(paid):
         pid = str(90300000 + k)
+        # The second paid invoice is paid in part (two fifths): its rest stays open.
+        amount = _money(inv.total_ore * 2 // 5 if k == 1 else inv.total_ore)
         row = {
             "stampliCompanyId": COMPANY,
             "stampliPaymentId": pid,
@@ -239,7 +241,7 @@ def generate(
             "checkNumber": "",
             "bankAccount": BANK_ACCOUNTS[inv.currency],
             "paymentCurrency": inv.currency,
-            "paymentAmount": _money(inv.total_ore),
+            "paymentAmount": amount,
             "exchangeRate": "",
             "vendorId": inv.vendor_id,
             "vendorName": inv.vendor_name,
@@ -247,7 +249,7 @@ def generate(
             "invoiceNumber": inv.number,
             "documentType": "INVOICE",
             "invoiceCurrency": inv.currency,
-            "appliedAmount": _money(inv.total_ore),
+            "appliedAmount": amount,
             "discountAmount": "0.00",
             "remittanceReference": "",
             "voidedAt": "",
