@@ -15,6 +15,7 @@ import asyncio
 import json
 import signal
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -223,3 +224,75 @@ def test_a_fresh_ledger_adopts_the_payments_and_sends_none_again(
     app = second.open_app()
     adopted = app.ledger.keys_with_action(second.name, "found_in_visma")
     assert {f"SP-{k.split(':')[1]}" for k in adopted if k.startswith("PAY:")} == _postable(ds)
+
+
+def _void_outcome(c: Connection, ds: Dataset) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(the voided payment, its VoidPayment, the invoice it paid) as Visma holds them."""
+    [void_row] = ds.void_rows
+    ref = f"SP-{void_row['stampliPaymentId']}"
+    payments = c.sim.supplier_payments()
+    [original] = [p for p in payments if p["type"] == "Payment" and p["paymentRef"] == ref]
+    [void] = [p for p in payments if p["type"] == "VoidPayment"]
+    [line] = original["paymentLines"]
+    docs = c.sim.supplier_ledger()["documents"]
+    [invoice] = [
+        d
+        for d in docs
+        if (d["documentType"], d["referenceNumber"]) == (line["docType"], line["invoiceRefNbr"])
+    ]
+    return original, void, invoice
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_a_void_of_a_posted_payment_is_a_released_void_payment_and_the_invoice_is_open_again(
+    connection_factory: ConnectionFactory,
+) -> None:
+    c = connection_factory(target="supplier_invoice")
+    ds = Dataset.make(12, missing=0)
+    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
+    c.put_payments(PAYMENTS, ds.payments_text())
+    app = c.open_app()
+    asyncio.run(cycles_until_settled(app, c.name))
+    sent = len(c.sim.supplier_payments())
+    c.put_payments(VOIDS, ds.voids_text())
+    voided = _cycle(app, c.name)
+    assert voided.posting.posted == 1
+    original, void, invoice = _void_outcome(c, ds)
+    assert original["status"] == "Voided" and void["status"] == "Closed"
+    assert void["refNbr"] == original["refNbr"]  # the VoidPayment takes the original's number
+    assert Decimal(str(void["paymentAmount"])) == -Decimal(str(original["paymentAmount"]))
+    # the invoice the payment paid is owed in full again
+    assert invoice["status"] == "Open"
+    assert Decimal(str(invoice["balanceInCurrency"])) == Decimal(str(invoice["amount"])) > 0
+    [row] = [d for d in app.ledger.all_documents(c.name) if d.kind == "payment_void"]
+    assert row.status == DocStatus.POSTED and row.batch_number == f"VoidPayment/{original['refNbr']}"
+    again = _cycle(app, c.name)
+    assert again.posting.posted == 0 and len(c.sim.supplier_payments()) == sent + 1
+    shown = c.cli("reconcile", "--period", "2025-03", "--format", "json")
+    recon = {d["doc_key"]: d for d in json.loads(shown.stdout)["documents"]}
+    assert recon[row.doc_key]["outcome"] == "matched", recon[row.doc_key]
+    assert recon[row.doc_key.replace("PAYV:", "PAY:")]["outcome"] == "matched"
+    assert json.loads(shown.stdout)["totals"]["amount_difference"] == 0
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_sigkill_after_the_void_reached_visma_then_restart_finds_it_and_voids_once(
+    connection_factory: ConnectionFactory,
+) -> None:
+    c = connection_factory(target="supplier_invoice")
+    ds = Dataset.make(12, missing=0)
+    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
+    c.put_payments(PAYMENTS, ds.payments_text())
+    for _ in range(2):
+        _run(c)
+    c.put_payments(VOIDS, ds.voids_text())
+    crashed = c.cli("run", "--json", crash_at="after_send:1")  # the VoidPayment is created, not recorded
+    assert crashed.returncode == -signal.SIGKILL, f"rc={crashed.returncode}\n{crashed.stderr}"
+    assert [p["status"] for p in c.sim.supplier_payments() if p["type"] == "VoidPayment"] == ["Balanced"]
+    for _ in range(2):  # the unknown void is looked up (the payment's voids), found, then released
+        _run(c)
+    original, void, invoice = _void_outcome(c, ds)  # exactly one VoidPayment (unpacking says so)
+    assert original["status"] == "Voided" and void["status"] == "Closed" and invoice["status"] == "Open"
+    app = c.open_app()
+    [row] = [d for d in app.ledger.all_documents(c.name) if d.kind == "payment_void"]
+    assert row.status == DocStatus.POSTED

@@ -116,9 +116,11 @@ def generate(
     missing: int = 5,
     per_file: int = 100,
     images: bool = False,
+    part_paid: bool = False,
 ) -> Export:
     """``images``: each invoice also gets its image (``Export.images``) and the files a
-    ``documentFile`` column (off by default: the layout then stays exactly §4.3)."""
+    ``documentFile`` column (off by default: the layout then stays exactly §4.3). ``part_paid``: the
+    second paid invoice is paid in part (two fifths), so its rest stays open (the demo shows it)."""
     rng = random.Random(seed)
     image_files: list[tuple[str, bytes]] = []
     invoice_columns = [*INVOICE_COLUMNS, IMAGE_COLUMN] if images else INVOICE_COLUMNS
@@ -228,8 +230,7 @@ def generate(
     void_rows: list[dict[str, str]] = []
     for k, inv in enumerate(paid):
         pid = str(90300000 + k)
-        # The second paid invoice is paid in part (two fifths): its rest stays open.
-        amount = _money(inv.total_ore * 2 // 5 if k == 1 else inv.total_ore)
+        amount = _money(inv.total_ore * 2 // 5 if part_paid and k == 1 else inv.total_ore)
         row = {
             "stampliCompanyId": COMPANY,
             "stampliPaymentId": pid,

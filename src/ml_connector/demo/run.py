@@ -277,7 +277,7 @@ def _with_attachment(journal: list[dict[str, Any]]) -> int:
 def stage_export(work: Path, n_invoices: int) -> tuple[Export, Path]:
     """A generated Stampli export in ``work/stampli``, laid out as Stampli's SFTP folders; each
     invoice's image (PDF) in ``images/`` beside the invoice exports."""
-    export = generate(n_invoices, images=True)
+    export = generate(n_invoices, images=True, part_paid=True)
     stampli_root = work / "stampli"
     _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
     _write(stampli_root / "outbound" / "invoices" / "images", export.images)
