@@ -36,6 +36,5 @@ def test_out_of_range_or_not_an_integer_is_reported_with_key_and_line(write: Wri
     line = text.splitlines().index(f"concurrency = {value}") + 1
     with pytest.raises(ConfigError) as info:
         load_config(write(text), environ=ENV)
-    assert any(
-        f"connections.acme.posting.concurrency (ml-connector.toml line {line})" in p for p in info.value.problems
-    ), info.value.problems
+    where = f"connections.acme.posting.concurrency (ml-connector.toml line {line})"
+    assert any(where in p for p in info.value.problems), info.value.problems
