@@ -47,7 +47,7 @@ class DocumentRecords(LedgerBase):
         try:
             with self.tx() as conn:
                 res = conn.execute(
-                    documents.insert().values(**values, status=status, created_at=now, updated_at=now)
+                    documents.insert(), {**values, "status": status, "created_at": now, "updated_at": now}
                 )
                 doc_id = inserted_id(res)
                 write_audit(
@@ -86,6 +86,12 @@ class DocumentRecords(LedgerBase):
         move = Move(event, to_status, reason=reason, details=details, expect=expect, values=values)
         with self.tx() as conn:
             return apply_moves(conn, doc_id, [move], actor=actor)
+
+    def transition_each(self, moves: Sequence[tuple[int, Move]], *, actor: str) -> list[bool]:
+        """One move for each of several documents, in one transaction: for records that guard no
+        effect on Visma (a note on many documents), so they need no commit of their own each."""
+        with self.tx() as conn:
+            return [apply_moves(conn, doc_id, [move], actor=actor) for doc_id, move in moves]
 
     def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool:
         """pending -> posting: record the intent (voucher, period) before anything is sent."""

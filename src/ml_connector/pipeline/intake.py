@@ -16,13 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ml_connector.domain.documents import (
-    Invoice,
-    Payment,
-    content_hash,
-    invoice_json,
-    payment_json,
-)
+from ml_connector.domain.documents import Invoice, Payment, stored_json
 from ml_connector.domain.files import RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.ledger.store import DocStatus
@@ -368,6 +362,7 @@ def _record_reason(issues: list[Issue]) -> str:
 
 
 def document_values(doc: Invoice | Payment, file_id: int | None) -> dict[str, Any]:
+    source, digest = stored_json(doc)
     if isinstance(doc, Invoice):
         return {
             "doc_key": doc.key,
@@ -379,9 +374,9 @@ def document_values(doc: Invoice | Payment, file_id: int | None) -> dict[str, An
             "document_date": doc.invoice_date,
             "currency": doc.currency,
             "amount": str(doc.total_amount),
-            "source": invoice_json(doc),
+            "source": source,
             "file_id": file_id,
-            "content_hash": content_hash(doc),
+            "content_hash": digest,
         }
     voided = doc.payment_status == "VOIDED"
     return {
@@ -394,9 +389,9 @@ def document_values(doc: Invoice | Payment, file_id: int | None) -> dict[str, An
         "document_date": doc.voided_at.date() if voided and doc.voided_at else doc.payment_date,
         "currency": doc.payment_currency,
         "amount": str(doc.payment_amount),
-        "source": payment_json(doc),
+        "source": source,
         "file_id": file_id,
-        "content_hash": content_hash(doc),
+        "content_hash": digest,
     }
 
 
