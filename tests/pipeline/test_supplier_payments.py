@@ -122,31 +122,36 @@ def test_stampli_payments_become_released_supplier_payments_applied_to_their_inv
     # in the same cycle.
     arrived = _cycle(app, c.name)
     assert arrived.posting.auto_replayed == len(ds.payment_rows)
-    assert len(c.sim.supplier_payments()) == len(ds.payment_rows) - 1  # all but the refused SEK one
     asyncio.run(cycles_until_settled(app, c.name))
     payments = c.sim.supplier_payments()
-    # The SEK payment names a NOK cash account (the test mapping's SEB account): Visma refuses it, and
-    # it is parked with Visma's words; every other payment is in Visma exactly once, released.
-    sek = {f"SP-{r['stampliPaymentId']}" for r in ds.payment_rows if r["paymentCurrency"] == "SEK"}
-    refused = {f["doc_key"]: f for f in app.ledger.open_failures(c.name)}
-    assert {f"SP-{k.split(':')[1]}" for k in refused} == sek
-    assert all("needs a cash account in SEK" in str(f["visma_answer"]) for f in refused.values())
-    by_ref: dict[str, list[dict[str, object]]] = {}
+    # every payment in Visma exactly once, released; the SEK one from the SEK cash account (1922)
+    by_ref: dict[str, list[dict[str, Any]]] = {}
     for p in payments:
         by_ref.setdefault(str(p["paymentRef"]), []).append(p)
-    posted = [r for r in ds.payment_rows if f"SP-{r['stampliPaymentId']}" not in sek]
-    assert posted and sorted(by_ref) == sorted(f"SP-{r['stampliPaymentId']}" for r in posted)
+    assert sorted(by_ref) == sorted(f"SP-{r['stampliPaymentId']}" for r in ds.payment_rows)
     assert all(len(ps) == 1 for ps in by_ref.values()), by_ref  # exactly once
-    for row in posted:
+    cash = {"NOK": "1920", "EUR": "1921", "SEK": "1922"}
+    for row in ds.payment_rows:
         [p] = by_ref[f"SP-{row['stampliPaymentId']}"]
         assert p["status"] == "Closed" and p["type"] == "Payment", p
         assert Decimal(str(p["paymentAmount"])) == Decimal(row["paymentAmount"])
+        assert p["cashAccount"] == cash[row["paymentCurrency"]], p
+    assert "SEK" in {r["paymentCurrency"] for r in ds.payment_rows}
     assert c.sim.journal() == []  # nothing booked as a journal transaction in this mode
-    docs = {d["referenceNumber"]: d for d in c.sim.supplier_ledger()["documents"]}
-    paid = {ln["invoiceRefNbr"] for p in payments for ln in p["paymentLines"]}
-    assert paid and all(docs[n]["status"] == "Closed" and Decimal(str(docs[n]["balance"])) == 0 for n in paid)
-    statuses = {d.doc_key: d.status for d in app.ledger.all_documents(c.name)}
-    assert {k for k, v in statuses.items() if v != DocStatus.POSTED} == set(refused)
+    # each paid document's balance is its amount less what the payments applied to it: 0 and Closed
+    # when paid in full
+    docs = {(d["documentType"], d["referenceNumber"]): d for d in c.sim.supplier_ledger()["documents"]}
+    applied: dict[tuple[str, str], Decimal] = {}
+    for p in payments:
+        for ln in p["paymentLines"]:
+            key = (ln["docType"], ln["invoiceRefNbr"])
+            applied[key] = applied.get(key, Decimal(0)) + Decimal(str(ln["amountPaid"]))
+    assert applied
+    for key, paid in applied.items():
+        rest = Decimal(str(docs[key]["amount"])) - paid
+        assert Decimal(str(docs[key]["balanceInCurrency"])) == rest, docs[key]
+        assert docs[key]["status"] == ("Closed" if rest == 0 else "Open"), docs[key]
+    assert all(d.status == DocStatus.POSTED for d in app.ledger.all_documents(c.name))
     again = _cycle(app, c.name)
     assert again.posting.posted == 0 and len(c.sim.supplier_payments()) == len(payments)
 
@@ -161,14 +166,13 @@ def _sent_payments(c: Connection) -> dict[str, int]:
 
 
 def _postable(ds: Dataset) -> set[str]:
-    """The payments Visma accepts with the test mapping (the SEK one names a NOK cash account)."""
-    return {f"SP-{r['stampliPaymentId']}" for r in ds.payment_rows if r["paymentCurrency"] != "SEK"}
+    """Every payment: each currency's bank account maps to a cash account in that currency."""
+    return {f"SP-{r['stampliPaymentId']}" for r in ds.payment_rows}
 
 
 def _run(c: Connection) -> dict[str, object]:
     done = c.cli("run", "--json")
-    # 3: the run went through and documents are parked (the SEK payment Visma refuses)
-    assert done.returncode in (0, 3), f"rc={done.returncode}\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"rc={done.returncode}\n{done.stdout}\n{done.stderr}"
     [summary] = json.loads(done.stdout)
     assert summary["status"] == "ok", summary
     return dict(summary)
