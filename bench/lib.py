@@ -134,6 +134,10 @@ class SimProcess:
         data: list[dict[str, Any]] = self.http.get("/_sim/supplier-ledger").json()["documents"]
         return data
 
+    def supplier_payments(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self.http.get("/_sim/supplier-payments").json()["payments"]
+        return data
+
     def set_faults(self, spec: str, *, reset: bool = True) -> None:
         self.http.post("/_sim/faults", json={"spec": spec, "reset": reset}).raise_for_status()
 
@@ -154,9 +158,10 @@ class SimProcess:
 def references_in_visma(
     journal: list[dict[str, Any]],
     supplier_documents: Sequence[dict[str, Any]] = (),
+    supplier_payments: Sequence[dict[str, Any]] = (),
 ) -> dict[str, int]:
-    """Our reference -> the number of batches, and of supplier documents (our reference opens their
-    description), that carry it."""
+    """Our reference -> the number of batches, of supplier documents (our reference opens their
+    description) and of supplier payments (type Payment, our reference in paymentRef) that carry it."""
     counts: dict[str, int] = {}
     for batch in journal:
         for ref in {ln.get("referenceNumber") for ln in batch.get("journalTransactionLines", [])}:
@@ -165,6 +170,10 @@ def references_in_visma(
     for doc in supplier_documents:
         ref = str(doc.get("description") or "").split(" ", 1)[0]
         if ref.startswith(OUR_PREFIXES):
+            counts[ref] = counts.get(ref, 0) + 1
+    for pay in supplier_payments:
+        ref = str(pay.get("paymentRef") or "")
+        if pay.get("type") == "Payment" and ref.startswith(OUR_PREFIXES):
             counts[ref] = counts.get(ref, 0) + 1
     return counts
 

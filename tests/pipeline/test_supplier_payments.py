@@ -300,3 +300,89 @@ def test_sigkill_after_the_void_reached_visma_then_restart_finds_it_and_voids_on
     app = c.open_app()
     [row] = [d for d in app.ledger.all_documents(c.name) if d.kind == "payment_void"]
     assert row.status == DocStatus.POSTED
+
+
+def _pay(ds: Dataset, pid: str, apps: list[tuple[str, Decimal, Decimal]]) -> list[dict[str, str]]:
+    """Payment ``pid``'s rows: one per (invoice id, applied, discount); its amount is what was applied."""
+    template = ds.payment_rows[0]
+    first = ds.invoice_rows[apps[0][0]][0]
+    rows = []
+    for invoice_id, applied, discount in apps:
+        inv = ds.invoice_rows[invoice_id][0]
+        rows.append(
+            {
+                **template,
+                "stampliPaymentId": pid,
+                "paymentNumber": f"PMT-{pid}",
+                "paymentCurrency": first["currency"],
+                "bankAccount": BANK_OF[first["currency"]],
+                "paymentAmount": str(sum((a for _, a, _ in apps), Decimal(0))),
+                "vendorId": inv["vendorId"],
+                "vendorName": inv["vendorName"],
+                "stampliInvoiceId": invoice_id,
+                "invoiceNumber": inv["invoiceNumber"],
+                "documentType": inv["documentType"],
+                "invoiceCurrency": inv["currency"],
+                "appliedAmount": str(applied),
+                "discountAmount": str(discount),
+            }
+        )
+    return rows
+
+
+BANK_OF = {"NOK": "DNB-1503.12.34567", "SEK": "SEB-5000.00.58398", "EUR": "DNB-EUR-1503.99.12345"}
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_partial_several_discounted_and_netted_payments_leave_the_exact_balances_in_visma(
+    connection_factory: ConnectionFactory,
+) -> None:
+    c = connection_factory(target="supplier_invoice")
+    ds = Dataset.make(20, missing=0)
+    kinds = {i: rows[0]["documentType"] for i, rows in ds.invoice_rows.items()}
+    [credit] = [i for i, k in kinds.items() if k == "CREDIT_NOTE"]
+    vendor = ds.invoice_rows[credit][0]["vendorId"]
+    netted = next(
+        i for i, k in kinds.items() if k == "INVOICE" and ds.invoice_rows[i][0]["vendorId"] == vendor
+    )
+    partial, discounted = [i for i, k in kinds.items() if k == "INVOICE" and i != netted][:2]
+    total = {i: ds.invoice_amount(i) for i in ds.invoice_ids}
+    part = (total[partial] * Decimal("0.3")).quantize(Decimal("0.01"))
+    first = _pay(ds, "91000001", [(partial, part, Decimal(0))])
+    second = _pay(ds, "91000002", [(partial, total[partial] - part, Decimal(0))])
+    discount = _pay(ds, "91000003", [(discounted, total[discounted] - Decimal("125.50"), Decimal("125.50"))])
+    net = _pay(ds, "91000004", [(netted, total[netted], Decimal(0)), (credit, -total[credit], Decimal(0))])
+    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
+    c.put_payments(PAYMENTS, ds.payments_text([*first, *discount, *net]))
+    app = c.open_app()
+    asyncio.run(cycles_until_settled(app, c.name))
+
+    def doc(invoice_id: str) -> tuple[str, Decimal]:
+        [d] = [
+            d
+            for d in c.sim.supplier_ledger()["documents"]
+            if d["description"].startswith(f"ST-{invoice_id} ")
+        ]
+        return str(d["status"]), Decimal(str(d["balanceInCurrency"]))
+
+    assert doc(partial) == ("Open", total[partial] - part)  # 30 % paid, the rest open
+    assert doc(discounted) == ("Closed", Decimal(0))  # paid + discount settle it in full
+    assert doc(netted) == ("Closed", Decimal(0)) and doc(credit) == ("Closed", Decimal(0))
+    by_ref = {p["paymentRef"]: p for p in c.sim.supplier_payments()}
+    [line] = by_ref["SP-91000003"]["paymentLines"]
+    assert Decimal(str(line["amountPaid"])) == total[discounted] - Decimal("125.50")
+    assert Decimal(str(line["cashDiscountTaken"])) == Decimal("125.50")
+    # the netting payment: what left the bank is the invoice less the credit note
+    netting = by_ref["SP-91000004"]
+    assert Decimal(str(netting["paymentAmount"])) == total[netted] - total[credit]
+    assert sorted((ln["docType"], Decimal(str(ln["amountPaid"]))) for ln in netting["paymentLines"]) == [
+        ("DebitAdj", total[credit]),
+        ("Invoice", total[netted]),
+    ]
+    # the second payment of the part-paid invoice closes it
+    c.put_payments(VOIDS, ds.payments_text(second))
+    asyncio.run(cycles_until_settled(app, c.name))
+    assert doc(partial) == ("Closed", Decimal(0))
+    assert [d.status for d in app.ledger.all_documents(c.name) if d.kind == "payment"] == [
+        DocStatus.POSTED
+    ] * 4
