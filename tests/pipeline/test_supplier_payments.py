@@ -156,6 +156,15 @@ def test_stampli_payments_become_released_supplier_payments_applied_to_their_inv
     assert again.posting.posted == 0 and len(c.sim.supplier_payments()) == len(payments)
 
 
+def _with_payments(factory: ConnectionFactory) -> tuple[Connection, Dataset]:
+    """A supplier-ledger connection with 12 invoices and their payments in Stampli's folders."""
+    c = factory(target="supplier_invoice")
+    ds = Dataset.make(12, missing=0)
+    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
+    c.put_payments(PAYMENTS, ds.payments_text())
+    return c, ds
+
+
 def _sent_payments(c: Connection) -> dict[str, int]:
     """paymentRef -> how many Payment documents Visma holds with it."""
     out: dict[str, int] = {}
@@ -203,10 +212,7 @@ def test_sigkill_at_each_boundary_then_restart_posts_each_payment_once(
 def test_a_fresh_ledger_adopts_the_payments_and_sends_none_again(
     connection_factory: ConnectionFactory,
 ) -> None:
-    first = connection_factory(target="supplier_invoice")
-    ds = Dataset.make(12, missing=0)
-    first.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
-    first.put_payments(PAYMENTS, ds.payments_text())
+    first, ds = _with_payments(connection_factory)
     for _ in range(3):  # invoices; then the payments, replayed once their invoices are released
         _run(first)
     assert _sent_payments(first) == dict.fromkeys(_postable(ds), 1)
@@ -251,10 +257,7 @@ def _void_outcome(c: Connection, ds: Dataset) -> tuple[dict[str, Any], dict[str,
 def test_a_void_of_a_posted_payment_is_a_released_void_payment_and_the_invoice_is_open_again(
     connection_factory: ConnectionFactory,
 ) -> None:
-    c = connection_factory(target="supplier_invoice")
-    ds = Dataset.make(12, missing=0)
-    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
-    c.put_payments(PAYMENTS, ds.payments_text())
+    c, ds = _with_payments(connection_factory)
     app = c.open_app()
     asyncio.run(cycles_until_settled(app, c.name))
     sent = len(c.sim.supplier_payments())
@@ -283,10 +286,7 @@ def test_a_void_of_a_posted_payment_is_a_released_void_payment_and_the_invoice_i
 def test_sigkill_after_the_void_reached_visma_then_restart_finds_it_and_voids_once(
     connection_factory: ConnectionFactory,
 ) -> None:
-    c = connection_factory(target="supplier_invoice")
-    ds = Dataset.make(12, missing=0)
-    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
-    c.put_payments(PAYMENTS, ds.payments_text())
+    c, ds = _with_payments(connection_factory)
     for _ in range(2):
         _run(c)
     c.put_payments(VOIDS, ds.voids_text())

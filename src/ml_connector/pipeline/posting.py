@@ -475,6 +475,47 @@ async def settle_unknown(
         await after_found(rt, visma, row, target, stats)
 
 
+async def settle_document(
+    rt: Runtime,
+    visma: VismaPort,
+    row: StoredDocument,
+    ours: list[Booked],
+    target: DocumentTarget[Any],
+    what: str,
+    stats: PostingStats,
+) -> None:
+    """An unknown create of a supplier-ledger document (``what``: "supplier invoice X of supplier
+    Y"), settled by a lookup that finished: ``ours`` empty -> pending (safe to post); else created or
+    posted as the first one, read again by its number, duplicates counted."""
+    if not ours:
+        stats.settled_not_found += 1
+        rt.ledger.transition(
+            row.id,
+            "settled_not_found",
+            actor=rt.actor,
+            reason=f"{what} is not in Visma: safe to post",
+            expect={"attempts": row.attempts},  # a stale "not found" must not requeue a resent claim
+        )
+        return
+    if len(ours) > 1:
+        stats.duplicates_found += len(ours) - 1
+    first = ours[0]
+    full = await target.get(first.number)  # by {documentType}/{number}
+    stats.settled_found += 1
+    status = status_when_found(rt, full.status)
+    if rt.ledger.transition(
+        row.id,
+        "settled_found",
+        status,
+        actor=rt.actor,
+        reason=f"{what} found in Visma as {first.number} ({full.status})",
+        details={"documents": [b.number for b in ours]},
+        batch_number=first.number,
+        etag=full.etag,
+    ):
+        await after_found(rt, visma, row, status, stats)
+
+
 def status_when_found(rt: Runtime, visma_status: str | None) -> str:
     """A document found in Visma is posted when Visma has released it (or releasing is off);
     otherwise created, and released by ``finish_created`` as its own create would have been."""

@@ -236,23 +236,9 @@ async def _supplier_ledger_rows(
     rows = []
     for doc in docs:
         voucher = vouchers.get(doc.id)
-        base = {
-            "doc_key": doc.doc_key,
-            "status": doc.status,
-            "reference": str(doc.reference),
-            "vendor": doc.vendor_name or doc.vendor_id or "",
-            "number": doc.number or "",
-            "currency": doc.currency or "",
-            "amount": stored_amount(doc.amount),
-            "sent_total": str(voucher.total) if voucher else "",
-            "batch_number": doc.batch_number or "",
-        }
-        if doc.status == DocStatus.SKIPPED:
-            reason = _skip_reason(rt, str(doc.doc_key))
-            rows.append(ReconRow(**base, outcome="skipped", visma_total="", detail=reason))
-            continue
+        base = _base(doc, str(voucher.total) if voucher else "")
         if voucher is None or doc.status not in (DocStatus.POSTED, DocStatus.CREATED):
-            rows.append(ReconRow(**base, outcome="not_posted", visma_total="", detail=f"status {doc.status}"))
+            rows.append(_unsent(rt, doc, base))
             continue
         ours = [b for b in matches(found.get(voucher.supplier, []), voucher) if is_ours(b, voucher)]
         if not ours:
@@ -287,6 +273,28 @@ async def _supplier_ledger_rows(
     return rows
 
 
+def _base(doc: StoredDocument, sent_total: str) -> dict[str, str]:
+    """A supplier-ledger row's columns from the ledger (the outcome, Visma's total and detail apart)."""
+    return {
+        "doc_key": doc.doc_key,
+        "status": doc.status,
+        "reference": str(doc.reference),
+        "vendor": doc.vendor_name or doc.vendor_id or "",
+        "number": doc.number or "",
+        "currency": doc.currency or "",
+        "amount": stored_amount(doc.amount),
+        "sent_total": sent_total,
+        "batch_number": doc.batch_number or "",
+    }
+
+
+def _unsent(rt: Runtime, doc: StoredDocument, base: dict[str, str]) -> ReconRow:
+    """The row of a document that is not in Visma by design (skipped) or not yet (not posted)."""
+    if doc.status == DocStatus.SKIPPED:
+        return ReconRow(**base, outcome="skipped", visma_total="", detail=_skip_reason(rt, str(doc.doc_key)))
+    return ReconRow(**base, outcome="not_posted", visma_total="", detail=f"status {doc.status}")
+
+
 def paid_documents(docs: list[StoredDocument]) -> set[str]:
     """The supplier documents (``Invoice/000123``) our recorded supplier payments apply to."""
     out: set[str] = set()
@@ -307,23 +315,9 @@ async def _supplier_payment_rows(
     for doc in docs:
         stored = decode_voucher(doc.voucher or {}) if is_supplier_payment(doc) else None
         voucher = stored if isinstance(stored, SupplierPaymentVoucher | SupplierPaymentVoid) else None
-        base = {
-            "doc_key": doc.doc_key,
-            "status": doc.status,
-            "reference": str(doc.reference),
-            "vendor": doc.vendor_name or doc.vendor_id or "",
-            "number": doc.number or "",
-            "currency": doc.currency or "",
-            "amount": stored_amount(doc.amount),
-            "sent_total": str(voucher.amount) if voucher else "",
-            "batch_number": doc.batch_number or "",
-        }
-        if doc.status == DocStatus.SKIPPED:
-            reason = _skip_reason(rt, str(doc.doc_key))
-            rows.append(ReconRow(**base, outcome="skipped", visma_total="", detail=reason))
-            continue
+        base = _base(doc, str(voucher.amount) if voucher else "")
         if voucher is None or doc.status not in (DocStatus.POSTED, DocStatus.CREATED):
-            rows.append(ReconRow(**base, outcome="not_posted", visma_total="", detail=f"status {doc.status}"))
+            rows.append(_unsent(rt, doc, base))
             continue
         try:
             ours = await ours_in_visma(payments_target(visma), voucher)

@@ -30,9 +30,9 @@ from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.ports import SupplierPaymentsTarget, VismaPort
 from ml_connector.pipeline.posting import (
     PostingStats,
-    after_found,
     finish_created,
     payments_target,
+    settle_document,
     status_when_found,
     unknown_to_settle,
 )
@@ -133,34 +133,8 @@ async def settle_supplier_payments(rt: Runtime, visma: VismaPort, stats: Posting
         except LookupIncomplete as exc:
             log.warning("unknown supplier payment stays unknown: %s", exc)
             continue
-        if not ours:
-            stats.settled_not_found += 1
-            rt.ledger.transition(
-                row.id,
-                "settled_not_found",
-                actor=rt.actor,
-                reason=f"supplier payment {voucher.reference} of supplier {voucher.supplier} is not in "
-                "Visma: safe to post",
-                expect={"attempts": row.attempts},
-            )
-            continue
-        if len(ours) > 1:
-            stats.duplicates_found += len(ours) - 1
-        first = ours[0]
-        full = await payments_target(visma).get(first.number)
-        stats.settled_found += 1
-        target = status_when_found(rt, full.status)
-        if rt.ledger.transition(
-            row.id,
-            "settled_found",
-            target,
-            actor=rt.actor,
-            reason=f"supplier payment {voucher.reference} found in Visma as {first.number} ({full.status})",
-            details={"documents": [b.number for b in ours]},
-            batch_number=first.number,
-            etag=full.etag,
-        ):
-            await after_found(rt, visma, row, target, stats)
+        what = f"supplier payment {voucher.reference} of supplier {voucher.supplier}"
+        await settle_document(rt, visma, row, ours, payments_target(visma), what, stats)
 
 
 def is_supplier_payment(row: StoredDocument) -> bool:
