@@ -386,3 +386,28 @@ def test_partial_several_discounted_and_netted_payments_leave_the_exact_balances
     assert [d.status for d in app.ledger.all_documents(c.name) if d.kind == "payment"] == [
         DocStatus.POSTED
     ] * 4
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_a_foreign_invoice_paid_at_another_rate_is_closed_at_zero_and_visma_realises_the_difference(
+    connection_factory: ConnectionFactory,
+) -> None:
+    c, ds = _with_payments(connection_factory)
+    [eur] = [r for r in ds.payment_rows if r["paymentCurrency"] == "EUR"][:1]
+    invoice_rate = Decimal(ds.invoice_rows[eur["stampliInvoiceId"]][0]["exchangeRate"])
+    payment_rate = invoice_rate + Decimal("0.2500")
+    c.sim.add_currency_rate("EUR", str(payment_rate), "2025-03-27")  # in effect on the payment date
+    app = c.open_app()
+    asyncio.run(cycles_until_settled(app, c.name))
+    [payment] = [p for p in c.sim.supplier_payments() if p["paymentRef"] == f"SP-{eur['stampliPaymentId']}"]
+    [line] = payment["paymentLines"]
+    key = (line["docType"], line["invoiceRefNbr"])
+    [doc] = [d for d in c.sim.supplier_ledger()["documents"] if (d["documentType"], d["referenceNumber"]) == key]
+    # Visma's application closes it: nothing owed, in EUR nor in NOK
+    assert doc["status"] == "Closed"
+    assert Decimal(str(doc["balance"])) == Decimal(str(doc["balanceInCurrency"])) == 0
+    paid = Decimal(eur["appliedAmount"])
+    cent = Decimal("0.01")
+    expected = (paid * payment_rate).quantize(cent) - (paid * invoice_rate).quantize(cent)
+    assert expected > 0 and Decimal(str(line["realisedDifference"])) == expected  # a loss, to the øre
+    assert Decimal(str(doc["exchangeRate"])) == invoice_rate  # booked at Stampli's rate
