@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 
 from ml_connector import service
+from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.cycle import CycleResult
 from ml_connector.pipeline.who_pays import VISMA_PAYS
-from tests.pipeline.conftest import Connection, ConnectionFactory, Dataset, cycles_until_settled
+from tests.pipeline.conftest import Connection, ConnectionFactory, Dataset, _csv, cycles_until_settled
+from tests.pipeline.test_accounting_cycle import _invoice, _payment
 
 INVOICES = "stampli_invoices_C100234_20250331T071500Z_0001.csv"
 PAYMENTS = "stampli_payments_C100234_20250331T073000Z_0001.csv"
@@ -412,3 +414,29 @@ def test_a_foreign_invoice_paid_at_another_rate_is_closed_at_zero_and_visma_real
     expected = (paid * payment_rate).quantize(cent) - (paid * invoice_rate).quantize(cent)
     assert expected > 0 and Decimal(str(line["realisedDifference"])) == expected  # a loss, to the øre
     assert Decimal(str(doc["exchangeRate"])) == invoice_rate  # booked at Stampli's rate
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_reverse_charge_goes_as_the_configured_vat_code_and_its_payment_closes_the_invoice(
+    connection_factory: ConnectionFactory,
+) -> None:
+    c = connection_factory(target="supplier_invoice")
+    invoice = _invoice("R1", "NOK", "1.0000", "1000.00", "0.00", "86", "6790")  # services from abroad
+    c.put_invoices(INVOICES, _csv(INVOICE_COLUMNS, [invoice]))
+    payment = {**_payment("P1", "R1", "NOK", "", "1000.00", "1000.00"), "invoiceCurrency": "NOK"}
+    c.put_payments(PAYMENTS, _csv(PAYMENT_COLUMNS, [payment]))
+    app = c.open_app()
+    asyncio.run(cycles_until_settled(app, c.name))
+    [doc] = c.sim.supplier_ledger()["documents"]
+    # the line carries the mapped VAT code (mapping.tax_codes "86"); Visma computes the VAT from it:
+    # a reverse-charge code adds nothing to what the supplier is owed
+    assert [ln["vatCode"]["id"] for ln in doc["invoiceLines"]] == ["86"]
+    taxes = [
+        (t["taxId"], Decimal(str(t["taxableAmount"])), Decimal(str(t["vatAmount"])))
+        for t in doc["taxDetailLines"]
+    ]
+    assert taxes == [("86", Decimal("1000.00"), Decimal(0))]
+    assert Decimal(str(doc["amount"])) == Decimal("1000.00")
+    assert doc["status"] == "Closed" and Decimal(str(doc["balance"])) == 0
+    [payment] = c.sim.supplier_payments()
+    assert Decimal(str(payment["paymentAmount"])) == Decimal("1000.00") and payment["status"] == "Closed"
