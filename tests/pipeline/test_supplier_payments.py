@@ -440,3 +440,27 @@ def test_reverse_charge_goes_as_the_configured_vat_code_and_its_payment_closes_t
     assert doc["status"] == "Closed" and Decimal(str(doc["balance"])) == 0
     [payment] = c.sim.supplier_payments()
     assert Decimal(str(payment["paymentAmount"])) == Decimal("1000.00") and payment["status"] == "Closed"
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+def test_preview_shows_the_supplier_payment_each_payment_would_be(
+    connection_factory: ConnectionFactory,
+) -> None:
+    c = connection_factory(target="supplier_invoice")
+    ds = Dataset.make(12, missing=0)
+    c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
+    _run(c)  # the invoices, released
+    local = c.workdir / "stampli_payments_C100234_preview.csv"
+    local.write_text(ds.payments_text(), encoding="utf-8")
+    shown = c.cli("preview", str(local), "--json")
+    assert shown.returncode == 0, shown.stderr
+    documents = json.loads(shown.stdout)["documents"]
+    assert len(documents) == len(ds.payment_rows) and {d["action"] for d in documents} == {"post"}
+    for d, row in zip(documents, ds.payment_rows, strict=True):
+        body = d["payload"]
+        assert body["type"] == {"value": "Payment"} and body["paymentRef"] == {
+            "value": f"SP-{row['stampliPaymentId']}"
+        }
+        assert Decimal(str(body["paymentAmount"]["value"])) == Decimal(row["paymentAmount"])
+        assert [ln["documentType"]["value"] for ln in body["paymentLines"]] == ["Invoice"]
+    assert c.sim.supplier_payments() == []  # a preview sends nothing
