@@ -170,6 +170,14 @@ def references_in_visma(
 # ------------------------------------------------------------------------------------------ ledger
 
 
+API = ("/v1/", "/v2/")  # the simulator counts requests by route template, e.g. "POST /v2/journaltransaction"
+
+
+def api_calls(stats: dict[str, Any]) -> int:
+    """Visma API requests the simulator answered (token and /_sim/ requests excluded)."""
+    return sum(n for key, n in stats["requests"].items() if key.split(" ", 1)[1].startswith(API))
+
+
 # ------------------------------------------------------------------------------------------ connection
 
 
@@ -222,7 +230,7 @@ class Connection:
         )
         self.config_path.write_text(text, encoding="utf-8")
 
-    def put(self, kind: str, name: str, text: str, *, mtime: float | None = None) -> Path:
+    def put(self, kind: str, name: str, text: str | bytes, *, mtime: float | None = None) -> Path:
         return self.sftp.put(f"{self.remote_root}/{kind}", name, text, mtime=mtime)
 
     def cli_argv(self, *args: str) -> list[str]:
