@@ -26,6 +26,7 @@ from ml_connector.pipeline.cycle import CycleResult
 from ml_connector.pipeline.who_pays import VISMA_PAYS
 from tests.pipeline.conftest import Connection, ConnectionFactory, Dataset, _csv, cycles_until_settled
 from tests.pipeline.test_accounting_cycle import _invoice, _payment
+from tests.pipeline.test_fresh_ledger import _second_folder
 
 INVOICES = "stampli_invoices_C100234_20250331T071500Z_0001.csv"
 PAYMENTS = "stampli_payments_C100234_20250331T073000Z_0001.csv"
@@ -218,16 +219,7 @@ def test_a_fresh_ledger_adopts_the_payments_and_sends_none_again(
     _run(first)  # the invoices, then in the same cycle the payments
     assert _sent_payments(first) == dict.fromkeys(_postable(ds), 1)
 
-    workdir = first.workdir / "second-machine"
-    workdir.mkdir()
-    second = Connection(
-        name=first.name,
-        workdir=workdir,
-        sftp=first.sftp,
-        sim=first.sim,
-        ledger_url=f"sqlite:///{workdir / 'ledger.db'}",
-        remote_root=first.remote_root,
-    )
+    second = _second_folder(first)  # another machine, an empty ledger
     second.write_config(target="supplier_invoice")
     for _ in range(2):  # adopts everything in the first; the second finds nothing left to send
         _run(second)
