@@ -5,6 +5,7 @@ the VoidPayment of its payment; a fresh ledger adopts what Visma holds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,24 @@ async def test_a_fresh_ledger_adopts_payments_and_sends_none(
     assert {k for k in adopted if k.startswith("PAY:")} == {
         f"PAY:{r['stampliPaymentId']}" for r in dataset.payment_rows
     }
+
+
+async def test_a_payment_from_a_cash_account_in_another_currency_parks_naming_the_mapping(
+    tmp_path: Path, ledger_template: Path
+) -> None:
+    dataset = Dataset.make(12, missing=0)  # it has a SEK payment
+    visma = FakeVisma.demo()
+    visma.supplier_ledger_fake = FakeSupplierLedger()  # type: ignore[attr-defined]
+    visma.supplier_payments_fake = FakeSupplierPayments()  # type: ignore[attr-defined]
+    world = si_world(tmp_path, ledger_template, visma)
+    cfg = world.rt.config
+    sek_to_nok = {**cfg.mapping.bank_accounts, "SEB-5000.00.58398": "1920"}  # 1920 is in NOK
+    world.rt.config = replace(cfg, mapping=replace(cfg.mapping, bank_accounts=sek_to_nok))
+    _posted(world, dataset)
+    await world.cycle()
+    sek = {f"PAY:{r['stampliPaymentId']}" for r in dataset.payment_rows if r["paymentCurrency"] == "SEK"}
+    parked = {str(f["doc_key"]): f for f in world.open_failures()}
+    assert sek and set(parked) == sek
+    assert all(f["code"] == "cash_account_currency" for f in parked.values())
+    assert "needs a cash account in SEK" in str(next(iter(parked.values()))["reason"])
+    assert all(p.currency != "SEK" for p in pays(world).created)  # never sent

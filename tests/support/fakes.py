@@ -122,6 +122,7 @@ class FakeVisma:
                 active=options.get("active", True),
                 control_account_module=options.get("control_account_module"),
                 allow_manual_entry=options.get("allow_manual_entry", True),
+                currency=options.get("currency"),
             )
         for value, description in DEMO_DEPARTMENTS:
             fake.add_segment_value(1, value, description)

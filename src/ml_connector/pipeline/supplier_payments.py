@@ -137,9 +137,24 @@ def _application(ledger: LedgerPort, cfg: ConnectionConfig, pay: Payment, index:
 def check_supplier_payment(
     voucher: SupplierPaymentVoucher, md: MasterData, cfg: ConnectionConfig
 ) -> list[Problem]:
-    """Supplier, currency and the cash account against the cached master data."""
+    """Supplier, currency and the cash account against the cached master data; Visma takes a
+    payment only from a cash account in its currency (checked when the cache knows that currency)."""
     coding = [(voucher.cash_account, ())] if voucher.cash_account else []
-    return check_coding(voucher.currency, coding, md, cfg.mapping, supplier=voucher.supplier)
+    problems = check_coding(voucher.currency, coding, md, cfg.mapping, supplier=voucher.supplier)
+    entry = md.accounts.get(voucher.cash_account or "")
+    held = entry[1].get("currency") if entry else None
+    if held and held != voucher.currency:
+        problems.append(
+            Problem(
+                Category.MAPPING,
+                "cash_account_currency",
+                f"payment {voucher.reference} in {voucher.currency} would leave cash account "
+                f"{voucher.cash_account}, which is in {held}; Visma needs a cash account in "
+                f"{voucher.currency}: map the bank account to one in connections.{cfg.name}.mapping."
+                "bank_accounts, then replay",
+            )
+        )
+    return problems
 
 
 def supplier_payment_void(

@@ -41,6 +41,7 @@ def account(a: models.Account) -> Account:
         allow_manual_entry=a.allow_manual_entry,
         control_account_module=a.control_account_module,
         last_modified=a.last_modified,
+        currency=a.currency,
     )
 
 
