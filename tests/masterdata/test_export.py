@@ -73,7 +73,10 @@ def test_full_export_writes_one_file_per_list_with_the_documented_columns(cenv: 
     ]  # P-LATER maps to 77, which Visma does not have: not offered
     vat = {r["vatCodeId"]: r for r in cenv.rows(result["vat_codes"].file_name)}
     assert vat["1"]["active"] == "true" and vat["1"]["ratePercent"] == "25"
-    assert vat["86"]["active"] == "true"  # zero rate: nothing to book, no VAT account needed
+    # 86 is reverse charge at 25 % (the seed, as Visma has it): journal mode books it only with
+    # mapping.reverse_charge, which this connection leaves out, so it goes out inactive and is reported
+    assert vat["86"]["active"] == "false" and vat["86"]["ratePercent"] == "25"
+    assert any("86" in note for note in result["vat_codes"].notes)
     assert vat["13"]["active"] == "false" and vat["3"]["active"] == "false"  # no VAT account mapped
     assert any("13" in note and "tax_accounts" in note for note in result["vat_codes"].notes)
     terms = {r["termsId"]: r for r in cenv.rows(result["credit_terms"].file_name)}

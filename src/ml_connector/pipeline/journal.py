@@ -125,6 +125,24 @@ def _cost_center(line: object, field: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def is_reverse_charge(line: InvoiceLine, mapping: MappingConfig) -> bool:
+    """Whether the line's tax code is reverse charge (``mapping.reverse_charge``): the buyer assesses
+    the VAT, so a supplier who charged VAT on it contradicts the code and the document parks."""
+    if not line.tax_code or line.tax_code not in (mapping.reverse_charge or {}):
+        return False
+    if line.line_tax_amount:
+        raise Unpostable(
+            Problem(
+                Category.SOURCE_DATA,
+                "reverse_charge_with_vat",
+                f"line {line.line_number} has reverse-charge tax code {line.tax_code} but the "
+                f"supplier charged VAT ({line.line_tax_amount}); correct the tax code or the "
+                "amount in Stampli and export it again",
+            )
+        )
+    return True
+
+
 def invoice_voucher(
     inv: Invoice,
     mapping: MappingConfig,
@@ -157,17 +175,7 @@ def invoice_voucher(
                 vat_code=None,
             )
         )
-        if line.tax_code and line.tax_code in (mapping.reverse_charge or {}):
-            if line.line_tax_amount:
-                raise Unpostable(
-                    Problem(
-                        Category.SOURCE_DATA,
-                        "reverse_charge_with_vat",
-                        f"line {line.line_number} has reverse-charge tax code {line.tax_code} but the "
-                        f"supplier charged VAT ({line.line_tax_amount}); correct the tax code or the "
-                        "amount in Stampli and export it again",
-                    )
-                )
+        if line.tax_code and is_reverse_charge(line, mapping):
             reverse[line.tax_code] += line.line_net_amount
         elif line.line_tax_amount:
             vat[line.tax_code or ""] += line.line_tax_amount

@@ -11,9 +11,17 @@ for the Stampli tax code. Visma books the AP control account itself, so no count
 The VAT is the supplier's: per VAT code, Stampli's tax amounts go out as tax detail lines, so that
 Visma's document total is Stampli's to the øre (Visma would otherwise recompute it from its rates, and
 per-line rounding can differ). A document whose lines and VAT do not add up to Stampli's total is
-parked with the difference, never posted wrong. ``check_supplier_invoice`` is the ``check_voucher`` of
-this target: supplier, currency, accounts and segment values against the cached master data, each
-problem naming what is ``missing`` so that auto-replay posts the document once it exists.
+parked with the difference, never posted wrong.
+
+Reverse charge (a Stampli tax code in ``mapping.reverse_charge``, e.g. 86: services bought abroad) is
+Visma's to compute: the line carries the mapped VAT code and nothing else, no tax detail line nor any
+share of ``vatAmount``. Visma computes the self-assessed VAT from the code's rate and books it as
+output and deductible input VAT; the supplier is owed the net, which is what Stampli's total says.
+A reverse-charge line on which the supplier charged VAT parks (``reverse_charge_with_vat``).
+
+``check_supplier_invoice`` is the ``check_voucher`` of this target: supplier, currency, accounts and
+segment values against the cached master data, each problem naming what is ``missing`` so that
+auto-replay posts the document once it exists.
 """
 
 from __future__ import annotations
@@ -26,7 +34,13 @@ from ml_connector.domain.documents import DocumentType, Invoice, invoice_from_js
 from ml_connector.domain.problems import Category, Problem, Unpostable
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher, VatDetail
-from ml_connector.pipeline.journal import cost_center_of, invoice_reference, line_segments, require_gl_account
+from ml_connector.pipeline.journal import (
+    cost_center_of,
+    invoice_reference,
+    is_reverse_charge,
+    line_segments,
+    require_gl_account,
+)
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.periods import choose_period
 from ml_connector.pipeline.rules import check_coding
@@ -80,7 +94,7 @@ def invoice_to_supplier_invoice(
                 )
             )
         vat_code = _vat_code(cfg, line.tax_code, line.line_tax_amount, line.line_number)
-        if vat_code is not None:
+        if vat_code is not None and not is_reverse_charge(line, mapping):
             taxable[vat_code] += amount
             vat[vat_code] += sign * line.line_tax_amount
         text = line.line_description or ""

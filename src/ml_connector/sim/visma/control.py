@@ -176,13 +176,20 @@ def supplier_patch(sim: Simulator, request: SimRequest) -> SimResponse:
 
 
 def vat_code(sim: Simulator, request: SimRequest) -> SimResponse:
-    """Create or change a VAT id: ``{"vatId", "description"?, "type"?, "rate"?, "notValidAfter"?}``."""
+    """Create or change a VAT id: ``{"vatId", "description"?, "type"?, "rate"?, "notValidAfter"?,
+    "vatPayableAccount"?, "vatClaimableAccount"?}``."""
     body = sim_body(request)
     vat_id = body.get("vatId")
     if not isinstance(vat_id, str) or not vat_id:
         raise bad_request("'vatId' (string) is required")
     fields: dict[str, Any] = {}
-    for key, name in (("description", "description"), ("type", "type")):
+    names = (
+        ("description", "description"),
+        ("type", "type"),
+        ("vatPayableAccount", "payable_account"),
+        ("vatClaimableAccount", "claimable_account"),
+    )
+    for key, name in names:
         if isinstance(body.get(key), str):
             fields[name] = body[key]
     if "rate" in body:

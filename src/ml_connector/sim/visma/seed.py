@@ -116,13 +116,15 @@ DEMO_SUPPLIERS: list[dict[str, Any]] = [
     },
 ]
 
-# (VAT id, description, type, rate %); the Stampli samples use 1 and 11 (docs/visma-ap.md)
-DEMO_VAT_CODES: list[tuple[str, str, str, str]] = [
-    ("1", "Inngående mva, høy sats", "Vat", "25"),
-    ("11", "Inngående mva, middels sats", "Vat", "15"),
-    ("13", "Inngående mva, lav sats", "Vat", "12"),
-    ("3", "Utgående mva, høy sats", "Vat", "25"),
-    ("86", "Tjenester kjøpt fra utlandet (omvendt avgiftsplikt)", "ReverseVat", "0"),
+# (VAT id, description, type, rate %, payable account, claimable account); the Stampli samples use 1
+# and 11 (docs/visma-ap.md). 86 is reverse charge at the high rate: Visma computes 25 % and books it
+# as output VAT (2740) and deductible input VAT (2720), so the supplier is owed the net amount.
+DEMO_VAT_CODES: list[tuple[str, str, str, str, str | None, str | None]] = [
+    ("1", "Inngående mva, høy sats", "Vat", "25", None, "2710"),
+    ("11", "Inngående mva, middels sats", "Vat", "15", None, "2711"),
+    ("13", "Inngående mva, lav sats", "Vat", "12", None, "2712"),
+    ("3", "Utgående mva, høy sats", "Vat", "25", "2700", None),
+    ("86", "Tjenester kjøpt fra utlandet (omvendt avgiftsplikt)", "ReverseVat", "25", "2740", "2720"),
 ]
 # (terms id, description, due days, visible to)
 DEMO_CREDIT_TERMS: list[tuple[str, str, int, str]] = [
@@ -213,8 +215,15 @@ def seed_demo(state: VismaState) -> None:
     state.ensure_subaccount(("0200", "14"))
     for spec in DEMO_SUPPLIERS:
         state.add_supplier(spec["number"], supplier_fields(spec, state))
-    for vat_id, description, type_, rate in DEMO_VAT_CODES:
-        state.set_vat_code(vat_id, description=description, type=type_, rate=Decimal(rate))
+    for vat_id, description, type_, rate, payable, claimable in DEMO_VAT_CODES:
+        state.set_vat_code(
+            vat_id,
+            description=description,
+            type=type_,
+            rate=Decimal(rate),
+            payable_account=payable,
+            claimable_account=claimable,
+        )
     for terms_id, description, days, visible in DEMO_CREDIT_TERMS:
         state.set_credit_term(terms_id, description=description, due_days=days, visible_to=visible)
     for year in (2025, 2026):

@@ -400,7 +400,13 @@ class Currency:
 
 @dataclass
 class VatCode:
-    """A VAT id (``VatInformationDto``): valid until ``not_valid_after``, one rate schedule row."""
+    """A VAT id (``VatInformationDto``): valid until ``not_valid_after``, one rate schedule row.
+
+    ``reverseVat`` and ``glAccounts`` (``vatPayableAccount``, ``vatClaimableAccount``) are fields of
+    Visma's ``VatInformationDto`` (confirmed in the generated ``VatInformationDto`` model of a Visma.net
+    client; the accounts' inner shape ``{number}`` is inferred). A reverse-charge id is computed like any
+    other and booked on both accounts: output VAT on the payable one, deductible input on the claimable.
+    """
 
     vat_id: str
     description: str
@@ -409,19 +415,30 @@ class VatCode:
     last_modified: datetime
     group_type: str = "Input"
     not_valid_after: datetime | None = None
+    payable_account: str | None = None  # output VAT (glAccounts.vatPayableAccount)
+    claimable_account: str | None = None  # deductible input VAT (glAccounts.vatClaimableAccount)
+
+    @property
+    def reverse(self) -> bool:
+        return self.type == "ReverseVat"
 
     def dto(self) -> dict[str, Any]:
+        accounts = {
+            "vatPayableAccount": {"number": self.payable_account} if self.payable_account else None,
+            "vatClaimableAccount": {"number": self.claimable_account} if self.claimable_account else None,
+        }
         return pruned(
             {
                 "vatId": self.vat_id,
                 "description": self.description,
                 "type": self.type,
-                "reverseVat": self.type == "ReverseVat",
+                "reverseVat": self.reverse,
                 "notValidAfter": fmt_dt(self.not_valid_after) if self.not_valid_after else None,
                 "schedules": [
                     {"startDate": "2017-01-01T00:00:00", "vatRate": self.rate, "groupType": self.group_type}
                 ],
                 "lastModifiedDateTime": fmt_dt(self.last_modified),
+                "glAccounts": pruned(accounts) or None,
             }
         )
 
@@ -743,7 +760,8 @@ class VismaState:
         existing = self.vat_codes.get(vat_id)
         values: dict[str, Any] = {"description": vat_id, "type": "Vat", "rate": Decimal(0)}
         if existing is not None:
-            values = {k: getattr(existing, k) for k in ("description", "type", "rate", "group_type")}
+            kept = ("description", "type", "rate", "group_type", "payable_account", "claimable_account")
+            values = {k: getattr(existing, k) for k in kept}
             values["not_valid_after"] = existing.not_valid_after
         values.update(fields)
         code = VatCode(vat_id=vat_id, last_modified=self.clock.now(), **values)

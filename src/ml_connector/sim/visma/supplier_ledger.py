@@ -90,7 +90,8 @@ class SupplierInvoice:
 
     @property
     def vat_total_in_currency(self) -> Decimal:
-        return sum((t.vat_amount for t in self.taxes), ZERO)
+        """The VAT the supplier charged: reverse-charge VAT is self-assessed, not owed to them."""
+        return sum((t.owed for t in self.taxes), ZERO)
 
     # What released supplier payments took off the document (amount paid + discount taken), in its
     # currency; ``supplier_payments.py`` moves it and the status (Open <-> Closed).
@@ -218,6 +219,7 @@ class SupplierLedger:
                 **inv.dto(attachments=False),
                 "warnings": list(inv.warnings),
                 "attachments": [a.describe() for a in inv.attachments.values()],
+                "vatPostings": [p for t in inv.taxes for p in t.postings()],
             }
             for inv in self.invoices.values()
         ]

@@ -7,7 +7,17 @@ supplier's invoice may have rounded per line instead, so its VAT can differ by a
 create can name the VAT it wants per code in ``taxDetailLines`` (``taxId``, ``taxableAmount``,
 ``vatAmount``), and those amounts stand. ``vatAmount`` on the document is the control total the AP
 clerk types from the paper invoice: a document whose VAT does not equal it is out of balance and
-cannot be released. A reverse-charge code adds nothing to what the supplier is owed.
+cannot be released.
+
+A reverse-charge VAT id (``reverseVat``, e.g. Norwegian 86: services bought abroad) is computed the
+same way, and its tax detail line shows the amount, but the supplier is owed only the net: the VAT
+is self-assessed, booked at release both as output VAT (the id's payable account) and as deductible
+input VAT (its claimable account), so it nets to zero and stays out of the document's VAT total and
+of the ``vatAmount`` control. [I: Acumatica's reverse VAT, the AP side of Visma.net; not in the spec.]
+
+Rounding: once per VAT id on the document, half away from zero to the cent (Acumatica rounds a
+document-level tax to the currency's precision, midpoint away from zero) [I]. ``vat_postings`` are the
+VAT transactions a release books; the simulator shows them in ``/_sim/supplier-ledger``.
 """
 
 from __future__ import annotations
@@ -25,8 +35,38 @@ class TaxDetail:
     vat_id: str
     rate: Decimal
     taxable: Decimal  # in the document currency
-    vat_amount: Decimal  # in the document currency; 0 for reverse charge
+    vat_amount: Decimal  # in the document currency; for reverse charge the self-assessed VAT
     reverse: bool = False
+    payable_account: str | None = None
+    claimable_account: str | None = None
+
+    @property
+    def owed(self) -> Decimal:
+        """What this VAT adds to the supplier's balance: nothing for reverse charge."""
+        return Decimal(0) if self.reverse else self.vat_amount
+
+    def postings(self) -> list[dict[str, Any]]:
+        """The VAT transactions a release books: input VAT on the claimable account and, for
+        reverse charge, the same amount as output VAT on the payable account."""
+        out = [
+            {
+                "vatId": self.vat_id,
+                "side": "Input",
+                "account": self.claimable_account,
+                "amount": self.vat_amount,
+            }
+        ]
+        if self.reverse:
+            out.insert(
+                0,
+                {
+                    "vatId": self.vat_id,
+                    "side": "Output",
+                    "account": self.payable_account,
+                    "amount": self.vat_amount,
+                },
+            )
+        return out
 
     def dto(self) -> dict[str, Any]:
         return {
@@ -49,9 +89,10 @@ def tax_details(
     details: dict[str, TaxDetail] = {}
     for code, amount in taxable.items():
         vat = codes[code]
-        reverse = vat.type == "ReverseVat"
         computed = (amount * vat.rate / 100).quantize(CENT, ROUND_HALF_UP)
-        details[code] = TaxDetail(code, vat.rate, amount, Decimal(0) if reverse else computed, reverse)
+        details[code] = TaxDetail(
+            code, vat.rate, amount, computed, vat.reverse, vat.payable_account, vat.claimable_account
+        )
     raw = body.get("taxDetailLines")
     if raw is not None and not isinstance(raw, list):
         raise bad_request("'taxDetailLines' must be a list of TaxDetailUpdateDto objects.")
@@ -64,7 +105,7 @@ def tax_details(
             raise bad_request(f"VAT '{tax_id}' is not used on any line of the document.")
         if unwrap(item, "taxableAmount") is not None:
             detail.taxable = as_decimal(unwrap(item, "taxableAmount"), "taxableAmount")
-        if unwrap(item, "vatAmount") is not None and not detail.reverse:
+        if unwrap(item, "vatAmount") is not None:
             detail.vat_amount = as_decimal(unwrap(item, "vatAmount"), "vatAmount")
     return list(details.values())
 
