@@ -340,3 +340,50 @@ def test_the_suppliers_vat_in_tax_detail_lines_stands_and_the_control_total_must
     unknown["taxDetailLines"] = [{"taxId": {"value": "11"}, "vatAmount": {"value": Decimal(1)}}]
     answer = post_json(api, URL, unknown)
     assert answer.status_code == 400 and "not used on any line" in answer.text
+
+
+def test_a_reverse_charge_code_computes_the_self_assessed_vat_that_the_supplier_is_not_owed(
+    visma_sim: VismaSim, api: httpx2.Client
+) -> None:
+    """Services bought abroad (86, reverse charge at 25 %) next to a domestic 25 % line: the tax
+    detail shows 2,500.00 on 86, booked as output VAT (2740) and deductible input VAT (2720); the
+    supplier is owed the net plus the domestic VAT only, and the control total covers that VAT alone."""
+    [code] = [v for v in api.get("/v1/vat").json() if v["vatId"] == "86"]
+    assert code["reverseVat"] is True and code["schedules"][0]["vatRate"] == 25
+    assert code["glAccounts"] == {
+        "vatPayableAccount": {"number": "2740"},
+        "vatClaimableAccount": {"number": "2720"},
+    }
+    body = invoice_body(cost="2000.00")
+    abroad = {**body["invoiceLines"][0], "unitCostInCurrency": {"value": Decimal("10000.00")}}
+    body["invoiceLines"] = [{**abroad, "vatCodeId": {"value": "86"}}, *body["invoiceLines"]]
+    body["vatAmount"] = {"value": Decimal("500.00")}
+    invoice = decoded(api.get(create(api, body)))
+    details = [(t["taxId"], t["taxableAmount"], t["vatAmount"]) for t in invoice["taxDetailLines"]]
+    assert details == [
+        ("86", Decimal("10000.00"), Decimal("2500.00")),
+        ("1", Decimal("2000.00"), Decimal("500.00")),
+    ]
+    assert invoice["vatTotalInCurrency"] == Decimal("500.00") and invoice["amount"] == Decimal("12500.00")
+    released = api.post(f"{URL}/Invoice/{invoice['referenceNumber']}/action/release")
+    assert released.status_code == 200 and released.json()["actionResult"] == "Done"
+    [doc] = visma_sim.supplier_ledger()["documents"]
+    postings = [(p["vatId"], p["side"], p["account"], Decimal(str(p["amount"]))) for p in doc["vatPostings"]]
+    assert postings == [
+        ("86", "Output", "2740", Decimal("2500.00")),
+        ("86", "Input", "2720", Decimal("2500.00")),
+        ("1", "Input", "2710", Decimal("500.00")),
+    ]
+    assert Decimal(str(doc["balance"])) == Decimal("12500.00")  # the net 10,000.00 + 2,000.00 + 500.00
+
+
+def test_reverse_charge_vat_is_rounded_once_per_code_half_away_from_zero(api: httpx2.Client) -> None:
+    """Two lines of 10.01 on 86: 25 % of 20.02 is 5.005, one rounding to 5.01 (per line it would be
+    2.5025 -> 2.50 twice, 5.00); the supplier is owed 20.02."""
+    body = invoice_body(cost="10.01")
+    line = {**body["invoiceLines"][0], "vatCodeId": {"value": "86"}}
+    body["invoiceLines"] = [line, line]
+    invoice = decoded(api.get(create(api, body)))
+    [detail] = invoice["taxDetailLines"]
+    assert (detail["taxableAmount"], detail["vatAmount"]) == (Decimal("20.02"), Decimal("5.01"))
+    assert invoice["amount"] == Decimal("20.02") and invoice["vatTotalInCurrency"] == 0
