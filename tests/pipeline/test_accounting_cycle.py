@@ -59,6 +59,25 @@ def _invoice(iid: str, currency: str, rate: str, net: str, tax: str, code: str, 
     }
 
 
+def reverse_charge_rows(iid: str) -> list[dict[str, str]]:
+    """An invoice of services bought abroad (tax code 86, reverse charge: net 10,000.00 NOK, no VAT
+    charged) with a domestic 25 % line on the same invoice (2,000.00 + 500.00): Stampli's total is
+    12,500.00, what the supplier is owed."""
+    abroad = _invoice(iid, "NOK", "1.0000", "10000.00", "0.00", "86", "6790")
+    header = {"subtotalAmount": "12000.00", "taxAmount": "500.00", "totalAmount": "12500.00"}
+    domestic = {
+        **abroad,
+        **header,
+        "lineNumber": "2",
+        "glAccount": "6800",
+        "lineNetAmount": "2000.00",
+        "taxCode": "1",
+        "taxRate": "25.00",
+        "lineTaxAmount": "500.00",
+    }
+    return [{**abroad, **header}, domestic]
+
+
 def _payment(
     pid: str, iid: str, currency: str, rate: str, amount: str, applied: str, discount: str = "0.00"
 ) -> dict[str, str]:

@@ -23,9 +23,10 @@ from ml_connector import service
 from ml_connector.demo.generate import INVOICE_COLUMNS, PAYMENT_COLUMNS
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.cycle import CycleResult
+from ml_connector.pipeline.reconcile import totals
 from ml_connector.pipeline.who_pays import VISMA_PAYS
 from tests.pipeline.conftest import Connection, ConnectionFactory, Dataset, _csv, cycles_until_settled
-from tests.pipeline.test_accounting_cycle import _invoice, _payment
+from tests.pipeline.test_accounting_cycle import _payment, reverse_charge_rows
 from tests.pipeline.test_fresh_ledger import _second_folder
 
 INVOICES = "stampli_invoices_C100234_20250331T071500Z_0001.csv"
@@ -407,29 +408,46 @@ def test_a_foreign_invoice_paid_at_another_rate_is_closed_at_zero_and_visma_real
 
 
 @pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
-def test_reverse_charge_goes_as_the_configured_vat_code_and_its_payment_closes_the_invoice(
+def test_reverse_charge_goes_as_its_vat_code_visma_self_assesses_it_and_the_payment_closes_the_invoice(
     connection_factory: ConnectionFactory,
 ) -> None:
     c = connection_factory(target="supplier_invoice")
-    invoice = _invoice("R1", "NOK", "1.0000", "1000.00", "0.00", "86", "6790")  # services from abroad
-    c.put_invoices(INVOICES, _csv(INVOICE_COLUMNS, [invoice]))
-    payment = {**_payment("P1", "R1", "NOK", "", "1000.00", "1000.00"), "invoiceCurrency": "NOK"}
+    # services from abroad (86, net 10,000.00, no VAT charged) and a domestic 25 % line (2,000.00 + 500.00)
+    c.put_invoices(INVOICES, _csv(INVOICE_COLUMNS, reverse_charge_rows("R1")))
+    payment = {**_payment("P1", "R1", "NOK", "", "12500.00", "12500.00"), "invoiceCurrency": "NOK"}
     c.put_payments(PAYMENTS, _csv(PAYMENT_COLUMNS, [payment]))
     app = c.open_app()
     asyncio.run(cycles_until_settled(app, c.name))
     [doc] = c.sim.supplier_ledger()["documents"]
-    # the line carries the mapped VAT code (mapping.tax_codes "86"); Visma computes the VAT from it:
-    # a reverse-charge code adds nothing to what the supplier is owed
-    assert [ln["vatCode"]["id"] for ln in doc["invoiceLines"]] == ["86"]
+    # the lines carry the mapped VAT codes (mapping.tax_codes); Visma computes 86's VAT from its rate
+    assert [ln["vatCode"]["id"] for ln in doc["invoiceLines"]] == ["86", "1"]
     taxes = [
         (t["taxId"], Decimal(str(t["taxableAmount"])), Decimal(str(t["vatAmount"])))
         for t in doc["taxDetailLines"]
     ]
-    assert taxes == [("86", Decimal("1000.00"), Decimal(0))]
-    assert Decimal(str(doc["amount"])) == Decimal("1000.00")
+    assert taxes == [
+        ("86", Decimal("10000.00"), Decimal("2500.00")),
+        ("1", Decimal("2000.00"), Decimal("500.00")),
+    ]
+    postings = [(p["vatId"], p["side"], p["account"], Decimal(str(p["amount"]))) for p in doc["vatPostings"]]
+    assert postings == [
+        ("86", "Output", "2740", Decimal("2500.00")),  # self-assessed output VAT
+        ("86", "Input", "2720", Decimal("2500.00")),  # and deducted again: net zero
+        ("1", "Input", "2710", Decimal("500.00")),
+    ]
+    # the supplier is owed the net of the service plus the domestic line: 10,000.00 + 2,500.00
+    assert Decimal(str(doc["amount"])) == Decimal("12500.00")
+    assert Decimal(str(doc["vatTotalInCurrency"])) == Decimal("500.00")
+    # released, then paid by the Stampli payment: closed, nothing owed
     assert doc["status"] == "Closed" and Decimal(str(doc["balance"])) == 0
-    [payment] = c.sim.supplier_payments()
-    assert Decimal(str(payment["paymentAmount"])) == Decimal("1000.00") and payment["status"] == "Closed"
+    [paid] = c.sim.supplier_payments()
+    assert Decimal(str(paid["paymentAmount"])) == Decimal("12500.00") and paid["status"] == "Closed"
+    # our totals check accepts Visma's answer exactly: the invoice and its payment match
+    [rows] = asyncio.run(service.reconcile_period(app, "2025-03", c.name)).values()
+    assert [(r.outcome, r.sent_total, r.visma_total) for r in rows if r.doc_key.startswith("INV")] == [
+        ("matched", "12500.00", "12500.00")
+    ]
+    assert totals(rows)["matched"] == len(rows) == 2, [(r.doc_key, r.outcome, r.detail) for r in rows]
 
 
 @pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher
+from ml_connector.adapters.visma.supplier_invoices import supplier_invoice_dto
+from ml_connector.demo.generate import INVOICE_COLUMNS
+from ml_connector.domain.supplier_invoice import SupplierInvoiceLine, SupplierInvoiceVoucher, VatDetail
 from ml_connector.domain.voucher_codec import decode_voucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
@@ -23,7 +25,8 @@ from ml_connector.pipeline.booked import FOUND_IN_VISMA
 from ml_connector.pipeline.masterdata import AP_PERIOD
 from ml_connector.pipeline.reconcile import reconcile, totals
 from ml_connector.service.unreleased import unreleased_by_period
-from tests.pipeline.conftest import Dataset
+from tests.pipeline.conftest import Dataset, _csv
+from tests.pipeline.test_accounting_cycle import reverse_charge_rows
 from tests.pipeline_fast.conftest import NAME, World, config, world_on
 from tests.support.fakes import FakeStampli, FakeSupplierLedger, FakeVisma, lost_answer
 
@@ -264,3 +267,43 @@ async def test_visma_refusing_the_create_parks_with_its_text(si: World, dataset:
     assert result.posting.parked == 1 and ap(si).docs == {}
     [failure] = si.open_failures()
     assert "Visma refused the supplier invoice" in str(failure["reason"]) and text in str(failure["reason"])
+
+
+async def test_a_reverse_charge_line_carries_its_vat_code_and_no_vat_of_ours(si: World) -> None:
+    """Reverse charge is Visma's to compute: the 86 line goes with its VAT code only; the tax detail
+    and the control total are the domestic line's VAT alone, and the supplier is owed 12,500.00."""
+    si.put_invoices(_csv(INVOICE_COLUMNS, reverse_charge_rows("R1")))
+    result = await si.cycle()
+    assert result.status == "ok" and result.posting.posted == 1, result.errors
+    [voucher] = ap(si).created
+    assert [(ln.account, ln.amount, ln.vat_code) for ln in voucher.lines] == [
+        ("6790", Decimal("10000.00"), "86"),
+        ("6800", Decimal("2000.00"), "1"),
+    ]
+    assert voucher.vat == (VatDetail("1", Decimal("2000.00"), Decimal("500.00")),)
+    assert voucher.total == Decimal("12500.00")
+    body = supplier_invoice_dto(voucher)
+    assert [ln["vatCodeId"] for ln in body["invoiceLines"]] == [{"value": "86"}, {"value": "1"}]  # type: ignore[attr-defined]
+    assert body["vatAmount"] == {"value": Decimal("500.00")}
+    assert body["taxDetailLines"] == [
+        {
+            "taxId": {"value": "1"},
+            "taxableAmount": {"value": Decimal("2000.00")},
+            "vatAmount": {"value": Decimal("500.00")},
+        }
+    ]
+
+
+async def test_a_reverse_charge_line_the_supplier_charged_vat_on_parks(si: World) -> None:
+    """86 is reverse charge (mapping.reverse_charge): VAT charged on it contradicts the code."""
+    cfg = si.rt.config
+    reverse = replace(cfg.mapping, reverse_charge={"86": ("2720", "2740")})
+    si.rt = replace(si.rt, config=replace(cfg, mapping=reverse))
+    header = {"taxAmount": "3000.00", "totalAmount": "15000.00"}
+    abroad, domestic = reverse_charge_rows("R2")
+    rows = [{**abroad, **header, "lineTaxAmount": "2500.00"}, {**domestic, **header}]
+    si.put_invoices(_csv(INVOICE_COLUMNS, rows))
+    await si.cycle()
+    [failure] = si.open_failures()
+    assert failure["code"] == "reverse_charge_with_vat" and "tax code 86" in str(failure["reason"])
+    assert ap(si).created == []
