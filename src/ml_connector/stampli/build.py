@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from itertools import chain, repeat
-from operator import mul
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -37,7 +35,7 @@ from ml_connector.domain.images import image_name_problem
 from ml_connector.domain.issues import Issue, Level, error, warning
 from ml_connector.domain.money import finer_than_minor_unit, minor_units, round_money
 from ml_connector.stampli.value_cache import ValueCache
-from ml_connector.stampli.values import COLUMN_SEP, BadValue, ValueRules
+from ml_connector.stampli.values import BadValue, ValueRules
 
 # Free text is kept exactly as written; every other field is trimmed.
 _VERBATIM = frozenset({"description", "lineDescription", "voidReason", "paymentTerms"})
@@ -227,7 +225,8 @@ class _Fields:
             amount = cache.amount_reader(self.ctx.rules, unit)(written)
             if amount is not None:
                 return amount
-            table: dict[str, Any] = cache.money_table(unit) if unit is not None else cache.amounts
+            # money is not remembered (nearly every amount is distinct, see ValueCache.amount_reader)
+            table: dict[str, Any] | None = cache.amounts if unit is None else None
         else:
             table = cache.by_kind[kind]
             if written is not None:  # read before without an issue: the same value, no issue
@@ -279,7 +278,8 @@ class _Fields:
                     return value
             else:  # pragma: no cover
                 raise AssertionError(kind)
-            cache.remember(table, written, value)  # type: ignore[arg-type]  # raw is not None
+            if table is not None:
+                cache.remember(table, written, value)  # type: ignore[arg-type]  # raw is not None
             return value
         except BadValue as exc:
             self.fail(exc.code, f"{name}: {exc.message}", row, xpath, name)
@@ -385,111 +385,27 @@ _new_provenance = positional_constructor(Provenance, field_names(Provenance))
 _PAY_STATUSES = frozenset(s.value for s in PaymentStatus)
 
 
-def _clean_lines(
-    cache: ValueCache, rules: ValueRules, raw: RawDocument, currency: str
-) -> tuple[list[InvoiceLine], Decimal, Decimal] | None:
-    """The invoice's lines, Σ lineNetAmount and Σ lineTaxAmount, read column by column (a few C-level
-    calls per column instead of a dozen Python steps per line), when the loop in ``build_invoice``
-    would find nothing to report on any line: every value a cache hit or a plain amount, every text
-    printable, no duplicate line number, no missing account or item, quantity x unitPrice =
-    lineNetAmount. Then the lines are what that loop builds. None: the loop reads them (and reports)."""
-    if raw.line_cells is not None:
-        cells = raw.line_cells
-        n = len(cells)
-        rows: Sequence[int | None] = raw.rows
-        xpaths: Sequence[str | None] = [None] * n
-        customs: list[dict[str, str]] = [{} for _ in range(n)]
-        extras: list[dict[str, str]] = [{} for _ in range(n)]
-    else:
-        cells = [line.cells or tuple(map(line.values.get, LINE_CELLS)) for line in raw.lines]
-        n = len(cells)
-        rows = [line.row for line in raw.lines]
-        xpaths = [line.xpath for line in raw.lines]
-        customs = [line.custom for line in raw.lines]
-        extras = [line.extra for line in raw.lines]
-    if not n or len(rows) != n:
-        return None
-    (t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate, *t_texts) = zip(*cells, strict=True)
-    numbers = list(map(cache.ints.get, t_number))
-    types = list(map(cache.enum_table("lineType").get, t_type))
-    if None in numbers or None in types or len(set(numbers)) != n:
-        return None
-    gls = _plain_column(t_gl, "GL", types)
-    items = _plain_column(t_item, "ITEM", types)
-    # The optional amounts (quantity, unitPrice, taxRate) in one column, the money in another.
-    amounts = _amount_column(rules.plain_column(None, required=False), t_qty + t_price + t_rate)
-    money = _amount_column(rules.plain_column(minor_units(currency), required=True), t_net + t_tax)
-    texts = "".join(filter(None, chain.from_iterable(t_texts)))
-    if gls is None or items is None or amounts is None or money is None or not texts.isprintable():
-        return None
-    qtys, prices, rates = amounts[:n], amounts[n : 2 * n], amounts[2 * n :]
-    nets, taxes = money[:n], money[n:]
-    if None in qtys or None in prices:
-        if any(q is not None and p is not None and q * p != v for q, p, v in zip(qtys, prices, nets)):
-            return None
-    elif list(map(mul, qtys, prices)) != nets:  # a difference may still round away: the loop decides
-        return None
-    description, *trimmed = t_texts  # the free text is kept as written, the others trimmed
-    lines = list(
-        map(
-            _new_invoice_line,  # InvoiceLine, fields in declaration order
-            numbers,
-            map(_LINE_TYPE.__getitem__, types),
-            nets,
-            taxes,
-            gls,
-            items,
-            [text or None for text in description],
-            qtys,
-            prices,
-            *_trimmed_columns(trimmed[:1]),  # taxCode
-            rates,
-            *_trimmed_columns(trimmed[1:]),  # department ... poLineNumber
-            customs,
-            extras,
-            rows,
-            xpaths,
-        )
+def _line_places(
+    raw: RawDocument,
+) -> tuple[
+    Sequence[tuple[str | None, ...]],
+    Sequence[int | None],
+    Sequence[str | None],
+    list[dict[str, str]],
+    list[dict[str, str]],
+]:
+    """Each invoice line's texts in ``LINE_CELLS`` order, row, xpath, custom and extra values."""
+    if raw.line_cells is not None:  # by position (CSV): no RawLine needed
+        n = len(raw.line_cells)
+        return raw.line_cells, raw.rows, [None] * n, [{} for _ in range(n)], [{} for _ in range(n)]
+    lines = raw.lines
+    return (
+        [line.cells or tuple(map(line.values.get, LINE_CELLS)) for line in lines],
+        [line.row for line in lines],
+        [line.xpath for line in lines],
+        [line.custom for line in lines],
+        [line.extra for line in lines],
     )
-    return lines, sum(nets, Decimal(0)), sum(taxes, Decimal(0))
-
-
-def _plain_column(column: tuple[str | None, ...], needed_by: str, types: list[str]) -> list[str | None] | None:
-    """A line text column (glAccount or itemCode) trimmed, when every cell is plain ASCII (``text``'s
-    common case) and every line of type ``needed_by`` has one; else None."""
-    if not any(column):
-        return None if needed_by in types else [None] * len(column)
-    joined = "".join(filter(None, column))
-    if not (joined.isascii() and joined.isprintable()):
-        return None
-    out = [text.strip() or None if text else None for text in column]
-    if None in out and any(v is None and (t or k == needed_by) for v, t, k in zip(out, column, types)):
-        return None  # a blank cell, or a missing one that is required: the loop reads it
-    return out
-
-
-def _amount_column(shape: re.Pattern[str] | None, column: tuple[str | None, ...]) -> list[Decimal | None] | None:
-    """Each cell as ``Decimal`` (an empty cell as None) when the whole column has ``shape`` (one
-    match for all the cells, see ``ValueRules.plain_column``), else None."""
-    if shape is None:
-        return None
-    joined = COLUMN_SEP.join([text or "" for text in column] if None in column else column)  # type: ignore[arg-type]
-    if shape.fullmatch(joined) is None:
-        return None
-    parts = joined.replace(",", ".").split(COLUMN_SEP)  # the shape's only separator is the decimal one
-    if len(parts) != len(column):  # a cell held the separator itself
-        return None
-    if "" in parts:
-        return [Decimal(text) if text else None for text in parts]
-    return list(map(Decimal, parts))
-
-
-def _trimmed_columns(columns: list[tuple[str | None, ...]]) -> list[list[str | None]]:
-    """Optional text columns trimmed (an empty or blank cell is no value)."""
-    return [
-        [text.strip() or None if text else None for text in column] if any(column) else [None] * len(column)
-        for column in columns
-    ]
 
 
 def _check_rate(f: _Fields, rate: Decimal | None, row: int | None, xpath: str | None) -> None:
@@ -582,47 +498,57 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         f.fail("missing_value", "the invoice has no lines", row, xp, "lines")
 
     lines: list[InvoiceLine] = []
-    seen_numbers: dict[int, RawLine] = {}
+    seen_numbers: dict[int, tuple[int | None, str | None]] = {}
     net_sum = Decimal(0)
     tax_sum = Decimal(0)
     sums_ok = True
-    clean = _clean_lines(f.cache, ctx.rules, raw, currency) if currency is not None else None
-    if clean is not None:  # every line read without an issue, column by column: no loop below
-        lines, net_sum, tax_sum = clean
-    # Per line, the same cache peeks as above.
+    # Per line, the same cache peeks as above. A line is read from its texts by position; its
+    # ``RawLine`` (a CSV reader builds it on demand) only when a full read may report.
     ints, amounts = f.cache.ints, f.cache.amounts
     line_types = f.cache.enum_table("lineType")
-    for line in raw.lines if clean is None else ():
-        v, lr, lx, cells = line.values, line.row, line.xpath, line.cells
-        if cells is None:
-            cells = tuple(map(v.get, LINE_CELLS))
+    raw_lines = raw.lines
+    for i, (cells, lr, lx, custom, extra) in enumerate(zip(*_line_places(raw), strict=True)):
         t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate = cells[:_N_VALUES]
-        number_ = ints.get(t_number) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
-        ltype = line_types.get(t_type) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
+        number_ = ints.get(t_number) or f.typed(  # type: ignore[arg-type]
+            raw_lines[i].values, "lineNumber", lr, lx, "int", req=True
+        )
+        ltype = line_types.get(t_type) or f.enum(  # type: ignore[arg-type]
+            raw_lines[i].values, "lineType", lr, lx, _LINE_TYPES, req=True
+        )
         # An empty optional cell is no value and no issue (what the full read would say).
         # ``_plain_text`` inline (one call less per cell): plain ASCII is kept trimmed.
         gl = (t_gl.strip() or None) if t_gl and t_gl.isascii() and t_gl.isprintable() else None
         if gl is None and (t_gl or ltype == "GL"):
-            gl = f.text(v, "glAccount", lr, lx, req=ltype == "GL")
+            gl = f.text(raw_lines[i].values, "glAccount", lr, lx, req=ltype == "GL")
         item = (t_item.strip() or None) if t_item and t_item.isascii() and t_item.isprintable() else None
         if item is None and (t_item or ltype == "ITEM"):
-            item = f.text(v, "itemCode", lr, lx, req=ltype == "ITEM")
+            item = f.text(raw_lines[i].values, "itemCode", lr, lx, req=ltype == "ITEM")
         # A value read before is one dict peek; a new one goes through the reader, then the full read.
         qty = amounts.get(t_qty) or (  # type: ignore[arg-type]
-            (read_amount(t_qty) or f.typed(v, "quantity", lr, lx, "amount")) if t_qty else None
+            (read_amount(t_qty) or f.typed(raw_lines[i].values, "quantity", lr, lx, "amount"))
+            if t_qty
+            else None
         )
         price = amounts.get(t_price) or (  # type: ignore[arg-type]
-            (read_amount(t_price) or f.typed(v, "unitPrice", lr, lx, "amount")) if t_price else None
+            (read_amount(t_price) or f.typed(raw_lines[i].values, "unitPrice", lr, lx, "amount"))
+            if t_price
+            else None
         )
-        net = read_money(t_net) or f.typed(v, "lineNetAmount", lr, lx, "money", req=True, currency=currency)
-        ltax = read_money(t_tax) or f.typed(v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency)
+        net = read_money(t_net) or f.typed(
+            raw_lines[i].values, "lineNetAmount", lr, lx, "money", req=True, currency=currency
+        )
+        ltax = read_money(t_tax) or f.typed(
+            raw_lines[i].values, "lineTaxAmount", lr, lx, "money", req=True, currency=currency
+        )
         rate_pct = amounts.get(t_rate) or (  # type: ignore[arg-type]
-            (read_amount(t_rate) or f.typed(v, "taxRate", lr, lx, "amount")) if t_rate else None
+            (read_amount(t_rate) or f.typed(raw_lines[i].values, "taxRate", lr, lx, "amount"))
+            if t_rate
+            else None
         )
         if number_ is not None:
             if number_ in seen_numbers:
-                seen = seen_numbers[number_]
-                where = f"row {seen.row}" if seen.row is not None else seen.xpath
+                seen_row, seen_xpath = seen_numbers[number_]
+                where = f"row {seen_row}" if seen_row is not None else seen_xpath
                 f.fail(
                     "duplicate_line_number",
                     f"lineNumber {number_} appears twice (also at {where})",
@@ -630,7 +556,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                     lx,
                     "lineNumber",
                 )
-            seen_numbers[number_] = line
+            seen_numbers[number_] = (lr, lx)
         if net is None or ltax is None:
             sums_ok = False
         else:
@@ -656,7 +582,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         written_texts = cells[_N_VALUES:]
         description, tax_code, department, cost_center, location, class_, project, po_line = _printable_texts(
             written_texts, _LINE_VERBATIM
-        ) or f.texts(v, _LINE_TEXTS, lr, lx, written_texts)
+        ) or f.texts(raw_lines[i].values, _LINE_TEXTS, lr, lx, written_texts)
         lines.append(
             _new_invoice_line(  # InvoiceLine, fields in declaration order
                 number_,
@@ -676,8 +602,8 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                 class_,
                 project,
                 po_line,
-                line.custom,  # the raw record's own dicts: it is dropped once built
-                line.extra,
+                custom,  # the raw record's own dicts: it is dropped once built
+                extra,
                 lr,
                 lx,
             )

@@ -31,23 +31,6 @@ def _plain_within(decimal_sep: str, places: int) -> re.Pattern[str]:
     return re.compile(rf"[+-]?[0-9]+(?:{re.escape(decimal_sep)}[0-9]{{1,{places}}})?")
 
 
-# Joins the cells of an amount column (``ValueRules.plain_column``): no amount text holds it.
-COLUMN_SEP = "\x1f"
-
-
-@cache
-def _plain_column(decimal_sep: str, places: int | None, required: bool) -> re.Pattern[str]:
-    """Cells of ``_plain_within(decimal_sep, places)``'s shape (any decimals when ``places`` is None),
-    each at most 16 characters, joined by ``COLUMN_SEP``; an empty cell too unless ``required``."""
-    decimals = "+" if places is None else f"{{1,{places}}}"
-    cell = rf"(?![^\x1f]{{17}})[+-]?[0-9]+(?:{re.escape(decimal_sep)}[0-9]{decimals})?"
-    if places == 0:
-        cell = r"(?![^\x1f]{17})[+-]?[0-9]+"
-    if not required:
-        cell = f"(?:{cell})?"
-    return re.compile(rf"{cell}(?:\x1f{cell})*")
-
-
 class BadValue(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -81,14 +64,6 @@ class ValueRules:
         if self.plain_shape is None or places is None:
             return self.plain_shape
         return _plain_within(self.decimal_sep, places)
-
-    def plain_column(self, places: int | None, *, required: bool) -> re.Pattern[str] | None:
-        """The shape of a column of such plain amounts (at most ``places`` decimals, None: any), its
-        cells joined by ``COLUMN_SEP``: every cell is read by ``Decimal`` exactly as ``plain_amount``
-        reads it (an empty cell, allowed unless ``required``, is no value). None: no plain shape."""
-        if self.plain_shape is None:
-            return None
-        return _plain_column(self.decimal_sep, places, required)
 
     def plain_amount(self, text: str) -> Decimal | None:
         """The amount in a short plain text exactly as ``amount`` reads it, or None (then only
