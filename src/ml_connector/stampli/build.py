@@ -348,6 +348,18 @@ def _plain_text(text: str | None) -> str | None:
     return None
 
 
+def _plain_texts(src: Mapping[str, str | None], names: tuple[str, ...]) -> list[str] | None:
+    """``_plain_text`` of each of ``names`` when every one is plain ASCII and not blank, else None."""
+    values = tuple(map(src.get, names))
+    if None in values:
+        return None
+    joined = "".join(values)  # type: ignore[arg-type]  # no None in it
+    if not (joined.isascii() and joined.isprintable()):
+        return None
+    out = [text.strip() for text in values]  # type: ignore[union-attr]  # no None in it
+    return None if "" in out else out
+
+
 def _decimals_written(text: str) -> int:
     """Digits after the last '.' or ',' of an amount's text: at least as many decimals as it has."""
     point = max(text.rfind("."), text.rfind(","))
@@ -355,6 +367,10 @@ def _decimals_written(text: str) -> int:
 
 
 _DOC_TYPES = frozenset(t.value for t in DocumentType)
+# The invoice's texts read as plain ASCII together (``_plain_texts``), in build_invoice's order.
+_INVOICE_PLAIN: tuple[str, ...] = ("stampliCompanyId", "stampliInvoiceId", "invoiceNumber", "vendorId")
+_INVOICE_PLAIN += ("vendorName", "approvalStatus")
+_NO_PLAIN: tuple[None, ...] = (None,) * len(_INVOICE_PLAIN)
 _LINE_TYPES = frozenset(t.value for t in LineType)
 # The optional texts of a line, in InvoiceLine's order (read, and checked, in this order).
 _LINE_TEXTS: tuple[str, ...] = ("lineDescription", "taxCode", "department", "costCenter")
@@ -429,14 +445,16 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     h, row, xp = raw.header, raw.first_row, raw.xpath
 
     # Plain ASCII text is kept trimmed without the call (``text``'s common case, ids included).
-    company = _plain_text(h.get("stampliCompanyId")) or f.text(h, "stampliCompanyId", row, xp, req=True)
-    invoice_id = _plain_text(h.get("stampliInvoiceId")) or f.text(h, "stampliInvoiceId", row, xp)
+    # All six plain ASCII (the common case): trimmed in one go; else each takes ``text``'s full read.
+    plain = _plain_texts(h, _INVOICE_PLAIN) or _NO_PLAIN
+    company = plain[0] or f.text(h, "stampliCompanyId", row, xp, req=True)
+    invoice_id = plain[1] or f.text(h, "stampliInvoiceId", row, xp)
     doc_type = f.cache.enum_table("documentType").get(h.get("documentType")) or f.enum(  # type: ignore[arg-type]
         h, "documentType", row, xp, _DOC_TYPES, req=True
     )
-    number = _plain_text(h.get("invoiceNumber")) or f.text(h, "invoiceNumber", row, xp, req=True)
-    vendor_id = _plain_text(h.get("vendorId")) or f.text(h, "vendorId", row, xp, req=True)
-    vendor_name = _plain_text(h.get("vendorName")) or f.text(h, "vendorName", row, xp, req=True)
+    number = plain[2] or f.text(h, "invoiceNumber", row, xp, req=True)
+    vendor_id = plain[3] or f.text(h, "vendorId", row, xp, req=True)
+    vendor_name = plain[4] or f.text(h, "vendorName", row, xp, req=True)
     # A value already read without an issue is taken from the cache tables directly (what
     # ``typed``/``enum`` would return for it, without the call); a miss (or a falsy value such as
     # a zero) takes the full read, which also reports.
@@ -463,7 +481,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     total = read_money(h.get("totalAmount")) or f.typed(
         h, "totalAmount", row, xp, "money", req=True, currency=currency
     )
-    status_raw = _plain_text(h.get("approvalStatus")) or f.text(h, "approvalStatus", row, xp, req=True)
+    status_raw = plain[5] or f.text(h, "approvalStatus", row, xp, req=True)
     approved_at = stamps.get(h.get("approvedAt")) or f.typed(  # type: ignore[arg-type]
         h, "approvedAt", row, xp, "timestamp", req=True
     )
