@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.support.ledger_commits import LedgerCommits
 from tests.support.sshd import OpenSshServer
 
 from bench import idle as idle_cycle
@@ -31,7 +32,6 @@ from bench import memory, parse_speed
 from bench.lib import (
     ROOT,
     Connection,
-    LedgerCommits,
     SimProcess,
     machine,
     make_batch,

@@ -32,9 +32,17 @@ def _decimal(value: Decimal) -> str:
     return format(abs(value) if value.is_zero() else value, "f")
 
 
+# json's own string writer (C), what ``json.dumps(s, ensure_ascii=False)`` calls for a str, without
+# building an encoder for every string of a request
+_string = json.encoder.encode_basestring
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
 def _encode(value: object, out: list[str]) -> None:
-    if value is None or isinstance(value, bool | str):
-        out.append(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, str):
+        out.append(_string(value))
+    elif value is None or isinstance(value, bool):
+        out.append(_LITERALS[value])
     elif isinstance(value, Decimal):
         out.append(_decimal(value))
     elif isinstance(value, int):
@@ -48,7 +56,7 @@ def _encode(value: object, out: list[str]) -> None:
                 raise TypeError(f"JSON object keys are strings, not {type(key).__name__}")
             if i:
                 out.append(",")
-            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(_string(key))
             out.append(":")
             _encode(item, out)
         out.append("}")

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "ml_connector"
 STATES = {v for k, v in vars(DocStatus).items() if k.isupper() and isinstance(v, str)}
 # the one writer of a document's status: the compare-and-set gate and the insert of a new document
-GATE = ("ledger/documents.py", {"_change", "insert_document"})
+GATE = ("ledger/documents.py", {"_change", "insert_in"})
 # the ledger's awaited calls (ledger/awaited.py) only pass their caller's event on to the gate
 PASS_ON = {GATE[0], "ledger/awaited.py"}
 CHANGERS = {"transition", "park"}  # Ledger methods whose first argument after the id is the event

@@ -868,12 +868,14 @@ def _posting(t: _Table) -> PostingConfig:
     policy = t.choice("closed_period_policy", "park", ("park", "next_open"))
     target = t.choice("target", "journal", POSTING_TARGETS)
     require_image = t.boolean("require_image", False)
+    concurrency = t.integer("concurrency", 4, lo=1, hi=64)
     t.finish()
     return PostingConfig(
         release=release,
         closed_period_policy=cast(ClosedPeriodPolicy, policy),
         target=cast(PostingTargetName, target),
         require_image=require_image,
+        concurrency=concurrency,
     )
 
 

@@ -122,6 +122,9 @@ class PostingConfig:
     # An invoice without its image (images/ beside the export) parks until the image appears;
     # off: it posts without one, with a warning on the document (pipeline/images.py).
     require_image: bool = False
+    # Documents posted at once per connection: Visma's latency is hidden behind this many requests in
+    # flight (each document's create, attach and release stay in order). 1 = strictly sequential.
+    concurrency: int = 4
 
 
 PaymentSource = Literal["stampli", "visma"]

@@ -135,6 +135,7 @@ target = "journal"               # or "supplier_invoice": Visma's supplier ledge
 release = true                   # release each journal transaction right after creating it
 closed_period_policy = "park"    # "park": hold for a person; "next_open": post in the next open period
 require_image = false            # true: an invoice waits for its image (images/ beside the export)
+concurrency = 4                  # documents posted at once (1 = strictly sequential; at most 64)
 
 [connections.acme.payments]
 # Who pays the suppliers. "stampli": post Stampli's payment records. "visma": Visma pays (payment

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -309,15 +309,17 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+_PLAIN = (str, int, bool)  # exactly these types (a StrEnum is a str, written by its value below)
+
+
 def to_json(value: Any) -> Any:
     """Canonical JSON-ready form: camelCase keys, decimals as strings, ISO dates, no floats."""
-    if is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {}
-        for f in fields(value):
-            out[camel(f.name)] = to_json(getattr(value, f.name))
-        return out
+    if value is None or type(value) in _PLAIN:
+        return value
     if isinstance(value, Decimal):
         return format_amount(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {name: to_json(getattr(value, attr)) for attr, name in _json_names(type(value))}
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, StrEnum):
@@ -342,6 +344,21 @@ def payment_json(pay: Payment) -> dict[str, Any]:
 
 def content_hash(doc: Invoice | Payment) -> str:
     """sha256 over what a document says (amounts, coding, parties), not where or when it arrived."""
+    return json_content_hash(to_json(doc))
+
+
+def stored_json(doc: Invoice | Payment) -> tuple[dict[str, Any], str]:
+    """What the ledger stores of a document: its JSON form (an invoice's with its key) and its
+    ``content_hash``, converted once for both."""
+    data: dict[str, Any] = to_json(doc)
+    digest = json_content_hash(data)
+    if isinstance(doc, Invoice):
+        data["key"] = doc.key
+    return data, digest
+
+
+def json_content_hash(data: Mapping[str, Any]) -> str:
+    """``content_hash`` of a document's ``to_json`` form."""
 
     def strip(obj: Any) -> Any:
         if isinstance(obj, dict):
@@ -350,48 +367,64 @@ def content_hash(doc: Invoice | Payment) -> str:
             return [strip(v) for v in obj]
         return obj
 
-    canonical = json.dumps(strip(to_json(doc)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(strip(dict(data)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-# Per class, computed once: get_type_hints evaluates every annotation's text again on each call,
-# which cost a fifth of the posting path's CPU (a voucher is built from stored JSON twice per document).
-_FIELDS: dict[type, tuple[dict[str, Any], dict[str, str]]] = {}
+# Per class, computed once: field names and their JSON names, and for the way back one converter per
+# field built from its type hint (get_type_hints and get_origin on every value cost a fifth of the
+# posting path's CPU: a voucher is built from stored JSON for every document).
+_NAMES: dict[type, tuple[tuple[str, str], ...]] = {}
+_READERS: dict[type, dict[str, tuple[str, Callable[[Any], Any]]]] = {}
 
 
-def _fields_of(cls: type) -> tuple[dict[str, Any], dict[str, str]]:
-    """The class's type hints, and its JSON (camelCase) names -> field names."""
-    known = _FIELDS.get(cls)
+def _json_names(cls: type) -> tuple[tuple[str, str], ...]:
+    known = _NAMES.get(cls)
     if known is None:
-        known = _FIELDS[cls] = (get_type_hints(cls), {camel(f.name): f.name for f in fields(cls)})
+        known = _NAMES[cls] = tuple((f.name, camel(f.name)) for f in fields(cls))
     return known
 
 
-def _convert(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _readers(cls: type) -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    """JSON (camelCase) name -> (field name, converter of its JSON value)."""
+    known = _READERS.get(cls)
+    if known is None:
+        hints = get_type_hints(cls)
+        known = _READERS[cls] = {camel(f.name): (f.name, _converter(hints[f.name])) for f in fields(cls)}
+    return known
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converter(tp: Any) -> Callable[[Any], Any]:
+    """The function turning a JSON value back into a value of type ``tp`` (None stays None)."""
     origin = get_origin(tp)
     args = get_args(tp)
+    inner: Callable[[Any], Any]
     if origin in (UnionType, Union):
-        non_none = [a for a in args if a is not type(None)]
-        return _convert(non_none[0], value)
-    if origin is tuple:
-        return tuple(_convert(args[0], v) for v in value)
-    if origin is Mapping or origin is dict:
-        return {str(k): str(v) for k, v in value.items()}
-    if isinstance(tp, type) and is_dataclass(tp):
-        return from_json(tp, value)
-    if tp is Decimal:
-        return Decimal(str(value))
-    if tp is datetime:
-        return datetime.fromisoformat(value)
-    if tp is date:
-        return date.fromisoformat(value)
-    if isinstance(tp, type) and issubclass(tp, StrEnum):
-        return tp(value)
-    if tp is int:
-        return int(value)
-    return value
+        inner = _converter(next(a for a in args if a is not type(None)))
+    elif origin is tuple:
+        item = _converter(args[0])
+        inner = lambda v: tuple(item(x) for x in v)  # noqa: E731
+    elif origin is Mapping or origin is dict:
+        inner = lambda v: {str(k): str(x) for k, x in v.items()}  # noqa: E731
+    elif isinstance(tp, type) and is_dataclass(tp):
+        inner = lambda v: from_json(tp, v)  # noqa: E731
+    elif tp is Decimal:
+        inner = lambda v: Decimal(str(v))  # noqa: E731
+    elif tp is datetime:
+        inner = datetime.fromisoformat
+    elif tp is date:
+        inner = date.fromisoformat
+    elif isinstance(tp, type) and issubclass(tp, StrEnum):
+        inner = tp
+    elif tp is int:
+        inner = int
+    else:
+        inner = _identity
+    return lambda v: None if v is None else inner(v)
 
 
 _T = TypeVar("_T")
@@ -399,8 +432,12 @@ _T = TypeVar("_T")
 
 def from_json(cls: type[_T], data: Mapping[str, Any]) -> _T:
     """Inverse of ``to_json`` for the document dataclasses (replays post from stored JSON)."""
-    hints, names = _fields_of(cls)
-    kwargs = {names[k]: _convert(hints[names[k]], v) for k, v in data.items() if k in names}
+    readers = _readers(cls)
+    kwargs = {}
+    for k, v in data.items():
+        known = readers.get(k)
+        if known is not None:
+            kwargs[known[0]] = known[1](v)
     return cls(**kwargs)
 
 

@@ -12,6 +12,10 @@ from ml_connector.ledger.clock import utcnow
 from ml_connector.ledger.engine import LedgerBase
 from ml_connector.ledger.schema import audit
 
+# One statement, its values passed as parameters: SQLAlchemy compiles and caches it once instead of
+# building and coercing a new statement for every row (most of the ledger's CPU per document).
+_INSERT = audit.insert()
+
 
 def write_audit(
     conn: Connection,
@@ -27,18 +31,19 @@ def write_audit(
     details: Mapping[str, Any] | None = None,
 ) -> None:
     conn.execute(
-        audit.insert().values(
-            at=utcnow(),
-            connection=connection,
-            entity=entity,
-            entity_key=key,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            actor=actor,
-            details=dict(details) if details else None,
-        )
+        _INSERT,
+        {
+            "at": utcnow(),
+            "connection": connection,
+            "entity": entity,
+            "entity_key": key,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "reason": reason,
+            "actor": actor,
+            "details": dict(details) if details else None,
+        },
     )
 
 

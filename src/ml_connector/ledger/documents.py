@@ -41,29 +41,27 @@ class DocumentRecords(LedgerBase):
         self, values: Mapping[str, Any], *, status: str, actor: str, reason: str
     ) -> int | None:
         """Insert a new document; ``None`` when another process inserted the same key first."""
-        received = step("received")
-        status = received.target(status)
-        now = utcnow()
         try:
             with self.tx() as conn:
-                res = conn.execute(
-                    documents.insert().values(**values, status=status, created_at=now, updated_at=now)
-                )
-                doc_id = inserted_id(res)
-                write_audit(
-                    conn,
-                    connection=values["connection"],
-                    entity="document",
-                    key=values["doc_key"],
-                    action=received.action,
-                    to_status=status,
-                    reason=reason,
-                    actor=actor,
-                    details={"content_hash": values["content_hash"], "file_id": values.get("file_id")},
-                )
-                return doc_id
+                return insert_in(conn, values, status=status, actor=actor, reason=reason)
         except IntegrityError:
             return None
+
+    def insert_documents(self, items: Sequence[NewDocument], *, actor: str) -> list[int | None]:
+        """``insert_document`` for many documents in one transaction (one commit: intake guards no
+        effect on Visma, so it needs no commit per document; a crash loses only what reading the
+        file again inserts again). ``None`` for a key already there; if another process inserts one
+        of them meanwhile, each is inserted again alone."""
+        try:
+            with self.tx() as conn:
+                return [
+                    None
+                    if _exists(conn, v["connection"], v["doc_key"])
+                    else insert_in(conn, v, status=status, actor=actor, reason=reason)
+                    for v, status, reason in items
+                ]
+        except IntegrityError:
+            return [self.insert_document(v, status=st, actor=actor, reason=r) for v, st, r in items]
 
     def transition(
         self,
@@ -86,6 +84,12 @@ class DocumentRecords(LedgerBase):
         move = Move(event, to_status, reason=reason, details=details, expect=expect, values=values)
         with self.tx() as conn:
             return apply_moves(conn, doc_id, [move], actor=actor)
+
+    def transition_each(self, moves: Sequence[tuple[int, Move]], *, actor: str) -> list[bool]:
+        """One move for each of several documents, in one transaction: for records that guard no
+        effect on Visma (a note on many documents), so they need no commit of their own each."""
+        with self.tx() as conn:
+            return [apply_moves(conn, doc_id, [move], actor=actor) for doc_id, move in moves]
 
     def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool:
         """pending -> posting: record the intent (voucher, period) before anything is sent."""
@@ -143,6 +147,35 @@ class DocumentRecords(LedgerBase):
 # The operations themselves, on an open transaction: the methods above run each in a transaction of
 # its own; the posting path's awaited calls (``ledger.awaited``) run them in the writer thread, many
 # documents per commit. Either way each is one compare-and-set with its audit row.
+
+
+NewDocument = tuple[Mapping[str, Any], str, str]  # values, status, reason (``insert_documents``)
+
+
+def _exists(conn: Connection, connection: str, key: str) -> bool:
+    q = sa.select(documents.c.id).where(documents.c.connection == connection, documents.c.doc_key == key)
+    return conn.execute(q).first() is not None
+
+
+def insert_in(conn: Connection, values: Mapping[str, Any], *, status: str, actor: str, reason: str) -> int:
+    """Insert a new document with its audit row; raises ``IntegrityError`` if its key exists."""
+    received = step("received")
+    status = received.target(status)
+    now = utcnow()
+    res = conn.execute(documents.insert(), {**values, "status": status, "created_at": now, "updated_at": now})
+    doc_id = inserted_id(res)
+    write_audit(
+        conn,
+        connection=values["connection"],
+        entity="document",
+        key=values["doc_key"],
+        action=received.action,
+        to_status=status,
+        reason=reason,
+        actor=actor,
+        details={"content_hash": values["content_hash"], "file_id": values.get("file_id")},
+    )
+    return doc_id
 
 
 def read_document(conn: Connection, doc_id: int) -> StoredDocument:

@@ -30,6 +30,7 @@ from ml_connector.domain.images import IMAGES_FOLDER, expected_image_name, image
 from ml_connector.domain.problems import Category
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.errors import NoSuchRemotePathError
+from ml_connector.ledger.moves import Move
 from ml_connector.ledger.states import DocStatus
 from ml_connector.pipeline.archive import archive_download
 from ml_connector.pipeline.ports import StampliSource
@@ -98,12 +99,13 @@ async def fetch_images(rt: Runtime, source: StampliSource, stats: ImageStats) ->
     staging = private_dir(rt.archive_dir / ".incoming" / f"{os.getpid()}-images")
     archive = private_dir(rt.archive_dir / IMAGES_FOLDER)
     fetched: dict[str, tuple[Path, str, int]] = {}  # remote path -> archived copy, sha256, size
+    notes: list[tuple[int, Move]] = []  # "posted without an image" notes, written in one commit
     try:
         for w in wanted:
             listing = listings.get(w.folder)
             remote = listing.get(w.name or "") if listing is not None else None
             if remote is None or remote.size > limit:
-                _missing(rt, w, _why_missing(w, remote, limit, listing is not None), stats)
+                _missing(rt, w, _why_missing(w, remote, limit, listing is not None), stats, notes)
                 continue
             if remote.path not in fetched:
                 dl = await source.download(remote, staging)
@@ -111,6 +113,8 @@ async def fetch_images(rt: Runtime, source: StampliSource, stats: ImageStats) ->
             path, sha256, size = fetched[remote.path]
             _found(rt, w, remote.name, path, sha256, size, stats)
     finally:
+        if notes:
+            rt.ledger.transition_each(notes, actor=rt.actor)
         with contextlib.suppress(OSError):
             staging.rmdir()  # left behind only when a download failed half-way
 
@@ -139,7 +143,7 @@ def _why_missing(w: _Wanted, remote: RemoteFile | None, limit: int, folder_exist
     return f"no image {w.folder}/{w.name} beside the export {w.export}"
 
 
-def _missing(rt: Runtime, w: _Wanted, why: str, stats: ImageStats) -> None:
+def _missing(rt: Runtime, w: _Wanted, why: str, stats: ImageStats, notes: list[tuple[int, Move]]) -> None:
     doc = w.doc
     if doc.status == DocStatus.PARKED:
         return  # still waiting; its failure says so already
@@ -157,13 +161,15 @@ def _missing(rt: Runtime, w: _Wanted, why: str, stats: ImageStats) -> None:
         stats.missing += 1
         log.warning("%s parked: %s", doc.doc_key, why)
     elif doc.image_note != why:
-        rt.ledger.transition(
-            doc.id,
-            "image_missing",
-            actor=rt.actor,
-            reason=f"{why}; it is posted without an image",
-            image_name=w.name,
-            image_note=why,
+        notes.append(
+            (
+                doc.id,
+                Move(
+                    "image_missing",
+                    reason=f"{why}; it is posted without an image",
+                    values={"image_name": w.name, "image_note": why},
+                ),
+            )
         )
         stats.missing += 1
         quiet = why.startswith("no images/ folder")  # not one warning per invoice of such an export

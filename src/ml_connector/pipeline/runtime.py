@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ml_connector.config.model import ConnectionConfig
+from ml_connector.config.model import ConnectionConfig, PostingConfig
 from ml_connector.config.secrets import SecretResolver, default_resolver
 from ml_connector.errors import ConfigError
 from ml_connector.ledger.store import Ledger
@@ -44,7 +44,7 @@ class Runtime:
     archive_dir: Path
     resolver: SecretResolver = field(default_factory=default_resolver)
     actor: str = "system"
-    post_concurrency: int = 4
+    post_concurrency: int = PostingConfig.concurrency  # service.App passes posting.concurrency
     claim_lease: timedelta = timedelta(minutes=10)
     settle_after: timedelta = timedelta(seconds=60)  # let an in-flight create land before looking it up
     # Opens the Stampli and Visma ports (None: this runtime cannot reach either side).

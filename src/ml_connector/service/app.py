@@ -79,7 +79,12 @@ class App:
             resolver=self.resolver,
             actor=actor,
             configured_names=frozenset(c.name for c in config.connections),
-            **{"connectors": wiring.ADAPTERS, "token_store": self.tokens, **self.runtime_options},
+            **{
+                "connectors": wiring.ADAPTERS,
+                "token_store": self.tokens,
+                "post_concurrency": cfg.posting.concurrency,
+                **self.runtime_options,
+            },
         )
 
     def runtimes(self, only: str | None = None, *, actor: str = "system") -> list[Runtime]:
