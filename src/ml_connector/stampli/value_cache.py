@@ -3,7 +3,9 @@
 An export repeats the same texts (dates, currencies, line types, tax rates, common amounts), so
 ``build``'s field readers parse each distinct text once per file. Only a read that gave no issue
 at all is remembered: a hit is exactly what the full read would return, and every error or
-warning still comes from the full read. Each table is cleared when full, so memory stays bounded.
+warning still comes from the full read. Each table is bounded (cleared when full; the amounts
+table, which distinct unit prices fill, keeps what it has instead). Money amounts (a line's net and
+tax, an invoice's totals) are nearly all distinct and are not remembered at all.
 """
 
 from __future__ import annotations
