@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, Literal
 
 from ml_connector.domain.construct import field_names, positional_constructor
@@ -404,16 +405,17 @@ _PAY_STATUSES = frozenset(s.value for s in PaymentStatus)
 def _line_places(
     raw: RawDocument,
 ) -> tuple[
-    Sequence[tuple[str | None, ...]],
-    Sequence[int | None],
-    Sequence[str | None],
-    list[dict[str, str]],
-    list[dict[str, str]],
+    Iterable[tuple[str | None, ...]],
+    Iterable[int | None],
+    Iterable[str | None],
+    Iterable[dict[str, str] | None],
+    Iterable[dict[str, str] | None],
 ]:
-    """Each invoice line's texts in ``LINE_CELLS`` order, row, xpath, custom and extra values."""
+    """Each invoice line's texts in ``LINE_CELLS`` order, row, xpath, custom and extra values
+    (None: none, the line gets an empty dict of its own)."""
     if raw.line_cells is not None:  # by position (CSV): no RawLine needed
         n = len(raw.line_cells)
-        return raw.line_cells, raw.rows, [None] * n, [{} for _ in range(n)], [{} for _ in range(n)]
+        return raw.line_cells, raw.rows, repeat(None, n), repeat(None, n), repeat(None, n)
     lines = raw.lines
     return (
         [line.cells or tuple(map(line.values.get, LINE_CELLS)) for line in lines],
@@ -620,8 +622,8 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                 class_,
                 project,
                 po_line,
-                custom,  # the raw record's own dicts: it is dropped once built
-                extra,
+                custom or {},  # the raw record's own dicts: it is dropped once built
+                extra or {},
                 lr,
                 lx,
             )

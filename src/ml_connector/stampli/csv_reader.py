@@ -832,6 +832,8 @@ def _check_header(plan: CsvPlan, raw: RawDocument, group: Group, first_cells: tu
     """``header_mismatch`` for each document-level cell of a later row that differs from the first's."""
     layout = plan.layout
     doc_cols, doc_cells = layout.doc_cols, layout.doc_cells
+    if len(group) == 1:
+        return
     first_rn = group[0][0]
     mismatched = [(rn, cells) for rn, row in group[1:] if (cells := doc_cells(row)) != first_cells]
     if mismatched:
