@@ -232,7 +232,7 @@ def chaos(
             tally.details["open_before_faults_off"] = open_docs[:20]
         tally.details["open_at_end"] = _open_documents(c)[:20]
         tally.adopted = _adopted(c)
-        found = references_in_visma(sim.journal(), sim.supplier_documents())
+        found = references_in_visma(sim.journal(), sim.supplier_documents(), sim.supplier_payments())
         dup = {ref: n for ref, n in found.items() if n > 1}
         missing = sorted(expected - set(found))
         unexpected = sorted(set(found) - expected)

@@ -132,6 +132,10 @@ class SimProcess:
         data: list[dict[str, Any]] = self.http.get("/_sim/supplier-ledger").json()["documents"]
         return data
 
+    def supplier_payments(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self.http.get("/_sim/supplier-payments").json()["payments"]
+        return data
+
     def set_faults(self, spec: str, *, reset: bool = True) -> None:
         self.http.post("/_sim/faults", json={"spec": spec, "reset": reset}).raise_for_status()
 
@@ -152,9 +156,10 @@ class SimProcess:
 def references_in_visma(
     journal: list[dict[str, Any]],
     supplier_documents: Sequence[dict[str, Any]] = (),
+    supplier_payments: Sequence[dict[str, Any]] = (),
 ) -> dict[str, int]:
-    """Our reference -> the number of batches, and of supplier documents (our reference opens their
-    description), that carry it."""
+    """Our reference -> the number of batches, of supplier documents (our reference opens their
+    description) and of supplier payments (type Payment, our reference in paymentRef) that carry it."""
     counts: dict[str, int] = {}
     for batch in journal:
         for ref in {ln.get("referenceNumber") for ln in batch.get("journalTransactionLines", [])}:
@@ -164,10 +169,22 @@ def references_in_visma(
         ref = str(doc.get("description") or "").split(" ", 1)[0]
         if ref.startswith(OUR_PREFIXES):
             counts[ref] = counts.get(ref, 0) + 1
+    for pay in supplier_payments:
+        ref = str(pay.get("paymentRef") or "")
+        if pay.get("type") == "Payment" and ref.startswith(OUR_PREFIXES):
+            counts[ref] = counts.get(ref, 0) + 1
     return counts
 
 
 # ------------------------------------------------------------------------------------------ ledger
+
+
+API = ("/v1/", "/v2/")  # the simulator counts requests by route template, e.g. "POST /v2/journaltransaction"
+
+
+def api_calls(stats: dict[str, Any]) -> int:
+    """Visma API requests the simulator answered (token and /_sim/ requests excluded)."""
+    return sum(n for key, n in stats["requests"].items() if key.split(" ", 1)[1].startswith(API))
 
 
 # ------------------------------------------------------------------------------------------ connection
@@ -222,7 +239,7 @@ class Connection:
         )
         self.config_path.write_text(text, encoding="utf-8")
 
-    def put(self, kind: str, name: str, text: str, *, mtime: float | None = None) -> Path:
+    def put(self, kind: str, name: str, text: str | bytes, *, mtime: float | None = None) -> Path:
         return self.sftp.put(f"{self.remote_root}/{kind}", name, text, mtime=mtime)
 
     def cli_argv(self, *args: str) -> list[str]:

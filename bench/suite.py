@@ -28,11 +28,13 @@ from tests.support.ledger_commits import LedgerCommits
 from tests.support.sshd import OpenSshServer
 
 from bench import idle as idle_cycle
-from bench import memory, parse_speed
+from bench import memory, parse_speed, sl_calls
 from bench.lib import (
+    API,
     ROOT,
     Connection,
     SimProcess,
+    api_calls,
     machine,
     make_batch,
     references_in_visma,
@@ -49,12 +51,6 @@ from ml_connector.stampli.read import read_export
 
 RESULTS = ROOT / "bench" / "results.json"
 SECTIONS = ("calls", "rate", "throughput", "parse", "sftp", "memory")
-API = ("/v1/", "/v2/")
-
-
-def api_calls(stats: dict[str, Any]) -> int:
-    """Visma API requests the simulator answered (token and /_sim/ requests excluded)."""
-    return sum(n for key, n in stats["requests"].items() if key.split(" ", 1)[1].startswith(API))
 
 
 def put_batch(c: Connection, n: int, tag: int, *, payments: bool = True) -> set[str]:
@@ -150,6 +146,7 @@ def bench_calls(work: Path, ssh: OpenSshServer, n: int) -> dict[str, Any]:
             out["documents_per_run"] = posted
         finally:
             sim.stop()
+    out["supplier_ledger"] = sl_calls.measure(work, ssh, n)
     out["method"] = (
         f"one warm-up cycle (20 invoices: master data cached), then a cycle over {n} new invoices and "
         "their payments; Visma API requests counted by the simulator's /_sim/stats (token requests "
@@ -437,9 +434,23 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 rows.append(_row("fresh ledger: references in Visma twice", twice, "0", twice == 0))
                 missing = fl["expected_missing_in_visma"]
                 rows.append(_row("fresh ledger: expected, not in Visma", missing, "0", missing == 0))
-        # TODO(issue 18, helper `sl`): the supplier-ledger target's calls per document (create,
-        # attachment, release) belong here once its wiring is on main (not there when this row was
-        # added): a steady cycle and a fresh-ledger cycle with target = "supplier_ledger".
+    if "calls" in results and "supplier_ledger" in results["calls"]:
+        sl = results["calls"]["supplier_ledger"]
+        off, on, fresh = sl["release_off"], sl["release_images"], sl["fresh_ledger"]
+        cpd = off["calls_per_posted_document"]
+        rows.append(_row("supplier ledger: calls / posted doc, release off", cpd, "<= 1.02", cpd <= 1.02))
+        rows.append(_row("  creates / posted doc", off["creates_per_posted_document"], "1.0", None))
+        rows.append(
+            _row("supplier ledger, image + release: calls / doc", on["calls_per_posted_document"], "", None)
+        )
+        for what in ("creates", "attachments", "releases"):
+            rows.append(_row(f"  {what} / posted doc", on[f"{what}_per_posted_document"], "1.0", None))
+        found = f"{fresh['found_in_visma']}/{fresh['documents_already_posted']}"
+        all_found = fresh["found_in_visma"] == fresh["documents_already_posted"] > 0
+        rows.append(_row("supplier ledger, fresh ledger: found / read", found, "all", all_found))
+        rows.append(_row("  creates sent", fresh["creates"], "0", fresh["creates"] == 0))
+        fcpd = fresh["calls_per_document"]
+        rows.append(_row("  Visma calls / document", fcpd, "<= 1.02", fcpd <= 1.02))
     if "rate" in results:
         r = results["rate"]
         rows.append(

@@ -52,7 +52,8 @@ def test_chaos_short_every_document_exactly_once(tmp_path: Path, ledger: str) ->
 
 def test_chaos_short_in_supplier_ledger_mode_every_document_exactly_once(tmp_path: Path) -> None:
     """The same faults and kills with ``posting.target = "supplier_invoice"``: invoices are supplier
-    invoices (counted by our reference in their description), payments journal transactions."""
+    invoices (counted by our reference in their description), payments supplier payments (counted by
+    our reference in paymentRef)."""
     tally = chaos(
         rounds=2,
         invoices=150,

@@ -60,13 +60,27 @@ def test_demo_json_posts_everything_once_and_replays_the_parked() -> None:
 def test_demo_in_supplier_ledger_mode_posts_supplier_invoices_once_and_releases_them() -> None:
     s = _demo_json("--target", "supplier_invoice")
     assert s["target"] == "supplier_invoice"
-    assert s["parked_first_cycle"] == 5 and s["replayed"] == 5 and s["parked_now"] == 0
+    # the 5 invoices on cost center 0450 and the 2 payments that pay them (waiting for their invoices
+    # in Visma) are parked; the second cycle replays all 7 by themselves, the payments right after
+    # their invoices are released
+    assert s["parked_first_cycle"] == 7 and s["replayed"] == 7 and s["parked_now"] == 0
     assert s["duplicates_in_visma"] == 0
-    # every invoice once in the supplier ledger, released; payments and the void stay journals
+    # every invoice once in the supplier ledger, released
     assert s["supplier_invoices_with_our_reference"] == s["invoices"] == s["released"]
     # every invoice image attached to its supplier invoice: the ledger's record and Visma's copy
     assert s["attachments"] == s["invoices"] == s["supplier_invoices_with_attachment"]
-    assert s["visma_batches_with_our_reference"] == s["payments"] + 1
+    # payments are Visma supplier payments (the void a VoidPayment): nothing is a journal transaction
+    assert s["visma_batches_with_our_reference"] == 0
+    assert s["supplier_payments"] == s["payments"]
+    # each paid invoice Closed at balance 0, the part-paid one Open with its rest, the voided
+    # payment's invoice open again; every document's balance is what our payments leave
+    assert s["supplier_documents"] == {
+        "paid_closed": s["payments"] - 2,
+        "partly_paid_open": 1,
+        "unpaid_open": s["invoices"] - s["payments"] + 1,
+        "unexpected": 0,
+        "payments_voided": 1,
+    }
     assert s["posted"] == s["invoices"] + s["payments"] + 1
     assert s["reconciliation"] == {"matched": s["posted"], "missing": 0, "differences": 0, "not_posted": 0}
     assert s["errors"] == []

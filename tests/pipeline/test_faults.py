@@ -201,3 +201,53 @@ async def test_faults_in_supplier_ledger_mode_zero_duplicates_zero_losses(
     if case != "5xx":  # a 500 before processing is retried; the others leave outcomes unknown
         assert sum(r.posting.settled_found for r in results) > 0, "unknown creates must be found again"
     assert sum(r.posting.duplicates_found for r in results) == 0
+
+
+SUPPLIER_PAYMENT_CALLS = "POST /v1/supplierPayment"  # create (payments and voids) and release
+
+
+@pytest.mark.parametrize("case", ["5xx", "ambiguous", "all", "no_location"])
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)
+async def test_faults_on_supplier_payments_and_their_voids_zero_duplicates_zero_losses(
+    case: str,
+    retry_scale: Callable[[float], None],
+    connection_factory: ConnectionFactory,
+    visma_sim_factory: Callable[..., VismaSim],
+) -> None:
+    """Supplier-ledger mode, Stampli pays: under each fault every payment is exactly one released
+    supplier payment and the void exactly one VoidPayment; unknown creates found by the lookup."""
+    options, scale = CASES[case]
+    retry_scale(scale)
+    sim = visma_sim_factory(seed="demo", **options)
+    c = connection_factory(sim, target="supplier_invoice")
+    ds = Dataset.make(40, missing=0, seed=22)
+    c.put_invoices("stampli_invoices_C100234_20250331T071500Z_0001.csv", ds.invoices_text(ds.invoice_ids))
+    c.put_payments("stampli_payments_C100234_20250331T073000Z_0001.csv", ds.payments_text())
+    app = c.open_app()
+    burner_429 = burn(sim) if "rate_limit" in options else 0
+    results = await cycles_until_settled(app, c.name, max_cycles=15)
+    c.put_payments("stampli_payments_C100234_20250401T053000Z_0001.csv", ds.voids_text())
+    results += await cycles_until_settled(app, c.name, max_cycles=15)
+
+    stats = sim.stats()
+    statuses: dict[str, dict[str, int]] = stats["statuses"]
+    failed = sum(v.get("500", 0) for k, v in statuses.items() if k.startswith(SUPPLIER_PAYMENT_CALLS))
+    if case in ("5xx", "all"):
+        assert failed > 0, statuses
+    if case in ("ambiguous", "all"):
+        assert stats["dropped_after_commit"] > 0, stats
+    if case == "all":
+        assert stats["rate_limited"] > burner_429, stats
+    payments = sim.supplier_payments()
+    refs = sorted(str(p["paymentRef"]) for p in payments if p["type"] == "Payment")
+    assert refs == sorted(f"SP-{r['stampliPaymentId']}" for r in ds.payment_rows)  # each exactly once
+    assert all(p["status"] in ("Closed", "Voided") for p in payments), payments
+    voided = [p for p in payments if p["type"] == "VoidPayment"]
+    assert [p["paymentRef"] for p in voided] == [f"SP-{r['stampliPaymentId']}" for r in ds.void_rows]
+    assert [p["status"] for p in voided] == ["Closed"]
+    n_docs = len(ds.invoice_ids) + len(ds.payment_rows) + len(ds.void_rows)
+    assert app.ledger.status_counts(c.name) == {DocStatus.POSTED: n_docs}
+    assert app.ledger.open_failures(c.name) == []
+    if case != "5xx":
+        assert sum(r.posting.settled_found for r in results) > 0, "unknown creates must be found again"
+    assert sum(r.posting.duplicates_found for r in results) == 0

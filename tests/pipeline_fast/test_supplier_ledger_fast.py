@@ -56,9 +56,7 @@ def _doc(world: World, invoice_id: str):  # type: ignore[no-untyped-def]
     return next(d for d in world.ledger.all_documents(NAME) if d.reference == f"ST-{invoice_id}")
 
 
-async def test_invoices_become_released_supplier_invoices_and_payments_stay_journals(
-    si: World, dataset: Dataset
-) -> None:
+async def test_invoices_become_released_supplier_invoices_not_journals(si: World, dataset: Dataset) -> None:
     ids = dataset.invoice_ids
     si.put_invoices(dataset.invoices_text(ids))
     result = await si.cycle()

@@ -30,6 +30,9 @@ def connection_toml(
     """``ml-connector.toml`` text. ``visma`` holds ``VISMA_KEYS`` (the simulator's addresses and ids);
     ``ledger_url`` None leaves the ledger to ML_CONNECTOR_DATABASE_URL."""
     ledger = f'ledger_url = "{ledger_url}"\n' if ledger_url is not None else ""
+    # A supplier payment in SEK needs a cash account in SEK (Visma refuses another currency's); the
+    # journal target books it on the NOK bank account as it always has.
+    sek_cash = "1922" if target == "supplier_invoice" else "1920"
     return f"""{ledger}
 [log]
 level = "{log_level}"
@@ -81,7 +84,7 @@ default_bank_account = "1920"
 [connections.{name}.mapping.bank_accounts]
 "DNB-1503.12.34567" = "1920"
 "DNB-EUR-1503.99.12345" = "1921"
-"SEB-5000.00.58398" = "1920"
+"SEB-5000.00.58398" = "{sek_cash}"
 
 [connections.{name}.posting]
 release = {"true" if release else "false"}

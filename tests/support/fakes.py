@@ -30,6 +30,7 @@ from ml_connector.domain.files import Downloaded, RemoteFile
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.domain.supplier_payment import SupplierPaymentVoid, SupplierPaymentVoucher
 from ml_connector.errors import AmbiguousDestinationError, RejectedByDestinationError
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.sim.visma.seed import (
@@ -121,6 +122,7 @@ class FakeVisma:
                 active=options.get("active", True),
                 control_account_module=options.get("control_account_module"),
                 allow_manual_entry=options.get("allow_manual_entry", True),
+                currency=options.get("currency"),
             )
         for value, description in DEMO_DEPARTMENTS:
             fake.add_segment_value(1, value, description)
@@ -191,6 +193,11 @@ class FakeVisma:
     def supplier_ledger(self) -> Any:
         """None: the fake posts journal transactions (tests set ``supplier_ledger_fake``)."""
         return getattr(self, "supplier_ledger_fake", None)
+
+    @property
+    def supplier_payments(self) -> Any:
+        """None: the fake posts payments as journal transactions (tests set ``supplier_payments_fake``)."""
+        return getattr(self, "supplier_payments_fake", None)
 
     async def __aenter__(self) -> FakeVisma:
         return self
@@ -364,6 +371,80 @@ class FakeSupplierLedger:
 
 def _since(stamp: datetime | None, since: datetime | None) -> bool:
     return since is None or (stamp is not None and stamp >= since)
+
+
+@dataclass
+class FakeSupplierPayments:
+    """Supplier payments in memory (``SupplierPaymentsTarget``): ``Payment/{n}`` and the
+    ``VoidPayment/{n}`` of one; our reference is kept as the Booked's description (the paymentRef).
+    Failures to inject: ``create_failures`` (``committed`` = booked, answer lost), ``listing_failures``."""
+
+    docs: dict[str, Booked] = field(default_factory=dict)
+    dates: dict[str, date] = field(default_factory=dict)
+    created: list[SupplierPaymentVoucher | SupplierPaymentVoid] = field(default_factory=list)
+    create_failures: list[Exception] = field(default_factory=list)
+    listing_failures: list[Exception] = field(default_factory=list)
+    _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def create(self, voucher: SupplierPaymentVoucher | SupplierPaymentVoid) -> Created:
+        failure = self.create_failures.pop(0) if self.create_failures else None
+        if failure is not None and not getattr(failure, "committed", False):
+            raise failure
+        if isinstance(voucher, SupplierPaymentVoid):
+            key, day, amount, ref = voucher.number, voucher.void_date, -voucher.amount, voucher.reference
+            lines: tuple[BookedLine, ...] = ()
+        else:
+            key, day, amount, ref = (
+                f"Payment/{next(self._numbers):06d}",
+                voucher.payment_date,
+                voucher.amount,
+                voucher.reference,
+            )
+            lines = tuple(
+                BookedLine(f"{a.document_type}/{a.document_number}", a.amount, Decimal(0), ref)
+                for a in voucher.applications
+            )
+        self.docs[key] = Booked(
+            number=key,
+            status="Balanced",
+            currency=voucher.currency,
+            lines=lines,
+            etag=f'"{key}-1"',
+            supplier=voucher.supplier,
+            description=ref,
+            amount=amount,
+        )
+        self.dates[key] = day
+        self.created.append(voucher)
+        if failure is not None:
+            raise failure
+        return Created(key, self.docs[key].etag, f"/v1/supplierPayment/{key}")
+
+    async def release(self, number: str, etag: str | None) -> str | None:
+        self.docs[number] = replace(self.docs[number], status="Closed", etag=f'"{number}-2"')
+        if number.startswith("VoidPayment/"):
+            original = "Payment/" + number.partition("/")[2]
+            self.docs[original] = replace(self.docs[original], status="Voided")
+        return self.docs[number].etag
+
+    async def get(self, number: str) -> Booked:
+        return self.docs[number]
+
+    def _listed(self, supplier: str, day: date, kind: str) -> list[Booked]:
+        if self.listing_failures:
+            raise self.listing_failures.pop(0)
+        return [
+            b
+            for key, b in self.docs.items()
+            if key.startswith(kind) and b.supplier == supplier and self.dates[key] == day
+        ]
+
+    async def existing(self, supplier: str, day: date, reference: str) -> list[Booked]:
+        return [b for b in self._listed(supplier, day, "Payment/") if b.description == reference]
+
+    async def voids(self, supplier: str, day: date, payment: str) -> list[Booked]:
+        number = payment.partition("/")[2]
+        return [b for b in self._listed(supplier, day, "VoidPayment/") if b.number.endswith(f"/{number}")]
 
 
 def lost_answer(message: str = "read timeout (fake)") -> AmbiguousDestinationError:

@@ -361,3 +361,38 @@ def test_a_payment_on_hold_is_not_released_and_a_closed_period_refuses_the_creat
     assert closed.status_code == 400 and closed.json()["message"] == (
         "Financial period 03-2025 is closed in Supplier Ledger."
     )
+
+
+def test_a_foreign_payment_at_another_rate_closes_the_invoice_and_realises_the_difference(
+    visma_sim: VismaSim, api: httpx2.Client
+) -> None:
+    body = invoice_body(document_type="Invoice", supplier="20034", reference="F-EUR", cost="1000.00")
+    for line in body["invoiceLines"]:
+        line.pop("vatCodeId", None)
+    body["currencyId"] = {"value": "EUR"}
+    body["exchangeRate"] = {"value": Decimal("11.50")}  # booked at 11.50 NOK per EUR
+    created = post_json(api, INVOICES, body)
+    assert created.status_code == 201, created.text
+    inv = str(created.headers["location"]).rsplit("/", 1)[-1]
+    assert decoded(api.post(f"{INVOICES}/Invoice/{inv}/action/release"))["actionResult"] == "Done"
+    visma_sim.add_currency_rate("EUR", "11.7311", "2025-03-15")  # the rate of the payment date
+    paid = payment_body(
+        "1000.00", ("Invoice", inv, "1000.00"), supplier="20034", cashAccount="1921", currency="EUR"
+    )
+    create(api, paid)
+    assert decoded(release(api, "000001"))["actionResult"] == "Done"
+    invoice = document(api, inv)
+    # Visma's application closes it: nothing owed, in EUR nor in NOK
+    assert invoice["status"] == "Closed"
+    assert invoice["balanceInCurrency"] == Decimal(0) and invoice["balance"] == Decimal(0)
+    [payment] = visma_sim.supplier_payments()
+    # 1000 EUR paid at 11.7311 (11731.10 NOK) for what was booked at 11.50 (11500.00 NOK): a loss
+    assert Decimal(str(payment["paymentLines"][0]["realisedDifference"])) == Decimal("231.10")
+    assert Decimal(str(payment["realisedDifference"])) == Decimal("231.10")
+    # a void gives back exactly what the payment did, the realised difference too
+    voided = post_json(api, URL, {"type": {"value": "VoidPayment"}, "referenceNumber": {"value": "000001"}})
+    assert voided.status_code == 201, voided.text
+    assert decoded(release(api, "000001", "VoidPayment"))["actionResult"] == "Done"
+    void = next(p for p in visma_sim.supplier_payments() if p["type"] == "VoidPayment")
+    assert Decimal(str(void["realisedDifference"])) == Decimal("-231.10")
+    assert document(api, inv)["balanceInCurrency"] == Decimal("1000.00")

@@ -116,9 +116,11 @@ def generate(
     missing: int = 5,
     per_file: int = 100,
     images: bool = False,
+    part_paid: bool = False,
 ) -> Export:
     """``images``: each invoice also gets its image (``Export.images``) and the files a
-    ``documentFile`` column (off by default: the layout then stays exactly §4.3)."""
+    ``documentFile`` column (off by default: the layout then stays exactly §4.3). ``part_paid``: the
+    second paid invoice is paid in part (two fifths), so its rest stays open (the demo shows it)."""
     rng = random.Random(seed)
     image_files: list[tuple[str, bytes]] = []
     invoice_columns = [*INVOICE_COLUMNS, IMAGE_COLUMN] if images else INVOICE_COLUMNS
@@ -228,6 +230,7 @@ def generate(
     void_rows: list[dict[str, str]] = []
     for k, inv in enumerate(paid):
         pid = str(90300000 + k)
+        amount = _money(inv.total_ore * 2 // 5 if part_paid and k == 1 else inv.total_ore)
         row = {
             "stampliCompanyId": COMPANY,
             "stampliPaymentId": pid,
@@ -239,7 +242,7 @@ def generate(
             "checkNumber": "",
             "bankAccount": BANK_ACCOUNTS[inv.currency],
             "paymentCurrency": inv.currency,
-            "paymentAmount": _money(inv.total_ore),
+            "paymentAmount": amount,
             "exchangeRate": "",
             "vendorId": inv.vendor_id,
             "vendorName": inv.vendor_name,
@@ -247,7 +250,7 @@ def generate(
             "invoiceNumber": inv.number,
             "documentType": "INVOICE",
             "invoiceCurrency": inv.currency,
-            "appliedAmount": _money(inv.total_ore),
+            "appliedAmount": amount,
             "discountAmount": "0.00",
             "remittanceReference": "",
             "voidedAt": "",

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,11 @@ import httpx2
 
 from ml_connector import service
 from ml_connector.demo.generate import Export, create_missing_cost_center, generate
+from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.domain.supplier_payment import SupplierPaymentVoucher
+from ml_connector.domain.voucher_codec import decode_voucher, is_encoded
+from ml_connector.ledger.states import DocStatus
 from ml_connector.masterdata.export import MasterdataResult, export_masterdata
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.images import image_counts
@@ -109,7 +115,7 @@ default_bank_account = "1920"
 [connections.demo.mapping.bank_accounts]
 "DNB-1503.12.34567" = "1920"
 "DNB-EUR-1503.99.12345" = "1921"
-"SEB-5000.00.58398" = "1920"
+"SEB-5000.00.58398" = "1922"
 
 [connections.demo.posting]
 target = "{target}"
@@ -172,6 +178,40 @@ def _supplier_documents(documents: list[dict[str, Any]]) -> tuple[int, int, int,
     return sum(1 for n in refs.values() if n > 1), sum(refs.values()), released, attached
 
 
+def supplier_balances(
+    docs: list[StoredDocument], visma_docs: list[dict[str, Any]], visma_payments: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Each of our supplier documents in Visma against what our released, not voided, supplier
+    payments settle on it (paid + discount taken): balance 0 and ``Closed`` when fully settled,
+    ``Open`` with the rest otherwise; anything else is ``unexpected``. And the payments Visma holds
+    as ``Voided`` (by our VoidPayment)."""
+    totals_: dict[str, Decimal] = {}
+    settled: dict[str, Decimal] = {}
+    voided = {d.doc_key.replace("PAYV:", "PAY:", 1) for d in docs if d.kind == "payment_void"}
+    for d in docs:
+        stored = decode_voucher(d.voucher) if d.voucher and is_encoded(d.voucher) else None
+        if isinstance(stored, SupplierInvoiceVoucher) and d.batch_number:
+            totals_[d.batch_number] = stored.total
+        if isinstance(stored, SupplierPaymentVoucher) and d.status == DocStatus.POSTED:
+            for a in stored.applications if d.doc_key not in voided else ():
+                key = f"{a.document_type}/{a.document_number}"
+                settled[key] = settled.get(key, Decimal(0)) + a.amount + a.cash_discount
+    held = {f"{v.get('documentType')}/{v.get('referenceNumber')}": v for v in visma_docs}
+    out = dict.fromkeys(("paid_closed", "partly_paid_open", "unpaid_open", "unexpected"), 0)
+    for number, total in totals_.items():
+        expected = total - settled.get(number, Decimal(0))
+        doc = held.get(number, {})
+        balance = Decimal(str(doc.get("balanceInCurrency", "NaN")))
+        if balance != expected or doc.get("status") != ("Closed" if expected == 0 else "Open"):
+            out["unexpected"] += 1
+        elif expected == 0:
+            out["paid_closed"] += 1
+        else:
+            out["unpaid_open" if expected == total else "partly_paid_open"] += 1
+    out["payments_voided"] = sum(p["type"] == "Payment" and p["status"] == "Voided" for p in visma_payments)
+    return out
+
+
 async def books_outcome(
     rt: Runtime, api_url: str, counts: Mapping[str, int]
 ) -> tuple[list[ReconRow], dict[str, Any]]:
@@ -182,6 +222,7 @@ async def books_outcome(
     with httpx2.Client(base_url=api_url, timeout=30) as http:
         journal = http.get("/_sim/journal").json()
         supplier_docs = http.get("/_sim/supplier-ledger").json()["documents"]
+        supplier_payments = http.get("/_sim/supplier-payments").json()["payments"]
     dup_refs, batches = _duplicates(journal)
     ledger_dups, ours, released, attached = _supplier_documents(supplier_docs)
     t = totals(recon)
@@ -190,6 +231,10 @@ async def books_outcome(
             "supplier_invoices_with_our_reference": ours,
             "released": released,
             "supplier_invoices_with_attachment": attached,
+            "supplier_payments": sum(p["type"] == "Payment" for p in supplier_payments),
+            "supplier_documents": supplier_balances(
+                rt.ledger.all_documents(rt.name), supplier_docs, supplier_payments
+            ),
         }
         if rt.config.posting.target == "supplier_invoice"
         else {}
@@ -232,7 +277,7 @@ def _with_attachment(journal: list[dict[str, Any]]) -> int:
 def stage_export(work: Path, n_invoices: int) -> tuple[Export, Path]:
     """A generated Stampli export in ``work/stampli``, laid out as Stampli's SFTP folders; each
     invoice's image (PDF) in ``images/`` beside the invoice exports."""
-    export = generate(n_invoices, images=True)
+    export = generate(n_invoices, images=True, part_paid=True)
     stampli_root = work / "stampli"
     _write(stampli_root / "outbound" / "invoices", export.invoices_csv)
     _write(stampli_root / "outbound" / "invoices" / "images", export.images)

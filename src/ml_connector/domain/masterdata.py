@@ -19,6 +19,7 @@ class Account:
     allow_manual_entry: bool | None = None
     control_account_module: str | None = None
     last_modified: datetime | None = None  # aware UTC
+    currency: str | None = None  # a cash account's currency, when Visma names one
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,34 @@ class SupplierPaymentVoucher:
     cash_account: str | None = None  # the bank account mapping; else the payment method decides
     payment_method: str | None = None
     description: str | None = None
+    # YYYYMM of the payment date: the period the ledger records with the claim (Visma derives the
+    # payment's own period from ``applicationDate``).
+    financial_period: str = ""
 
     @property
     def applied(self) -> Decimal:
         return sum((a.net for a in self.applications), Decimal(0))
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierPaymentVoid:
+    """Undoes one of our released supplier payments. Visma has no void action: a ``VoidPayment``
+    document with the original's number is created and released (visma-ap.md §6); it gives the
+    payment's applications back, so the invoices it paid are open again."""
+
+    payment: str  # the voided payment, ``Payment/000007``
+    supplier: str  # Visma supplier number (the lookup before a resend reads the supplier's voids)
+    reference: str  # ours (``SPV-…``): messages and the ledger; Visma copies the original's paymentRef
+    void_date: date  # the application date of the VoidPayment (Stampli's void date)
+    currency: str
+    amount: Decimal  # the voided payment's amount (what goes back to the bank)
+    financial_period: str = ""  # YYYYMM of ``void_date``
+
+    @property
+    def payment_number(self) -> str:
+        return self.payment.partition("/")[2]
+
+    @property
+    def number(self) -> str:
+        """Visma's key of the void: ``VoidPayment/{the original's number}``."""
+        return f"VoidPayment/{self.payment_number}"

@@ -6,6 +6,7 @@ never depends on Visma's request format, and one posting target's body is never 
 
     {"kind": "journal", "transaction_date": "2025-03-14", "lines": [{"debit": "100.00", ...}], ...}
     {"kind": "supplier_invoice", "supplier": "10023", "lines": [{"amount": "80.00", ...}], ...}
+    {"kind": "supplier_payment", "supplier": "10023", "applications": [{"amount": "80.00", ...}], ...}
 
 Every Decimal is its exact text (never a float), every date ISO 8601. ``decode_voucher(encode_voucher(v))
 == v``. Ledgers written before this form hold Visma's journal request body (``journalTransactionLines``);
@@ -26,15 +27,38 @@ from ml_connector.domain.supplier_invoice import (
     SupplierInvoiceVoucher,
     VatDetail,
 )
+from ml_connector.domain.supplier_payment import (
+    AppliedType,
+    PaymentApplication,
+    SupplierPaymentVoid,
+    SupplierPaymentVoucher,
+)
 
 JOURNAL = "journal"
 SUPPLIER_INVOICE = "supplier_invoice"
+SUPPLIER_PAYMENT = "supplier_payment"
+SUPPLIER_PAYMENT_VOID = "supplier_payment_void"
+# The kinds posted as Visma supplier payments (the payment-side target).
+PAYMENT_KINDS = (SUPPLIER_PAYMENT, SUPPLIER_PAYMENT_VOID)
 
-AnyVoucher = Voucher | SupplierInvoiceVoucher
+AnyVoucher = Voucher | SupplierInvoiceVoucher | SupplierPaymentVoucher | SupplierPaymentVoid
 
 
 def encode_voucher(voucher: AnyVoucher) -> dict[str, Any]:
     """The JSON the ledger stores for ``voucher`` (Decimals as exact text, dates ISO)."""
+    if isinstance(voucher, SupplierPaymentVoucher):
+        return _encode_payment(voucher)
+    if isinstance(voucher, SupplierPaymentVoid):
+        return {
+            "kind": SUPPLIER_PAYMENT_VOID,
+            "payment": voucher.payment,
+            "supplier": voucher.supplier,
+            "reference": voucher.reference,
+            "void_date": voucher.void_date.isoformat(),
+            "currency": voucher.currency,
+            "amount": _text(voucher.amount),
+            "financial_period": voucher.financial_period,
+        }
     if isinstance(voucher, Voucher):
         return {
             "kind": JOURNAL,
@@ -91,9 +115,60 @@ def encode_voucher(voucher: AnyVoucher) -> dict[str, Any]:
     }
 
 
+def _encode_payment(voucher: SupplierPaymentVoucher) -> dict[str, Any]:
+    return {
+        "kind": SUPPLIER_PAYMENT,
+        "supplier": voucher.supplier,
+        "reference": voucher.reference,
+        "payment_date": voucher.payment_date.isoformat(),
+        "currency": voucher.currency,
+        "amount": _text(voucher.amount),
+        "cash_account": voucher.cash_account,
+        "payment_method": voucher.payment_method,
+        "description": voucher.description,
+        "financial_period": voucher.financial_period,
+        "applications": [
+            {
+                "document_type": a.document_type,
+                "document_number": a.document_number,
+                "amount": _text(a.amount),
+                "cash_discount": _text(a.cash_discount),
+            }
+            for a in voucher.applications
+        ],
+    }
+
+
+def _decode_payment(stored: Mapping[str, Any]) -> SupplierPaymentVoucher:
+    return SupplierPaymentVoucher(
+        supplier=str(stored["supplier"]),
+        reference=str(stored["reference"]),
+        payment_date=date.fromisoformat(stored["payment_date"]),
+        currency=str(stored["currency"]),
+        amount=Decimal(stored["amount"]),
+        cash_account=stored.get("cash_account"),
+        payment_method=stored.get("payment_method"),
+        description=stored.get("description"),
+        financial_period=str(stored.get("financial_period") or ""),
+        applications=tuple(
+            PaymentApplication(
+                document_type=cast(AppliedType, a["document_type"]),
+                document_number=str(a["document_number"]),
+                amount=Decimal(a["amount"]),
+                cash_discount=Decimal(a.get("cash_discount") or 0),
+            )
+            for a in stored["applications"]
+        ),
+    )
+
+
 def is_encoded(stored: Mapping[str, Any] | None) -> bool:
     """True for this module's form; False for nothing stored or an older ledger's wire body."""
-    return bool(stored) and stored is not None and stored.get("kind") in (JOURNAL, SUPPLIER_INVOICE)
+    return (
+        bool(stored)
+        and stored is not None
+        and stored.get("kind") in (JOURNAL, SUPPLIER_INVOICE, *PAYMENT_KINDS)
+    )
 
 
 def decode_voucher(stored: Mapping[str, Any]) -> AnyVoucher:
@@ -151,6 +226,18 @@ def decode_voucher(stored: Mapping[str, Any]) -> AnyVoucher:
                 VatDetail(str(d["vat_code"]), Decimal(d["taxable"]), Decimal(d["amount"]))
                 for d in stored.get("vat") or []
             ),
+        )
+    if kind == SUPPLIER_PAYMENT:
+        return _decode_payment(stored)
+    if kind == SUPPLIER_PAYMENT_VOID:
+        return SupplierPaymentVoid(
+            payment=str(stored["payment"]),
+            supplier=str(stored["supplier"]),
+            reference=str(stored["reference"]),
+            void_date=date.fromisoformat(stored["void_date"]),
+            currency=str(stored["currency"]),
+            amount=Decimal(stored["amount"]),
+            financial_period=str(stored.get("financial_period") or ""),
         )
     raise ValueError(f"not a stored voucher (kind {kind!r})")
 

@@ -36,6 +36,7 @@ from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pendin
 from ml_connector.pipeline.refresh import refresh
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.pipeline.supplier_booked import adopt_or_hold, settle_supplier_ledger
+from ml_connector.pipeline.supplier_payment_booked import adopt_payments, settle_supplier_payments
 
 log = logging.getLogger("ml_connector.cycle")
 
@@ -97,6 +98,7 @@ async def _cycle(
             md: MasterData = await refresh(visma.masterdata, rt.ledger, rt.name, rt.config.visma.company_id)
             await settle(rt, visma, result.posting)
             await settle_supplier_ledger(rt, visma, result.posting)
+            await settle_supplier_payments(rt, visma, result.posting)
             auto_replay(rt, md, result.posting)
             resume_downloaded_files(rt, result.intake)
             if early is not None:
@@ -113,6 +115,7 @@ async def _cycle(
             try:
                 await adopt_booked(rt, visma, md, result.posting)
                 await adopt_or_hold(rt, visma, md, result.posting)  # the supplier ledger's twin
+                await adopt_payments(rt, visma, md, result.posting)  # its payments' (after invoices)
             except LookupIncomplete as exc:
                 # Not knowing what Visma holds concludes nothing: nothing is sent this cycle.
                 result.status = "partial"

@@ -36,6 +36,7 @@ from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.domain.supplier_payment import SupplierPaymentVoid, SupplierPaymentVoucher
 from ml_connector.ledger.moves import Move
 
 if TYPE_CHECKING:
@@ -79,13 +80,18 @@ class BookedLookup(Protocol):
     ) -> list[Booked]: ...
 
 
-class PostingTarget(Protocol[V_contra]):
+class DocumentTarget(Protocol[V_contra]):
     """Where a voucher of one type is posted: one create, never resent while its outcome is unknown;
     then an optional release. Raises the ``DestinationError`` family (``ml_connector.errors``)."""
 
     async def create(self, voucher: V_contra) -> Created: ...
     async def release(self, number: str, etag: str | None) -> str | None: ...
     async def get(self, number: str) -> Booked: ...
+
+
+class PostingTarget(DocumentTarget[V_contra], Protocol[V_contra]):
+    """A target whose documents also carry the invoice image."""
+
     # Upload a file (the invoice image) to the created document; the same name again is a new
     # revision of the same attachment in Visma, so a resend after a crash is harmless.
     async def attach(self, number: str, name: str, content: bytes) -> Attached: ...
@@ -101,6 +107,16 @@ class SupplierLedgerTarget(PostingTarget[SupplierInvoiceVoucher], Protocol):
     ) -> list[Booked]: ...
 
 
+class SupplierPaymentsTarget(DocumentTarget[SupplierPaymentVoucher | SupplierPaymentVoid], Protocol):
+    """Supplier payments, numbered ``{type}/{number}`` (``Payment/000007``; its void is
+    ``VoidPayment/000007``). The lookups before a first create and before any resend, complete or an
+    error: ``existing``, the supplier's payments on ``day`` whose paymentRef is ``reference``;
+    ``voids``, the supplier's VoidPayments on ``day`` of ``payment``."""
+
+    async def existing(self, supplier: str, day: date, reference: str) -> list[Booked]: ...
+    async def voids(self, supplier: str, day: date, payment: str) -> list[Booked]: ...
+
+
 class VismaPort(Protocol):
     """The Visma side, split by what each step needs."""
 
@@ -113,6 +129,11 @@ class VismaPort(Protocol):
     @property
     def supplier_ledger(self) -> SupplierLedgerTarget | None:
         """None unless the connection posts to the supplier ledger (``posting.target``)."""
+        ...
+
+    @property
+    def supplier_payments(self) -> SupplierPaymentsTarget | None:
+        """None unless the connection posts to the supplier ledger (its payments go there too)."""
         ...
 
 

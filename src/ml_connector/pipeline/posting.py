@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +26,7 @@ from ml_connector.domain.journal import Voucher
 from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import RELEASED_STATUSES
-from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, AnyVoucher, encode_voucher
+from ml_connector.domain.voucher_codec import PAYMENT_KINDS, SUPPLIER_INVOICE, AnyVoucher, encode_voucher
 from ml_connector.errors import (
     AmbiguousDestinationError,
     FatalDestinationError,
@@ -43,7 +44,12 @@ from ml_connector.pipeline.journal import (
 )
 from ml_connector.pipeline.masterdata import AP_PERIOD, PERIOD, SEGMENT_VALUE, MasterData
 from ml_connector.pipeline.periods import choose_period
-from ml_connector.pipeline.ports import PostingTarget, SupplierLedgerTarget, VismaPort
+from ml_connector.pipeline.ports import (
+    DocumentTarget,
+    SupplierLedgerTarget,
+    SupplierPaymentsTarget,
+    VismaPort,
+)
 from ml_connector.pipeline.rules import Category, Problem, check_voucher
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.pipeline.settlement import NotYet, VoucherFacts, voucher_facts
@@ -51,6 +57,14 @@ from ml_connector.pipeline.supplier_ledger import (
     check_supplier_invoice,
     supplier_invoice_voucher,
     uses_supplier_ledger,
+)
+from ml_connector.pipeline.supplier_payments import (
+    SUPPLIER_DOCUMENT,
+    check_supplier_payment,
+    supplier_document_present,
+    supplier_payment_void,
+    supplier_payment_voucher,
+    uses_supplier_payments,
 )
 from ml_connector.pipeline.vendor_drift import bank_change_problems
 from ml_connector.pipeline.who_pays import skip_reason
@@ -138,13 +152,20 @@ async def post_pending(rt: Runtime, visma: VismaPort, md: MasterData, stats: Pos
     # invoice's recorded voucher (pipeline/settlement.py), and with the ledger's writes awaited
     # (group commit) an invoice started first is no longer recorded before a payment's turn comes.
     invoices = [r for r in rows if r.kind == "invoice"]
-    for wave in (invoices, rows[len(invoices) :]):
-        results = await asyncio.gather(*(one(r) for r in wave), return_exceptions=True)
-        for res in results:
-            if isinstance(res, FatalDestinationError):
-                raise res
-            if isinstance(res, BaseException):
-                raise res
+    await _wave([one(r) for r in invoices])
+    payments = rows[len(invoices) :]
+    if invoices and auto_replay(rt, md, stats, waiting_for=SUPPLIER_DOCUMENT):
+        # Supplier payments parked for an invoice released just now post in this same cycle.
+        again = await rt.ledger.aio.documents_with_status(rt.name, [DocStatus.PENDING])
+        known = {r.id for r in rows}
+        payments += [r for r in again if r.kind != "invoice" and r.id not in known]
+    await _wave([one(r) for r in payments])
+
+
+async def _wave(posts: list[Coroutine[Any, Any, None]]) -> None:
+    for res in await asyncio.gather(*posts, return_exceptions=True):
+        if isinstance(res, BaseException):  # FatalDestinationError included: the cycle stops
+            raise res
 
 
 async def _skipped(rt: Runtime, row: StoredDocument) -> bool:
@@ -176,8 +197,8 @@ class Prepared:
     """A document ready to claim: its voucher, the target that takes it and what to call it."""
 
     voucher: AnyVoucher
-    target: PostingTarget[Any]
-    what: str  # "journal transaction" | "supplier invoice", for reasons and messages
+    target: DocumentTarget[Any]
+    what: str  # "journal transaction" | "supplier invoice" | "supplier payment", for messages
     problems: list[Problem]
 
 
@@ -190,6 +211,13 @@ async def prepare(rt: Runtime, visma: VismaPort, md: MasterData, row: StoredDocu
         return Prepared(
             invoice, supplier_target(visma), "supplier invoice", check_supplier_invoice(invoice, md, cfg)
         )
+    if uses_supplier_payments(cfg, row.kind):
+        payment = supplier_payment_voucher(rt.ledger, row, md, cfg)
+        problems = check_supplier_payment(payment, md, cfg) + bank_change_problems(rt, row, payment.supplier)
+        return Prepared(payment, payments_target(visma), "supplier payment", problems)
+    void = supplier_payment_void(rt.ledger, row, md, cfg) if row.kind == "payment_void" else None
+    if void is not None:  # its payment is a Visma supplier payment: a VoidPayment undoes it
+        return Prepared(void, payments_target(visma), "supplier payment void", [])
     facts = await voucher_facts(rt.ledger, visma.masterdata, rt.name, row, cfg.mapping, md.base_currency)
     voucher, supplier = build_voucher(row, md, cfg, facts)
     problems = check_voucher(voucher, md, cfg.mapping, supplier=supplier)
@@ -205,10 +233,19 @@ def supplier_target(visma: VismaPort) -> SupplierLedgerTarget:
     return target
 
 
-def target_of(visma: VismaPort, row: StoredDocument) -> tuple[PostingTarget[Any], str]:
+def payments_target(visma: VismaPort) -> SupplierPaymentsTarget:
+    target = visma.supplier_payments
+    if target is None:  # the wiring builds it for every supplier_invoice connection
+        raise FatalDestinationError("the connection posts supplier payments but has no supplier-payment port")
+    return target
+
+
+def target_of(visma: VismaPort, row: StoredDocument) -> tuple[DocumentTarget[Any], str]:
     """The target a claimed document was (or is being) posted to: its stored voucher says which."""
     if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
         return supplier_target(visma), "supplier invoice"
+    if (row.voucher or {}).get("kind") in PAYMENT_KINDS:
+        return payments_target(visma), "supplier payment"
     return visma.posting, "batch"
 
 
@@ -367,8 +404,10 @@ async def settle(rt: Runtime, visma: VismaPort, stats: PostingStats) -> None:
     unknown = unknown_to_settle(rt)
     index: dict[str, dict[str, list[Booked]]] = {}
     for row in unknown:
-        if (row.voucher or {}).get("kind") == SUPPLIER_INVOICE:
-            continue  # looked up by supplier instead (supplier_booked.settle_supplier_ledger)
+        if (row.voucher or {}).get("kind") in (SUPPLIER_INVOICE, *PAYMENT_KINDS):
+            # looked up by supplier instead (supplier_booked.settle_supplier_ledger,
+            # supplier_payment_booked.settle_supplier_payments)
+            continue
         period = str(row.period)
         if period not in index:
             # One listing per period answers every lookup in it (journal pages are read once).
@@ -436,6 +475,47 @@ async def settle_unknown(
         await after_found(rt, visma, row, target, stats)
 
 
+async def settle_document(
+    rt: Runtime,
+    visma: VismaPort,
+    row: StoredDocument,
+    ours: list[Booked],
+    target: DocumentTarget[Any],
+    what: str,
+    stats: PostingStats,
+) -> None:
+    """An unknown create of a supplier-ledger document (``what``: "supplier invoice X of supplier
+    Y"), settled by a lookup that finished: ``ours`` empty -> pending (safe to post); else created or
+    posted as the first one, read again by its number, duplicates counted."""
+    if not ours:
+        stats.settled_not_found += 1
+        rt.ledger.transition(
+            row.id,
+            "settled_not_found",
+            actor=rt.actor,
+            reason=f"{what} is not in Visma: safe to post",
+            expect={"attempts": row.attempts},  # a stale "not found" must not requeue a resent claim
+        )
+        return
+    if len(ours) > 1:
+        stats.duplicates_found += len(ours) - 1
+    first = ours[0]
+    full = await target.get(first.number)  # by {documentType}/{number}
+    stats.settled_found += 1
+    status = status_when_found(rt, full.status)
+    if rt.ledger.transition(
+        row.id,
+        "settled_found",
+        status,
+        actor=rt.actor,
+        reason=f"{what} found in Visma as {first.number} ({full.status})",
+        details={"documents": [b.number for b in ours]},
+        batch_number=first.number,
+        etag=full.etag,
+    ):
+        await after_found(rt, visma, row, status, stats)
+
+
 def status_when_found(rt: Runtime, visma_status: str | None) -> str:
     """A document found in Visma is posted when Visma has released it (or releasing is off);
     otherwise created, and released by ``finish_created`` as its own create would have been."""
@@ -453,32 +533,40 @@ async def after_found(
         await finish_created(rt, visma, await rt.ledger.aio.document_by_id(row.id), stats)
 
 
-def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats) -> None:
-    """Parked documents whose missing master data now exists in Visma go back to pending."""
+def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats, *, waiting_for: str | None = None) -> int:
+    """Parked documents whose missing master data now exists in Visma go back to pending (only those
+    waiting for a ``waiting_for`` kind, when given); returns how many."""
+    replayed = 0
     for failure in rt.ledger.open_failures(rt.name):
         if (
-            failure["category"] != Category.VISMA_MASTER_DATA
+            failure["category"] not in (Category.VISMA_MASTER_DATA, Category.CONNECTIVITY)
             or not failure["missing"]
             or not failure["document_id"]
         ):
             continue
-        if all(_present(md, m["kind"], m["key"]) for m in failure["missing"]):
+        if waiting_for is not None and any(m["kind"] != waiting_for for m in failure["missing"]):
+            continue
+        if all(_present(rt, md, m["kind"], m["key"]) for m in failure["missing"]):
             doc_id = int(failure["document_id"])
             if rt.ledger.transition(
                 doc_id,
                 "replayed",
                 DocStatus.PENDING,
                 actor="system:auto-replay",
-                reason="the missing master data now exists in Visma: "
+                reason="what it waited for now exists in Visma: "
                 + ", ".join(f"{m['kind']} {m['key']}" for m in failure["missing"]),
             ):
                 rt.ledger.resolve_failures(
                     doc_id, actor="system:auto-replay", reason="master data now present"
                 )
                 stats.auto_replayed += 1
+                replayed += 1
+    return replayed
 
 
-def _present(md: MasterData, kind: str, key: str) -> bool:
+def _present(rt: Runtime, md: MasterData, kind: str, key: str) -> bool:
+    if kind == SUPPLIER_DOCUMENT:  # a supplier payment waits for the invoice it pays
+        return supplier_document_present(rt.ledger, rt.name, key)
     if kind == PERIOD:
         return md.period_open(key)
     if kind == AP_PERIOD:

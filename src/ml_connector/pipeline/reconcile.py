@@ -8,7 +8,9 @@ One listing of the period's journal transactions (pages read once) answers every
 per-document calls. Invoices posted to the supplier ledger (``posting.target = "supplier_invoice"``)
 are compared with the supplier's documents instead (one read per supplier, as before a create:
 ``pipeline/supplier_booked.py``): our document found by our reference, its total with VAT against
-Stampli's, its release status and its version stamp. Outcomes:
+Stampli's, its release status and its version stamp (a stamp moved by one of our payments'
+applications is not an edit). Supplier payments and their voids are found by the lookup that
+precedes any resend (``pipeline/supplier_payment_booked.py``) and compared by amount. Outcomes:
 
     matched            posted, found once, same amount, unchanged since we posted
     missing_in_visma   we posted it, Visma has no line with its reference
@@ -34,6 +36,7 @@ from ml_connector.csv_cells import neutralise
 from ml_connector.domain.booked import Booked
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
+from ml_connector.domain.supplier_payment import SupplierPaymentVoid, SupplierPaymentVoucher
 from ml_connector.domain.voucher_codec import decode_voucher, is_encoded
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.amounts import (
@@ -45,10 +48,12 @@ from ml_connector.pipeline.amounts import (
 )
 from ml_connector.pipeline.booked import FOUND_IN_VISMA, LookupIncomplete
 from ml_connector.pipeline.ports import VismaPort
-from ml_connector.pipeline.posting import RELEASED, by_reference, supplier_target
+from ml_connector.pipeline.posting import RELEASED, by_reference, payments_target, supplier_target
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.pipeline.supplier_booked import is_ours, is_supplier_invoice, matches, read_suppliers
 from ml_connector.pipeline.supplier_ledger import uses_supplier_ledger
+from ml_connector.pipeline.supplier_payment_booked import is_supplier_payment, ours_in_visma
+from ml_connector.pipeline.supplier_payments import uses_supplier_payments
 
 OUTCOMES = (
     "matched",
@@ -123,12 +128,16 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
     ours: set[str] = set()
     adopted = rt.ledger.keys_with_action(rt.name, FOUND_IN_VISMA)
     in_supplier_ledger: list[StoredDocument] = []
+    supplier_payments: list[StoredDocument] = []
     for doc in rt.ledger.all_documents(rt.name):
         doc_period = doc.period or (doc.document_date.strftime("%Y%m") if doc.document_date else None)
         if doc_period != p:
             continue
         if uses_supplier_ledger(rt.config, doc.kind) or is_supplier_invoice(doc):
             in_supplier_ledger.append(doc)  # compared with the supplier's documents below
+            continue
+        if uses_supplier_payments(rt.config, doc.kind) or is_supplier_payment(doc):
+            supplier_payments.append(doc)  # compared with the supplier's payments below
             continue
         ref = str(doc.reference)
         ours.add(ref)
@@ -183,7 +192,10 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
         else:
             outcome, detail = "matched", ""
         rows.append(ReconRow(**base, outcome=outcome, visma_total=str(booked), detail=detail))
-    rows += await _supplier_ledger_rows(rt, visma, in_supplier_ledger, adopted)
+    # Applying a payment moves its documents' version stamps: that is not an edit in Visma.
+    paid = paid_documents(rt.ledger.all_documents(rt.name))
+    rows += await _supplier_ledger_rows(rt, visma, in_supplier_ledger, adopted, paid)
+    rows += await _supplier_payment_rows(rt, visma, supplier_payments, adopted)
     for ref, batches in sorted(index.items()):
         if ref.startswith(OUR_PREFIXES) and ref not in ours:
             rows.append(
@@ -206,7 +218,7 @@ async def reconcile(rt: Runtime, visma: VismaPort, period: str) -> list[ReconRow
 
 
 async def _supplier_ledger_rows(
-    rt: Runtime, visma: VismaPort, docs: list[StoredDocument], adopted: set[str]
+    rt: Runtime, visma: VismaPort, docs: list[StoredDocument], adopted: set[str], paid: set[str]
 ) -> list[ReconRow]:
     """Invoices of the supplier-ledger target against the supplier's documents in Visma (one read per
     supplier): supplier, supplier reference, amount with VAT, release status, changed since posted."""
@@ -224,23 +236,9 @@ async def _supplier_ledger_rows(
     rows = []
     for doc in docs:
         voucher = vouchers.get(doc.id)
-        base = {
-            "doc_key": doc.doc_key,
-            "status": doc.status,
-            "reference": str(doc.reference),
-            "vendor": doc.vendor_name or doc.vendor_id or "",
-            "number": doc.number or "",
-            "currency": doc.currency or "",
-            "amount": stored_amount(doc.amount),
-            "sent_total": str(voucher.total) if voucher else "",
-            "batch_number": doc.batch_number or "",
-        }
-        if doc.status == DocStatus.SKIPPED:
-            reason = _skip_reason(rt, str(doc.doc_key))
-            rows.append(ReconRow(**base, outcome="skipped", visma_total="", detail=reason))
-            continue
+        base = _base(doc, str(voucher.total) if voucher else "")
         if voucher is None or doc.status not in (DocStatus.POSTED, DocStatus.CREATED):
-            rows.append(ReconRow(**base, outcome="not_posted", visma_total="", detail=f"status {doc.status}"))
+            rows.append(_unsent(rt, doc, base))
             continue
         ours = [b for b in matches(found.get(voucher.supplier, []), voucher) if is_ours(b, voucher)]
         if not ours:
@@ -254,7 +252,12 @@ async def _supplier_ledger_rows(
             outcome, detail = "duplicate_in_visma", "documents " + ", ".join(b.number for b in ours)
         elif held != voucher.total:
             outcome, detail = "amount_difference", f"sent {voucher.total}, Visma holds {held} ({state})"
-        elif doc.etag and first.timestamp and _tag(doc.etag) != _tag(first.timestamp):
+        elif (
+            doc.etag
+            and first.timestamp
+            and _tag(doc.etag) != _tag(first.timestamp)
+            and first.number not in paid
+        ):
             outcome = "changed_in_visma"
             detail = f"the supplier invoice was edited in Visma after it was posted ({state})"
         elif doc.doc_key in adopted:
@@ -266,6 +269,78 @@ async def _supplier_ledger_rows(
             released = first.status in RELEASED
             outcome = "matched"
             detail = state if released or not rt.config.posting.release else f"{state}: not released yet"
+        rows.append(ReconRow(**base, outcome=outcome, visma_total=str(held), detail=detail))
+    return rows
+
+
+def _base(doc: StoredDocument, sent_total: str) -> dict[str, str]:
+    """A supplier-ledger row's columns from the ledger (the outcome, Visma's total and detail apart)."""
+    return {
+        "doc_key": doc.doc_key,
+        "status": doc.status,
+        "reference": str(doc.reference),
+        "vendor": doc.vendor_name or doc.vendor_id or "",
+        "number": doc.number or "",
+        "currency": doc.currency or "",
+        "amount": stored_amount(doc.amount),
+        "sent_total": sent_total,
+        "batch_number": doc.batch_number or "",
+    }
+
+
+def _unsent(rt: Runtime, doc: StoredDocument, base: dict[str, str]) -> ReconRow:
+    """The row of a document that is not in Visma by design (skipped) or not yet (not posted)."""
+    if doc.status == DocStatus.SKIPPED:
+        return ReconRow(**base, outcome="skipped", visma_total="", detail=_skip_reason(rt, str(doc.doc_key)))
+    return ReconRow(**base, outcome="not_posted", visma_total="", detail=f"status {doc.status}")
+
+
+def paid_documents(docs: list[StoredDocument]) -> set[str]:
+    """The supplier documents (``Invoice/000123``) our recorded supplier payments apply to."""
+    out: set[str] = set()
+    for doc in docs:
+        stored = decode_voucher(doc.voucher or {}) if is_supplier_payment(doc) else None
+        if isinstance(stored, SupplierPaymentVoucher):
+            out.update(f"{a.document_type}/{a.document_number}" for a in stored.applications)
+    return out
+
+
+async def _supplier_payment_rows(
+    rt: Runtime, visma: VismaPort, docs: list[StoredDocument], adopted: set[str]
+) -> list[ReconRow]:
+    """Supplier payments (and their voids) against Visma's: found by the lookup that precedes any
+    resend (supplier, date, our paymentRef; a void, the VoidPayment of its payment), the amount
+    against ours. A payment voided by our VoidPayment is ``Voided`` in Visma: still matched."""
+    rows = []
+    for doc in docs:
+        stored = decode_voucher(doc.voucher or {}) if is_supplier_payment(doc) else None
+        voucher = stored if isinstance(stored, SupplierPaymentVoucher | SupplierPaymentVoid) else None
+        base = _base(doc, str(voucher.amount) if voucher else "")
+        if voucher is None or doc.status not in (DocStatus.POSTED, DocStatus.CREATED):
+            rows.append(_unsent(rt, doc, base))
+            continue
+        try:
+            ours = await ours_in_visma(payments_target(visma), voucher)
+        except LookupIncomplete as exc:  # report Visma's own error, as a failed journal listing does
+            raise exc.__cause__ or exc from None
+        if not ours:
+            detail = f"no supplier payment of {voucher.supplier} for {voucher.reference}"
+            rows.append(ReconRow(**base, outcome="missing_in_visma", visma_total="", detail=detail))
+            continue
+        first = ours[0]
+        held = abs(first.amount) if first.amount is not None else Decimal(0)  # a void's is negative
+        state = f"{first.number} {first.status}"
+        if len(ours) > 1:
+            outcome, detail = "duplicate_in_visma", "payments " + ", ".join(b.number for b in ours)
+        elif held != voucher.amount:
+            outcome, detail = "amount_difference", f"sent {voucher.amount}, Visma holds {held} ({state})"
+        elif doc.doc_key in adopted:
+            outcome, detail = (
+                "already_in_visma",
+                f"found in Visma before a first create, not sent again ({state})",
+            )
+        else:
+            outcome, detail = "matched", state
         rows.append(ReconRow(**base, outcome=outcome, visma_total=str(held), detail=detail))
     return rows
 

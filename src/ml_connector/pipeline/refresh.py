@@ -42,6 +42,7 @@ def account_entries(accounts: list[Account]) -> dict[str, tuple[bool, dict[str, 
                 "type": a.type,
                 "allow_manual_entry": a.allow_manual_entry,
                 "control_account_module": a.control_account_module,
+                "currency": a.currency,
             },
         )
         for a in accounts

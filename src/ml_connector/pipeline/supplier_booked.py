@@ -38,8 +38,8 @@ from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.ports import SupplierLedgerTarget, VismaPort
 from ml_connector.pipeline.posting import (
     PostingStats,
-    after_found,
     finish_created,
+    settle_document,
     status_when_found,
     supplier_target,
     unknown_to_settle,
@@ -203,35 +203,8 @@ async def settle_supplier_ledger(rt: Runtime, visma: VismaPort, stats: PostingSt
         return
     for row, voucher in vouchers:
         ours = [b for b in matches(found.get(voucher.supplier, []), voucher) if is_ours(b, voucher)]
-        if not ours:
-            stats.settled_not_found += 1
-            rt.ledger.transition(
-                row.id,
-                "settled_not_found",
-                actor=rt.actor,
-                reason=f"supplier invoice {voucher.supplier_reference} of supplier {voucher.supplier} "
-                "is not in Visma: safe to post",
-                expect={"attempts": row.attempts},
-            )
-            continue
-        if len(ours) > 1:
-            stats.duplicates_found += len(ours) - 1
-        first = ours[0]
-        full = await supplier_target(visma).get(first.number)  # by {documentType}/{number}
-        stats.settled_found += 1
-        target = status_when_found(rt, full.status)
-        if rt.ledger.transition(
-            row.id,
-            "settled_found",
-            target,
-            actor=rt.actor,
-            reason=f"supplier invoice {voucher.supplier_reference} found in Visma as {first.number} "
-            f"({full.status})",
-            details={"documents": [b.number for b in ours]},
-            batch_number=first.number,
-            etag=full.etag,
-        ):
-            await after_found(rt, visma, row, target, stats)
+        what = f"supplier invoice {voucher.supplier_reference} of supplier {voucher.supplier}"
+        await settle_document(rt, visma, row, ours, supplier_target(visma), what, stats)
 
 
 def is_supplier_invoice(row: StoredDocument) -> bool:

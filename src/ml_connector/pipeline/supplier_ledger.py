@@ -1,6 +1,6 @@
 """Supplier-ledger rules: how a stored Stampli invoice becomes one Visma supplier invoice. Pure.
 
-Chosen per connection by ``posting.target = "supplier_invoice"`` (payments stay journal transactions).
+Chosen per connection by ``posting.target = "supplier_invoice"`` (its payments: ``supplier_payments.py``).
 When Visma pays (``payments.source = "visma"``, ``pipeline/who_pays.py``) each invoice and credit note
 is created approved for payment (``paySelected``), so that Visma's payment proposal picks it up.
 An invoice is an ``Invoice``, a credit note a ``DebitAdj`` (Visma's name for a supplier credit); the

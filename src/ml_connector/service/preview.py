@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_connector.adapters.visma.supplier_invoices import supplier_invoice_dto
+from ml_connector.adapters.visma.supplier_payments import supplier_payment_dto, void_payment_dto
 from ml_connector.adapters.visma.wire import journal_dto
 from ml_connector.domain.documents import Invoice, Payment
 from ml_connector.domain.problems import Unpostable
@@ -20,14 +21,22 @@ from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.amounts import stored_amount
 from ml_connector.pipeline.intake import SKIP_CODES, document_values
+from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.posting import build_voucher
 from ml_connector.pipeline.refresh import snapshot
 from ml_connector.pipeline.rules import check_voucher
-from ml_connector.pipeline.settlement import VoucherFacts, bookings_for
+from ml_connector.pipeline.runtime import Runtime
+from ml_connector.pipeline.settlement import NotYet, VoucherFacts, bookings_for
 from ml_connector.pipeline.supplier_ledger import (
     check_supplier_invoice,
     supplier_invoice_voucher,
     uses_supplier_ledger,
+)
+from ml_connector.pipeline.supplier_payments import (
+    check_supplier_payment,
+    supplier_payment_void,
+    supplier_payment_voucher,
+    uses_supplier_payments,
 )
 from ml_connector.pipeline.who_pays import skip_reason
 from ml_connector.service.app import App
@@ -36,6 +45,30 @@ from ml_connector.stampli.read import read_export
 NOT_POSTED = DocStatus.NOT_POSTED
 VOIDED_UNPOSTED = "the payment was voided in Stampli before it was posted to Visma; nothing to reverse"
 PROBLEM_ACTIONS = ("park", "conflict", "rejected")
+
+
+def _supplier_payment_entry(
+    rt: Runtime, stored: StoredDocument, md: MasterData, entry: dict[str, Any]
+) -> bool:
+    """Fills ``entry`` for a document posted as a Visma supplier payment (or the VoidPayment of one):
+    the payload ``POST /v1/supplierPayment`` would carry, or why it would wait or park. False when the
+    document goes elsewhere (a journal transaction)."""
+    try:
+        if uses_supplier_payments(rt.config, stored.kind):
+            payment = supplier_payment_voucher(rt.ledger, stored, md, rt.config)
+            entry["payload"] = supplier_payment_dto(payment)
+            entry["accounts"] = [payment.cash_account] if payment.cash_account else []
+            entry["problems"] = [p.reason for p in check_supplier_payment(payment, md, rt.config)]
+        elif stored.kind != "payment_void":
+            return False
+        elif (void := supplier_payment_void(rt.ledger, stored, md, rt.config)) is not None:
+            entry["payload"] = void_payment_dto(void.payment_number, void.void_date)
+        else:
+            return False  # its payment was posted as a journal transaction: reversed as one
+    except (Unpostable, NotYet) as exc:
+        entry["problems"] = [p.reason for p in exc.problems] if isinstance(exc, Unpostable) else [str(exc)]
+    entry["action"] = "park" if entry["problems"] else "post"
+    return True
 
 
 def preview(app: App, path: Path, connection: str | None = None) -> dict[str, Any]:
@@ -88,6 +121,10 @@ def preview(app: App, path: Path, connection: str | None = None) -> dict[str, An
                 entry["detail"] = VOIDED_UNPOSTED
                 continue
         stored = StoredDocument(kind=values["kind"], source=values["source"], doc_key=values["doc_key"])
+        if _supplier_payment_entry(rt, stored, md, entry):  # a Visma supplier payment (or its void)
+            if values["kind"] == "payment" and entry["action"] == "post":
+                posted_here.add(values["doc_key"])
+            continue
         supplier_ledger = uses_supplier_ledger(rt.config, stored.kind)
         try:
             if supplier_ledger:

@@ -664,12 +664,12 @@ class VismaClient:
         self.counters["supplier_payments_created"] += 1
         return CreatedDocument("Payment", number, response.headers.get("etag"), location)
 
-    async def void_supplier_payment(self, number: str) -> CreatedDocument:
+    async def void_supplier_payment(self, number: str, day: date | None = None) -> CreatedDocument:
         """Create the ``VoidPayment`` of released payment ``number`` (it has the same number); release
         it with ``release_supplier_payment("VoidPayment", number)``. Never resent on doubt: whether it
         exists is one read, ``get_supplier_payment("VoidPayment", number)``."""
         response = await self._send(
-            "POST", SUPPLIER_PAYMENT_PATH, body=void_payment_dto(number), is_create=True
+            "POST", SUPPLIER_PAYMENT_PATH, body=void_payment_dto(number, day), is_create=True
         )
         _, location = _created(response, SUPPLIER_PAYMENT_PATH, {"voids": number})
         self.counters["supplier_payments_voided"] += 1

@@ -29,7 +29,7 @@ from ml_connector.domain.booked import Attached, Booked, BookedLine, Created
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
-from ml_connector.domain.supplier_payment import SupplierPaymentVoucher
+from ml_connector.domain.supplier_payment import SupplierPaymentVoid, SupplierPaymentVoucher
 
 
 def account(a: models.Account) -> Account:
@@ -41,6 +41,7 @@ def account(a: models.Account) -> Account:
         allow_manual_entry=a.allow_manual_entry,
         control_account_module=a.control_account_module,
         last_modified=a.last_modified,
+        currency=a.currency,
     )
 
 
@@ -211,7 +212,7 @@ def booked_supplier_payment(r: SupplierPaymentRecord) -> Booked:
         )
         for ln in r.lines
     )
-    return _booked_document(r, lines)
+    return _booked_document(r, lines, supplier=r.supplier, description=r.payment_ref, amount=r.amount)
 
 
 class SupplierPaymentTarget:
@@ -223,7 +224,9 @@ class SupplierPaymentTarget:
     def __init__(self, client: VismaClient) -> None:
         self.client = client
 
-    async def create(self, voucher: SupplierPaymentVoucher) -> Created:
+    async def create(self, voucher: SupplierPaymentVoucher | SupplierPaymentVoid) -> Created:
+        if isinstance(voucher, SupplierPaymentVoid):
+            return await self.void(voucher.payment, voucher.void_date)
         c = await self.client.create_supplier_payment(voucher)
         return Created(number=c.key, etag=c.etag, location=c.location)
 
@@ -233,13 +236,13 @@ class SupplierPaymentTarget:
     async def get(self, number: str) -> Booked:
         return booked_supplier_payment(await self.client.get_supplier_payment(*_split_key(number)))
 
-    async def void(self, number: str) -> Created:
+    async def void(self, number: str, day: date | None = None) -> Created:
         """The VoidPayment of released payment ``Payment/{n}``; release it with ``release`` of the
         number this returns. Whether a void exists is ``get("VoidPayment/{n}")`` (404: it does not)."""
         payment_type, payment_number = _split_key(number)
         if payment_type != "Payment":
             raise ValueError(f"only a Payment is voided, not {number!r}")
-        c = await self.client.void_supplier_payment(payment_number)
+        c = await self.client.void_supplier_payment(payment_number, day)
         return Created(number=c.key, etag=c.etag, location=c.location)
 
     async def existing(self, supplier: str, day: date, reference: str) -> list[Booked]:
@@ -247,6 +250,15 @@ class SupplierPaymentTarget:
         (complete or an error; the lookup before any resend)."""
         found = await self.client.find_supplier_payments(supplier, day, reference)
         return [booked_supplier_payment(r) for r in found]
+
+    async def voids(self, supplier: str, day: date, payment: str) -> list[Booked]:
+        """The VoidPayments of ``payment`` (``Payment/{n}``) dated ``day``: the supplier's voids of
+        that day with the original's number (complete or an error; the lookup before a resend)."""
+        number = _split_key(payment)[1]
+        found = await self.client.supplier_payments(
+            supplier, date_from=day, date_to=day, payment_type="VoidPayment"
+        )
+        return [booked_supplier_payment(r) for r in found if r.number == number]
 
 
 class VismaPorts:
@@ -258,6 +270,7 @@ class VismaPorts:
         self.client = client
         self._posting = JournalTarget(client)
         self._supplier_ledger = SupplierInvoiceTarget(client) if supplier_ledger else None
+        self._supplier_payments = SupplierPaymentTarget(client) if supplier_ledger else None
         # One read per currency, day and rate type while these ports are open (a cycle): the invoices
         # of one day share their rate. Only answers are kept; an error is raised each time.
         self._rates: dict[tuple[str, date, str | None], Decimal | None] = {}
@@ -286,6 +299,10 @@ class VismaPorts:
     @property
     def supplier_ledger(self) -> SupplierInvoiceTarget | None:
         return self._supplier_ledger
+
+    @property
+    def supplier_payments(self) -> SupplierPaymentTarget | None:
+        return self._supplier_payments
 
     # ------------------------------------------------------------------ master data
 

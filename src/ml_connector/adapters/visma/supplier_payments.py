@@ -70,9 +70,13 @@ def _line_dto(a: PaymentApplication) -> dict[str, object]:
     return dto
 
 
-def void_payment_dto(number: str) -> dict[str, object]:
-    """The ``VoidPayment`` that undoes released payment ``number`` (it takes the original's number)."""
-    return {"type": value("VoidPayment"), "referenceNumber": value(number)}
+def void_payment_dto(number: str, day: date | None = None) -> dict[str, object]:
+    """The ``VoidPayment`` that undoes released payment ``number`` (it takes the original's number),
+    dated ``day`` (left out: Visma's today)."""
+    dto: dict[str, object] = {"type": value("VoidPayment"), "referenceNumber": value(number)}
+    if day is not None:
+        dto["applicationDate"] = value(_datetime(day))
+    return dto
 
 
 def release_dto(payment_type: str) -> dict[str, object]:

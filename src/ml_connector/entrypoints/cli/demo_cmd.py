@@ -79,6 +79,7 @@ def demo(
 
 def _ok(s: dict[str, Any]) -> int:
     ok = s["duplicates_in_visma"] == 0 and s["reconciliation"]["missing"] == 0 and not s["errors"]
+    ok = ok and s.get("supplier_documents", {}).get("unexpected", 0) == 0  # a balance Visma got wrong
     return 0 if ok else 1
 
 
@@ -97,9 +98,10 @@ def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> int:
                 f"Stampli's inbound folders: {s['vendors_exported']} suppliers in /inbound/vendors,"
                 f" Visma's coding lists in /inbound/masterdata ({lists})"
             )
+        waiting = " and the payments of those invoices" if s.get("target") == "supplier_invoice" else ""
         console.print(
             f"cycle 1: {s['posted_first_cycle']} posted, {s['parked_first_cycle']} parked "
-            f"(cost center {('0450')} missing in Visma) in {s['seconds']['first_cycle']}s"
+            f"(cost center {('0450')} missing in Visma{waiting}) in {s['seconds']['first_cycle']}s"
         )
         console.print(
             f"cost center 0450 created in Visma; cycle 2: {s['replayed']} replayed automatically, "
@@ -119,6 +121,13 @@ def _print(s: dict[str, Any], *, as_json: bool, keep_dir: str | None) -> int:
             console.print(
                 f"supplier ledger: {s['supplier_invoices_with_our_reference']} supplier invoices, "
                 f"{s['released']} released, {s['attachments']} with the invoice image attached"
+            )
+            d = s["supplier_documents"]
+            console.print(
+                f"supplier payments: {s['supplier_payments']}; supplier documents: {d['paid_closed']} paid "
+                f"(Closed, balance 0), {d['partly_paid_open']} part-paid (Open with the rest), "
+                f"{d['unpaid_open']} unpaid, {d['unexpected']} unexpected; "
+                f"{d['payments_voided']} payment voided by a VoidPayment"
             )
         if "workers" in s:
             per = ", ".join(f"{w}: {n}" for w, n in sorted(s["posted_by_worker"].items()))

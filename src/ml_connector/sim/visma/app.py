@@ -126,7 +126,7 @@ class Simulator:
         """The payments applied to the current supplier ledger's documents (a new ledger, a new set)."""
         ledger = self.supplier_ledger
         if self._payments is None or self._payments.ledger is not ledger:
-            self._payments = SupplierPayments(ledger)
+            self._payments = SupplierPayments(ledger, rate_on=self.currency_rates.on)
         return self._payments
 
     @property

@@ -10,7 +10,7 @@ to the base currency; ``POST /_sim/currency-rates`` adds more (e.g. another day'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -85,6 +85,21 @@ class CurrencyRates:
         if mult_div not in ("Multiply", "Divide"):
             raise bad_request("'multDiv' must be 'Multiply' or 'Divide'.")
         return self._add(from_id, to_id, rate_type, rate, effective, mult_div)
+
+    def on(self, currency: str, day: date) -> Decimal:
+        """The SPOT rate of ``currency`` to the company's in effect on ``day`` (the latest one
+        effective by then), as a multiplier."""
+        base = self.state.company.base_currency
+        found = [
+            r
+            for r in self.rates
+            if (r.from_currency, r.to_currency, r.rate_type) == (currency, base, DEFAULT_RATE_TYPE)
+            and r.effective.date() <= day
+        ]
+        if not found:
+            raise bad_request(f"No {DEFAULT_RATE_TYPE} rate of {currency} to {base} on {day}.")
+        latest = max(found, key=lambda r: r.effective)
+        return latest.rate if latest.mult_div == "Multiply" else Decimal(1) / latest.rate
 
     def list(self, filters: dict[str, str | None]) -> list[CurrencyRate]:
         start = filters.get("fromDate")

@@ -20,6 +20,7 @@ DEMO_ACCOUNTS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ),
     ("1920", "Bankinnskudd", "Asset", "BANK", {"cash_account": True, "currency": "NOK"}),
     ("1921", "Bankinnskudd valuta EUR", "Asset", "BANK", {"cash_account": True, "currency": "EUR"}),
+    ("1922", "Bankinnskudd valuta SEK", "Asset", "BANK", {"cash_account": True, "currency": "SEK"}),
     (
         "2400",
         "Leverandørgjeld",

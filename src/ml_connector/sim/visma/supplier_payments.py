@@ -20,6 +20,11 @@ Facts it follows (shared docs visma-ap.md §5-6, the supplier payment OpenAPI fi
   created and released; that gives the applications back (documents reopen) and the original
   becomes ``Voided``. A second void of the same payment is refused (its number exists).
 
+- Release of a payment in a foreign currency records, per line, the realised exchange difference in
+  the company currency (paid × the payment date's SPOT rate − paid × the document's rate), which
+  Visma books on its gain/loss accounts; the document's balance is in its own currency, so a fully
+  paid one is 0 in both. The spec's DTOs do not show the difference: ``/_sim/supplier-payments`` does.
+
 Not modelled (refused with a 400 that says so): ``crossRate`` (a line in another currency than the
 payment), the types ``DebitAdj``, ``Prepayment``, ``Refund`` and ``VoidRefund`` as payments.
 Amounts are in the payment's currency; documents are in the same currency (no cross rate).
@@ -30,11 +35,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ml_connector.sim.visma.errors import bad_request, not_found, precondition_failed
 from ml_connector.sim.visma.state import (
+    CENT,
     CONDITIONS,
     ZERO,
     as_bool,
@@ -70,6 +76,10 @@ class Application:
     document: SupplierInvoice
     amount_paid: Decimal
     cash_discount: Decimal
+    # The realised exchange difference in the company currency, set at release: what was paid at the
+    # payment date's rate less the same amount at the document's rate (> 0: a loss). Visma books it
+    # on its gain/loss accounts; the spec's DTOs do not show it, so only /_sim/supplier-payments does.
+    realised: Decimal = ZERO
 
     @property
     def sign(self) -> int:
@@ -185,6 +195,9 @@ class SupplierPayments:
     ledger: SupplierLedger
     payments: dict[tuple[str, str], SupplierPayment] = field(default_factory=dict)  # (type, number)
     next_number: int = 1
+    # The rate of a foreign currency to the company's on a day (the SPOT rate then in effect);
+    # None: no realised differences are computed.
+    rate_on: Callable[[str, date], Decimal] | None = None
 
     # ------------------------------------------------------------------ create
 
@@ -343,7 +356,9 @@ class SupplierPayments:
             description=_opt(body, "description") or original.description,
             payment_amount=-original.payment_amount,
             applications=[
-                Application(a.document, -a.amount_paid, -a.cash_discount) for a in original.applications
+                # a void reverses exactly what its payment did, realised difference included
+                Application(a.document, -a.amount_paid, -a.cash_discount, -a.realised)
+                for a in original.applications
             ],
             version=state.next_version(),
             created=now,
@@ -424,6 +439,8 @@ class SupplierPayments:
             return PaymentRelease(payment, "failed", error)
         for a in payment.applications:
             doc = a.document
+            if payment.type == "Payment":
+                a.realised = self._realised(payment, a)
             doc.settled_in_currency += a.settles  # a void's negative amounts give the balance back
             doc.status = "Closed" if doc.balance_in_currency == 0 else "Open"
             doc.version = self.ledger.state.next_version()
@@ -457,12 +474,32 @@ class SupplierPayments:
                 )
         return None
 
+    def _realised(self, payment: SupplierPayment, a: Application) -> Decimal:
+        """The company-currency difference of the money paid on ``a`` between the payment date's rate
+        and the rate its document was booked at (a void's negative amounts give it back)."""
+        base = self.ledger.state.company.base_currency
+        if self.rate_on is None or payment.currency_id == base:
+            return ZERO
+        rate = self.rate_on(payment.currency_id, payment.application_date.date())
+        paid = a.sign * a.amount_paid
+        at_payment = (paid * rate).quantize(CENT, ROUND_HALF_UP)
+        at_document = (paid * a.document.exchange_rate).quantize(CENT, ROUND_HALF_UP)
+        return at_payment - at_document
+
     def _touch(self, payment: SupplierPayment) -> None:
         payment.version = self.ledger.state.next_version()
         payment.last_modified = self.ledger.state.clock.now()
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [p.dto() for p in self.payments.values()]
+        """Every payment as its DTO, each line with its ``realisedDifference`` (simulator only)."""
+        out = []
+        for p in self.payments.values():
+            body = p.dto()
+            for line, a in zip(body["paymentLines"], p.applications, strict=True):
+                line["realisedDifference"] = a.realised
+            body["realisedDifference"] = sum((a.realised for a in p.applications), ZERO)
+            out.append(body)
+        return out
 
 
 def _id_of(value: Any) -> str | None:
