@@ -179,16 +179,35 @@ def test_csv_lines_by_position_match_lines_by_name(tmp_path: Path) -> None:
     seen = 0
     for group in iter_csv_groups(plan, 1000):
         raw, _ = csv_document(plan, group)
-        for line, (_, row) in zip(raw.lines, group, strict=True):
+        assert raw.line_cells is not None  # build_invoice reads these, no RawLine
+        for line, cells, (_, row) in zip(raw.lines, raw.line_cells, group, strict=True):
             expected = dict(zip(layout.line_cols, layout.line_cells(row), strict=True))
             assert dict(line.values) == expected
             assert line.values == expected
-            assert line.cells == tuple(expected.get(c) for c in LINE_CELLS)
+            assert line.cells == cells == tuple(expected.get(c) for c in LINE_CELLS)
             seen += 1
-        by_name = replace(raw, lines=[replace(line, cells=None) for line in raw.lines])
+        # the same lines as an XML reader gives them: RawLines read by name, no cells by position
+        by_name = replace(raw, lines=[replace(line, cells=None) for line in raw.lines], line_cells=None)
 
         def ctx() -> BuildContext:
             return BuildContext("f", "f", "0", plan.rules, frozenset({"APPROVED"}), Decimal("0.01"), 1000)
 
         assert build_invoice(raw, ctx()) == build_invoice(by_name, ctx())
     assert seen == len(rows) - 1
+
+
+def test_amount_table_keeps_what_it_has_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct unit prices fill the amounts table: once full it keeps its texts (no clear and
+    refill) and every read still gives what the full read gives. Money is never remembered."""
+    from ml_connector.stampli.values import ValueRules
+
+    monkeypatch.setattr(ValueCache, "limit", 3)
+    cache = ValueCache()
+    read = cache.amount_reader(ValueRules(), None)
+    texts = ["1.50", "2.50", "3.50", "4.50", "1.50", "5.125"]
+    assert [read(t) for t in texts] == [Decimal(t) for t in texts]
+    assert list(cache.amounts) == ["1.50", "2.50", "3.50"]
+    money = cache.amount_reader(ValueRules(), "NOK")
+    assert money("12.34") == Decimal("12.34")
+    assert money("12.345") is None  # finer than the krone's minor unit: the full read reports it
+    assert list(cache.amounts) == ["1.50", "2.50", "3.50"]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, Literal
 
 from ml_connector.domain.construct import field_names, positional_constructor
@@ -62,13 +63,16 @@ class RawLine:
 class RawDocument:
     kind: Literal["invoice", "payment"]
     header: dict[str, str | None]
-    lines: list[RawLine]
+    lines: Sequence[RawLine]
     rows: tuple[int, ...] = ()
     xpath: str | None = None
     custom: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
     approvers: tuple[str, ...] | None = None  # XML gives a list; CSV has the '|' text in header
     issues: list[Issue] = field(default_factory=list)  # found while grouping (header_mismatch, ...)
+    # Each invoice line's texts in ``LINE_CELLS`` order when a reader has them by position (CSV:
+    # line i is then row ``rows[i]``, with no custom or extra values); None: read from ``lines``.
+    line_cells: Sequence[tuple[str | None, ...]] | None = None
 
     @property
     def first_row(self) -> int | None:
@@ -222,7 +226,8 @@ class _Fields:
             amount = cache.amount_reader(self.ctx.rules, unit)(written)
             if amount is not None:
                 return amount
-            table: dict[str, Any] = cache.money_table(unit) if unit is not None else cache.amounts
+            # money is not remembered (nearly every amount is distinct, see ValueCache.amount_reader)
+            table: dict[str, Any] | None = cache.amounts if unit is None else None
         else:
             table = cache.by_kind[kind]
             if written is not None:  # read before without an issue: the same value, no issue
@@ -274,7 +279,8 @@ class _Fields:
                     return value
             else:  # pragma: no cover
                 raise AssertionError(kind)
-            cache.remember(table, written, value)  # type: ignore[arg-type]  # raw is not None
+            if table is not None:
+                cache.remember(table, written, value)  # type: ignore[arg-type]  # raw is not None
             return value
         except BadValue as exc:
             self.fail(exc.code, f"{name}: {exc.message}", row, xpath, name)
@@ -343,6 +349,18 @@ def _plain_text(text: str | None) -> str | None:
     return None
 
 
+def _plain_texts(src: Mapping[str, str | None], names: tuple[str, ...]) -> list[str] | None:
+    """``_plain_text`` of each of ``names`` when every one is plain ASCII and not blank, else None."""
+    values = tuple(map(src.get, names))
+    if None in values:
+        return None
+    joined = "".join(values)  # type: ignore[arg-type]  # no None in it
+    if not (joined.isascii() and joined.isprintable()):
+        return None
+    out = [text.strip() for text in values]  # type: ignore[union-attr]  # no None in it
+    return None if "" in out else out
+
+
 def _decimals_written(text: str) -> int:
     """Digits after the last '.' or ',' of an amount's text: at least as many decimals as it has."""
     point = max(text.rfind("."), text.rfind(","))
@@ -350,6 +368,10 @@ def _decimals_written(text: str) -> int:
 
 
 _DOC_TYPES = frozenset(t.value for t in DocumentType)
+# The invoice's texts read as plain ASCII together (``_plain_texts``), in build_invoice's order.
+_INVOICE_PLAIN: tuple[str, ...] = ("stampliCompanyId", "stampliInvoiceId", "invoiceNumber", "vendorId")
+_INVOICE_PLAIN += ("vendorName", "approvalStatus")
+_NO_PLAIN: tuple[None, ...] = (None,) * len(_INVOICE_PLAIN)
 _LINE_TYPES = frozenset(t.value for t in LineType)
 # The optional texts of a line, in InvoiceLine's order (read, and checked, in this order).
 _LINE_TEXTS: tuple[str, ...] = ("lineDescription", "taxCode", "department", "costCenter")
@@ -380,6 +402,30 @@ _new_provenance = positional_constructor(Provenance, field_names(Provenance))
 _PAY_STATUSES = frozenset(s.value for s in PaymentStatus)
 
 
+def _line_places(
+    raw: RawDocument,
+) -> tuple[
+    Iterable[tuple[str | None, ...]],
+    Iterable[int | None],
+    Iterable[str | None],
+    Iterable[dict[str, str] | None],
+    Iterable[dict[str, str] | None],
+]:
+    """Each invoice line's texts in ``LINE_CELLS`` order, row, xpath, custom and extra values
+    (None: none, the line gets an empty dict of its own)."""
+    if raw.line_cells is not None:  # by position (CSV): no RawLine needed
+        n = len(raw.line_cells)
+        return raw.line_cells, raw.rows, repeat(None, n), repeat(None, n), repeat(None, n)
+    lines = raw.lines
+    return (
+        [line.cells or tuple(map(line.values.get, LINE_CELLS)) for line in lines],
+        [line.row for line in lines],
+        [line.xpath for line in lines],
+        [line.custom for line in lines],
+        [line.extra for line in lines],
+    )
+
+
 def _check_rate(f: _Fields, rate: Decimal | None, row: int | None, xpath: str | None) -> None:
     if rate is not None and rate <= 0:
         f.fail("invalid_amount", f"exchangeRate {rate} must be greater than 0", row, xpath, "exchangeRate")
@@ -401,14 +447,16 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     h, row, xp = raw.header, raw.first_row, raw.xpath
 
     # Plain ASCII text is kept trimmed without the call (``text``'s common case, ids included).
-    company = _plain_text(h.get("stampliCompanyId")) or f.text(h, "stampliCompanyId", row, xp, req=True)
-    invoice_id = _plain_text(h.get("stampliInvoiceId")) or f.text(h, "stampliInvoiceId", row, xp)
+    # All six plain ASCII (the common case): trimmed in one go; else each takes ``text``'s full read.
+    plain = _plain_texts(h, _INVOICE_PLAIN) or _NO_PLAIN
+    company = plain[0] or f.text(h, "stampliCompanyId", row, xp, req=True)
+    invoice_id = plain[1] or f.text(h, "stampliInvoiceId", row, xp)
     doc_type = f.cache.enum_table("documentType").get(h.get("documentType")) or f.enum(  # type: ignore[arg-type]
         h, "documentType", row, xp, _DOC_TYPES, req=True
     )
-    number = _plain_text(h.get("invoiceNumber")) or f.text(h, "invoiceNumber", row, xp, req=True)
-    vendor_id = _plain_text(h.get("vendorId")) or f.text(h, "vendorId", row, xp, req=True)
-    vendor_name = _plain_text(h.get("vendorName")) or f.text(h, "vendorName", row, xp, req=True)
+    number = plain[2] or f.text(h, "invoiceNumber", row, xp, req=True)
+    vendor_id = plain[3] or f.text(h, "vendorId", row, xp, req=True)
+    vendor_name = plain[4] or f.text(h, "vendorName", row, xp, req=True)
     # A value already read without an issue is taken from the cache tables directly (what
     # ``typed``/``enum`` would return for it, without the call); a miss (or a falsy value such as
     # a zero) takes the full read, which also reports.
@@ -435,7 +483,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
     total = read_money(h.get("totalAmount")) or f.typed(
         h, "totalAmount", row, xp, "money", req=True, currency=currency
     )
-    status_raw = _plain_text(h.get("approvalStatus")) or f.text(h, "approvalStatus", row, xp, req=True)
+    status_raw = plain[5] or f.text(h, "approvalStatus", row, xp, req=True)
     approved_at = stamps.get(h.get("approvedAt")) or f.typed(  # type: ignore[arg-type]
         h, "approvedAt", row, xp, "timestamp", req=True
     )
@@ -470,44 +518,57 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         f.fail("missing_value", "the invoice has no lines", row, xp, "lines")
 
     lines: list[InvoiceLine] = []
-    seen_numbers: dict[int, RawLine] = {}
+    seen_numbers: dict[int, tuple[int | None, str | None]] = {}
     net_sum = Decimal(0)
     tax_sum = Decimal(0)
     sums_ok = True
-    # Per line, the same cache peeks as above.
+    # Per line, the same cache peeks as above. A line is read from its texts by position; its
+    # ``RawLine`` (a CSV reader builds it on demand) only when a full read may report.
     ints, amounts = f.cache.ints, f.cache.amounts
     line_types = f.cache.enum_table("lineType")
-    for line in raw.lines:
-        v, lr, lx, cells = line.values, line.row, line.xpath, line.cells
-        if cells is None:
-            cells = tuple(map(v.get, LINE_CELLS))
+    raw_lines = raw.lines
+    for i, (cells, lr, lx, custom, extra) in enumerate(zip(*_line_places(raw), strict=True)):
         t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate = cells[:_N_VALUES]
-        number_ = ints.get(t_number) or f.typed(v, "lineNumber", lr, lx, "int", req=True)  # type: ignore[arg-type]
-        ltype = line_types.get(t_type) or f.enum(v, "lineType", lr, lx, _LINE_TYPES, req=True)  # type: ignore[arg-type]
+        number_ = ints.get(t_number) or f.typed(  # type: ignore[arg-type]
+            raw_lines[i].values, "lineNumber", lr, lx, "int", req=True
+        )
+        ltype = line_types.get(t_type) or f.enum(  # type: ignore[arg-type]
+            raw_lines[i].values, "lineType", lr, lx, _LINE_TYPES, req=True
+        )
         # An empty optional cell is no value and no issue (what the full read would say).
         # ``_plain_text`` inline (one call less per cell): plain ASCII is kept trimmed.
         gl = (t_gl.strip() or None) if t_gl and t_gl.isascii() and t_gl.isprintable() else None
         if gl is None and (t_gl or ltype == "GL"):
-            gl = f.text(v, "glAccount", lr, lx, req=ltype == "GL")
+            gl = f.text(raw_lines[i].values, "glAccount", lr, lx, req=ltype == "GL")
         item = (t_item.strip() or None) if t_item and t_item.isascii() and t_item.isprintable() else None
         if item is None and (t_item or ltype == "ITEM"):
-            item = f.text(v, "itemCode", lr, lx, req=ltype == "ITEM")
+            item = f.text(raw_lines[i].values, "itemCode", lr, lx, req=ltype == "ITEM")
         # A value read before is one dict peek; a new one goes through the reader, then the full read.
         qty = amounts.get(t_qty) or (  # type: ignore[arg-type]
-            (read_amount(t_qty) or f.typed(v, "quantity", lr, lx, "amount")) if t_qty else None
+            (read_amount(t_qty) or f.typed(raw_lines[i].values, "quantity", lr, lx, "amount"))
+            if t_qty
+            else None
         )
         price = amounts.get(t_price) or (  # type: ignore[arg-type]
-            (read_amount(t_price) or f.typed(v, "unitPrice", lr, lx, "amount")) if t_price else None
+            (read_amount(t_price) or f.typed(raw_lines[i].values, "unitPrice", lr, lx, "amount"))
+            if t_price
+            else None
         )
-        net = read_money(t_net) or f.typed(v, "lineNetAmount", lr, lx, "money", req=True, currency=currency)
-        ltax = read_money(t_tax) or f.typed(v, "lineTaxAmount", lr, lx, "money", req=True, currency=currency)
+        net = read_money(t_net) or f.typed(
+            raw_lines[i].values, "lineNetAmount", lr, lx, "money", req=True, currency=currency
+        )
+        ltax = read_money(t_tax) or f.typed(
+            raw_lines[i].values, "lineTaxAmount", lr, lx, "money", req=True, currency=currency
+        )
         rate_pct = amounts.get(t_rate) or (  # type: ignore[arg-type]
-            (read_amount(t_rate) or f.typed(v, "taxRate", lr, lx, "amount")) if t_rate else None
+            (read_amount(t_rate) or f.typed(raw_lines[i].values, "taxRate", lr, lx, "amount"))
+            if t_rate
+            else None
         )
         if number_ is not None:
             if number_ in seen_numbers:
-                seen = seen_numbers[number_]
-                where = f"row {seen.row}" if seen.row is not None else seen.xpath
+                seen_row, seen_xpath = seen_numbers[number_]
+                where = f"row {seen_row}" if seen_row is not None else seen_xpath
                 f.fail(
                     "duplicate_line_number",
                     f"lineNumber {number_} appears twice (also at {where})",
@@ -515,7 +576,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                     lx,
                     "lineNumber",
                 )
-            seen_numbers[number_] = line
+            seen_numbers[number_] = (lr, lx)
         if net is None or ltax is None:
             sums_ok = False
         else:
@@ -541,7 +602,7 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
         written_texts = cells[_N_VALUES:]
         description, tax_code, department, cost_center, location, class_, project, po_line = _printable_texts(
             written_texts, _LINE_VERBATIM
-        ) or f.texts(v, _LINE_TEXTS, lr, lx, written_texts)
+        ) or f.texts(raw_lines[i].values, _LINE_TEXTS, lr, lx, written_texts)
         lines.append(
             _new_invoice_line(  # InvoiceLine, fields in declaration order
                 number_,
@@ -561,8 +622,8 @@ def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, 
                 class_,
                 project,
                 po_line,
-                line.custom,  # the raw record's own dicts: it is dropped once built
-                line.extra,
+                custom or {},  # the raw record's own dicts: it is dropped once built
+                extra or {},
                 lr,
                 lx,
             )

@@ -21,13 +21,13 @@ import io
 import json
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, overload
 
 from ml_connector.domain.documents import KEY_FIELDS, record_key
 from ml_connector.domain.issues import Issue, error, warning
@@ -735,6 +735,41 @@ class _RowValues(Mapping[str, str | None]):
         return repr(dict(self.items()))
 
 
+class _CsvLines(Sequence[RawLine]):
+    """An invoice's lines, each ``RawLine`` built from its row on first use (the column-wise read
+    in ``build_invoice`` uses ``RawDocument.line_cells`` and needs none)."""
+
+    __slots__ = ("_built", "_cells", "_group", "_index")
+
+    def __init__(self, group: Group, index: dict[str, int], cells: list[tuple[str | None, ...]]) -> None:
+        self._group = group
+        self._index = index
+        self._cells = cells
+        self._built: list[RawLine] | None = None
+
+    def _lines(self) -> list[RawLine]:
+        if self._built is None:
+            index = self._index
+            self._built = [
+                RawLine(_RowValues(row, index), {}, {}, rn, None, cells)
+                for (rn, row), cells in zip(self._group, self._cells, strict=True)
+            ]
+        return self._built
+
+    def __len__(self) -> int:
+        return len(self._group)
+
+    @overload
+    def __getitem__(self, i: int) -> RawLine: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[RawLine]: ...
+    def __getitem__(self, i: int | slice) -> RawLine | list[RawLine]:
+        return self._lines()[i]
+
+    def __iter__(self) -> Iterator[RawLine]:
+        return iter(self._lines())
+
+
 def _cells_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
     """The cells at ``positions`` as a tuple (also for one position, or none)."""
     if len(positions) > 1:
@@ -751,7 +786,7 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
         layout.line_cells,
     )
     rows = tuple([rn for rn, _ in group])
-    first_rn, first = group[0]
+    first = group[0][1]
     first_cells = doc_cells(first)
     doc_values: dict[str, str | None] = dict(zip(doc_cols, first_cells, strict=True))
     # Custom fields: the same value on every row belongs to the invoice; otherwise to the line.
@@ -776,14 +811,30 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
             for rn, row in group
         ]
     elif layout.invoices:
-        index, rule_cells = layout.line_index, layout.rule_cells
-        lines = [RawLine(_RowValues(row, index), {}, {}, rn, None, rule_cells(row)) for rn, row in group]
+        # By position: build_invoice reads the cells column by column; a RawLine is built only
+        # when the per-line rules or a rejected record ask for one.
+        by_position = list(map(layout.rule_cells, [row for _, row in group]))
+        raw = RawDocument("invoice", doc_values, _CsvLines(group, layout.line_index, by_position), rows)
+        raw.custom, raw.line_cells = doc_custom, by_position
+        _check_header(plan, raw, group, first_cells)
+        return raw
     else:
         lines = [RawLine(dict(zip(line_cols, line_cells(row), strict=True)), {}, {}, rn) for rn, row in group]
     extra = {n: first[p] for n, p in layout.extra.items() if first[p]} if not layout.invoices else {}
     raw = RawDocument(
         "invoice" if layout.invoices else "payment", doc_values, lines, rows, None, doc_custom, extra
     )
+    _check_header(plan, raw, group, first_cells)
+    return raw
+
+
+def _check_header(plan: CsvPlan, raw: RawDocument, group: Group, first_cells: tuple[str, ...]) -> None:
+    """``header_mismatch`` for each document-level cell of a later row that differs from the first's."""
+    layout = plan.layout
+    doc_cols, doc_cells = layout.doc_cols, layout.doc_cells
+    if len(group) == 1:
+        return
+    first_rn = group[0][0]
     mismatched = [(rn, cells) for rn, row in group[1:] if (cells := doc_cells(row)) != first_cells]
     if mismatched:
         doc_key = raw.key()
@@ -800,4 +851,3 @@ def _document(plan: CsvPlan, group: Group) -> RawDocument:
                             document=doc_key,
                         )
                     )
-    return raw

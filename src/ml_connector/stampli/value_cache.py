@@ -3,7 +3,9 @@
 An export repeats the same texts (dates, currencies, line types, tax rates, common amounts), so
 ``build``'s field readers parse each distinct text once per file. Only a read that gave no issue
 at all is remembered: a hit is exactly what the full read would return, and every error or
-warning still comes from the full read. Each table is cleared when full, so memory stays bounded.
+warning still comes from the full read. Each table is bounded (cleared when full; the amounts
+table, which distinct unit prices fill, keeps what it has instead). Money amounts (a line's net and
+tax, an invoice's totals) are nearly all distinct and are not remembered at all.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ class ValueCache:
 
     def __init__(self) -> None:
         self.amounts: dict[str, Decimal] = {}
-        self.money: dict[str, dict[str, Decimal]] = {}  # per currency: amounts in its minor unit
         self.dates: dict[str, date] = {}
         self.stamps: dict[str, datetime] = {}  # aware as written (a naive one warns: not cached)
         self.ints: dict[str, int] = {}
@@ -35,18 +36,12 @@ class ValueCache:
         self.readers: dict[str | None, AmountReader] = {}  # per currency (None: no minor unit)
         self.by_kind: dict[str, dict[str, Any]] = {
             "amount": self.amounts,
-            "money": self.amounts,  # with no currency known, no minor unit to check
+            "money": self.amounts,  # with no currency known, no minor unit to check (else not kept)
             "int": self.ints,
             "date": self.dates,
             "currency": self.currencies,
             "timestamp": self.stamps,
         }
-
-    def money_table(self, currency: str) -> dict[str, Decimal]:
-        table = self.money.get(currency)
-        if table is None:
-            table = self.money[currency] = {}
-        return table
 
     def enum_table(self, name: str) -> dict[str, str]:
         table = self.enums.get(name)
@@ -65,15 +60,28 @@ class ValueCache:
         return reader
 
     def _amount_reader(self, rules: ValueRules, currency: str | None) -> AmountReader:
-        table = self.money_table(currency) if currency is not None else self.amounts
-        get = table.get
         # no more digits after the separator than the minor unit has decimals: it cannot be finer
         shape = rules.plain_shape_within(minor_units(currency) if currency is not None else None)
+        comma = rules.decimal_sep == ","
+        if currency is not None:
+            # Money amounts are nearly all distinct (each line's net and tax): not remembered, a
+            # table of them would only be filled and cleared. A plain one is one match and Decimal.
+            if shape is None:
+                return lambda text: None
+            money_match = shape.fullmatch
+
+            def read_money(text: str | None) -> Decimal | None:
+                if not text or len(text) > 16 or money_match(text) is None:
+                    return None
+                return Decimal(text.replace(",", ".") if comma else text)  # the shape's only separator
+
+            return read_money
+        table = self.amounts  # quantities, unit prices, rates: some repeat
+        get = table.get
         if shape is None:  # every new text needs the full read under these rules
             return lambda text: get(text) if text is not None else None
         fullmatch = shape.fullmatch
-        comma = rules.decimal_sep == ","
-        remember = self.remember
+        limit = self.limit
 
         def read(text: str | None) -> Decimal | None:
             hit = get(text)  # type: ignore[arg-type]  # None is never a key
@@ -82,10 +90,8 @@ class ValueCache:
             if not text or len(text) > 16 or fullmatch(text) is None:
                 return None
             amount = Decimal(text.replace(",", ".") if comma else text)  # the shape's only separator
-            if len(table) < self.limit:
+            if len(table) < limit:  # once full, the table keeps what it has (no clear and refill)
                 table[text] = amount
-            else:
-                remember(table, text, amount)
             return amount
 
         return read
