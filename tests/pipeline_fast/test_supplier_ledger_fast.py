@@ -307,3 +307,24 @@ async def test_a_reverse_charge_line_the_supplier_charged_vat_on_parks(si: World
     [failure] = si.open_failures()
     assert failure["code"] == "reverse_charge_with_vat" and "tax code 86" in str(failure["reason"])
     assert ap(si).created == []
+
+
+async def test_a_reverse_charge_credit_note_mirrors_the_invoice(si: World) -> None:
+    """The same services credited (Stampli's amounts negative): a DebitAdj with positive lines, the
+    86 line with its code alone, the domestic VAT as the only tax detail; 12,500.00 to be used."""
+    signed = ("subtotalAmount", "taxAmount", "totalAmount", "lineNetAmount", "lineTaxAmount")
+    rows = [
+        {**r, "documentType": "CREDIT_NOTE", **{k: f"-{r[k]}" for k in signed if r[k] != "0.00"}}
+        for r in reverse_charge_rows("C1")
+    ]
+    si.put_invoices(_csv(INVOICE_COLUMNS, rows))
+    result = await si.cycle()
+    assert result.status == "ok" and result.posting.posted == 1, result.errors
+    [voucher] = ap(si).created
+    assert voucher.document_type == "DebitAdj"
+    assert [(ln.amount, ln.vat_code) for ln in voucher.lines] == [
+        (Decimal("10000.00"), "86"),
+        (Decimal("2000.00"), "1"),
+    ]
+    assert voucher.vat == (VatDetail("1", Decimal("2000.00"), Decimal("500.00")),)
+    assert voucher.total == Decimal("12500.00")

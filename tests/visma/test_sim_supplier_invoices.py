@@ -387,3 +387,15 @@ def test_reverse_charge_vat_is_rounded_once_per_code_half_away_from_zero(api: ht
     [detail] = invoice["taxDetailLines"]
     assert (detail["taxableAmount"], detail["vatAmount"]) == (Decimal("20.02"), Decimal("5.01"))
     assert invoice["amount"] == Decimal("20.02") and invoice["vatTotalInCurrency"] == 0
+
+
+def test_a_reverse_charge_debit_adjustment_takes_the_self_assessed_vat_back(
+    visma_sim: VismaSim, api: httpx2.Client
+) -> None:
+    body = invoice_body(document_type="DebitAdj", cost="10000.00")
+    body["invoiceLines"][0]["vatCodeId"] = {"value": "86"}
+    credit = decoded(api.get(create(api, body)))
+    assert credit["amount"] == Decimal("10000.00") and credit["vatTotalInCurrency"] == 0
+    [doc] = visma_sim.supplier_ledger()["documents"]
+    postings = [(p["side"], p["account"], Decimal(str(p["amount"]))) for p in doc["vatPostings"]]
+    assert postings == [("Output", "2740", Decimal("-2500.00")), ("Input", "2720", Decimal("-2500.00"))]

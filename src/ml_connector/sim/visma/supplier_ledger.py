@@ -219,7 +219,9 @@ class SupplierLedger:
                 **inv.dto(attachments=False),
                 "warnings": list(inv.warnings),
                 "attachments": [a.describe() for a in inv.attachments.values()],
-                "vatPostings": [p for t in inv.taxes for p in t.postings()],
+                "vatPostings": [
+                    p for t in inv.taxes for p in t.postings(credit=inv.document_type == "DebitAdj")
+                ],
             }
             for inv in self.invoices.values()
         ]

@@ -45,27 +45,20 @@ class TaxDetail:
         """What this VAT adds to the supplier's balance: nothing for reverse charge."""
         return Decimal(0) if self.reverse else self.vat_amount
 
-    def postings(self) -> list[dict[str, Any]]:
+    def postings(self, *, credit: bool = False) -> list[dict[str, Any]]:
         """The VAT transactions a release books: input VAT on the claimable account and, for
-        reverse charge, the same amount as output VAT on the payable account."""
-        out = [
-            {
-                "vatId": self.vat_id,
-                "side": "Input",
-                "account": self.claimable_account,
-                "amount": self.vat_amount,
-            }
-        ]
+        reverse charge, the same amount as output VAT on the payable account. A ``credit``
+        document (a DebitAdj) takes them back: the amounts are negative."""
+        amount = -self.vat_amount if credit else self.vat_amount
+        out = [{"vatId": self.vat_id, "side": "Input", "account": self.claimable_account, "amount": amount}]
         if self.reverse:
-            out.insert(
-                0,
-                {
-                    "vatId": self.vat_id,
-                    "side": "Output",
-                    "account": self.payable_account,
-                    "amount": self.vat_amount,
-                },
-            )
+            output = {
+                "vatId": self.vat_id,
+                "side": "Output",
+                "account": self.payable_account,
+                "amount": amount,
+            }
+            out.insert(0, output)
         return out
 
     def dto(self) -> dict[str, Any]:
