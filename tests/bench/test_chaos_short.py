@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from bench.chaosrun import chaos
 
-pytestmark = [pytest.mark.openssh, pytest.mark.slow]
+pytestmark = [pytest.mark.openssh]
 
 
 @pytest.mark.parametrize("ledger", ["kept", "lost"])
