@@ -73,6 +73,32 @@ def test_a_vat_code_is_offered_while_valid_and_bookable() -> None:
     assert built.rows["13"]["ratePercent"] == "12"
 
 
+def test_in_supplier_ledger_mode_a_vat_code_is_offered_when_mapping_tax_codes_names_it() -> None:
+    # Visma books the VAT of a supplier invoice on the code's own accounts (reverse charge too), so
+    # VAT accounts do not matter there; a code the build cannot map parks, whatever its rate.
+    mapping = MappingConfig(
+        credit_account="2460",
+        tax_accounts={"1": "2710"},
+        tax_codes={"1": "1", "86": "86"},
+    )
+    cat = Catalog(vat_codes=[_vat("1", "25"), _vat("86", "25"), _vat("13", "12"), _vat("0", "0")])
+    built = SPECS["vat_codes"].build(cat, mapping, OSLO, NOW, "supplier_invoice")
+    assert {k: r["active"] for k, r in built.rows.items()} == {
+        "1": "true",
+        "86": "true",
+        "13": "false",
+        "0": "false",
+    }
+    assert built.notes == ["VAT code(s) 0, 13 have no Visma VAT code in mapping.tax_codes; sent inactive"]
+    journal = SPECS["vat_codes"].build(cat, mapping, OSLO, NOW, "journal")
+    assert {k: r["active"] for k, r in journal.rows.items()} == {
+        "1": "true",
+        "86": "false",
+        "13": "false",
+        "0": "true",
+    }
+
+
 def test_credit_terms_for_customers_only_are_not_offered_and_disabled_ones_are_inactive() -> None:
     def term(terms_id: str, visible: str | None) -> CreditTerm:
         return CreditTerm(terms_id, terms_id, visible, "N", 30, Decimal("2.50"), 10, None)

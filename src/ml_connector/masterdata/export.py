@@ -162,7 +162,7 @@ def _build(
     now: datetime,
     taken: set[str],
 ) -> ListResult:
-    built = spec.build(catalog, rt.config.mapping, tz, now)
+    built = spec.build(catalog, rt.config.mapping, tz, now, rt.config.posting.target)
     lr = ListResult(spec.name, mode, read=built.read, notes=built.notes)
     rows: dict[str, Row] = dict(built.rows)
     sent = store.exported(rt.name, spec.name)

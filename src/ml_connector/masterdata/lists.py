@@ -9,9 +9,11 @@ A list only offers values that post without parking on master data or mapping:
     cost_centers  the values of the SUBACCOUNT segment ``mapping.cost_center_segment_id``
     projects      one row per ``mapping.project_map`` entry (the Stampli code) whose SUBACCOUNT value
                   exists; Visma values no entry points to are reported, not offered
-    vat_codes     Visma's VAT ids; active while valid (``notValidAfter``) and either mapped to a VAT
-                  account (``mapping.tax_accounts`` or ``mapping.reverse_charge``) or at a zero rate
-                  (no VAT line to book); unmapped ones go out inactive and are reported
+    vat_codes     Visma's VAT ids; active while valid (``notValidAfter``) and bookable: in journal mode
+                  mapped to a VAT account (``mapping.tax_accounts`` or ``mapping.reverse_charge``) or
+                  at a zero rate (no VAT line to book); with ``posting.target = "supplier_invoice"``
+                  named in ``mapping.tax_codes`` (Visma books the VAT on the code's own accounts,
+                  reverse charge included); unmapped ones go out inactive and are reported
     credit_terms  terms visible to suppliers (``visibleTo`` AL, VE); ``DS`` (disabled) is inactive
 """
 
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+from typing import Protocol
 
 from ml_connector.adapters.visma.models import Account, CreditTerm, Segment, VatCode
-from ml_connector.config.model import MappingConfig
+from ml_connector.config.model import MappingConfig, PostingTargetName
 from ml_connector.vendors.mapping import utc_text
 
 Row = dict[str, str]
@@ -48,6 +51,15 @@ class Built:
     notes: list[str] = field(default_factory=list)  # what a person may want to fix (not errors)
 
 
+class ListBuilder(Protocol):
+    """How a list's rows are made from Visma's records; ``target`` is the connection's
+    ``posting.target`` (what "posts without parking" means depends on it)."""
+
+    def __call__(
+        self, cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime, target: PostingTargetName = ...
+    ) -> Built: ...
+
+
 @dataclass(frozen=True)
 class ListSpec:
     name: str  # as in config and --list
@@ -55,7 +67,7 @@ class ListSpec:
     key: str  # the key column
     columns: tuple[str, ...]
     source: str  # the Catalog field it needs
-    build: Callable[[Catalog, MappingConfig, tzinfo, datetime], Built]
+    build: ListBuilder
 
 
 def _flag(value: bool) -> str:
@@ -72,7 +84,9 @@ def _int(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def _accounts(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) -> Built:
+def _accounts(
+    cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime, target: PostingTargetName = "journal"
+) -> Built:
     rows = {
         a.number: {
             "accountNumber": a.number,
@@ -92,7 +106,9 @@ def _segment(cat: Catalog, segment_id: int | None) -> Segment | None:
     return next((s for s in cat.segments if s.segment_id == segment_id), None)
 
 
-def _cost_centers(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) -> Built:
+def _cost_centers(
+    cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime, target: PostingTargetName = "journal"
+) -> Built:
     seg = _segment(cat, mapping.cost_center_segment_id)
     if seg is None:
         note = f"SUBACCOUNT has no segment {mapping.cost_center_segment_id} (mapping.cost_center_segment_id)"
@@ -110,7 +126,9 @@ def _cost_centers(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetim
     return Built(rows, len(seg.values))
 
 
-def _projects(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) -> Built:
+def _projects(
+    cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime, target: PostingTargetName = "journal"
+) -> Built:
     seg = _segment(cat, mapping.project_segment_id)
     if mapping.project_segment_id is None or seg is None:
         return Built({}, 0, [f"SUBACCOUNT has no project segment {mapping.project_segment_id}"])
@@ -133,8 +151,15 @@ def _projects(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) -
     return Built(rows, len(seg.values), notes)
 
 
-def _vat_codes(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) -> Built:
-    mapped = set(mapping.tax_accounts) | set(mapping.reverse_charge or {})
+def _vat_codes(
+    cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime, target: PostingTargetName = "journal"
+) -> Built:
+    # Journal mode books VAT on the mapped accounts; the supplier ledger sends the code
+    # (mapping.tax_codes) and Visma books it on the code's own accounts, reverse charge included.
+    ledger = target == "supplier_invoice"
+    mapped = (
+        set(mapping.tax_codes) if ledger else set(mapping.tax_accounts) | set(mapping.reverse_charge or {})
+    )
     rows: dict[str, Row] = {}
     unmapped: list[str] = []
     for v in cat.vat_codes:
@@ -145,7 +170,7 @@ def _vat_codes(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) 
             until = until.replace(tzinfo=tz)
         valid = until is None or until.astimezone(UTC) >= now
         # A zero rate books no VAT line, so it needs no VAT account.
-        usable = v.vat_id in mapped or v.rate == 0
+        usable = v.vat_id in mapped or (v.rate == 0 and not ledger)
         if valid and not usable:
             unmapped.append(v.vat_id)
         rows[v.vat_id] = {
@@ -159,14 +184,19 @@ def _vat_codes(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) 
     notes = []
     if unmapped:
         codes = ", ".join(sorted(unmapped))
-        notes.append(f"VAT code(s) {codes} have no VAT account in mapping.tax_accounts; sent inactive")
+        where = (
+            "no Visma VAT code in mapping.tax_codes" if ledger else "no VAT account in mapping.tax_accounts"
+        )
+        notes.append(f"VAT code(s) {codes} have {where}; sent inactive")
     return Built(rows, len(cat.vat_codes), notes)
 
 
 SUPPLIER_TERMS = frozenset({"AL", "VE", "DS"})
 
 
-def _credit_terms(cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime) -> Built:
+def _credit_terms(
+    cat: Catalog, mapping: MappingConfig, tz: tzinfo, now: datetime, target: PostingTargetName = "journal"
+) -> Built:
     rows = {
         t.terms_id: {
             "termsId": t.terms_id,
