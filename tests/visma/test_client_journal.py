@@ -16,7 +16,13 @@ from ml_connector.errors import (
     RejectedByDestinationError,
     RetriableDestinationError,
 )
-from tests.visma.test_client_support import FakeVisma, fast_retries, json_response, voucher
+from tests.visma.test_client_support import (
+    FakeVisma,
+    ambiguous_create_answers,
+    fast_retries,
+    json_response,
+    voucher,
+)
 
 CREATED = {"Location": "https://api.test/v2/journaltransaction/000123", "ETag": '"AAAAAAAbK9k="'}
 
@@ -51,11 +57,9 @@ async def test_create_sends_exact_decimals_and_reads_location_and_etag() -> None
 @pytest.mark.parametrize(
     "entry",
     [
-        json_response(500, {"message": "Internal error"}),
+        *ambiguous_create_answers(),
         json_response(502),
-        httpx2.ReadTimeout("read timed out"),
         httpx2.RemoteProtocolError("Server disconnected without sending a response."),
-        json_response(201),  # created, but no Location: number unknown
         json_response(202, {"id": "x", "stateLocation": "y"}),
     ],
 )

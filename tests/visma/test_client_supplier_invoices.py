@@ -14,7 +14,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import httpx2
 import pytest
 
 from ml_connector import retry
@@ -27,7 +26,7 @@ from ml_connector.domain.supplier_invoice import DocumentType, SupplierInvoiceLi
 from ml_connector.errors import AmbiguousDestinationError, RejectedByDestinationError
 from tests.support.visma_sim import VismaSim
 from tests.visma.test_client_sim import assert_contract_clean, client_for
-from tests.visma.test_client_support import FakeVisma, fast_retries, json_response
+from tests.visma.test_client_support import FakeVisma, ambiguous_create_answers, fast_retries, json_response
 
 PDF = b"%PDF-1.4\n\x00\xff\xfe binary bytes that must survive\n%%EOF\n"
 
@@ -211,14 +210,7 @@ async def test_supplier_invoice_target_speaks_documenttype_slash_number(visma_si
     assert_contract_clean(visma_sim)
 
 
-@pytest.mark.parametrize(
-    "entry",
-    [
-        json_response(500, {"message": "Internal error"}),
-        httpx2.ReadTimeout("read timed out"),
-        json_response(201),  # created, but no Location: number unknown
-    ],
-)
+@pytest.mark.parametrize("entry", ambiguous_create_answers())
 async def test_create_with_unknown_outcome_is_ambiguous_and_never_resent(entry: object) -> None:
     fake = FakeVisma()
     created = json_response(201, None, {"Location": "https://api.test/v1/supplierInvoice/000001"})

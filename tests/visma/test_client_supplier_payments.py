@@ -14,7 +14,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import httpx2
 import pytest
 
 from ml_connector import retry
@@ -27,7 +26,7 @@ from ml_connector.errors import AmbiguousDestinationError, RejectedByDestination
 from tests.support.visma_sim import VismaSim
 from tests.visma.test_client_sim import assert_contract_clean, client_for
 from tests.visma.test_client_supplier_invoices import invoice
-from tests.visma.test_client_support import FakeVisma, fast_retries, json_response
+from tests.visma.test_client_support import FakeVisma, ambiguous_create_answers, fast_retries, json_response
 
 
 @pytest.fixture(autouse=True)
@@ -267,14 +266,7 @@ async def test_the_payment_target_speaks_type_slash_number(visma_sim: VismaSim) 
     assert_contract_clean(visma_sim)
 
 
-@pytest.mark.parametrize(
-    "entry",
-    [
-        json_response(500, {"message": "Internal error"}),
-        httpx2.ReadTimeout("read timed out"),
-        json_response(201),  # created, but no Location: number unknown
-    ],
-)
+@pytest.mark.parametrize("entry", ambiguous_create_answers())
 async def test_create_and_void_with_unknown_outcome_are_ambiguous_and_never_resent(entry: object) -> None:
     for call in ("create", "void"):
         fake = FakeVisma()

@@ -47,6 +47,16 @@ def json_response(status: int, body: object = None, headers: dict[str, str] | No
     return httpx2.Response(status, content=content, headers=hdrs)
 
 
+# What a create may answer when its outcome is unknown: each must be reported ambiguous and never
+# resent (every create target's tests run over these).
+def ambiguous_create_answers() -> list[object]:
+    return [
+        json_response(500, {"message": "Internal error"}),
+        httpx2.ReadTimeout("read timed out"),
+        json_response(201),  # created, but no Location: number unknown
+    ]
+
+
 class FakeVisma:
     def __init__(self, *, expires_in: int = 3600) -> None:
         self.requests: list[httpx2.Request] = []
