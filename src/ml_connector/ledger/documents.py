@@ -50,17 +50,15 @@ class DocumentRecords(LedgerBase):
     def insert_documents(self, items: Sequence[NewDocument], *, actor: str) -> list[int | None]:
         """``insert_document`` for many documents in one transaction (one commit: intake guards no
         effect on Visma, so it needs no commit per document; a crash loses only what reading the
-        file again inserts again). ``None`` for a key already there; if another process inserts one
-        of them meanwhile, each is inserted again alone."""
+        file again inserts again). ``None`` for a key already there (the caller looked each key up
+        first; one that another process inserted meanwhile makes the group run again one by one)."""
         try:
             with self.tx() as conn:
                 return [
-                    None
-                    if _exists(conn, v["connection"], v["doc_key"])
-                    else insert_in(conn, v, status=status, actor=actor, reason=reason)
+                    insert_in(conn, v, status=status, actor=actor, reason=reason)
                     for v, status, reason in items
                 ]
-        except IntegrityError:
+        except IntegrityError:  # a key already there: the group is rolled back, each inserted alone
             return [self.insert_document(v, status=st, actor=actor, reason=r) for v, st, r in items]
 
     def transition(
@@ -150,11 +148,6 @@ class DocumentRecords(LedgerBase):
 
 
 NewDocument = tuple[Mapping[str, Any], str, str]  # values, status, reason (``insert_documents``)
-
-
-def _exists(conn: Connection, connection: str, key: str) -> bool:
-    q = sa.select(documents.c.id).where(documents.c.connection == connection, documents.c.doc_key == key)
-    return conn.execute(q).first() is not None
 
 
 def insert_in(conn: Connection, values: Mapping[str, Any], *, status: str, actor: str, reason: str) -> int:
