@@ -3,7 +3,7 @@ full reads.
 
 The full read is the reference: with ``ValueCache.limit = 0`` nothing is cached and every value of
 every document goes through ``build``'s field readers, and csv.reader is the reference for
-``_quick_cells``. There is one rule set (``build_invoice``): the cache only feeds it faster.
+pass 1's count of each key's runs. There is one rule set (``build_invoice``): the cache only feeds it faster.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pytest
 
 from ml_connector.domain.construct import positional_constructor
 from ml_connector.domain.documents import InvoiceLine, LineType
-from ml_connector.stampli.csv_reader import _quick_cells
+from ml_connector.stampli.columns import resolve_header
+from ml_connector.stampli.csv_reader import key_function, scan_csv
 from ml_connector.stampli.profile import ReaderProfile
 from ml_connector.stampli.value_cache import ValueCache
 from tests.stampli.util import CANONICAL, NORDIC, invoice_rows, read, set_cell, write_rows
@@ -107,24 +108,72 @@ def test_fast_path_in_the_nordic_dialect(tmp_path: Path, monkeypatch: pytest.Mon
     assert fast[0] == "ok"
 
 
-def test_quick_cells_agrees_with_csv_reader() -> None:
-    rng = random.Random(7)
-    # A physical line as the text file yields it (newline=""): no CR or LF before its end.
-    alphabet = ['"', '"', ",", ",", "a", "b", " ", "\x00", "\t"]
-    checked = 0
-    for _ in range(20_000):
-        body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
-        line = body + rng.choice(["\r\n", "\n", "", "\r"])
-        for ncols in (2, 3, 4):
-            cells = _quick_cells(line, ",", ncols, 1)
-            if cells is None:
+def _exact_runs(path: Path) -> dict[str, int]:
+    """Each key's runs of rows as csv.reader reads the file (saturating at 2): the reference."""
+    runs: dict[str, int] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = resolve_header(next(reader), "invoices", {})
+        key_of = key_function("invoices", header)
+        previous = None
+        for row in reader:
+            if not row:
                 continue
-            checked += 1
-            records = list(csv.reader([line], strict=True))
-            assert len(records) == 1, line
-            assert len(records[0]) == ncols, line
-            assert cells[0] == records[0][0], line
-    assert checked > 500
+            key = key_of(row)
+            if key != previous:
+                runs[key] = min(runs.get(key, 0) + 1, 2)
+                previous = key
+    return runs
+
+
+def test_census_never_misses_a_run_of_a_key(tmp_path: Path) -> None:
+    """Pass 1 counts each key's runs from raw lines (split while every line is one record with plain
+    key cells, else csv.reader over the file): exactly as csv.reader reads the records. A missed
+    run would yield a group before its last rows; an extra one would spill a contiguous group."""
+    rng = random.Random(11)
+    base = invoice_rows()
+    header, body = base[0], base[1:]
+    id_col, number_col, desc_col, name_col = (
+        header.index(c) for c in ("stampliInvoiceId", "invoiceNumber", "lineDescription", "vendorName")
+    )
+    checked = by_split = 0
+    for case in range(150):
+        ids = [str(rng.randint(1, 6)) for _ in range(rng.randint(1, 14))]
+        quoted_keys = case % 3 == 0
+        rows = []
+        for n, inv in enumerate(ids):
+            row = list(body[n % len(body)])
+            row[id_col] = inv
+            row[number_col] = f"N{inv}"
+            row[desc_col] = rng.choice(["plain"] * 8 + ["two\nlines", 'say ""hi"", ok', "a,b", "x\r\ny"])
+            row[name_col] = rng.choice(["AS", "two\nlines", "a,b"]) if case % 5 == 1 else "AS"
+            rows.append(row)
+        # Columns in another order now and then: a quoted cell before or among the key cells.
+        order = list(range(len(header)))
+        if case % 2:
+            rng.shuffle(order)
+        path = tmp_path / f"c{case}.csv"
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(
+                fh,
+                lineterminator=rng.choice(["\n", "\r\n"]),
+                quoting=csv.QUOTE_ALL if quoted_keys else csv.QUOTE_MINIMAL,
+            )
+            writer.writerow([header[i] for i in order])
+            for row in rows:
+                writer.writerow([row[i] for i in order])
+                if rng.random() < 0.1:
+                    fh.write("\n")  # a blank line: no record
+        plan = scan_csv(path, file="f", profile=CANONICAL, kind="invoices")
+        exact = _exact_runs(path)
+        assert plan.exact == exact, case
+        checked += len(exact)
+        split = not quoted_keys and all(
+            "\n" not in r[c] and "\r" not in r[c] for r in rows for c in (desc_col, name_col)
+        )
+        by_split += split
+    assert checked > 300
+    assert 10 < by_split < 140  # both ways of reading were taken
 
 
 def test_positional_constructor_builds_the_real_frozen_class() -> None:

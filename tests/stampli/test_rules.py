@@ -272,13 +272,22 @@ def test_fallback_key_groups_invoices_without_a_stampli_id(tmp_path: Path) -> No
 # ---- streaming contract ------------------------------------------------------------------------------
 
 
-def test_iter_export_rejects_before_yielding_anything(tmp_path: Path) -> None:
+def test_a_csv_broken_late_is_rejected_by_the_stream_and_as_a_whole(tmp_path: Path) -> None:
+    """CSV is read in one checking pass (issue 18): a record broken after good ones makes the stream
+    raise ``FileRejected`` when it gets there, after the documents before it (the intake uses none
+    of them: a file's documents wait until it is read whole, see pipeline/intake.py)."""
     data = INVOICES_CSV.read_bytes()
     path = tmp_path / "t.csv"
     path.write_bytes(data + b'C100234,99,"unterminated')
+    stream = iter_export(path, profile=CANONICAL)
+    read_before: list[object] = []
     with pytest.raises(FileRejected) as info:
-        iter_export(path, profile=CANONICAL)
+        read_before.extend(stream)
     assert [i.code for i in info.value.issues] == ["unterminated_quote"]
+    assert len(read_before) < len(read(INVOICES_CSV).documents)
+    whole = read(path)
+    assert whole.status == "rejected" and whole.documents == []
+    assert [i.code for i in whole.issues if i.level == "error"] == ["unterminated_quote"]
 
 
 def test_iter_export_is_lazy_and_carries_provenance(tmp_path: Path) -> None:

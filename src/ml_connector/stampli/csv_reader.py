@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import repeat
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TextIO, overload
@@ -45,7 +45,7 @@ from ml_connector.stampli.columns import (
     resolve_header,
 )
 from ml_connector.stampli.errors import FileRejected
-from ml_connector.stampli.profile import ReaderProfile
+from ml_connector.stampli.profile import ReaderLimits, ReaderProfile
 from ml_connector.stampli.values import ValueRules
 
 _DETECT_ORDER = ("\t", ";", ",")
@@ -66,7 +66,9 @@ class CsvPlan:
     rules: ValueRules
     buckets: bytearray
     mask: int
-    records: int
+    limits: ReaderLimits
+    company_id: str | None  # the configured company, when the file has the column to check
+    company_idx: int | None
     warnings: list[Issue] = field(default_factory=list)
     exact: dict[str, int] | None = None  # key -> group starts (saturating at 2), while small
 
@@ -141,41 +143,6 @@ class _Lines:
             line = next(self.source)
         self.chars += len(line)
         return line
-
-
-def _quick_cells(line: str, delimiter: str, ncols: int, split_at: int) -> list[str] | None:
-    """The first ``split_at`` cells of a physical line (as the text file yields it with
-    ``newline=""``: no CR or LF before its end) that is one whole, well-formed record of
-    exactly ``ncols`` fields (what csv.reader in strict mode would read from it), else None.
-
-    A quoted field must open at a field start and close at a field end, with ``""`` inside; the
-    cells wanted must lie before the first quote. Anything else (a quoted line break, a quote in an
-    unquoted field, a bare CR, a missing line end, NUL) returns None, and csv.reader decides."""
-    if line[-1:] != "\n":
-        return None
-    body = line[:-2] if line[-2:-1] == "\r" else line[:-1]
-    if "\x00" in body:
-        return None
-    if '"' not in body:
-        if body.count(delimiter) != ncols - 1:
-            return None
-        return body.split(delimiter, split_at)
-    parts = body.split('"')
-    if not len(parts) & 1:
-        return None
-    first = parts[0]
-    last = parts[-1]
-    if (first and first[-1] != delimiter) or (last and last[0] != delimiter):
-        return None
-    outside = parts[::2]  # the text between quoted fields (or "" between the quotes of a "")
-    for between in outside[1:-1]:
-        if between and (between[0] != delimiter or between[-1] != delimiter):
-            return None
-    if sum(map(str.count, outside, repeat(delimiter))) != ncols - 1:
-        return None
-    if first.count(delimiter) < split_at:
-        return None
-    return first.split(delimiter, split_at)
 
 
 def _key_columns(kind: Kind, header: HeaderMap) -> list[int]:
@@ -386,124 +353,11 @@ def _scan(
         # Group-start counters, sized from the file (about one bucket per 16 bytes, bounded).
         size = path.stat().st_size
         bits = max(10, min(_BUCKET_BITS_MAX, (max(size, 1) // 16).bit_length()))
-        buckets = bytearray(1 << bits)
-        mask = (1 << bits) - 1
-        key_of = key_function(the_kind, header)
-        ncols = len(cells)
-        company_idx = header.index.get("stampliCompanyId")
-        # Columns pass 1 needs from a record: the key columns and the company column. A physical
-        # line that is a whole, well-formed record is checked with str methods only (see
-        # _quick_cells); anything else goes through csv.reader, which gives the exact errors.
-        needed = _key_columns(the_kind, header)
-        if profile.company_id is not None and company_idx is not None:
-            needed.append(company_idx)
-        split_at = max(needed) + 1
-        max_line = limits.max_field_chars
-        prev_key: str | None = None
-        # As in pass 2: a row whose id cell (when that cell alone makes the key) is the very text
-        # of the previous row's continues that row's group, without computing its key.
-        payments = the_kind == "payments"
-        id_col = header.index["stampliPaymentId"] if payments else header.index.get("stampliInvoiceId")
-        prev_cell: str | None = None
-        exact: dict[str, int] | None = {}
-        records = 0
-        short_row: int | None = None
-        rec_no = 1
-        row: list[str] | None
-        chars = 0  # characters of the whole-line records so far (lines.chars counts the others)
-        rec_start = 0
-        try:
-            for line in lines.source:
-                row = _quick_cells(line, delimiter, ncols, split_at) if len(line) <= max_line else None
-                whole = row is not None  # ncols fields, none longer than the line: checked
-                if row is None:  # not a simple one-line record: csv.reader parses it exactly
-                    rec_start = chars + lines.chars
-                    lines.pending = line
-                    row = next(reader)
-                    if not row:
-                        continue
-                else:
-                    chars += len(line)
-                rec_no += 1
-                if short_row is not None:
-                    raise _reject(
-                        file,
-                        "row_field_count",
-                        "record has a different number of fields than the header",
-                        warnings,
-                        row=short_row,
-                    )
-                records += 1
-                if records > limits.max_rows:
-                    raise _reject(
-                        file, "too_many_rows", f"more than {limits.max_rows} records", warnings, row=rec_no
-                    )
-                if not whole:
-                    if len(row) != ncols:
-                        short_row = rec_no
-                        continue
-                    longest = max(map(len, row))
-                    if longest > limits.max_field_chars:
-                        col = next(i for i, c in enumerate(row) if len(c) == longest)
-                        raise _too_large(
-                            file,
-                            warnings,
-                            rec_no,
-                            col,
-                            _column_name(cells, col),
-                            longest,
-                            limits.max_field_chars,
-                        )
-                if profile.company_id is not None and company_idx is not None:
-                    cid = row[company_idx].strip()
-                    if cid and cid != profile.company_id:
-                        raise _reject(
-                            file,
-                            "company_mismatch",
-                            f"stampliCompanyId {cid!r} is not the configured company {profile.company_id!r}",
-                            warnings,
-                            row=rec_no,
-                            field="stampliCompanyId",
-                        )
-                cell = row[id_col] if id_col is not None else None
-                if cell is not None and cell == prev_cell:
-                    continue
-                prev_cell = cell if cell is not None and (payments or cell.strip()) else None
-                key = key_of(row)
-                if key != prev_key:
-                    prev_key = key
-                    if exact is not None:
-                        exact[key] = min(exact.get(key, 0) + 1, 2)
-                        if len(exact) > EXACT_KEYS_MAX:
-                            for k, count in exact.items():
-                                b = hash(k) & mask
-                                buckets[b] = min(buckets[b] + count, 2)
-                            exact = None
-                        continue
-                    b = hash(key) & mask
-                    if buckets[b] < 2:
-                        buckets[b] += 1
-        except csv.Error as exc:
-            raise _csv_error(
-                file, exc, rec_no + 1, warnings, path, encoding, delimiter, rec_start, max_line, cells
-            ) from None
-    if short_row is not None:
-        if _ends_with_newline(path, encoding):
-            raise _reject(
-                file,
-                "row_field_count",
-                "record has a different number of fields than the header",
-                warnings,
-                row=short_row,
-            )
-        raise _reject(
-            file,
-            "truncated_file",
-            "the last record is short and has no line end: the file is partial",
-            warnings,
-            row=short_row,
-        )
-    if records == 0:
+        census = _Census(the_kind, header, delimiter, bits)
+        # The records after the header: their lines counted by key (the structure is checked in
+        # pass 2, record by record; the consumer uses nothing of a file before it is read whole).
+        has_records = census.count(text, lambda: _open_text(path, encoding))
+    if not has_records:
         warnings.append(warning("no_records", "the file has a header but no records", file=file))
     comma_rule = profile.decimal_sep is None and delimiter == ";"
     rules = ValueRules(
@@ -514,9 +368,152 @@ def _scan(
         datetime_formats=profile.datetime_formats,
         tz=profile.tz,
     )
+    company_idx = header.index.get("stampliCompanyId") if profile.company_id is not None else None
     return CsvPlan(
-        path, file, encoding, delimiter, the_kind, header, rules, buckets, mask, records, warnings, exact
+        path,
+        file,
+        encoding,
+        delimiter,
+        the_kind,
+        header,
+        rules,
+        census.buckets,
+        census.mask,
+        limits,
+        profile.company_id if company_idx is not None else None,
+        company_idx,
+        warnings,
+        census.exact,
     )
+
+
+class _Census:
+    """Pass 1's count of each document key's group starts (contiguous runs of its rows), read from
+    the raw lines: pass 2 then yields a group as it ends when its key starts one run in the file.
+
+    While every line is one record with no quote in its key cells and no CR but its line end (the
+    common case), a line is read by splitting its first cells on the delimiter: exactly what
+    csv.reader reads. At the first line that is not so, the count starts again with csv.reader over
+    the whole file. Counts saturate at 2: exactly per key up to ``EXACT_KEYS_MAX`` keys, then per
+    hash bucket (a collision only adds runs: a group is then spilled and merged, never yielded
+    before its last row)."""
+
+    BLOCK = 1 << 20  # characters read at a time
+
+    def __init__(self, kind: Kind, header: HeaderMap, delimiter: str, bits: int) -> None:
+        self.key_of = key_function(kind, header)
+        self.delimiter = delimiter
+        self.split_at = max(_key_columns(kind, header)) + 1
+        self.payments = kind == "payments"
+        self.id_col = (
+            header.index["stampliPaymentId"] if self.payments else header.index.get("stampliInvoiceId")
+        )
+        self.buckets = bytearray(1 << bits)
+        self.mask = (1 << bits) - 1
+        self.exact: dict[str, int] | None = {}
+        # As in pass 2: a row whose id cell (when that cell alone makes the key) is the very text of
+        # the previous row's continues that row's group, without computing its key.
+        self.prev_cell: str | None = None
+        self.prev_key: str | None = None
+        self.any = False
+
+    def count(self, text: TextIO, reopen: Callable[[], TextIO]) -> bool:
+        """Counts the runs of the records left in ``text`` (after the header); True if there is at
+        least one. ``reopen`` gives the file from its start, for csv.reader."""
+        carry = ""
+        while block := text.read(self.BLOCK):
+            block = carry + block
+            cut = block.rfind("\n") + 1
+            carry = block[cut:]
+            body = block[:cut]
+            # A CR that does not end a line ends a record for csv.reader: only csv.reader can tell.
+            crs = body.count("\r")
+            if (crs and crs != body.count("\r\n")) or not self._split_lines(body.split("\n")[:-1]):
+                return self._csv_count(reopen)
+        if carry and ("\r" in carry[:-1] or not self._split_lines([carry])):
+            return self._csv_count(reopen)
+        return self.any
+
+    def _split_lines(self, lines: list[str]) -> bool:
+        """Counts these lines by splitting their first cells; False at the first one whose first
+        cells hold a quote (only csv.reader reads it exactly)."""
+        d, split_at, id_col, key_of = self.delimiter, self.split_at, self.id_col, self.key_of
+        payments = self.payments
+        prev_cell, prev_key = self.prev_cell, self.prev_key
+        for line in lines:
+            if line.count('"') & 1:  # a quoted cell goes on to the next line
+                return False
+            parts = line.split(d, split_at)
+            if len(parts) <= split_at:
+                if line.strip("\r"):  # a short record: pass 2 rejects it
+                    prev_cell = prev_key = None
+                    self.any = True
+                continue  # a blank line is no record (csv.reader skips it)
+            if line.find('"', 0, len(line) - len(parts[-1])) >= 0:  # a quote in or before the key cells
+                return False
+            self.any = True
+            cell = parts[id_col] if id_col is not None else None
+            if cell is not None and cell == prev_cell:
+                continue
+            prev_cell = cell if cell is not None and (payments or cell.strip()) else None
+            key = key_of(parts)
+            if key != prev_key:
+                prev_key = key
+                self._start(key)
+        self.prev_cell, self.prev_key = prev_cell, prev_key
+        return True
+
+    def _csv_count(self, reopen: Callable[[], TextIO]) -> bool:
+        """The whole count again, every record as csv.reader reads it."""
+        self.buckets = bytearray(len(self.buckets))
+        self.exact = {}
+        self.prev_cell = self.prev_key = None
+        self.any = False
+        with reopen() as text:
+            self._csv_lines(text)
+        return self.any
+
+    def _csv_lines(self, text: TextIO) -> None:
+        """Counts the records after the header as csv.reader reads them (a broken record ends the
+        count: pass 2 stops there too, and reports it)."""
+        key_of, id_col, payments = self.key_of, self.id_col, self.payments
+        prev_cell, prev_key = self.prev_cell, self.prev_key
+        reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+        try:
+            next(reader, None)  # the header
+            for row in reader:
+                if not row:
+                    continue
+                self.any = True
+                if len(row) < self.split_at:
+                    prev_cell = prev_key = None
+                    continue
+                cell = row[id_col] if id_col is not None else None
+                if cell is not None and cell == prev_cell:
+                    continue
+                prev_cell = cell if cell is not None and (payments or cell.strip()) else None
+                key = key_of(row)
+                if key != prev_key:
+                    prev_key = key
+                    self._start(key)
+        except csv.Error:
+            self.any = True
+        self.prev_cell, self.prev_key = prev_cell, prev_key
+
+    def _start(self, key: str) -> None:
+        exact = self.exact
+        if exact is not None:
+            exact[key] = min(exact.get(key, 0) + 1, 2)
+            if len(exact) > EXACT_KEYS_MAX:
+                buckets, mask = self.buckets, self.mask
+                for k, count in exact.items():
+                    b = hash(k) & mask
+                    buckets[b] = min(buckets[b] + count, 2)
+                self.exact = None
+            return
+        b = hash(key) & self.mask
+        if self.buckets[b] < 2:
+            self.buckets[b] += 1
 
 
 def _too_large(
@@ -581,24 +578,150 @@ def _raw_text(plan: CsvPlan, group: Group) -> str:
     return out.getvalue()
 
 
-def iter_csv_documents(plan: CsvPlan, max_lines: int) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
-    """Pass 2: yields each document's raw record and a function giving its raw CSV text."""
-    for group in iter_csv_groups(plan, max_lines):
-        yield csv_document(plan, group)
+class _RecordChecks:
+    """Pass 2's structural checks, record by record in file order, raising ``FileRejected`` at the
+    first broken record: strict quoting (csv.reader), field count and size, the row limit and the
+    company. A batch whose records are all sound is passed in a few C calls."""
+
+    BATCH = 512
+
+    def __init__(self, plan: CsvPlan) -> None:
+        self.plan = plan
+        self.ncols = len(plan.header.cells)
+        self.max_rows = plan.limits.max_rows
+        self.max_chars = plan.limits.max_field_chars
+        self.company = plan.company_id
+        self.company_cell = itemgetter(plan.company_idx) if plan.company_idx is not None else None
+        self.records = 0
+        self.short_row: int | None = None  # a record of another field count: broken if any follows
+
+    def batches(self, reader: Iterator[list[str]]) -> Iterator[list[list[str]]]:
+        """The records after the header, checked, a batch at a time."""
+        rec_no = 1  # the header
+        while True:
+            chunk: list[list[str]] = []
+            try:
+                chunk.extend(islice(reader, self.BATCH))  # keeps the records read before an error
+            except csv.Error as exc:
+                rows = [row for row in chunk if row]
+                self._check(rows, rec_no)  # a broken record before it comes first
+                raise self._csv_error(exc, rec_no + len(rows) + 1) from None
+            if not chunk:
+                break
+            rows = chunk if [] not in chunk else [row for row in chunk if row]  # blank lines: no record
+            self._check(rows, rec_no)
+            rec_no += len(rows)
+            yield rows
+        if self.short_row is not None:
+            plan = self.plan
+            if _ends_with_newline(plan.path, plan.encoding):
+                raise self._reject("row_field_count", _FIELD_COUNT, self.short_row)
+            raise self._reject(
+                "truncated_file",
+                "the last record is short and has no line end: the file is partial",
+                self.short_row,
+            )
+
+    def _check(self, rows: list[list[str]], before: int) -> None:
+        """Checks ``rows``, records ``before + 1`` on."""
+        if not rows:
+            return
+        if (
+            self.short_row is None
+            and self.records + len(rows) <= self.max_rows
+            and set(map(len, rows)) == {self.ncols}
+            and max(map(len, map("".join, rows))) <= self.max_chars  # then no field is longer
+            and (self.company_cell is None or all(map(self._company_ok, set(map(self.company_cell, rows)))))
+        ):
+            self.records += len(rows)
+            return
+        for n, row in enumerate(rows, start=before + 1):
+            self._check_record(row, n)
+
+    def _company_ok(self, cell: str) -> bool:
+        cid = cell.strip()
+        return not cid or cid == self.company
+
+    def _check_record(self, row: list[str], rec_no: int) -> None:
+        if self.short_row is not None:
+            raise self._reject("row_field_count", _FIELD_COUNT, self.short_row)
+        self.records += 1
+        if self.records > self.max_rows:
+            raise self._reject("too_many_rows", f"more than {self.max_rows} records", rec_no)
+        if len(row) != self.ncols:
+            self.short_row = rec_no
+            return
+        longest = max(map(len, row))
+        if longest > self.max_chars:
+            col = next(i for i, c in enumerate(row) if len(c) == longest)
+            plan = self.plan
+            raise _too_large(
+                plan.file,
+                plan.warnings,
+                rec_no,
+                col,
+                _column_name(plan.header.cells, col),
+                longest,
+                self.max_chars,
+            )
+        if self.company_cell is not None and not self._company_ok(cid := self.company_cell(row)):
+            raise self._reject(
+                "company_mismatch",
+                f"stampliCompanyId {cid.strip()!r} is not the configured company {self.company!r}",
+                rec_no,
+                field="stampliCompanyId",
+            )
+
+    def _reject(self, code: str, message: str, row: int, **where: object) -> FileRejected:
+        return _reject(self.plan.file, code, message, self.plan.warnings, row=row, **where)
+
+    def _csv_error(self, exc: csv.Error, rec_no: int) -> FileRejected:
+        plan = self.plan
+        start = _record_start(plan.path, plan.encoding, plan.delimiter, rec_no)
+        return _csv_error(
+            plan.file,
+            exc,
+            rec_no,
+            plan.warnings,
+            plan.path,
+            plan.encoding,
+            plan.delimiter,
+            start,
+            self.max_chars,
+            list(plan.header.cells),
+        )
 
 
-def csv_document(plan: CsvPlan, group: Group) -> tuple[RawDocument, Callable[[], str]]:
-    """One document's raw record and a function giving its raw CSV text."""
-    return _document(plan, group), _text_fn(plan, group)
+_FIELD_COUNT = "record has a different number of fields than the header"
+
+
+def _record_start(path: Path, encoding: str, delimiter: str, rec_no: int) -> int:
+    """Characters before record ``rec_no`` (the header is record 1), for a record csv.reader
+    cannot read (it stops there): read again up to it, counting what csv.reader was handed."""
+    with _open_text(path, encoding) as text:
+        lines = _Lines(text)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        seen = 0
+        start = 0
+        try:
+            while seen < rec_no:
+                start = lines.chars
+                if next(reader):
+                    seen += 1
+        except (csv.Error, StopIteration):
+            pass
+    return start
 
 
 def iter_csv_groups(plan: CsvPlan, max_lines: int) -> Iterator[Group]:
-    """Pass 2: yields each document's rows (at most ``max_lines + 1`` of them): contiguous groups
-    as they end, then the spilled (non-contiguous) ones in order of their first row."""
+    """Pass 2: every record checked (``_RecordChecks``: a broken one raises ``FileRejected`` where
+    it stands) and grouped by key; yields each document's rows (at most ``max_lines + 1`` of them):
+    contiguous groups as they end, then the spilled (non-contiguous) ones in order of their first row."""
     key_of = key_function(plan.kind, plan.header)
     payments = plan.kind == "payments"
     idx = plan.header.index
     id_col = idx["stampliPaymentId"] if payments else idx.get("stampliInvoiceId")
+    checks = _RecordChecks(plan)
     with contextlib.ExitStack() as stack:
         spill: _Spill | None = None
         text = stack.enter_context(_open_text(plan.path, plan.encoding))
@@ -610,26 +733,24 @@ def iter_csv_groups(plan: CsvPlan, max_lines: int) -> Iterator[Group]:
         # very same cell text belongs to the group without computing its key.
         group_cell: str | None = None
         rec_no = 1
-        for row in reader:
-            rec_no += 1
-            if not row:
-                rec_no -= 1
-                continue
-            cell = row[id_col] if id_col is not None else None
-            if cell is None or cell != group_cell:
-                key = key_of(row)
-                if key != group_key:
-                    if group_key is not None:
-                        if plan.complete_when_it_ends(group_key):
-                            yield group
-                        else:
-                            if spill is None:
-                                spill = stack.enter_context(_Spill())
-                            spill.add(group_key, group)
-                    group, group_key = [], key
-                group_cell = cell if cell is not None and (payments or cell.strip()) else None
-            if len(group) <= max_lines:
-                group.append((rec_no, row))
+        for rows in checks.batches(reader):
+            for row in rows:
+                rec_no += 1
+                cell = row[id_col] if id_col is not None else None
+                if cell is None or cell != group_cell:
+                    key = key_of(row)
+                    if key != group_key:
+                        if group_key is not None:
+                            if plan.complete_when_it_ends(group_key):
+                                yield group
+                            else:
+                                if spill is None:
+                                    spill = stack.enter_context(_Spill())
+                                spill.add(group_key, group)
+                        group, group_key = [], key
+                    group_cell = cell if cell is not None and (payments or cell.strip()) else None
+                if len(group) <= max_lines:
+                    group.append((rec_no, row))
         if group_key is not None:
             if plan.complete_when_it_ends(group_key):
                 yield group
@@ -639,6 +760,17 @@ def iter_csv_groups(plan: CsvPlan, max_lines: int) -> Iterator[Group]:
                 spill.add(group_key, group)
         if spill is not None:
             yield from spill.groups(max_lines)
+
+
+def iter_csv_documents(plan: CsvPlan, max_lines: int) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
+    """Pass 2: yields each document's raw record and a function giving its raw CSV text."""
+    for group in iter_csv_groups(plan, max_lines):
+        yield csv_document(plan, group)
+
+
+def csv_document(plan: CsvPlan, group: Group) -> tuple[RawDocument, Callable[[], str]]:
+    """One document's raw record and a function giving its raw CSV text."""
+    return _document(plan, group), _text_fn(plan, group)
 
 
 def _text_fn(plan: CsvPlan, group: Group) -> Callable[[], str]:
