@@ -715,18 +715,28 @@ def _amount_column(
     """Amounts of a column (money in each cell's currency when ``currencies``): the column read at
     once when every cell is plain, else each cell by ``ValueCache.amount_reader``, else in full."""
     rules, cache = ctx.rules, ctx.cache
-    places: set[int | None] = {None}
-    if currencies is not None:
-        places = {minor_units(c) if c is not None else -1 for c in set(currencies)}
-    if len(places) == 1 and -1 not in places:
-        values = plain_amounts(cells, rules, next(iter(places)))
+    if currencies is None:  # quantities, prices, rates: many repeat (ValueCache.amounts)
+        found: list[Any] = looked_up(cache.amounts, cells)
+        if all(found):
+            return found
+        misses = [i for i, value in enumerate(found) if not value]
+        values = plain_amounts([cells[i] for i in misses], rules, None)
+        if values is not None:
+            table, room = cache.amounts, cache.limit - len(cache.amounts)
+            for i, value in zip(misses, values, strict=True):
+                found[i] = value
+                if room > 0:  # as the reader: once full, the table keeps what it has
+                    table[cells[i]] = value  # type: ignore[index]  # plain_amounts: no None
+                    room -= 1
+            return found
+        read = cache.amount_reader(rules, None)
+        return fill(list(map(read, cells)), cells, req, full)
+    places = {minor_units(c) if c is not None else -1 for c in set(currencies)}
+    if len(places) == 1 and -1 not in places:  # money is nearly all distinct: read, not looked up
+        values = plain_amounts(cells, rules, places.pop())
         if values is not None:
             return values
-    if currencies is None:
-        read = cache.amount_reader(rules, None)
-        found: list[Any] = list(map(read, cells))
-    else:
-        found = [cache.amount_reader(rules, c)(t) for t, c in zip(cells, currencies, strict=True)]
+    found = [cache.amount_reader(rules, c)(t) for t, c in zip(cells, currencies, strict=True)]
     return fill(found, cells, req, full)
 
 
@@ -783,8 +793,10 @@ def _build_lines(
     gl = code(t_gl, "glAccount", "GL")
     item = code(t_item, "itemCode", "ITEM")
 
+    currencies = [currency[d] for d in line_doc]
+
     def amount(cells: Sequence[str | None], name: str, money: bool) -> list[Any]:
-        line_currency = [currency[d] for d in line_doc] if money else None
+        line_currency = currencies if money else None
         return _amount_column(
             cells,
             line_currency,

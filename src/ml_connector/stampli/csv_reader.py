@@ -67,6 +67,8 @@ class CsvPlan:
     buckets: bytearray
     mask: int
     limits: ReaderLimits
+    # Every record is one line of at most max_field_chars characters: no field can be longer.
+    short_lines: bool
     company_id: str | None  # the configured company, when the file has the column to check
     company_idx: int | None
     warnings: list[Issue] = field(default_factory=list)
@@ -380,6 +382,7 @@ def _scan(
         census.buckets,
         census.mask,
         limits,
+        census.by_split and census.longest <= limits.max_field_chars,
         profile.company_id if company_idx is not None else None,
         company_idx,
         warnings,
@@ -416,6 +419,8 @@ class _Census:
         self.prev_cell: str | None = None
         self.prev_key: str | None = None
         self.any = False
+        self.by_split = True  # every record was one line, read by splitting
+        self.longest = 0  # characters of the longest line (read by splitting)
 
     def count(self, text: TextIO, reopen: Callable[[], TextIO]) -> bool:
         """Counts the runs of the records left in ``text`` (after the header); True if there is at
@@ -440,6 +445,8 @@ class _Census:
         d, split_at, id_col, key_of = self.delimiter, self.split_at, self.id_col, self.key_of
         payments = self.payments
         prev_cell, prev_key = self.prev_cell, self.prev_key
+        if lines:
+            self.longest = max(self.longest, max(map(len, lines)))
         for line in lines:
             if line.count('"') & 1:  # a quoted cell goes on to the next line
                 return False
@@ -469,6 +476,7 @@ class _Census:
         self.exact = {}
         self.prev_cell = self.prev_key = None
         self.any = False
+        self.by_split = False
         with reopen() as text:
             self._csv_lines(text)
         return self.any
@@ -630,7 +638,7 @@ class _RecordChecks:
             self.short_row is None
             and self.records + len(rows) <= self.max_rows
             and set(map(len, rows)) == {self.ncols}
-            and max(map(len, map("".join, rows))) <= self.max_chars  # then no field is longer
+            and (self.plan.short_lines or max(map(len, map("".join, rows))) <= self.max_chars)
             and (self.company_cell is None or all(map(self._company_ok, set(map(self.company_cell, rows)))))
         ):
             self.records += len(rows)
