@@ -190,23 +190,6 @@ class _Fields:
             return None
         return raw
 
-    def texts(
-        self,
-        src: Mapping[str, str | None],
-        names: tuple[str, ...],
-        row: int | None,
-        xpath: str | None,
-        written: tuple[str | None, ...] | None = None,
-    ) -> list[str | None]:
-        """``text`` of each optional field in ``names``, in that order (``written``: their texts
-        as ``src`` has them, when the caller has them already)."""
-        values = tuple(map(src.get, names)) if written is None else written
-        if _IDS.isdisjoint(names):
-            out = _printable_texts(values, _verbatim_at(names))
-            if out is not None:
-                return out
-        return [self.text(src, name, row, xpath) for name in names]
-
     def typed(
         self,
         src: Mapping[str, str | None],
@@ -322,47 +305,6 @@ class _Fields:
         return value
 
 
-@functools.cache
-def _verbatim_at(names: tuple[str, ...]) -> tuple[int, ...]:
-    """Positions of the free-text fields (kept as written, not trimmed) in ``names``."""
-    return tuple(i for i, name in enumerate(names) if name in _VERBATIM)
-
-
-def _printable_texts(values: tuple[str | None, ...], verbatim: tuple[int, ...]) -> list[str | None] | None:
-    """``_Fields.texts`` of non-id fields in their common case, all printable (no control character:
-    what ``text`` refuses in a non-id field): only the trimming is left (not at ``verbatim``, the
-    free texts), and an empty text is no value. None: a text needs ``text``'s full read."""
-    joined = "".join(filter(None, values))
-    if not joined:
-        return [None] * len(values)
-    if not joined.isprintable():
-        return None
-    out = [v.strip() or None if v else None for v in values]
-    for i in verbatim:
-        out[i] = values[i] or None
-    return out
-
-
-def _plain_text(text: str | None) -> str | None:
-    """``text``'s common case for a trimmed, non-id field: plain ASCII, kept trimmed. Anything
-    else (empty, blank, another script, a control character) is None: the full read decides."""
-    if text and text.isascii() and text.isprintable():
-        return text.strip() or None
-    return None
-
-
-def _plain_texts(src: Mapping[str, str | None], names: tuple[str, ...]) -> list[str] | None:
-    """``_plain_text`` of each of ``names`` when every one is plain ASCII and not blank, else None."""
-    values = tuple(map(src.get, names))
-    if None in values:
-        return None
-    joined = "".join(values)  # type: ignore[arg-type]  # no None in it
-    if not (joined.isascii() and joined.isprintable()):
-        return None
-    out = [text.strip() for text in values]  # type: ignore[union-attr]  # no None in it
-    return None if "" in out else out
-
-
 def _decimals_written(text: str) -> int:
     """Digits after the last '.' or ',' of an amount's text: at least as many decimals as it has."""
     point = max(text.rfind("."), text.rfind(","))
@@ -370,10 +312,6 @@ def _decimals_written(text: str) -> int:
 
 
 _DOC_TYPES = frozenset(t.value for t in DocumentType)
-# The invoice's texts read as plain ASCII together (``_plain_texts``), in build_invoice's order.
-_INVOICE_PLAIN: tuple[str, ...] = ("stampliCompanyId", "stampliInvoiceId", "invoiceNumber", "vendorId")
-_INVOICE_PLAIN += ("vendorName", "approvalStatus")
-_NO_PLAIN: tuple[None, ...] = (None,) * len(_INVOICE_PLAIN)
 _LINE_TYPES = frozenset(t.value for t in LineType)
 # The optional texts of a line, in InvoiceLine's order (read, and checked, in this order).
 _LINE_TEXTS: tuple[str, ...] = ("lineDescription", "taxCode", "department", "costCenter")
@@ -395,7 +333,6 @@ _LINE_VALUES += ("lineNetAmount", "lineTaxAmount", "taxRate")
 # An invoice line's fields in ``RawLine.cells`` order: its other values, then its texts.
 LINE_CELLS = _LINE_VALUES + _LINE_TEXTS
 _N_VALUES = len(_LINE_VALUES)
-_LINE_VERBATIM = _verbatim_at(_LINE_TEXTS)
 _DOC_TYPE = {t.value: t for t in DocumentType}
 _LINE_TYPE = {t.value: t for t in LineType}
 _new_invoice_line = positional_constructor(InvoiceLine, field_names(InvoiceLine))

@@ -1,16 +1,21 @@
 """Streaming CSV reader for §4.3 (invoices) and §4.5 (payments).
 
-Two streaming passes, both O(1) in memory:
+Two streaming passes, both O(1) in memory; only the second checks and reads records:
 
 1. ``scan_csv`` decodes the whole file (BOM / strict UTF-8 / cp1252 fallback), finds the
-   delimiter, resolves the header and checks every structural rule (quotes, field counts, field
-   size, row limit, company id). It raises ``FileRejected`` so nothing is yielded from a bad file.
-   It also counts how many *contiguous groups* each document key starts: exactly per key up to
-   ``EXACT_KEYS_MAX`` keys, then per hash bucket (a fixed-size bytearray, counts saturate at 2).
-2. ``iter_csv_documents`` streams the rows again and groups them by document key. A group whose
-   bucket saw exactly one group start is complete when it ends and is yielded at once (the normal,
+   delimiter, resolves the header (raising ``FileRejected`` for it) and counts how many
+   *contiguous groups* each document key starts (``_Census``: exactly per key up to
+   ``EXACT_KEYS_MAX`` keys, then per hash bucket, a fixed-size bytearray; counts saturate at 2).
+2. ``iter_csv_documents`` reads the records with ``csv.reader``, checks each one (strict quoting,
+   field count and size, row limit, company: ``_RecordChecks`` raises ``FileRejected`` at the first
+   broken record, after the documents before it) and groups them by document key. A group whose
+   key started exactly one group is complete when it ends and is yielded at once (the normal,
    contiguous case). Any other group (non-contiguous rows, or, in huge files, a hash collision) is
    spilled to a temporary SQLite file and yielded at the end of the file, in order of its first row.
+
+Why a broken record does not stop the file before its first document: the consumer keeps a file's
+documents out of use until the stream has ended (pipeline/intake.py), so checking every record
+again in a pass of its own (about a fifth of the reader's time) buys nothing.
 """
 
 from __future__ import annotations

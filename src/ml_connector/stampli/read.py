@@ -1,11 +1,14 @@
 """Public entry points: ``iter_export`` (streaming) and ``read_export`` (collected).
 
-Contract for file-level failures: ``iter_export`` runs the structural pass *eagerly* and raises
-``FileRejected`` (carrying the issues) before returning; if it returns, the file is structurally
-sound and the returned ``ExportStream`` yields ``Invoice`` / ``Payment`` / ``RejectedRecord``
-items one at a time. ``ExportStream.issues`` accumulates file-level warnings and the warnings of
-accepted documents; a ``RejectedRecord`` carries its own issues. ``read_export`` never raises for
-bad data: it turns ``FileRejected`` into ``status="rejected"``.
+Contract for file-level failures: ``iter_export`` raises ``FileRejected`` (carrying the issues)
+before returning for what can be told up front (the file's size, encoding and header; for XML its
+whole structure, in a first pass). A CSV file's records are checked in the one pass that reads
+them: the returned ``ExportStream`` raises ``FileRejected`` where it meets a broken record, after the
+documents before it. So a consumer uses a file's documents only once the stream has ended without
+``FileRejected`` (the intake keeps them out of posting until then). The stream yields ``Invoice`` /
+``Payment`` / ``RejectedRecord`` items; ``ExportStream.issues`` accumulates file-level warnings and
+the warnings of accepted documents; a ``RejectedRecord`` carries its own issues. ``read_export``
+never raises for bad data: it turns ``FileRejected`` into ``status="rejected"``.
 """
 
 from __future__ import annotations
@@ -198,7 +201,8 @@ def iter_export(
     kind: str | None = None,
     sha256: str | None = None,
 ) -> ExportStream:
-    """Check the file's structure (raises ``FileRejected``), then stream its documents."""
+    """Check what the file's start tells (raises ``FileRejected``), then stream its documents
+    (a CSV stream raises ``FileRejected`` at a broken record: see the module's contract)."""
     path = Path(path)
     file = remote_path or str(path)
     if kind is not None and kind not in ("invoices", "payments"):
