@@ -581,7 +581,7 @@ def build_invoices(
                     f(i).fail("sign_mismatch", f"a CREDIT_NOTE has positive {name} {amount}", row, xp, name)
 
     # Optional texts are read (and checked) before deciding: a control character rejects too.
-    optional = [text(name, skip=too_many) for name in _INVOICE_TEXTS]
+    optional = list(zip(*[text(name, skip=too_many) for name in _INVOICE_TEXTS], strict=True))  # by document
     out: list[tuple[Invoice | None, list[Issue]]] = []
     for i, raw in enumerate(raws):
         found = issues[i]
@@ -589,7 +589,7 @@ def build_invoices(
             out.append((None, found))
             continue
         original_number, vendor_tax_id, terms, reference, reference_type, po_number, invoice_text, image = (
-            col[i] for col in optional
+            optional[i]
         )
         if image is not None and (why := image_name_problem(image)) is not None:
             f(i).fail("invalid_value", f"documentFile {image[:80]!r} {why}", rows[i], xps[i], "documentFile")

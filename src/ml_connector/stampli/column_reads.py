@@ -57,7 +57,11 @@ def trimmed(
     if not joined.isprintable() or (ascii_only and not joined.isascii()):
         return None
     if verbatim:
-        return [t or None for t in texts]
+        return list(texts) if all(texts) else [t or None for t in texts]
+    if all(texts):  # no empty cell: strip in one C call; a blank one becomes "" and is looked at
+        stripped = list(map(str.strip, texts))  # type: ignore[arg-type]  # no None (all())
+        if all(stripped):
+            return stripped  # type: ignore[return-value]
     return [t.strip() or None if t else None for t in texts]
 
 
