@@ -16,8 +16,7 @@ from typing import Any
 from ml_connector.config.model import ConnectionConfig, PostingConfig
 from ml_connector.config.secrets import SecretResolver, default_resolver
 from ml_connector.errors import ConfigError
-from ml_connector.ledger.store import Ledger
-from ml_connector.pipeline.ports import Connectors, StampliSource, VismaPort
+from ml_connector.pipeline.ports import Connectors, LedgerPort, StampliSource, VismaPort
 from ml_connector.stampli.profile import BUILTIN_PROFILES, ReaderProfile
 
 
@@ -40,7 +39,7 @@ class Runtime:
     """One connection, ready to run: its configuration, the ledger and how to reach both sides."""
 
     config: ConnectionConfig
-    ledger: Ledger
+    ledger: LedgerPort
     archive_dir: Path
     resolver: SecretResolver = field(default_factory=default_resolver)
     actor: str = "system"
