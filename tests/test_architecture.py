@@ -153,8 +153,13 @@ ENTRYPOINT_ALLOWED = (
 )
 
 
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    """``module`` is one of ``prefixes`` or inside one of them (dotted names)."""
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
 def _allowed_for_entrypoints(module: str) -> bool:
-    return any(module == prefix or module.startswith(prefix + ".") for prefix in ENTRYPOINT_ALLOWED)
+    return _within(module, ENTRYPOINT_ALLOWED)
 
 
 def _disallowed(modules: list[str]) -> list[str]:
@@ -207,7 +212,7 @@ ADAPTERS = "ml_connector.adapters"
 
 
 def _is_adapter(module: str) -> bool:
-    return module == ADAPTERS or module.startswith(ADAPTERS + ".")
+    return _within(module, (ADAPTERS,))
 
 
 def _pipeline_imports(banned: Callable[[str], bool]) -> list[str]:
@@ -247,7 +252,7 @@ CONCRETE_LEDGER = (
 
 
 def _is_concrete_ledger(module: str) -> bool:
-    return any(module == m or module.startswith(m + ".") for m in CONCRETE_LEDGER)
+    return _within(module, CONCRETE_LEDGER)
 
 
 def _source_of(module: str) -> Path | None:

@@ -13,15 +13,29 @@ ledger: ``StoredFile`` (a downloaded export file), ``StoredFailure`` (an open or
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 KINDS = ("invoice", "payment", "payment_void")
 
 
+class _Record:
+    """A ledger row converted once: ``of`` takes the fields a row (any mapping by column name) holds,
+    ``as_dict`` gives every field back by name, as the row had them (for reports and tests)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @classmethod
+    def of(cls, row: Mapping[Any, Any]) -> Self:
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 @dataclass(frozen=True)
-class StoredDocument:
+class StoredDocument(_Record):
     kind: str  # one of KINDS
     source: Mapping[str, Any] = field(repr=False)  # invoice_json / payment_json of the document
     doc_key: str = ""
@@ -69,24 +83,10 @@ class StoredDocument:
                 values[number] = int(values[number])
         return cls(**values)
 
-    def as_dict(self) -> dict[str, Any]:
-        """Every field by name, as the ledger's row had them (for reports and tests)."""
-        return _as_dict(self)
-
-
-def _as_dict(record: Any) -> dict[str, Any]:
-    """Every field of a stored record by name, as the ledger's row had them (for reports and tests)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
-
-
-def _columns(cls: type, row: Mapping[Any, Any]) -> dict[str, Any]:
-    """The fields of ``cls`` that ``row`` holds (a ledger row: any mapping by column name)."""
-    return {f.name: row[f.name] for f in fields(cls) if f.name in row}
-
 
 # Column order, so that ``as_dict`` lists the fields as the ledger's row did (keyword-only: any order).
 @dataclass(frozen=True, kw_only=True)
-class StoredFile:
+class StoredFile(_Record):
     """A downloaded export file as the ledger keeps it (``ledger/files.py``): seen once by hash."""
 
     id: int
@@ -103,16 +103,9 @@ class StoredFile:
     first_seen: datetime | None = None
     processed_at: datetime | None = None
 
-    @classmethod
-    def of(cls, row: Mapping[Any, Any]) -> StoredFile:
-        return cls(**_columns(cls, row))
-
-    def as_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class StoredFailure:
+class StoredFailure(_Record):
     """What a person (or a master-data change) must resolve (``ledger/failures.py``)."""
 
     id: int
@@ -132,16 +125,9 @@ class StoredFailure:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
 
-    @classmethod
-    def of(cls, row: Mapping[Any, Any]) -> StoredFailure:
-        return cls(**_columns(cls, row))
-
-    def as_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class AuditEntry:
+class AuditEntry(_Record):
     """One row of the audit trail (``ledger/audit.py``), written with the change it records."""
 
     id: int
@@ -156,19 +142,12 @@ class AuditEntry:
     actor: str
     details: Any = None
 
-    @classmethod
-    def of(cls, row: Mapping[Any, Any]) -> AuditEntry:
-        return cls(**_columns(cls, row))
-
-    def as_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
 
 BANK_CHANGED = "vendor_bank_changed"  # the failure code of a payment held for a person to confirm
 
 
 @dataclass(frozen=True, kw_only=True)
-class StoredBankChange:
+class StoredBankChange(_Record):
     """A supplier's bank account change as the vendor export recorded it (``ledger/vendor_store.py``):
     ``changed_at`` Visma's time of the change, ``detected_at`` ours; ``old``/``new`` masked."""
 
@@ -179,7 +158,3 @@ class StoredBankChange:
     detected_at: datetime
     old: Mapping[str, str] | None = None
     new: Mapping[str, str] | None = None
-
-    @classmethod
-    def of(cls, row: Mapping[Any, Any]) -> StoredBankChange:
-        return cls(**_columns(cls, row))
