@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import repeat
+from itertools import compress, repeat
+from operator import mul, ne
 from typing import Any, Literal
 
 from ml_connector.domain.construct import field_names, positional_constructor
@@ -35,6 +36,7 @@ from ml_connector.domain.documents import (
 from ml_connector.domain.images import image_name_problem
 from ml_connector.domain.issues import Issue, Level, error, warning
 from ml_connector.domain.money import finer_than_minor_unit, minor_units, round_money
+from ml_connector.stampli.column_reads import fill, has_none, looked_up, plain_amounts, trimmed
 from ml_connector.stampli.value_cache import ValueCache
 from ml_connector.stampli.values import BadValue, ValueRules
 
@@ -442,282 +444,506 @@ def _has_errors(issues: list[Issue]) -> bool:
 
 
 def build_invoice(raw: RawDocument, ctx: BuildContext) -> tuple[Invoice | None, list[Issue]]:
-    issues: list[Issue] = list(raw.issues)
-    f = _Fields(ctx, raw, issues, set())
-    h, row, xp = raw.header, raw.first_row, raw.xpath
+    """One invoice: a batch of one."""
+    return build_invoices([raw], ctx)[0]
 
-    # Plain ASCII text is kept trimmed without the call (``text``'s common case, ids included).
-    # All six plain ASCII (the common case): trimmed in one go; else each takes ``text``'s full read.
-    plain = _plain_texts(h, _INVOICE_PLAIN) or _NO_PLAIN
-    company = plain[0] or f.text(h, "stampliCompanyId", row, xp, req=True)
-    invoice_id = plain[1] or f.text(h, "stampliInvoiceId", row, xp)
-    doc_type = f.cache.enum_table("documentType").get(h.get("documentType")) or f.enum(  # type: ignore[arg-type]
-        h, "documentType", row, xp, _DOC_TYPES, req=True
-    )
-    number = plain[2] or f.text(h, "invoiceNumber", row, xp, req=True)
-    vendor_id = plain[3] or f.text(h, "vendorId", row, xp, req=True)
-    vendor_name = plain[4] or f.text(h, "vendorName", row, xp, req=True)
-    # A value already read without an issue is taken from the cache tables directly (what
-    # ``typed``/``enum`` would return for it, without the call); a miss (or a falsy value such as
-    # a zero) takes the full read, which also reports.
-    dates, stamps = f.cache.dates, f.cache.stamps
-    invoice_date = dates.get(h.get("invoiceDate")) or f.typed(h, "invoiceDate", row, xp, "date", req=True)  # type: ignore[arg-type]
-    due_date = dates.get(h.get("dueDate")) or f.typed(h, "dueDate", row, xp, "date", req=True)  # type: ignore[arg-type]
-    written = h.get("postingDate")  # optional: an empty cell is no value and no issue
-    posting_date = (dates.get(written) or f.typed(h, "postingDate", row, xp, "date")) if written else None
-    currency = f.cache.currencies.get(h.get("currency")) or f.typed(  # type: ignore[arg-type]
-        h, "currency", row, xp, "currency", req=True
-    )
-    # Amounts: the reader gives what ``typed`` would for a value that needs no checking, else None.
-    read_amount = f.cache.amount_reader(ctx.rules, None)
-    read_money = f.cache.amount_reader(ctx.rules, currency) if currency is not None else read_amount
-    written = h.get("exchangeRate")  # optional: an empty cell is no value and no issue
-    rate = (read_amount(written) or f.typed(h, "exchangeRate", row, xp, "amount")) if written else None
-    _check_rate(f, rate, row, xp)
-    subtotal = read_money(h.get("subtotalAmount")) or f.typed(
-        h, "subtotalAmount", row, xp, "money", req=True, currency=currency
-    )
-    tax = read_money(h.get("taxAmount")) or f.typed(
-        h, "taxAmount", row, xp, "money", req=True, currency=currency
-    )
-    total = read_money(h.get("totalAmount")) or f.typed(
-        h, "totalAmount", row, xp, "money", req=True, currency=currency
-    )
-    status_raw = plain[5] or f.text(h, "approvalStatus", row, xp, req=True)
-    approved_at = stamps.get(h.get("approvedAt")) or f.typed(  # type: ignore[arg-type]
-        h, "approvedAt", row, xp, "timestamp", req=True
-    )
-    exported_at = stamps.get(h.get("exportedAt")) or f.typed(  # type: ignore[arg-type]
-        h, "exportedAt", row, xp, "timestamp", req=True
-    )
-    written = h.get("stampliLink")
-    link = (_plain_text(written) or f.text(h, "stampliLink", row, xp)) if written else None
-    if link is not None and not link.startswith(("https://", "http://")):
-        f.fail("invalid_value", f"stampliLink {link!r} is not an http(s) URL", row, xp, "stampliLink")
-    status = status_raw.upper() if status_raw else None
-    if status is not None and status not in ctx.approved_statuses:
-        f.fail(
-            "not_approved",
-            f"approvalStatus {status_raw!r} is not approved ({', '.join(sorted(ctx.approved_statuses))})",
-            row,
-            xp,
-            "approvalStatus",
-        )
-    if raw.approvers is not None:
-        approvers = raw.approvers
-    else:
-        text = f.text(h, "approvers", row, xp)
-        approvers = tuple(a.strip() for a in text.split("|") if a.strip()) if text else ()
 
-    if len(raw.lines) > ctx.max_lines:
-        f.fail(
-            "too_many_lines", f"{len(raw.lines)} lines; the limit is {ctx.max_lines}", row, xp, "lineNumber"
-        )
-        return None, issues
-    if not raw.lines:
-        f.fail("missing_value", "the invoice has no lines", row, xp, "lines")
+def build_invoices(
+    raws: Sequence[RawDocument], ctx: BuildContext
+) -> list[tuple[Invoice | None, list[Issue]]]:
+    """Each raw invoice's ``Invoice`` (None when rejected) and the issues found in it, all of them.
 
-    lines: list[InvoiceLine] = []
-    seen_numbers: dict[int, tuple[int | None, str | None]] = {}
-    net_sum = Decimal(0)
-    tax_sum = Decimal(0)
-    sums_ok = True
-    # Per line, the same cache peeks as above. A line is read from its texts by position; its
-    # ``RawLine`` (a CSV reader builds it on demand) only when a full read may report.
-    ints, amounts = f.cache.ints, f.cache.amounts
-    line_types = f.cache.enum_table("lineType")
-    raw_lines = raw.lines
-    for i, (cells, lr, lx, custom, extra) in enumerate(zip(*_line_places(raw), strict=True)):
-        t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate = cells[:_N_VALUES]
-        number_ = ints.get(t_number) or f.typed(  # type: ignore[arg-type]
-            raw_lines[i].values, "lineNumber", lr, lx, "int", req=True
+    The batch is read field by field: each field's cells of every document (or every line) at once,
+    in the order below, which is also the order of a document's issues. A column whose cells are all
+    in their common case is read in a few C calls (``column_reads``); otherwise each cell not
+    vouched for takes its field's full read (``_Fields``), which reports."""
+    n = len(raws)
+    issues: list[list[Issue]] = [list(raw.issues) for raw in raws]
+    fields: list[_Fields | None] = [None] * n
+    cache = ctx.cache
+
+    def f(i: int) -> _Fields:
+        got = fields[i]
+        if got is None:
+            got = fields[i] = _Fields(ctx, raws[i], issues[i], set())
+        return got
+
+    heads = [raw.header for raw in raws]
+    rows = [raw.first_row for raw in raws]
+    xps = [raw.xpath for raw in raws]
+
+    def column(name: str) -> list[str | None]:
+        return list(map(dict.get, heads, repeat(name)))
+
+    def text(
+        name: str, *, req: bool = False, ascii_only: bool = False, skip: list[bool] | None = None
+    ) -> list[str | None]:
+        """``name``'s texts (documents in ``skip`` are not read in full: they are rejected already)."""
+        cells = column(name)
+        if skip is not None and any(skip):
+            cells = [None if s else c for c, s in zip(cells, skip, strict=True)]
+        values = trimmed(cells, ascii_only=ascii_only, verbatim=name in _VERBATIM)
+        if values is None:  # each cell: its own common case, else the full read
+            values = [
+                (t.strip() or None)
+                if t and t.isascii() and t.isprintable() and name not in _VERBATIM
+                else None
+                for t in cells
+            ]
+            return fill(values, cells, req, lambda i: f(i).text(heads[i], name, rows[i], xps[i], req=req))
+        if req and None in values:
+            return fill(values, cells, req, lambda i: f(i).text(heads[i], name, rows[i], xps[i], req=True))
+        return values
+
+    def typed(name: str, kind: str, table: dict[str, Any], *, req: bool = False) -> list[Any]:
+        cells = column(name)
+        return fill(
+            looked_up(table, cells),
+            cells,
+            req,
+            lambda i: f(i).typed(heads[i], name, rows[i], xps[i], kind, req=req),
         )
-        ltype = line_types.get(t_type) or f.enum(  # type: ignore[arg-type]
-            raw_lines[i].values, "lineType", lr, lx, _LINE_TYPES, req=True
+
+    def amounts(name: str, currencies: list[str | None] | None, *, req: bool) -> list[Any]:
+        """``name``'s amounts (money in each document's currency when ``currencies``)."""
+        cells = column(name)
+        return _amount_column(
+            cells,
+            currencies,
+            ctx,
+            req,
+            lambda i: f(i).typed(
+                heads[i],
+                name,
+                rows[i],
+                xps[i],
+                "money" if currencies is not None else "amount",
+                req=req,
+                currency=currencies[i] if currencies is not None else None,
+            ),
         )
-        # An empty optional cell is no value and no issue (what the full read would say).
-        # ``_plain_text`` inline (one call less per cell): plain ASCII is kept trimmed.
-        gl = (t_gl.strip() or None) if t_gl and t_gl.isascii() and t_gl.isprintable() else None
-        if gl is None and (t_gl or ltype == "GL"):
-            gl = f.text(raw_lines[i].values, "glAccount", lr, lx, req=ltype == "GL")
-        item = (t_item.strip() or None) if t_item and t_item.isascii() and t_item.isprintable() else None
-        if item is None and (t_item or ltype == "ITEM"):
-            item = f.text(raw_lines[i].values, "itemCode", lr, lx, req=ltype == "ITEM")
-        # A value read before is one dict peek; a new one goes through the reader, then the full read.
-        qty = amounts.get(t_qty) or (  # type: ignore[arg-type]
-            (read_amount(t_qty) or f.typed(raw_lines[i].values, "quantity", lr, lx, "amount"))
-            if t_qty
-            else None
-        )
-        price = amounts.get(t_price) or (  # type: ignore[arg-type]
-            (read_amount(t_price) or f.typed(raw_lines[i].values, "unitPrice", lr, lx, "amount"))
-            if t_price
-            else None
-        )
-        net = read_money(t_net) or f.typed(
-            raw_lines[i].values, "lineNetAmount", lr, lx, "money", req=True, currency=currency
-        )
-        ltax = read_money(t_tax) or f.typed(
-            raw_lines[i].values, "lineTaxAmount", lr, lx, "money", req=True, currency=currency
-        )
-        rate_pct = amounts.get(t_rate) or (  # type: ignore[arg-type]
-            (read_amount(t_rate) or f.typed(raw_lines[i].values, "taxRate", lr, lx, "amount"))
-            if t_rate
-            else None
-        )
-        if number_ is not None:
-            if number_ in seen_numbers:
-                seen_row, seen_xpath = seen_numbers[number_]
-                where = f"row {seen_row}" if seen_row is not None else seen_xpath
-                f.fail(
-                    "duplicate_line_number",
-                    f"lineNumber {number_} appears twice (also at {where})",
-                    lr,
-                    lx,
-                    "lineNumber",
-                )
-            seen_numbers[number_] = (lr, lx)
-        if net is None or ltax is None:
-            sums_ok = False
-        else:
-            net_sum += net
-            tax_sum += ltax
-        if (
-            qty is not None
-            and price is not None
-            and net is not None
-            and currency is not None
-            and qty * price != net  # equal amounts round equally (the common case, no rounding)
-            and round_money(qty * price, currency) != round_money(net, currency)
-        ):
-            f.warn(
-                "line_net_mismatch",
-                f"quantity {qty} x unitPrice {price} = {qty * price}, lineNetAmount is {net}",
-                lr,
-                lx,
-                "lineNetAmount",
+
+    # Plain ASCII texts are kept trimmed (``text``'s common case, ids included).
+    company = text("stampliCompanyId", req=True, ascii_only=True)
+    invoice_id = text("stampliInvoiceId", ascii_only=True)
+    doc_types = cache.enum_table("documentType")
+    doc_type = fill(
+        looked_up(doc_types, column("documentType")),
+        column("documentType"),
+        True,
+        lambda i: f(i).enum(heads[i], "documentType", rows[i], xps[i], _DOC_TYPES, req=True),
+    )
+    number = text("invoiceNumber", req=True, ascii_only=True)
+    vendor_id = text("vendorId", req=True, ascii_only=True)
+    vendor_name = text("vendorName", req=True, ascii_only=True)
+    invoice_date = typed("invoiceDate", "date", cache.dates, req=True)
+    due_date = typed("dueDate", "date", cache.dates, req=True)
+    posting_date = typed("postingDate", "date", cache.dates)
+    currency: list[str | None] = typed("currency", "currency", cache.currencies, req=True)
+    rate = amounts("exchangeRate", None, req=False)
+    for i, r in enumerate(rate):
+        if r is not None and r <= 0:
+            _check_rate(f(i), r, rows[i], xps[i])
+    subtotal = amounts("subtotalAmount", currency, req=True)
+    tax = amounts("taxAmount", currency, req=True)
+    total = amounts("totalAmount", currency, req=True)
+    status_raw = text("approvalStatus", req=True, ascii_only=True)
+    approved_at = typed("approvedAt", "timestamp", cache.stamps, req=True)
+    exported_at = typed("exportedAt", "timestamp", cache.stamps, req=True)
+    link = text("stampliLink", ascii_only=True)
+    status: list[str | None] = [s.upper() if s else None for s in status_raw]
+    approved_list = ", ".join(sorted(ctx.approved_statuses))
+    for i in range(n):
+        if link[i] is not None and not link[i].startswith(("https://", "http://")):  # type: ignore[union-attr]
+            f(i).fail(
+                "invalid_value",
+                f"stampliLink {link[i]!r} is not an http(s) URL",
+                rows[i],
+                xps[i],
+                "stampliLink",
             )
-        if number_ is None or ltype is None or net is None or ltax is None:
+        if status[i] is not None and status[i] not in ctx.approved_statuses:
+            f(i).fail(
+                "not_approved",
+                f"approvalStatus {status_raw[i]!r} is not approved ({approved_list})",
+                rows[i],
+                xps[i],
+                "approvalStatus",
+            )
+    approvers_text = text("approvers") if any(raw.approvers is None for raw in raws) else [None] * n
+    approvers = [
+        raw.approvers
+        if raw.approvers is not None
+        else (tuple(filter(None, map(str.strip, t.split("|")))) if (t := approvers_text[i]) else ())
+        for i, raw in enumerate(raws)
+    ]
+
+    # Lines: every line of the batch's documents, one column per field.
+    too_many = [len(raw.lines) > ctx.max_lines for raw in raws]
+    places = _LinePlaces()
+    for i, raw in enumerate(raws):
+        if too_many[i]:
+            f(i).fail(
+                "too_many_lines",
+                f"{len(raw.lines)} lines; the limit is {ctx.max_lines}",
+                rows[i],
+                xps[i],
+                "lineNumber",
+            )
+            places.add(i, None)
             continue
-        written_texts = cells[_N_VALUES:]
-        description, tax_code, department, cost_center, location, class_, project, po_line = _printable_texts(
-            written_texts, _LINE_VERBATIM
-        ) or f.texts(raw_lines[i].values, _LINE_TEXTS, lr, lx, written_texts)
-        lines.append(
-            _new_invoice_line(  # InvoiceLine, fields in declaration order
-                number_,
-                _LINE_TYPE[ltype],
-                net,
-                ltax,
-                gl,
-                item,
-                description,
-                qty,
-                price,
-                tax_code,
-                rate_pct,
-                department,
-                cost_center,
-                location,
-                class_,
-                project,
-                po_line,
-                custom or {},  # the raw record's own dicts: it is dropped once built
-                extra or {},
-                lr,
-                lx,
-            )
-        )
+        if not raw.lines:
+            f(i).fail("missing_value", "the invoice has no lines", rows[i], xps[i], "lines")
+        places.add(i, raw)
+    lines_by_doc = _build_lines(raws, ctx, f, issues, currency, places)
 
-    if currency is not None and sums_ok and raw.lines:
-        if subtotal is not None and not _close(net_sum, subtotal, currency, ctx.tolerance):
-            f.fail(
-                "subtotal_mismatch",
-                f"lines sum to {net_sum} but subtotalAmount is {subtotal}",
+    # The invoice's amounts against its lines', and its signs.
+    tolerance = ctx.tolerance
+    for i in range(n):
+        if too_many[i]:
+            continue
+        cur, sub, tx, tot = currency[i], subtotal[i], tax[i], total[i]
+        sums = lines_by_doc[i][1]
+        row, xp = rows[i], xps[i]
+        if cur is not None and sums is not None and raws[i].lines:
+            net_sum, tax_sum = sums
+            if sub is not None and not _close(net_sum, sub, cur, tolerance):
+                f(i).fail(
+                    "subtotal_mismatch",
+                    f"lines sum to {net_sum} but subtotalAmount is {sub}",
+                    row,
+                    xp,
+                    "subtotalAmount",
+                )
+            if tx is not None and not _close(tax_sum, tx, cur, tolerance):
+                f(i).fail(
+                    "tax_mismatch", f"line taxes sum to {tax_sum} but taxAmount is {tx}", row, xp, "taxAmount"
+                )
+        if (
+            cur is not None
+            and sub is not None
+            and tx is not None
+            and tot is not None
+            and not _close(sub + tx, tot, cur, tolerance)
+        ):
+            f(i).fail(
+                "total_mismatch",
+                f"subtotalAmount {sub} + taxAmount {tx} = {sub + tx}, totalAmount is {tot}",
                 row,
                 xp,
-                "subtotalAmount",
+                "totalAmount",
             )
-        if tax is not None and not _close(tax_sum, tax, currency, ctx.tolerance):
-            f.fail(
-                "tax_mismatch", f"line taxes sum to {tax_sum} but taxAmount is {tax}", row, xp, "taxAmount"
-            )
-    if (
-        currency is not None
-        and subtotal is not None
-        and tax is not None
-        and total is not None
-        and not _close(subtotal + tax, total, currency, ctx.tolerance)
-    ):
-        f.fail(
-            "total_mismatch",
-            f"subtotalAmount {subtotal} + taxAmount {tax} = {subtotal + tax}, totalAmount is {total}",
-            row,
-            xp,
-            "totalAmount",
-        )
-    if doc_type is not None:
-        for name, amount in (("totalAmount", total), ("subtotalAmount", subtotal)):
-            if amount is None:
-                continue
-            if doc_type == "INVOICE" and amount < 0:
-                f.fail("sign_mismatch", f"an INVOICE has negative {name} {amount}", row, xp, name)
-            elif doc_type == "CREDIT_NOTE" and amount > 0:
-                f.fail("sign_mismatch", f"a CREDIT_NOTE has positive {name} {amount}", row, xp, name)
+        kind = doc_type[i]
+        if kind is not None:
+            for name, amount in (("totalAmount", tot), ("subtotalAmount", sub)):
+                if amount is None:
+                    continue
+                if kind == "INVOICE" and amount < 0:
+                    f(i).fail("sign_mismatch", f"an INVOICE has negative {name} {amount}", row, xp, name)
+                elif kind == "CREDIT_NOTE" and amount > 0:
+                    f(i).fail("sign_mismatch", f"a CREDIT_NOTE has positive {name} {amount}", row, xp, name)
 
     # Optional texts are read (and checked) before deciding: a control character rejects too.
-    (
-        original_number,
-        vendor_tax_id,
-        terms,
-        reference,
-        reference_type,
-        po_number,
-        invoice_text,
-        image,
-    ) = f.texts(h, _INVOICE_TEXTS, row, xp)
-    if image is not None and (why := image_name_problem(image)) is not None:
-        f.fail("invalid_value", f"documentFile {image[:80]!r} {why}", row, xp, "documentFile")
-    if (issues and _has_errors(issues)) or not (
-        company and doc_type and number and vendor_id and vendor_name and status
-    ):
-        return None, issues
-    if not (isinstance(invoice_date, date) and isinstance(due_date, date) and isinstance(currency, str)):
-        return None, issues
-    invoice = _new_invoice(  # Invoice, fields in declaration order
-        company,
-        invoice_id,
-        _DOC_TYPE[doc_type],
-        number,
-        vendor_id,
-        vendor_name,
-        invoice_date,
-        due_date,
-        currency,
-        subtotal,
-        tax,
-        total,
-        status,
-        approved_at,
-        exported_at,
-        tuple(lines),
-        _new_provenance(ctx.remote_path, ctx.sha256, raw.rows, raw.xpath, None),
-        link,
-        original_number,
-        vendor_tax_id,
-        posting_date,
-        rate,
-        terms,
-        reference,
-        reference_type,
-        po_number,
-        invoice_text,
-        approvers,
-        dict(raw.custom),
-        dict(raw.extra),
-        image,
+    optional = [text(name, skip=too_many) for name in _INVOICE_TEXTS]
+    out: list[tuple[Invoice | None, list[Issue]]] = []
+    for i, raw in enumerate(raws):
+        found = issues[i]
+        if too_many[i]:
+            out.append((None, found))
+            continue
+        original_number, vendor_tax_id, terms, reference, reference_type, po_number, invoice_text, image = (
+            col[i] for col in optional
+        )
+        if image is not None and (why := image_name_problem(image)) is not None:
+            f(i).fail("invalid_value", f"documentFile {image[:80]!r} {why}", rows[i], xps[i], "documentFile")
+        if (found and _has_errors(found)) or not (
+            company[i] and doc_type[i] and number[i] and vendor_id[i] and vendor_name[i] and status[i]
+        ):
+            out.append((None, found))
+            continue
+        if not (
+            isinstance(invoice_date[i], date)
+            and isinstance(due_date[i], date)
+            and isinstance(currency[i], str)
+        ):
+            out.append((None, found))
+            continue
+        invoice = _new_invoice(  # Invoice, fields in declaration order
+            company[i],
+            invoice_id[i],
+            _DOC_TYPE[doc_type[i]],  # type: ignore[index]
+            number[i],
+            vendor_id[i],
+            vendor_name[i],
+            invoice_date[i],
+            due_date[i],
+            currency[i],
+            subtotal[i],
+            tax[i],
+            total[i],
+            status[i],
+            approved_at[i],
+            exported_at[i],
+            lines_by_doc[i][0],
+            _new_provenance(ctx.remote_path, ctx.sha256, raw.rows, raw.xpath, None),
+            link[i],
+            original_number,
+            vendor_tax_id,
+            posting_date[i],
+            rate[i],
+            terms,
+            reference,
+            reference_type,
+            po_number,
+            invoice_text,
+            approvers[i],
+            dict(raw.custom),
+            dict(raw.extra),
+            image,
+        )
+        out.append((invoice, found))
+    return out
+
+
+def _amount_column(
+    cells: Sequence[str | None],
+    currencies: Sequence[str | None] | None,
+    ctx: BuildContext,
+    req: bool,
+    full: Callable[[int], Any],
+) -> list[Any]:
+    """Amounts of a column (money in each cell's currency when ``currencies``): the column read at
+    once when every cell is plain, else each cell by ``ValueCache.amount_reader``, else in full."""
+    rules, cache = ctx.rules, ctx.cache
+    places: set[int | None] = {None}
+    if currencies is not None:
+        places = {minor_units(c) if c is not None else -1 for c in set(currencies)}
+    if len(places) == 1 and -1 not in places:
+        values = plain_amounts(cells, rules, next(iter(places)))
+        if values is not None:
+            return values
+    if currencies is None:
+        read = cache.amount_reader(rules, None)
+        found: list[Any] = list(map(read, cells))
+    else:
+        found = [cache.amount_reader(rules, c)(t) for t, c in zip(cells, currencies, strict=True)]
+    return fill(found, cells, req, full)
+
+
+def _build_lines(
+    raws: Sequence[RawDocument],
+    ctx: BuildContext,
+    f: Callable[[int], _Fields],
+    issues: list[list[Issue]],
+    currency: list[str | None],
+    places: _LinePlaces,
+) -> list[tuple[tuple[InvoiceLine, ...], tuple[Decimal, Decimal] | None]]:
+    """Each document's lines and the sums of their net and tax amounts (None: an amount is
+    missing), every line of the batch read field by field. A line's issues come in its fields'
+    order, lines in their order, as if each line were read alone."""
+    cache = ctx.cache
+    line_doc, line_pos, texts, lrows, lxps = places.doc, places.pos, places.texts, places.rows, places.xpaths
+    n_lines = len(texts)
+    buckets: dict[int, list[Issue]] = {}
+
+    def lf(k: int) -> _Fields:  # the line's document's reader, its issues kept by line
+        fd = f(line_doc[k])
+        fd.issues = buckets.setdefault(k, [])
+        return fd
+
+    def values(k: int) -> Mapping[str, str | None]:
+        return raws[line_doc[k]].lines[line_pos[k]].values
+
+    cols: list[tuple[str | None, ...]] = list(zip(*texts, strict=True)) if texts else [()] * len(LINE_CELLS)
+    t_number, t_type, t_gl, t_item, t_qty, t_price, t_net, t_tax, t_rate = cols[:_N_VALUES]
+    numbers = fill(
+        looked_up(cache.ints, t_number),
+        t_number,
+        True,
+        lambda k: lf(k).typed(values(k), "lineNumber", lrows[k], lxps[k], "int", req=True),
     )
-    return invoice, issues
+    types = fill(
+        looked_up(cache.enum_table("lineType"), t_type),
+        t_type,
+        True,
+        lambda k: lf(k).enum(values(k), "lineType", lrows[k], lxps[k], _LINE_TYPES, req=True),
+    )
+
+    def code(cells: Sequence[str | None], name: str, kind: str) -> list[str | None]:
+        """A code (GL account, item): plain ASCII kept trimmed; required on a line of ``kind``."""
+        vals = trimmed(cells, ascii_only=True)
+        if vals is None:
+            vals = [(t.strip() or None) if t and t.isascii() and t.isprintable() else None for t in cells]
+        if None in vals:
+            for k, v in enumerate(vals):
+                if v is None and (cells[k] or types[k] == kind):
+                    vals[k] = lf(k).text(values(k), name, lrows[k], lxps[k], req=types[k] == kind)
+        return vals
+
+    gl = code(t_gl, "glAccount", "GL")
+    item = code(t_item, "itemCode", "ITEM")
+
+    def amount(cells: Sequence[str | None], name: str, money: bool) -> list[Any]:
+        line_currency = [currency[d] for d in line_doc] if money else None
+        return _amount_column(
+            cells,
+            line_currency,
+            ctx,
+            money,
+            lambda k: lf(k).typed(
+                values(k),
+                name,
+                lrows[k],
+                lxps[k],
+                "money" if money else "amount",
+                req=money,
+                currency=line_currency[k] if line_currency is not None else None,
+            ),
+        )
+
+    qty = amount(t_qty, "quantity", False)
+    price = amount(t_price, "unitPrice", False)
+    net = amount(t_net, "lineNetAmount", True)
+    ltax = amount(t_tax, "lineTaxAmount", True)
+    rate = amount(t_rate, "taxRate", False)
+
+    out: list[tuple[tuple[InvoiceLine, ...], tuple[Decimal, Decimal] | None]] = []
+    for a, b in places.bounds:
+        nums = numbers[a:b]
+        if None in nums or len(set(nums)) != b - a:
+            seen: dict[int, tuple[int | None, str | None]] = {}
+            for k in range(a, b):
+                num = numbers[k]
+                if num is None:
+                    continue
+                if num in seen:
+                    seen_row, seen_xpath = seen[num]
+                    where = f"row {seen_row}" if seen_row is not None else seen_xpath
+                    lf(k).fail(
+                        "duplicate_line_number",
+                        f"lineNumber {num} appears twice (also at {where})",
+                        lrows[k],
+                        lxps[k],
+                        "lineNumber",
+                    )
+                seen[num] = (lrows[k], lxps[k])
+    # quantity x unitPrice against the net amount: equal amounts round equally (the common case)
+    if not has_none(qty) and not has_none(price):
+        suspects: Iterable[int] = compress(range(n_lines), map(ne, map(mul, qty, price), net))
+    else:
+        suspects = [k for k in range(n_lines) if qty[k] is not None and price[k] is not None]
+    for k in suspects:
+        q, p, amount_, cur = qty[k], price[k], net[k], currency[line_doc[k]]
+        if amount_ is None or cur is None or q * p == amount_:
+            continue
+        if round_money(q * p, cur) != round_money(amount_, cur):
+            lf(k).warn(
+                "line_net_mismatch",
+                f"quantity {q} x unitPrice {p} = {q * p}, lineNetAmount is {amount_}",
+                lrows[k],
+                lxps[k],
+                "lineNetAmount",
+            )
+    # A line without its number, type or amounts is not kept (its issues say why).
+    all_kept = None not in numbers and None not in types and not has_none(net) and not has_none(ltax)
+    keep = (
+        None
+        if all_kept
+        else [
+            numbers[k] is not None and types[k] is not None and net[k] is not None and ltax[k] is not None
+            for k in range(n_lines)
+        ]
+    )
+    line_texts: list[list[str | None]] = []
+    for j, name in enumerate(_LINE_TEXTS):
+        cells = cols[_N_VALUES + j]
+        verbatim = name in _VERBATIM
+        vals = trimmed(cells, ascii_only=False, verbatim=verbatim)
+        if vals is None:
+            vals = [None] * n_lines
+            for k, t in enumerate(cells):
+                if not t or (keep is not None and not keep[k]):
+                    continue
+                if t.isprintable():
+                    vals[k] = (t or None) if verbatim else (t.strip() or None)
+                else:
+                    vals[k] = lf(k).text(values(k), name, lrows[k], lxps[k])
+        line_texts.append(vals)
+    description, tax_code, department, cost_center, location, class_, project, po_line = line_texts
+    columns: list[Iterable[Any]] = [
+        numbers,
+        [_LINE_TYPE[t] if t is not None else None for t in types],
+        net,
+        ltax,
+        gl,
+        item,
+        description,
+        qty,
+        price,
+        tax_code,
+        rate,
+        department,
+        cost_center,
+        location,
+        class_,
+        project,
+        po_line,
+        [c or {} for c in places.custom],  # the raw record's own dicts: it is dropped once built
+        [e or {} for e in places.extra],
+        lrows,
+        lxps,
+    ]
+    if keep is not None:
+        columns = [compress(col, keep) for col in columns]
+    built = list(map(_new_invoice_line, *columns))  # InvoiceLine, fields in declaration order
+    objs: list[InvoiceLine | None]
+    if keep is None:
+        objs = built  # type: ignore[assignment]
+    else:
+        objs = [None] * n_lines
+        for k, obj in zip(compress(range(n_lines), keep), built, strict=True):
+            objs[k] = obj
+    touched = {line_doc[k] for k in buckets}
+    for i in touched:
+        f(i).issues = issues[i]
+    for (a, b), i in zip(places.bounds, range(len(raws)), strict=True):
+        if i in touched:
+            for k in range(a, b):
+                issues[i].extend(buckets.get(k, ()))
+        nets, taxes = net[a:b], ltax[a:b]
+        sums = None if has_none(nets) or has_none(taxes) else (sum(nets, Decimal(0)), sum(taxes, Decimal(0)))
+        mine = objs[a:b]
+        out.append((tuple(mine) if keep is None else tuple(filter(None, mine)), sums))  # type: ignore[arg-type]
+    return out
+
+
+@dataclass
+class _LinePlaces:
+    """Every line of a batch: its document, its place there, its texts, row, xpath, custom, extra;
+    ``bounds``: each document's lines as a slice."""
+
+    doc: list[int] = field(default_factory=list)
+    pos: list[int] = field(default_factory=list)
+    texts: list[tuple[str | None, ...]] = field(default_factory=list)
+    rows: list[int | None] = field(default_factory=list)
+    xpaths: list[str | None] = field(default_factory=list)
+    custom: list[dict[str, str] | None] = field(default_factory=list)
+    extra: list[dict[str, str] | None] = field(default_factory=list)
+    bounds: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, i: int, raw: RawDocument | None) -> None:
+        start = len(self.texts)
+        if raw is not None:
+            cells, rows, xpaths, custom, extra = _line_places(raw)
+            self.texts.extend(cells)
+            self.rows.extend(rows)
+            self.xpaths.extend(xpaths)
+            self.custom.extend(custom)
+            self.extra.extend(extra)
+            count = len(self.texts) - start
+            self.doc.extend(repeat(i, count))
+            self.pos.extend(range(count))
+        self.bounds.append((start, len(self.texts)))
 
 
 def build_payment(raw: RawDocument, ctx: BuildContext) -> tuple[Payment | None, list[Issue]]:

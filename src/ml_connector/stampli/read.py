@@ -10,16 +10,20 @@ bad data: it turns ``FileRejected`` into ``status="rejected"``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
 from ml_connector.domain.documents import Invoice, Payment, Provenance
 from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.domain.money import money_context
-from ml_connector.stampli.build import BuildContext, RawDocument, build_invoice, build_payment
+from ml_connector.stampli.build import BuildContext, RawDocument, build_invoices, build_payment
 from ml_connector.stampli.codes import SKIP_CODES
 from ml_connector.stampli.columns import Kind
 from ml_connector.stampli.csv_reader import CsvPlan, iter_csv_documents, scan_csv
@@ -95,8 +99,26 @@ def _kind_from_name(name: str) -> Kind | None:
     return None
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Reading and building a batch makes many short-lived objects and no reference cycle, so a
+    cyclic garbage collection run in the middle of it frees nothing; it would only walk every live
+    object (in a big file, most of them the batch's own). Collection is back on after the batch."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
-    """The documents of one structurally sound file, produced lazily."""
+    """The documents of one structurally sound file, produced lazily, ``BATCH`` at a time."""
+
+    # Documents read and built together: large enough that a field's column is read in a few C
+    # calls, small enough that memory stays flat (at most this many documents' rows at once).
+    BATCH = 64
 
     def __init__(
         self,
@@ -106,7 +128,7 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         fmt: Literal["csv", "xml"],
         sha256: str,
         issues: list[Issue],
-        raws: Iterator[Invoice | tuple[RawDocument, Callable[[], str]]],
+        raws: Iterator[tuple[RawDocument, Callable[[], str]]],
         ctx: BuildContext,
     ) -> None:
         self.file = file
@@ -116,6 +138,7 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         self.issues = issues
         self._raws = raws
         self._ctx = ctx
+        self._ready: deque[Invoice | Payment | RejectedRecord] = deque()
 
     def __iter__(self) -> ExportStream:
         return self
@@ -127,26 +150,44 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
             return self._next()
 
     def _next(self) -> Invoice | Payment | RejectedRecord:
-        item = next(self._raws)
-        if not isinstance(item, tuple):  # an XML invoice built on its fast path: no issues
-            return item
-        raw, text = item
-        doc: Invoice | Payment | None
-        if raw.kind == "invoice":
-            doc, issues = build_invoice(raw, self._ctx)
-        else:
-            doc, issues = build_payment(raw, self._ctx)
-        if doc is not None:
-            self.issues.extend(issues)
-            return doc
-        return RejectedRecord(
-            key=raw.key(),
-            kind="invoice" if raw.kind == "invoice" else "payment_application",
-            raw=text(),
-            parsed=raw.parsed_json(),
-            issues=issues,
-            provenance=Provenance(self._ctx.remote_path, self._ctx.sha256, rows=raw.rows, xpath=raw.xpath),
-        )
+        if not self._ready:
+            self._read_batch()
+        return self._ready.popleft()
+
+    def _read_batch(self) -> None:
+        """The next ``BATCH`` documents, invoices built together (``build_invoices`` reads a
+        batch field by field); StopIteration at the end."""
+        with _no_cycle_collection():
+            items = list(islice(self._raws, self.BATCH))
+            if not items:
+                raise StopIteration
+            self._build(items)
+
+    def _build(self, items: list[tuple[RawDocument, Callable[[], str]]]) -> None:
+        invoices = [raw for raw, _ in items if raw.kind == "invoice"]
+        built = iter(build_invoices(invoices, self._ctx)) if invoices else iter(())
+        for raw, text in items:
+            doc: Invoice | Payment | None
+            if raw.kind == "invoice":
+                doc, issues = next(built)
+            else:
+                doc, issues = build_payment(raw, self._ctx)
+            if doc is not None:
+                self.issues.extend(issues)
+                self._ready.append(doc)
+                continue
+            self._ready.append(
+                RejectedRecord(
+                    key=raw.key(),
+                    kind="invoice" if raw.kind == "invoice" else "payment_application",
+                    raw=text(),
+                    parsed=raw.parsed_json(),
+                    issues=issues,
+                    provenance=Provenance(
+                        self._ctx.remote_path, self._ctx.sha256, rows=raw.rows, xpath=raw.xpath
+                    ),
+                )
+            )
 
 
 def iter_export(
@@ -184,7 +225,7 @@ def iter_export(
         name_kind = _kind_from_name(path.name if remote_path is None else remote_path.rsplit("/", 1)[-1])
         is_xml = _looks_like_xml(path)
         ctx_rules: Any
-        raws: Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]
+        raws: Iterator[tuple[RawDocument, Callable[[], str]]]
         cplan: CsvPlan | None = None
         xplan: XmlPlan | None = None
         if is_xml:
@@ -210,7 +251,7 @@ def iter_export(
         raws = iter_csv_documents(cplan, ctx.max_lines)
     else:
         assert xplan is not None
-        raws = iter_xml_documents(xplan, set(), ctx)
+        raws = iter_xml_documents(xplan, set())
     return ExportStream(
         file=file,
         kind=the_kind,

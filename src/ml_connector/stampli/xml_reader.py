@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from ml_connector.domain.documents import Invoice
 from ml_connector.domain.issues import Issue, error, warning
-from ml_connector.stampli.build import BuildContext, RawDocument, RawLine, build_invoice
+from ml_connector.stampli.build import RawDocument, RawLine
 from ml_connector.stampli.columns import (
     INVOICE_HEADER_COLUMNS,
     Kind,
@@ -270,12 +269,11 @@ def scan_xml(path: Path, *, file: str, profile: ReaderProfile, kind: Kind | None
 
 
 def iter_xml_documents(
-    plan: XmlPlan, seen_warnings: set[str], ctx: BuildContext | None = None
-) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
-    """Each document as its raw record; with ``ctx``, a clean invoice read on the fast path comes
-    built (the ``Invoice`` that ``build_invoice`` would return for its raw record)."""
+    plan: XmlPlan, seen_warnings: set[str]
+) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
+    """Each document as its raw record and a function giving its XML."""
     if plan.canonical is not None:
-        return _canonical_documents(plan, plan.canonical, ctx)
+        return _canonical_documents(plan, plan.canonical)
     return _expat_documents(plan, seen_warnings)
 
 
@@ -376,28 +374,16 @@ def _fragment(elem: ET.Element) -> Callable[[], str]:
 
 
 def _canonical_documents(
-    plan: XmlPlan, source: CanonicalFile, ctx: BuildContext | None
-) -> Iterator[Invoice | tuple[RawDocument, Callable[[], str]]]:
-    """Pass 2 on the fast path: the same raw documents as the expat path builds, or the invoice
-    built from one when it is clean."""
+    plan: XmlPlan, source: CanonicalFile
+) -> Iterator[tuple[RawDocument, Callable[[], str]]]:
+    """Pass 2 on the fast path: the same raw documents as the expat path builds."""
     company = plan.root_attrs.get("companyId")
     duplicates = _DuplicateIds(plan)
-    fast = _CanonicalInvoiceBuilder(ctx) if ctx is not None else None
     try:
         _, texts = source.read()  # the root's attributes were read in pass 1
         for n, text in enumerate(texts, start=1):
             xpath = f"/StampliInvoiceExport/Invoice[{n}]"
-            inv = parse_invoice(text)
-            if fast is not None:
-                doc_id = decode(inv.head[_INVOICE_ID] or "").strip()
-                if doc_id not in duplicates.ids:  # a duplicate goes the generic way, for its issue
-                    doc = fast.build(inv, xpath, company)
-                    if doc is not None:
-                        if doc_id:
-                            duplicates.ids.add(doc_id)
-                        yield doc
-                        continue
-            raw = _canonical_invoice(inv, xpath, company)
+            raw = _canonical_invoice(parse_invoice(text), xpath, company)
             duplicates.check(raw, xpath)
             yield raw, _source_fragment(text)
     except NotCanonical:
@@ -447,18 +433,6 @@ def _approver_emails(inv: CanonicalInvoice) -> tuple[str, ...]:
         (int(seq) if seq else 1 << 30, pos, decode(email)) for pos, (seq, email) in enumerate(inv.approvers)
     )
     return tuple(e for _, _, e in ranked if e)
-
-
-class _CanonicalInvoiceBuilder:
-    """A clean invoice read on the fast path: what ``build_invoice`` makes of its raw record when
-    it finds no issue at all; None otherwise (the raw record is then yielded, for its issues)."""
-
-    def __init__(self, ctx: BuildContext) -> None:
-        self.ctx = ctx
-
-    def build(self, inv: CanonicalInvoice, xpath: str, company: str | None) -> Invoice | None:
-        doc, issues = build_invoice(_canonical_invoice(inv, xpath, company), self.ctx)
-        return doc if doc is not None and not issues else None
 
 
 def _canonical_invoice(inv: CanonicalInvoice, xpath: str, company: str | None) -> RawDocument:
