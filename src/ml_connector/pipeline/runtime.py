@@ -1,7 +1,10 @@
 """Everything one connection's cycle needs: its configuration, the ledger, and how to open the ports.
 
 The pipeline never builds an adapter: ``connectors`` opens the ports (``pipeline/ports.py``); the
-service layer passes the real ones (``ml_connector.wiring.ADAPTERS``), tests may pass fakes.
+service layer passes the real ones (``ml_connector.wiring.ADAPTERS``), tests may pass fakes. The
+ledger is a port too (``LedgerPort``): ``service.App`` holds the concrete ``ledger/store.py::Ledger``
+and hands it over as the port; code that needs more than the port is given the concrete one beside
+the runtime, never by casting ``rt.ledger``.
 """
 
 from __future__ import annotations
