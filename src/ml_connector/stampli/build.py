@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import compress, repeat
-from operator import mul, ne
+from operator import mul, ne, not_
 from typing import Any, Literal
 
 from ml_connector.domain.construct import field_names, positional_constructor
@@ -656,8 +656,8 @@ def _amount_column(
         found: list[Any] = looked_up(cache.amounts, cells)
         if all(found):
             return found
-        misses = [i for i, value in enumerate(found) if not value]
-        values = plain_amounts([cells[i] for i in misses], rules, None)
+        misses = list(compress(range(len(found)), map(not_, found)))
+        values = plain_amounts(list(map(cells.__getitem__, misses)), rules, None)
         if values is not None:
             table, room = cache.amounts, cache.limit - len(cache.amounts)
             for i, value in zip(misses, values, strict=True):
@@ -730,7 +730,7 @@ def _build_lines(
     gl = code(t_gl, "glAccount", "GL")
     item = code(t_item, "itemCode", "ITEM")
 
-    currencies = [currency[d] for d in line_doc]
+    currencies = list(map(currency.__getitem__, line_doc))
 
     def amount(cells: Sequence[str | None], name: str, money: bool) -> list[Any]:
         line_currency = currencies if money else None
@@ -821,7 +821,7 @@ def _build_lines(
     description, tax_code, department, cost_center, location, class_, project, po_line = line_texts
     columns: list[Iterable[Any]] = [
         numbers,
-        [_LINE_TYPE[t] if t is not None else None for t in types],
+        list(map(_LINE_TYPE.get, types)),  # type: ignore[arg-type]  # None: a line not kept
         net,
         ltax,
         gl,
