@@ -26,7 +26,7 @@ import io
 import json
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
@@ -419,8 +419,6 @@ class _Census:
         self.buckets = bytearray(1 << bits)
         self.mask = (1 << bits) - 1
         self.exact: dict[str, int] | None = {}
-        # As in pass 2: a row whose id cell (when that cell alone makes the key) is the very text of
-        # the previous row's continues that row's group, without computing its key.
         self.prev_cell: str | None = None
         self.prev_key: str | None = None
         self.any = False
@@ -445,35 +443,32 @@ class _Census:
         return self.any
 
     def _split_lines(self, lines: list[str]) -> bool:
-        """Counts these lines by splitting their first cells; False at the first one whose first
-        cells hold a quote (only csv.reader reads it exactly)."""
-        d, split_at, id_col, key_of = self.delimiter, self.split_at, self.id_col, self.key_of
-        payments = self.payments
-        prev_cell, prev_key = self.prev_cell, self.prev_key
+        """Counts these lines by splitting their first cells; False at the first one that only
+        csv.reader reads exactly (then nothing of the count is used)."""
         if lines:
             self.longest = max(self.longest, max(map(len, lines)))
+        plain: list[bool] = []
+        self._count(self._split_rows(lines, plain))
+        return not plain
+
+    def _split_rows(self, lines: list[str], stopped: list[bool]) -> Iterator[list[str] | None]:
+        """Each line's first cells (None: a short record, which pass 2 rejects); at a line with a
+        quoted cell going on to the next, or a quote in or before its key cells, ``stopped`` gets
+        an entry and the rows end."""
+        d, split_at = self.delimiter, self.split_at
         for line in lines:
-            if line.count('"') & 1:  # a quoted cell goes on to the next line
-                return False
+            if line.count('"') & 1:
+                stopped.append(True)
+                return
             parts = line.split(d, split_at)
             if len(parts) <= split_at:
-                if line.strip("\r"):  # a short record: pass 2 rejects it
-                    prev_cell = prev_key = None
-                    self.any = True
+                if line.strip("\r"):
+                    yield None
                 continue  # a blank line is no record (csv.reader skips it)
-            if line.find('"', 0, len(line) - len(parts[-1])) >= 0:  # a quote in or before the key cells
-                return False
-            self.any = True
-            cell = parts[id_col] if id_col is not None else None
-            if cell is not None and cell == prev_cell:
-                continue
-            prev_cell = cell if cell is not None and (payments or cell.strip()) else None
-            key = key_of(parts)
-            if key != prev_key:
-                prev_key = key
-                self._start(key)
-        self.prev_cell, self.prev_key = prev_cell, prev_key
-        return True
+            if line.find('"', 0, len(line) - len(parts[-1])) >= 0:
+                stopped.append(True)
+                return
+            yield parts
 
     def _csv_count(self, reopen: Callable[[], TextIO]) -> bool:
         """The whole count again, every record as csv.reader reads it."""
@@ -483,34 +478,40 @@ class _Census:
         self.any = False
         self.by_split = False
         with reopen() as text:
-            self._csv_lines(text)
+            self._count(self._csv_rows(text))
         return self.any
 
-    def _csv_lines(self, text: TextIO) -> None:
-        """Counts the records after the header as csv.reader reads them (a broken record ends the
-        count: pass 2 stops there too, and reports it)."""
-        key_of, id_col, payments = self.key_of, self.id_col, self.payments
-        prev_cell, prev_key = self.prev_cell, self.prev_key
+    def _csv_rows(self, text: TextIO) -> Iterator[list[str] | None]:
+        """The records after the header as csv.reader reads them (None: one too short to hold the
+        key cells); a broken record ends them (pass 2 stops there too, and reports it)."""
         reader = csv.reader(text, delimiter=self.delimiter, strict=True)
         try:
             next(reader, None)  # the header
             for row in reader:
-                if not row:
-                    continue
-                self.any = True
-                if len(row) < self.split_at:
-                    prev_cell = prev_key = None
-                    continue
-                cell = row[id_col] if id_col is not None else None
-                if cell is not None and cell == prev_cell:
-                    continue
-                prev_cell = cell if cell is not None and (payments or cell.strip()) else None
-                key = key_of(row)
-                if key != prev_key:
-                    prev_key = key
-                    self._start(key)
+                if row:
+                    yield row if len(row) >= self.split_at else None
         except csv.Error:
+            yield None
+
+    def _count(self, rows: Iterable[list[str] | None]) -> None:
+        """Counts the runs of these records' keys (None: a record without them breaks a run). As in
+        pass 2, a row whose id cell (when that cell alone makes the key) is the very text of the
+        previous row's continues that row's group, without computing its key."""
+        id_col, key_of, payments = self.id_col, self.key_of, self.payments
+        prev_cell, prev_key = self.prev_cell, self.prev_key
+        for cells in rows:
             self.any = True
+            if cells is None:
+                prev_cell = prev_key = None
+                continue
+            cell = cells[id_col] if id_col is not None else None
+            if cell is not None and cell == prev_cell:
+                continue
+            prev_cell = cell if cell is not None and (payments or cell.strip()) else None
+            key = key_of(cells)
+            if key != prev_key:
+                prev_key = key
+                self._start(key)
         self.prev_cell, self.prev_key = prev_cell, prev_key
 
     def _start(self, key: str) -> None:
