@@ -747,6 +747,17 @@ def iter_csv_groups(plan: CsvPlan, max_lines: int) -> Iterator[Group]:
         # very same cell text belongs to the group without computing its key.
         group_cell: str | None = None
         rec_no = 1
+
+        def complete(key: str, ended: Group) -> bool:
+            """True when the group that just ended is whole (yield it); else it is spilled."""
+            nonlocal spill
+            if plan.complete_when_it_ends(key):
+                return True
+            if spill is None:
+                spill = stack.enter_context(_Spill())
+            spill.add(key, ended)
+            return False
+
         for rows in checks.batches(reader):
             for row in rows:
                 rec_no += 1
@@ -754,24 +765,14 @@ def iter_csv_groups(plan: CsvPlan, max_lines: int) -> Iterator[Group]:
                 if cell is None or cell != group_cell:
                     key = key_of(row)
                     if key != group_key:
-                        if group_key is not None:
-                            if plan.complete_when_it_ends(group_key):
-                                yield group
-                            else:
-                                if spill is None:
-                                    spill = stack.enter_context(_Spill())
-                                spill.add(group_key, group)
+                        if group_key is not None and complete(group_key, group):
+                            yield group
                         group, group_key = [], key
                     group_cell = cell if cell is not None and (payments or cell.strip()) else None
                 if len(group) <= max_lines:
                     group.append((rec_no, row))
-        if group_key is not None:
-            if plan.complete_when_it_ends(group_key):
-                yield group
-            else:
-                if spill is None:
-                    spill = stack.enter_context(_Spill())
-                spill.add(group_key, group)
+        if group_key is not None and complete(group_key, group):
+            yield group
         if spill is not None:
             yield from spill.groups(max_lines)
 
