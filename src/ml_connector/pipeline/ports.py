@@ -216,7 +216,13 @@ class LedgerPort(Protocol):
         content_hash: str,
         file_id: int,
         actor: str,
+        to_status: str = "pending",
     ) -> bool: ...
+    # A file read to its end: its ``reading`` documents become ``pending`` in bulk, with the file's
+    # outcome, in one transaction; returns how many were released.
+    def release_file(
+        self, file_id: int, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
+    ) -> int: ...
     def park(
         self,
         doc_id: int,
