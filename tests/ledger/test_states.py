@@ -204,3 +204,18 @@ def test_an_event_refuses_what_the_table_does_not_allow(ledger: Ledger) -> None:
         ("found_in_visma", "pending", "created"),
         ("released", "created", "posted"),
     ]
+
+
+def test_every_status_is_listed_where_statuses_are_offered() -> None:
+    """DocStatus.ALL names every state once; the API's status filter and the documents page's
+    select offer each of them (``reading`` included), and nothing else."""
+    from ml_connector.web.api import DOC_STATUSES
+
+    assert set(DocStatus.ALL) == STATES and len(DocStatus.ALL) == len(STATES)
+    assert set(DocStatus.NOT_POSTED) <= STATES and DocStatus.READING in DocStatus.NOT_POSTED
+    assert DocStatus.READING not in DocStatus.OPEN  # not on its way to Visma until its file is read
+    offered = DOC_STATUSES.removeprefix("^(").split(")$")[0].split("|")
+    assert sorted(offered) == sorted(DocStatus.ALL)
+    page = (SRC / "web" / "templates" / "documents.html").read_text(encoding="utf-8")
+    select = page[page.index('{% for s in ["') : page.index("] %}")]
+    assert sorted(select.split("[", 1)[1].replace('"', "").split(", ")) == sorted(DocStatus.ALL)
