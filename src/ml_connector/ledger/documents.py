@@ -214,8 +214,9 @@ def move_file_documents_in(
         )
         columns = {**audited, "connection": moved.c.connection, "entity_key": moved.c.doc_key}
         rows = sa.select(*(v.label(k) for k, v in columns.items()))
-        res = conn.execute(audit.insert().from_select(list(columns), rows))
-        return int(res.rowcount)
+        audit_rows = audit.insert().from_select(list(columns), rows).cte("audited")
+        count = sa.select(sa.func.count()).select_from(moved).add_cte(audit_rows)
+        return int(conn.execute(count).scalar_one())
     # SQLite: the INSERT takes the write lock before it reads, so no other writer moves them between
     columns = {**audited, "connection": documents.c.connection, "entity_key": documents.c.doc_key}
     rows = sa.select(*(v.label(k) for k, v in columns.items())).where(*mine).order_by(documents.c.id)
