@@ -148,17 +148,7 @@ class FileRecords(LedgerBase):
                 actor=actor,
                 reason=reason,
             )
-            write_audit(
-                conn,
-                connection=row["connection"],
-                entity="file",
-                key=row["remote_path"],
-                action="set_aside",
-                from_status=row["status"],
-                to_status="set_aside",
-                actor=actor,
-                reason=reason,
-            )
+            _audit_file(conn, row, action="set_aside", to_status="set_aside", actor=actor, reason=reason)
             open_ids = conn.execute(
                 sa.select(failures.c.id).where(
                     failures.c.file_id == file_id,
@@ -193,16 +183,32 @@ def finish_file_in(
         .where(files.c.id == file_id)
         .values(status=status, documents=count, issues=issues, processed_at=utcnow())
     )
+    details = {"documents": count, "issues": len(issues)}
+    _audit_file(conn, row, action="processed", to_status=status, actor=actor, details=details)
+
+
+def _audit_file(
+    conn: Connection,
+    row: RowMapping,
+    *,
+    action: str,
+    to_status: str,
+    actor: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """The audit row of a change of the file ``row`` (as it was before the change)."""
     write_audit(
         conn,
         connection=row["connection"],
         entity="file",
         key=row["remote_path"],
-        action="processed",
+        action=action,
         from_status=row["status"],
-        to_status=status,
+        to_status=to_status,
         actor=actor,
-        details={"documents": count, "issues": len(issues)},
+        reason=reason,
+        details=details,
     )
 
 
