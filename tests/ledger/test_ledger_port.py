@@ -44,3 +44,29 @@ def test_a_row_without_optional_columns_still_converts() -> None:
     row = {"kind": "payment", "source": {"paymentNumber": "P1"}, "doc_key": "PAY:1", "id": 3}
     doc = StoredDocument.of(row)
     assert (doc.kind, doc.doc_key, doc.id, doc.status, doc.voucher) == ("payment", "PAY:1", 3, "", None)
+
+
+def test_a_files_reading_documents_are_released_through_the_port(ledger: Ledger) -> None:
+    port = as_port(ledger)
+    file_id, _ = ledger.record_file(
+        connection="acme",
+        kind="invoices",
+        remote_path="/out/a.csv",
+        size=1,
+        mtime=None,
+        sha256="a" * 64,
+        archive_path=None,
+        actor="test",
+    )
+    values = {"connection": "acme", "kind": "invoice", "content_hash": "h", "source": {}, "file_id": file_id}
+    for key in ("INV:1", "INV:2"):
+        assert port.insert_document(
+            {**values, "doc_key": key, "reference": "ST-" + key},
+            status=DocStatus.READING,
+            actor="test",
+            reason="read",
+        )
+    assert port.reading_count("acme", file_id) == 2 and port.reading_count("other", file_id) == 0
+    assert port.release_file(file_id, status="processed", count=2, issues=[], actor="test") == 2
+    assert port.reading_count("acme", file_id) == 0
+    assert [d.status for d in port.all_documents("acme")] == [DocStatus.PENDING, DocStatus.PENDING]

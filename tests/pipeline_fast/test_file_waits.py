@@ -236,3 +236,19 @@ async def test_a_crash_half_way_releases_the_documents_when_the_file_is_read_aga
     after = await world.cycle()  # resume_downloaded_files reads it again, to its end
     assert after.status == "ok" and after.posting.posted == 4
     _once(world, [f"ST-{i}" for i in ids[:4]])
+
+
+async def test_only_the_documents_left_reading_are_said_to_wait(
+    world: World, dataset: Dataset, reader: Any
+) -> None:
+    ids = dataset.invoice_ids
+    world.put_invoices(dataset.invoices_text(ids[:2]))
+    assert (await world.cycle()).posting.posted == 2
+    world.put_invoices(dataset.invoices_text(ids[:4]))  # the two posted ones again, then two new
+    reader(_BreaksAfter(3))
+    broken = await world.cycle()
+    assert broken.intake.duplicates == 2 and broken.intake.waiting == 1 and broken.posting.posted == 0
+    (failure,) = world.open_failures()
+    assert "(1 documents read before this wait for the file" in str(failure["reason"])
+    assert world.status(f"INV:{ids[2]}") == DocStatus.READING
+    assert world.ledger.reading_count(NAME, int(str(failure["file_id"]))) == 1

@@ -24,7 +24,7 @@ from ml_connector.ledger.engine import LedgerBase, inserted_id
 from ml_connector.ledger.failures import add_failure
 from ml_connector.ledger.moves import Move
 from ml_connector.ledger.schema import audit, documents, failures
-from ml_connector.ledger.states import CLAIM_COLUMNS, Transition, step
+from ml_connector.ledger.states import CLAIM_COLUMNS, DocStatus, Transition, step
 
 
 class DocumentRecords(LedgerBase):
@@ -105,6 +105,16 @@ class DocumentRecords(LedgerBase):
             if connection is not None:
                 q = q.where(documents.c.connection == connection)
             return [StoredDocument.of(row) for row in conn.execute(q.order_by(documents.c.id)).mappings()]
+
+    def reading_count(self, connection: str, file_id: int) -> int:
+        """How many documents wait for the file ``file_id`` (status ``reading``)."""
+        with self.tx() as conn:
+            q = sa.select(sa.func.count()).where(
+                documents.c.connection == connection,
+                documents.c.status == DocStatus.READING,
+                documents.c.file_id == file_id,
+            )
+            return int(conn.execute(q).scalar_one())
 
     def status_counts(self, connection: str | None = None) -> dict[str, int]:
         with self.tx() as conn:

@@ -324,12 +324,13 @@ def _reject_file(
     issues = [i.as_dict() for i in found]
     stats.issues.extend({"file": remote_path, **i} for i in issues)
     stats.files_rejected += 1
-    stats.waiting += documents
+    waiting = rt.ledger.reading_count(rt.name, file_id) if documents else 0
+    stats.waiting += waiting
     errors_first = sorted(found, key=lambda i: i.level != Level.ERROR)
     reason = f"file {remote_path} was rejected as a whole: " + "; ".join(str(i) for i in errors_first[:5])
-    if documents:
+    if waiting:
         reason += (
-            f" ({documents} documents read before this wait for the file: none is posted until a "
+            f" ({waiting} documents read before this wait for the file: none is posted until a "
             "replay reads the file to its end; set aside, they are skipped)"
         )
     rt.ledger.record_failure(
