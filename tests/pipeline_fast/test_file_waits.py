@@ -17,12 +17,14 @@ from ml_connector.domain.documents import Invoice, Payment
 from ml_connector.domain.issues import Issue, error
 from ml_connector.pipeline import intake
 from ml_connector.pipeline.cycle import run_cycle
+from ml_connector.pipeline.intake import Inserts
 from ml_connector.pipeline.replay import replay, set_aside
 from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.read import RejectedRecord, iter_export
 from tests.pipeline.conftest import Dataset
 from tests.pipeline_fast.conftest import NAME, DocStatus, World
 from tests.pipeline_fast.test_intake_commits import _no_posting
+from tests.support.ledger_commits import LedgerCommits
 
 
 class _Crash(BaseException):
@@ -252,3 +254,24 @@ async def test_only_the_documents_left_reading_are_said_to_wait(
     assert "(1 documents read before this wait for the file" in str(failure["reason"])
     assert world.status(f"INV:{ids[2]}") == DocStatus.READING
     assert world.ledger.reading_count(NAME, int(str(failure["file_id"]))) == 1
+
+
+async def test_another_file_brings_back_a_broken_files_documents_in_groups(world: World, reader: Any) -> None:
+    data = Dataset.make(Inserts.GROUP + 44)  # more than one group
+    ids = data.invoice_ids
+    world.put_invoices(data.invoices_text(ids))
+    reader(_BreaksAfter(len(ids)))  # every document read, then the last record is found truncated
+    broken = await run_cycle(world.rt, post=_no_posting)
+    assert broken.intake.waiting == len(ids) and world.statuses() == {"reading": len(ids)}
+    reader(None)
+    world.put_invoices(data.invoices_text(ids).replace("\r\n", "\n"))  # Stampli's export again
+    commits = LedgerCommits(world.ledger.engine)
+    again = await run_cycle(world.rt, post=_no_posting)
+    commits.stop()
+    assert again.intake.duplicates == len(ids) and again.intake.documents_new == 0
+    assert world.statuses() == {"pending": len(ids)}
+    # the run row, the file's rows, master data, the image notes, two groups of read_again, the
+    # release with the file's outcome: not one commit per document
+    assert commits.writing <= 30, commits.writing
+    trail = world.ledger.audit_trail("document", f"INV:{ids[-1]}")
+    assert [a["action"] for a in trail][:3] == ["received", "read_again", "file_read"]

@@ -29,6 +29,7 @@ from ml_connector.domain.files import RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.ledger.documents import NewDocument
+from ml_connector.ledger.moves import Move
 from ml_connector.ledger.states import step
 from ml_connector.ledger.store import DocStatus
 from ml_connector.pipeline.archive import archive_download
@@ -431,8 +432,10 @@ _RACED = "read by another process at the same moment; not read again"
 class Inserts:
     """New documents of one file, inserted in groups of up to ``GROUP`` documents or
     ``GROUP_LINES`` lines per transaction (``insert_documents``): one fsync per group instead of one
-    per document. A group is written when full, before a key pending in it is looked up again, and
-    before the file's outcome is recorded; the counts follow each insert's result."""
+    per document; likewise the documents another file left that this one brings again
+    (``read_again``, ``transition_each``). A group is written when full, before a key pending in it
+    is looked up again, and before the file's outcome is recorded; the counts follow each insert's
+    result."""
 
     GROUP = 256
     # Memory stays flat whatever the file (issue 19): a group holds at most this many invoice lines.
@@ -442,6 +445,7 @@ class Inserts:
         self.rt, self.stats = rt, stats
         self._set_aside: set[int] | None = None  # ids of the files set aside, read when first needed
         self._items: list[NewDocument] = []
+        self._moves: list[tuple[int, Move]] = []  # ``read_again`` of documents another file left
         self._counted: list[Callable[[], None]] = []
         self._keys: set[str] = set()
         self._lines = 0
@@ -452,6 +456,13 @@ class Inserts:
         self._keys.add(values["doc_key"])
         self._lines += len(values["source"].get("lines") or ())
         if len(self._items) >= self.GROUP or self._lines >= self.GROUP_LINES:
+            self.wait()
+
+    def move(self, doc_id: int, key: str, move: Move) -> None:
+        """A change of a document already stored (``read_again``), written with the next group."""
+        self._moves.append((doc_id, move))
+        self._keys.add(key)
+        if len(self._moves) >= self.GROUP:
             self.wait()
 
     def set_aside(self, file_id: int | None) -> bool:
@@ -467,8 +478,10 @@ class Inserts:
             self.wait()
 
     def wait(self) -> None:
-        items, counted = self._items, self._counted
-        self._items, self._counted, self._keys, self._lines = [], [], set(), 0
+        items, counted, moves = self._items, self._counted, self._moves
+        self._items, self._counted, self._moves, self._keys, self._lines = [], [], [], set(), 0
+        if moves:  # one transaction for the group, as for the inserts
+            self.rt.ledger.transition_each(moves, actor=self.rt.actor)
         if not items:
             return
         for (values, _, _), doc_id, new in zip(
@@ -519,14 +532,13 @@ def ingest(
         stats.duplicates += 1
         if file_id is not None and existing.file_id != file_id and _left_behind(rt, existing, inserts):
             # read before from a file that broke off (or was set aside): this file now brings it
-            rt.ledger.transition(
-                existing.id,
+            again = Move(
                 "read_again",
-                actor=rt.actor,
                 reason=f"read again in {doc.provenance.remote_path}",
                 details={"file_id": file_id, "earlier_file_id": existing.file_id},
-                file_id=file_id,
+                values={"file_id": file_id},
             )
+            inserts.move(existing.id, key, again)
             stats.note(
                 key,
                 "read_again",
