@@ -36,7 +36,7 @@ from tests.support.sshd import OpenSshServer
 from bench.lib import Connection, SimProcess, make_batch, start_openssh
 from ml_connector import service
 from ml_connector.ledger.schema import files
-from ml_connector.ledger.store import utcnow
+from ml_connector.ledger.store import Ledger, utcnow
 from ml_connector.pipeline.cycle import CycleResult, run_cycle
 from ml_connector.pipeline.runtime import Runtime
 
@@ -58,7 +58,7 @@ PHASES = (
 )
 
 
-def seed_processed(c: Connection, rt: Runtime, n_files: int) -> int:
+def seed_processed(c: Connection, rt: Runtime, ledger: Ledger, n_files: int) -> int:
     """``n_files`` small exports in the invoices folder, each recorded in the ledger as processed
     (one bulk insert with the listed path, size and mtime instead of n real intakes). Returns the
     number of files the listing shows."""
@@ -75,7 +75,7 @@ def seed_processed(c: Connection, rt: Runtime, n_files: int) -> int:
 
     remote = asyncio.run(listing())
     now = utcnow()
-    with rt.ledger.tx() as conn:
+    with ledger.tx() as conn:
         conn.execute(
             files.insert(),
             [
@@ -134,8 +134,8 @@ def measure(c: Connection, n_files: int, repeats: int, *, profile: bool = False)
     app = service.open_app(c.config_path, environ=c.environ, settle_after=timedelta(0))
     try:
         rt = app.runtime(c.name)
-        listed = seed_processed(c, rt, n_files)
-        with rt.ledger.tx() as conn:
+        listed = seed_processed(c, rt, app.ledger, n_files)
+        with app.ledger.tx() as conn:
             known = conn.execute(sa.select(sa.func.count()).select_from(files)).scalar_one()
         folders = (rt.config.sftp.invoices_folder, rt.config.sftp.payments_folder)
         asyncio.run(run_cycle(rt))  # the first cycle of a process: imports, master data cached

@@ -260,14 +260,14 @@ def bench_throughput(
                 rt = app.runtime(c.name)
                 asyncio.run(run_cycle(rt))  # master data cached
                 expected = put_batch(c, n, 920)
-                commits = LedgerCommits(rt.ledger.engine)
-                batches_before, ops_before = rt.ledger.writer.commits, rt.ledger.writer.ops
+                commits = LedgerCommits(app.ledger.engine)
+                batches_before, ops_before = app.ledger.writer.commits, app.ledger.writer.ops
                 started = time.monotonic()
                 result = asyncio.run(run_cycle(rt))
                 seconds = time.monotonic() - started
                 commits.stop()
-                batches = rt.ledger.writer.commits - batches_before
-                ops = rt.ledger.writer.ops - ops_before
+                batches = app.ledger.writer.commits - batches_before
+                ops = app.ledger.writer.ops - ops_before
             finally:
                 app.close()
         finally:

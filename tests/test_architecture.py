@@ -153,8 +153,13 @@ ENTRYPOINT_ALLOWED = (
 )
 
 
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    """``module`` is one of ``prefixes`` or inside one of them (dotted names)."""
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
 def _allowed_for_entrypoints(module: str) -> bool:
-    return any(module == prefix or module.startswith(prefix + ".") for prefix in ENTRYPOINT_ALLOWED)
+    return _within(module, ENTRYPOINT_ALLOWED)
 
 
 def _disallowed(modules: list[str]) -> list[str]:
@@ -207,7 +212,7 @@ ADAPTERS = "ml_connector.adapters"
 
 
 def _is_adapter(module: str) -> bool:
-    return module == ADAPTERS or module.startswith(ADAPTERS + ".")
+    return _within(module, (ADAPTERS,))
 
 
 def _pipeline_imports(banned: Callable[[str], bool]) -> list[str]:
@@ -233,6 +238,87 @@ def test_pipeline_imports_no_sqlalchemy() -> None:
     (StoredDocument), never database rows."""
     offending = _pipeline_imports(lambda module: module == "sqlalchemy" or module.startswith("sqlalchemy."))
     assert offending == [], "the pipeline imports sqlalchemy:\n" + "\n".join(offending)
+
+
+# The ledger reaches the pipeline only as pipeline/ports.py::LedgerPort (Runtime.ledger): no concrete
+# ledger class is imported under pipeline/. Only the ledger's pure modules may be (states, moves, claims,
+# clock: no database): none of them may bring SQLAlchemy in, however indirectly.
+CONCRETE_LEDGER = (
+    "ml_connector.ledger.store",
+    "ml_connector.ledger.vendor_store",
+    "ml_connector.ledger.identity",
+    "ml_connector.ledger.engine",
+)
+
+
+def _is_concrete_ledger(module: str) -> bool:
+    return _within(module, CONCRETE_LEDGER)
+
+
+def _source_of(module: str) -> Path | None:
+    """The file of an ml_connector module (None: not a module, e.g. a name imported from one)."""
+    base = PACKAGE_ROOT.parent.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _sqlalchemy_path(module: str) -> list[str] | None:
+    """How importing ``module`` brings in sqlalchemy (the chain of modules, ending in it); None: it does
+    not. Follows every ml_connector module imported on the way, their parent packages included."""
+    came_from: dict[str, str | None] = {module: None}
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        path = _source_of(current)
+        if path is None:
+            continue
+        parts = current.split(".")
+        parents = [".".join(parts[:n]) for n in range(1, len(parts))]
+        for imported in [*parents, *(m for m, _ in _imported_modules(path))]:
+            if imported == "sqlalchemy" or imported.startswith("sqlalchemy."):
+                chain = [imported, current]
+                while (before := came_from[chain[-1]]) is not None:
+                    chain.append(before)
+                return chain[::-1]
+            if imported.startswith("ml_connector") and imported not in came_from:
+                came_from[imported] = current
+                todo.append(imported)
+    return None
+
+
+def test_pipeline_imports_no_concrete_ledger() -> None:
+    offending = _pipeline_imports(_is_concrete_ledger)
+    why = "the pipeline imports a concrete ledger module (use pipeline/ports.py::LedgerPort):\n"
+    assert offending == [], why + "\n".join(offending)
+
+
+def test_the_ledger_modules_the_pipeline_imports_bring_no_sqlalchemy() -> None:
+    """Of the ledger, the pipeline imports only pure modules (states, moves, claims, clock): none of them
+    reaches sqlalchemy, however indirectly. (The walk starts at the ledger: the configuration's own
+    vault backend is a database too, and not the ledger's business.)"""
+    ledger_imports = _pipeline_imports(lambda module: module.startswith("ml_connector.ledger"))
+    assert ledger_imports, "the pipeline imports no ledger module at all: the walk is broken"
+    found = []
+    for entry in ledger_imports:
+        chain = _sqlalchemy_path(entry.rsplit(": ", 1)[1])
+        if chain is not None:
+            found.append(f"{entry}: " + " -> ".join(chain))
+    why = "the pipeline imports a ledger module that brings sqlalchemy in (use LedgerPort):\n"
+    assert found == [], why + "\n".join(found)
+
+
+def test_the_ledger_walk_sees_sqlalchemy_behind_a_concrete_ledger() -> None:
+    """The two checks above are not vacuous: the concrete ledger is seen, directly and through imports."""
+    assert _is_concrete_ledger("ml_connector.ledger.store.Ledger")
+    assert not _is_concrete_ledger("ml_connector.ledger.states")
+    chain = _sqlalchemy_path("ml_connector.ledger.store")
+    assert (
+        chain is not None and chain[0] == "ml_connector.ledger.store" and chain[-1].startswith("sqlalchemy")
+    )
+    for pure in ("ml_connector.ledger.states", "ml_connector.ledger.moves", "ml_connector.ledger.claims"):
+        assert _sqlalchemy_path(pure) is None, pure
 
 
 def test_the_adapter_walk_sees_every_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,15 +76,15 @@ def test_release_moves_only_the_files_reading_documents_with_their_audit(ledger:
     }
     for key in ("A0", "A1", "A2"):
         trail = ledger.audit_trail("document", key)
-        assert [(r["action"], r["from_status"], r["to_status"], r["actor"]) for r in trail] == [
+        assert [(r.action, r.from_status, r.to_status, r.actor) for r in trail] == [
             ("received", None, "reading", "test"),
             ("file_read", "reading", "pending", "worker:1"),
         ]
-        assert trail[1]["connection"] == "acme" and trail[1]["reason"] == "its file was read to its end"
-        assert trail[1]["at"] is not None
-    assert [r["action"] for r in ledger.audit_trail("document", "B0")] == ["received"]
+        assert trail[1].connection == "acme" and trail[1].reason == "its file was read to its end"
+        assert trail[1].at is not None
+    assert [r.action for r in ledger.audit_trail("document", "B0")] == ["received"]
     (row,) = [r for r in ledger.files_with_status("acme", ["processed"])]
-    assert (row["id"], row["documents"], row["issues"]) == (a, 4, issues)
+    assert (row.id, row.documents, row.issues) == (a, 4, issues)
     # released again (a replay of a file read whole): nothing left to move, the outcome recorded again
     assert ledger.release_file(a, status="processed", count=4, issues=[], actor="test") == 0
 
@@ -99,7 +99,7 @@ def test_setting_a_broken_file_aside_skips_its_reading_documents(ledger: Ledger)
     status = {d.doc_key: d.status for d in ledger.all_documents("acme")}
     assert status == {"A0": "skipped", "A1": "pending", "B0": "reading"}
     last = ledger.audit_trail("document", "A0")[-1]
-    assert (last["action"], last["from_status"], last["to_status"], last["reason"]) == (
+    assert (last.action, last.from_status, last.to_status, last.reason) == (
         "set_aside",
         "reading",
         "skipped",

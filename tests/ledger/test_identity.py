@@ -10,9 +10,8 @@ import pytest
 
 from ml_connector.config.model import ConnectionConfig, MappingConfig, SftpConfig, VismaConfig
 from ml_connector.config.secrets import SecretRef
+from ml_connector.domain.identity import Identity
 from ml_connector.errors import LedgerIdentityError
-from ml_connector.ledger import identity
-from ml_connector.ledger.identity import Identity
 from ml_connector.ledger.store import Ledger
 from ml_connector.pipeline.identity import ensure_identity, identity_problem
 from ml_connector.pipeline.runtime import Runtime
@@ -50,10 +49,10 @@ def _rt(ledger: Ledger, cfg: ConnectionConfig, *names: str) -> Runtime:
 
 def test_first_use_records_and_the_same_configuration_passes(ledger: Ledger) -> None:
     ensure_identity(_rt(ledger, _cfg(), "acme"))
-    assert identity.recorded(ledger) == {"acme": Identity("C1", "t1", "1")}
+    assert ledger.identities() == {"acme": Identity("C1", "t1", "1")}
     ensure_identity(_rt(ledger, _cfg(), "acme"))  # unchanged: fine, nothing new recorded
     trail = ledger.audit_trail("connection", "acme")
-    assert [r["action"] for r in trail] == ["identity_recorded"]
+    assert [r.action for r in trail] == ["identity_recorded"]
 
 
 def test_another_company_is_refused_naming_every_change(ledger: Ledger) -> None:
@@ -65,7 +64,7 @@ def test_another_company_is_refused_naming_every_change(ledger: Ledger) -> None:
     assert "Visma company was 1, the configuration now says 2 (visma.company_id)" in text
     assert "Visma tenant was" not in text  # only what changed is named
     assert "ml-connector ledger accept acme" in text
-    assert identity.recorded(ledger)["acme"] == Identity("C1", "t1", "1")  # nothing overwritten
+    assert ledger.identities()["acme"] == Identity("C1", "t1", "1")  # nothing overwritten
 
 
 def test_a_rename_is_refused_two_configured_twins_are_not(ledger: Ledger) -> None:
@@ -73,15 +72,15 @@ def test_a_rename_is_refused_two_configured_twins_are_not(ledger: Ledger) -> Non
     with pytest.raises(LedgerIdentityError, match="'acme2' is new to this ledger, but 'acme' already posted"):
         ensure_identity(_rt(ledger, _cfg("acme2"), "acme2"))  # acme is gone from the configuration
     ensure_identity(_rt(ledger, _cfg("acme2"), "acme", "acme2"))  # both configured: not a rename
-    assert set(identity.recorded(ledger)) == {"acme", "acme2"}
+    assert set(ledger.identities()) == {"acme", "acme2"}
 
 
 def test_accept_records_a_deliberate_change_with_an_audit_entry(ledger: Ledger) -> None:
     ensure_identity(_rt(ledger, _cfg(), "acme"))
     moved = _cfg(company="2")
-    assert identity_problem(moved, identity.recorded(ledger), {"acme"}) is not None
-    before = identity.accept(ledger, "acme", Identity("C1", "t1", "2"), actor="cli:test")
+    assert identity_problem(moved, ledger.identities(), {"acme"}) is not None
+    before = ledger.accept_identity("acme", Identity("C1", "t1", "2"), actor="cli:test")
     assert before == Identity("C1", "t1", "1")
     ensure_identity(_rt(ledger, moved, "acme"))
-    [accepted] = [r for r in ledger.audit_trail("connection", "acme") if r["action"] == "identity_accepted"]
-    assert accepted["actor"] == "cli:test" and "was Stampli company C1" in accepted["reason"]
+    [accepted] = [r for r in ledger.audit_trail("connection", "acme") if r.action == "identity_accepted"]
+    assert accepted.actor == "cli:test" and "was Stampli company C1" in str(accepted.reason)

@@ -199,7 +199,7 @@ def test_an_event_refuses_what_the_table_does_not_allow(ledger: Ledger) -> None:
     row = ledger.document_by_id(doc_id)
     assert (row.status, row.claimed_by, row.claim_expires) == (DocStatus.POSTED, None, None)
     trail = ledger.audit_trail("document", "INV:9")
-    assert [(a["action"], a["from_status"], a["to_status"]) for a in trail] == [
+    assert [(a.action, a.from_status, a.to_status) for a in trail] == [
         ("received", None, "pending"),
         ("found_in_visma", "pending", "created"),
         ("released", "created", "posted"),

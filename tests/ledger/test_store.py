@@ -83,11 +83,11 @@ def test_claim_is_compare_and_set_and_audited(ledger: Ledger) -> None:
     assert row.voucher == {"v": "1"}
     assert row.claim_expires is not None and row.claim_expires.tzinfo is not None
     trail = ledger.audit_trail("document", "INV:1")
-    assert [(a["action"], a["from_status"], a["to_status"]) for a in trail] == [
+    assert [(a.action, a.from_status, a.to_status) for a in trail] == [
         ("received", None, "pending"),
         ("claimed", "pending", "posting"),
     ]
-    assert all(a["at"].tzinfo is not None for a in trail)
+    assert all(a.at.tzinfo is not None for a in trail)
 
 
 def test_concurrent_claims_only_one_wins(ledger: Ledger) -> None:
@@ -105,7 +105,7 @@ def test_concurrent_claims_only_one_wins(ledger: Ledger) -> None:
     for t in threads:
         t.join()
     assert sorted(wins) == [False] * 7 + [True]
-    claimed = [a for a in ledger.audit_trail("document", "INV:1") if a["action"] == "claimed"]
+    claimed = [a for a in ledger.audit_trail("document", "INV:1") if a.action == "claimed"]
     assert len(claimed) == 1
 
 
@@ -122,12 +122,12 @@ def test_park_opens_one_failure_with_the_source_and_replay_resolves_it(ledger: L
     )
     open_ = ledger.open_failures("acme")
     assert len(open_) == 1
-    assert open_[0]["source"] == {"stampliInvoiceId": "1", "totalAmount": "31748.10"}
-    assert open_[0]["missing"] == [{"kind": "segment_value", "key": "1:0450"}]
+    assert open_[0].source == {"stampliInvoiceId": "1", "totalAmount": "31748.10"}
+    assert open_[0].missing == [{"kind": "segment_value", "key": "1:0450"}]
     # parking again supersedes the old failure instead of piling up
     assert ledger.transition(doc_id, "replayed", DocStatus.PENDING, actor="t")
     assert ledger.park(doc_id, "unpostable", category="mapping", code="x", reason="r", actor="t")
-    assert [f["code"] for f in ledger.open_failures("acme")] == ["x"]
+    assert [f.code for f in ledger.open_failures("acme")] == ["x"]
     ledger.resolve_failures(doc_id, actor="alice", reason="fixed")
     assert ledger.open_failures("acme") == []
 

@@ -35,7 +35,7 @@ def _claim(ledger: Ledger, doc_id: int) -> Any:
 
 
 def _actions(ledger: Ledger, key: str) -> list[str]:
-    return [str(a["action"]) for a in ledger.audit_trail("document", key)]
+    return [str(a.action) for a in ledger.audit_trail("document", key)]
 
 
 def test_concurrent_awaited_claims_of_one_document_give_one_winner(ledger: Ledger) -> None:
@@ -153,7 +153,7 @@ def test_awaited_park_and_reads(ledger: Ledger) -> None:
         return [d.doc_key for d in parked] + [(await ledger.aio.document_by_id(doc_id)).status]
 
     assert asyncio.run(run()) == ["INV:1", DocStatus.PARKED]
-    assert [f["code"] for f in ledger.open_failures("acme")] == ["x"]
+    assert [f.code for f in ledger.open_failures("acme")] == ["x"]
 
 
 def test_closed_writer_refuses_new_work(ledger_url: str) -> None:

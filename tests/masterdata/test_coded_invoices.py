@@ -67,10 +67,12 @@ def _invoice_rows(
 
 
 def test_an_invoice_coded_only_to_exported_values_never_parks_on_master_data(cenv: CodingEnv) -> None:
-    vendors_file = asyncio.run(export_vendors(cenv.rt, mode="full"))
+    vendors_file = asyncio.run(export_vendors(cenv.rt, cenv.app.ledger, mode="full"))
     lists = asyncio.run(
         export_masterdata(
-            cenv.rt, modes=dict.fromkeys(("accounts", "cost_centers", "projects", "vat_codes"), "full")
+            cenv.rt,
+            cenv.app.ledger,
+            modes=dict.fromkeys(("accounts", "cost_centers", "projects", "vat_codes"), "full"),
         )
     )
     assert vendors_file.status == "ok" and lists.status == "ok"
@@ -103,9 +105,9 @@ def test_an_invoice_coded_only_to_exported_values_never_parks_on_master_data(cen
     result = asyncio.run(run_cycle(cenv.rt))
     assert result.status != "failed", result.errors
     failures = cenv.app.ledger.open_failures("acme")
-    assert [(f["doc_key"], f["category"], f["code"]) for f in failures] == [
-        (failures[0]["doc_key"], Category.VISMA_MASTER_DATA, "segment_value_missing")
+    assert [(f.doc_key, f.category, f.code) for f in failures] == [
+        (failures[0].doc_key, Category.VISMA_MASTER_DATA, "segment_value_missing")
     ]
-    assert "0999" in failures[0]["reason"]  # only the control invoice parked
+    assert "0999" in failures[0].reason  # only the control invoice parked
     counts = cenv.app.ledger.status_counts("acme")
     assert counts.get(DocStatus.POSTED, 0) == count and counts.get(DocStatus.PARKED, 0) == 1

@@ -26,7 +26,7 @@ NAME = re.compile(
 
 
 def _export(env: CodingEnv, mode: str, lists: tuple[str, ...] = ALL, **kw: Any) -> MasterdataResult:
-    result = asyncio.run(export_masterdata(env.rt, modes=dict.fromkeys(lists, mode), **kw))  # type: ignore[arg-type]
+    result = asyncio.run(export_masterdata(env.rt, env.app.ledger, modes=dict.fromkeys(lists, mode), **kw))  # type: ignore[arg-type]
     assert result.status == "ok", result.summary()
     return result
 
@@ -146,7 +146,7 @@ def test_interrupted_upload_leaves_no_final_file_and_is_retried(
         raise TransientSourceError(f"connection lost before renaming {src}")
 
     monkeypatch.setattr(SftpSource, "_rename", dropped)
-    failed = asyncio.run(export_masterdata(cenv.rt, modes={"cost_centers": "delta"}))
+    failed = asyncio.run(export_masterdata(cenv.rt, cenv.app.ledger, modes={"cost_centers": "delta"}))
     (lr,) = failed.lists
     assert failed.status == "failed" and lr.status == "failed" and lr.file_name is not None
     assert lr.file_name not in cenv.files() and f"{lr.file_name}.tmp" in cenv.files()
@@ -163,7 +163,9 @@ def test_interrupted_upload_leaves_no_final_file_and_is_retried(
 def test_a_failed_visma_read_concludes_nothing(cenv: CodingEnv) -> None:
     _export(cenv, "full", ("accounts",))
     cenv.sim.set_faults("5xx_next=50")
-    result = asyncio.run(export_masterdata(cenv.rt, modes={"accounts": "full", "vat_codes": "full"}))
+    result = asyncio.run(
+        export_masterdata(cenv.rt, cenv.app.ledger, modes={"accounts": "full", "vat_codes": "full"})
+    )
     assert result.status == "failed" and result.lists == [] and "Visma" in (result.error or "")
     assert len(cenv.files()) == 1  # the earlier accounts file only
     assert [u["list_name"] for u in MasterdataStore(cenv.app.ledger).uploads("acme")] == ["accounts"]
@@ -178,8 +180,8 @@ def test_dry_run_uploads_and_records_nothing(cenv: CodingEnv) -> None:
 def test_schedule_full_first_then_deltas_then_the_next_days_full(cenv: CodingEnv) -> None:
     rt = cenv.rt
     morning = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-    assert due_modes(rt, morning) == dict.fromkeys(ALL, "full")  # first export of every list
+    assert due_modes(rt, cenv.app.ledger, morning) == dict.fromkeys(ALL, "full")  # first export of every list
     _export(cenv, "full")
-    assert due_modes(rt, datetime.now(UTC)) == dict.fromkeys(ALL, "delta")
+    assert due_modes(rt, cenv.app.ledger, datetime.now(UTC)) == dict.fromkeys(ALL, "delta")
     tomorrow = datetime.now(UTC).replace(hour=2, minute=30) + timedelta(days=1)
-    assert due_modes(rt, tomorrow) == dict.fromkeys(ALL, "full")
+    assert due_modes(rt, cenv.app.ledger, tomorrow) == dict.fromkeys(ALL, "full")

@@ -92,7 +92,7 @@ def test_bad_files_are_rejected_with_their_reason_and_the_cycle_goes_on(
     assert first.posting.posted == len(data.expected(good, payments=False))
     c.assert_exactly_once(data.expected(good, payments=False))
 
-    open_failures = [dict(f) for f in app.ledger.open_failures(c.name)]
+    open_failures = [f.as_dict() for f in app.ledger.open_failures(c.name)]
     assert len(open_failures) == 2, open_failures
     xml_failure = _failure_for(open_failures, BAD_XML)
     csv_failure = _failure_for(open_failures, BAD_CSV)
@@ -129,11 +129,11 @@ def test_bad_files_are_rejected_with_their_reason_and_the_cycle_goes_on(
 
     app = c.open_app()
     (reopened,) = app.ledger.open_failures(c.name)
-    assert BAD_XML in reopened["reason"] and reopened["id"] != xml_failure["id"]
+    assert BAD_XML in reopened.reason and reopened.id != xml_failure["id"]
     statuses = {str(r["remote_path"]).rsplit("/", 1)[-1]: r["status"] for r in _files(app, c.name)}
     assert statuses[BAD_CSV] == "set_aside" and statuses[BAD_XML] == "rejected"
     listed = c.cli("failures", "--json")
-    assert [f["id"] for f in json.loads(listed.stdout)] == [reopened["id"]]
+    assert [f["id"] for f in json.loads(listed.stdout)] == [reopened.id]
     third = asyncio.run(run_cycle(app.runtime(c.name)))
     assert third.status == "ok" and third.intake.files_new == 0 and third.intake.files_rejected == 0
     c.assert_exactly_once(data.expected(good + ids[9:], payments=False))
@@ -141,7 +141,7 @@ def test_bad_files_are_rejected_with_their_reason_and_the_cycle_goes_on(
 
 def _files(app: service.App, name: str) -> list[dict[str, object]]:
     return [
-        dict(r)
+        r.as_dict()
         for r in app.ledger.files_with_status(
             name, ["processed", "partial", "rejected", "set_aside", "downloaded"]
         )
@@ -202,9 +202,9 @@ def test_any_reader_exception_rejects_only_that_file(
             )
     assert results == ["rejected", "rejected"] and stats.files_rejected == 2
     first, second = app.ledger.open_failures(c.name)
-    assert "/by-hand/by-hand-0_invoices.csv" in first["reason"] and "MemoryError" in first["reason"]
-    assert "1 documents read before this wait for the file" in first["reason"]
-    assert "/by-hand/by-hand-1_invoices.csv" in second["reason"] and "UnicodeError" in second["reason"]
+    assert "/by-hand/by-hand-0_invoices.csv" in first.reason and "MemoryError" in first.reason
+    assert "1 documents read before this wait for the file" in first.reason
+    assert "/by-hand/by-hand-1_invoices.csv" in second.reason and "UnicodeError" in second.reason
     logged = [r for r in caplog.records if r.levelno == logging.ERROR]
     # the ERROR line carries the traceback (folded into the message once logs.configure has run)
     assert len(logged) == 2 and all(r.exc_info or "Traceback" in r.getMessage() for r in logged)

@@ -44,7 +44,7 @@ def _statuses(c: Connection) -> dict[str, str]:
 def _file_statuses(c: Connection) -> list[str]:
     app = c.open_app()
     try:
-        return [str(r["status"]) for r in app.ledger.files_with_status(c.name, ["downloaded", "processed"])]
+        return [str(r.status) for r in app.ledger.files_with_status(c.name, ["downloaded", "processed"])]
     finally:
         app.close()
         c._apps.remove(app)

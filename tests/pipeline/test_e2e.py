@@ -37,9 +37,9 @@ def _json_out(proc: Any) -> Any:
 def _snapshot(app: service.App, name: str) -> tuple[Any, ...]:
     """Everything a write would change: documents, failures, files, runs, audit length."""
     docs = [r.as_dict() for r in app.ledger.all_documents(name)]
-    fails = [dict(r) for r in app.ledger.open_failures(name)]
+    fails = [r.as_dict() for r in app.ledger.open_failures(name)]
     files = [
-        dict(r)
+        r.as_dict()
         for r in app.ledger.files_with_status(name, ["downloaded", "processed", "partial", "rejected"])
     ]
     runs = [dict(r) for r in app.ledger.last_runs(name, limit=1000)]
@@ -94,7 +94,7 @@ def test_main_flow_end_to_end(connection: Connection) -> None:
         )
         assert doc.status == DocStatus.SKIPPED
         trail = app.ledger.audit_trail("document", doc.doc_key)
-        assert "approv" in (trail[0]["reason"] or "").lower(), trail[0]["reason"]
+        assert "approv" in (trail[0].reason or "").lower(), trail[0].reason
 
     failures = _json_out(c.cli("failures", "--json"))
     assert sorted(f["doc_key"].split(":")[-1] for f in failures) == sorted(missing), failures
@@ -221,9 +221,9 @@ def test_main_flow_end_to_end(connection: Connection) -> None:
     assert out["requeued"] == [rejected["doc_key"]] and out["refused"] == []
     assert sum(cy["posted"] for cy in out["cycles"]) == 1
     trail = app.ledger.audit_trail("document", rejected["doc_key"])
-    actions = [t["action"] for t in trail]
+    actions = [t.action for t in trail]
     assert actions[-4:] == ["replayed", "claimed", "created", "released"], actions
-    assert next(t for t in trail if t["action"] == "replayed")["actor"].startswith("cli:")
+    assert next(t for t in trail if t.action == "replayed").actor.startswith("cli:")
 
     # ---- replay --all: the period is closed (we know it), two invoices park; reopened; replayed
     c.sim.close_period(PERIOD)

@@ -81,20 +81,20 @@ def test_every_hostile_invoice_file_in_one_cycle(connection: Connection, tmp_pat
         for d in app.ledger.all_documents(c.name)
         if d.status == DocStatus.PARKED
     }
-    failing_docs = {str(f["doc_key"]) for f in app.ledger.open_failures(c.name) if f["doc_key"]}
+    failing_docs = {str(f.doc_key) for f in app.ledger.open_failures(c.name) if f.doc_key}
     for ref in expected:
         if ref not in found:
             assert ref in parked and f"INV:{ref[3:]}" in failing_docs, f"{ref} neither posted nor parked"
 
     # bad files and records: each file with a rejection has an open failure tied to it
     files = {
-        str(r["remote_path"]).rsplit("/", 1)[-1]: r
+        str(r.remote_path).rsplit("/", 1)[-1]: r
         for r in app.ledger.files_with_status(c.name, ["processed", "partial", "rejected", "downloaded"])
     }
     assert set(files) == set(names)
-    assert not [n for n, r in files.items() if r["status"] == "downloaded"], "a file was left unread"
-    failure_files = {f["file_id"] for f in app.ledger.open_failures(c.name)}
-    unexplained = sorted(n for n in rejected_names if files[n]["id"] not in failure_files)
+    assert not [n for n, r in files.items() if r.status == "downloaded"], "a file was left unread"
+    failure_files = {f.file_id for f in app.ledger.open_failures(c.name)}
+    unexplained = sorted(n for n in rejected_names if files[n].id not in failure_files)
     assert not unexplained, f"rejected without an open failure: {unexplained}"
 
     # the next cycle runs normally: nothing read again, a new good file posts

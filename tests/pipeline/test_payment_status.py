@@ -34,7 +34,7 @@ def test_scheduled_and_failed_payments_are_skipped_not_booked(connection: Connec
     for pid, why in status.items():
         doc = app.ledger.document(c.name, f"PAY:{pid}")
         assert doc is not None and doc.status == DocStatus.SKIPPED
-        reason = app.ledger.audit_trail("document", doc.doc_key)[0]["reason"] or ""
+        reason = app.ledger.audit_trail("document", doc.doc_key)[0].reason or ""
         assert why in reason and "PAID" in reason, reason
 
     expected = ds.expected(ids, payments=False)

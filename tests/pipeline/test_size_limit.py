@@ -33,8 +33,8 @@ def test_too_large_file_is_never_downloaded_then_taken_in_after_the_limit_is_rai
     assert first.intake.files_rejected == 1 and first.intake.files_new == 0
     assert not list(Path(rt.archive_dir).glob("*.csv")), "the file must not be downloaded"
     (failure,) = app.ledger.open_failures(c.name)
-    assert failure["code"] == "file_too_large"
-    assert f"{size:,} bytes" in failure["reason"] and "raise the limit" in failure["reason"]
+    assert failure.code == "file_too_large"
+    assert f"{size:,} bytes" in failure.reason and "raise the limit" in failure.reason
     again = asyncio.run(run_cycle(rt))  # still too large: reported once, not every cycle
     assert again.intake.files_rejected == 0 and len(app.ledger.open_failures(c.name)) == 1
     app.close()

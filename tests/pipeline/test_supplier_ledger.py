@@ -113,7 +113,7 @@ def test_another_channels_invoice_is_parked_naming_it_and_never_posted(
     result = _cycle(app, c.name)
     assert result.posting.duplicates_in_visma == 1 and result.posting.posted == 1
     [failure] = app.ledger.open_failures(c.name)
-    assert failure["code"] == "duplicate_in_visma" and f"Invoice/{theirs}" in str(failure["reason"])
+    assert failure.code == "duplicate_in_visma" and f"Invoice/{theirs}" in str(failure.reason)
     documents = c.sim.supplier_ledger()["documents"]
     assert len(documents) == 2  # the e-invoice and the other invoice: the duplicate was never sent
     assert all(not d.get("warnings") for d in documents)  # Visma never saw a repeated reference

@@ -53,7 +53,7 @@ def _assert_payments_skipped(app: service.App, c: Connection, ds: Dataset) -> No
     assert len(payments) == len(ds.payment_rows) + len(ds.void_rows) > 0
     assert {d.status for d in payments} == {DocStatus.SKIPPED}
     for d in payments:
-        reasons = [row["reason"] for row in app.ledger.audit_trail("document", d.doc_key)]
+        reasons = [row.reason for row in app.ledger.audit_trail("document", d.doc_key)]
         assert VISMA_PAYS in reasons, (d.doc_key, reasons)
 
 
@@ -117,9 +117,9 @@ def test_stampli_payments_become_released_supplier_payments_applied_to_their_inv
     c.put_payments(PAYMENTS, ds.payments_text())  # the payments arrive before their invoices
     app = c.open_app()
     first = _cycle(app, c.name)
-    waiting = [f for f in app.ledger.open_failures(c.name) if f["code"] == "invoice_not_in_visma"]
+    waiting = [f for f in app.ledger.open_failures(c.name) if f.code == "invoice_not_in_visma"]
     assert first.posting.posted == 0 and len(waiting) == len(ds.payment_rows) > 0
-    assert "not released in Visma's supplier ledger yet" in str(waiting[0]["reason"])
+    assert "not released in Visma's supplier ledger yet" in str(waiting[0].reason)
     assert c.sim.supplier_payments() == []
     c.put_invoices(INVOICES, ds.invoices_text(ds.invoice_ids))
     # The invoices post, and the payments that waited for them are replayed by themselves right after,

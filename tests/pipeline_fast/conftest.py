@@ -73,11 +73,8 @@ class World:
     visma: FakeVisma
     stampli: FakeStampli
     connectors: FakeConnectors
+    ledger: Ledger  # the concrete ledger the runtime holds as its LedgerPort (tests read it whole)
     files: int = field(default=0)
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.rt.ledger
 
     def put_invoices(self, text: str) -> None:
         self.files += 1
@@ -99,7 +96,7 @@ class World:
         return dict(self.ledger.status_counts(NAME))
 
     def open_failures(self) -> list[dict[str, object]]:
-        return [dict(r) for r in self.ledger.open_failures(NAME)]
+        return [r.as_dict() for r in self.ledger.open_failures(NAME)]
 
     def another_ledger(self, tmp_path: Path, template: Path) -> World:
         """A second, empty ledger on the same Visma (a lost or restored one)."""
@@ -124,7 +121,7 @@ def world_on(
         settle_after=timedelta(0),
         configured_names=frozenset({NAME}),
     )
-    return World(rt, visma, stampli, connectors)
+    return World(rt, visma, stampli, connectors, ledger)
 
 
 def _no_fsync(dbapi_connection: Any, _record: Any) -> None:

@@ -97,7 +97,7 @@ async def test_a_file_that_breaks_off_posts_nothing_and_a_replay_posts_each_once
     assert "3 documents read before this wait for the file" in str(failure["reason"])
     assert "stay taken in" not in str(failure["reason"])
     (row,) = world.ledger.files_with_status(NAME, ["rejected"])
-    assert row["id"] == failure["file_id"]
+    assert row.id == failure["file_id"]
 
     # the next cycle does not read the file again, and still posts nothing of it
     again = await world.cycle()
@@ -106,9 +106,9 @@ async def test_a_file_that_breaks_off_posts_nothing_and_a_replay_posts_each_once
     # the reader is fixed: the replay reads the file to its end, finds the 3 by content, releases all 4
     reader(None)
     result = replay(world.rt, [int(str(failure["id"]))], actor="ops")
-    assert result.files_reread == [row["remote_path"]] and result.refused == []
+    assert result.files_reread == [row.remote_path] and result.refused == []
     assert _statuses(world, keys) == {DocStatus.PENDING}
-    assert [r["status"] for r in world.ledger.files_with_status(NAME, ["processed"])] == ["processed"]
+    assert [r.status for r in world.ledger.files_with_status(NAME, ["processed"])] == ["processed"]
     third = await world.cycle()
     assert third.status == "ok" and third.posting.posted == 4
     _once(world, [f"ST-{i}" for i in ids[:4]])
@@ -125,11 +125,11 @@ async def test_a_normal_file_goes_reading_then_pending_in_bulk_then_posts(
     assert world.statuses() == {"pending": len(ids)}
     for i in ids:
         trail = world.ledger.audit_trail("document", f"INV:{i}")
-        assert [(a["action"], a["from_status"], a["to_status"]) for a in trail[:2]] == [
+        assert [(a.action, a.from_status, a.to_status) for a in trail[:2]] == [
             ("received", None, "reading"),
             ("file_read", "reading", "pending"),
         ]  # then the image note (no image beside this export)
-        assert trail[1]["actor"] == world.rt.actor and trail[1]["connection"] == NAME
+        assert trail[1].actor == world.rt.actor and trail[1].connection == NAME
     posted = await world.cycle()
     assert posted.posting.posted == len(ids)
     _once(world, [f"ST-{i}" for i in ids])
@@ -175,7 +175,7 @@ async def test_a_void_of_an_unposted_payment_in_a_broken_file_leaves_it_alone(
     reader(_BreaksAfter(1))
     await run_cycle(world.rt, post=_no_posting)
     assert world.status(paid) == DocStatus.PENDING  # not voided by a file that broke off
-    assert [a["action"] for a in world.ledger.audit_trail("document", paid)] == ["received", "file_read"]
+    assert [a.action for a in world.ledger.audit_trail("document", paid)] == ["received", "file_read"]
 
 
 async def test_a_file_set_aside_skips_its_documents_and_another_file_brings_them_back(
@@ -192,7 +192,7 @@ async def test_a_file_set_aside_skips_its_documents_and_another_file_brings_them
     keys = [f"INV:{i}" for i in ids[:2]]
     assert _statuses(world, keys) == {DocStatus.SKIPPED}
     trail = world.ledger.audit_trail("document", keys[0])
-    assert [(a["action"], a["to_status"]) for a in trail][-1] == ("set_aside", "skipped")
+    assert [(a.action, a.to_status) for a in trail][-1] == ("set_aside", "skipped")
     assert (await world.cycle()).posting.posted == 0
 
     # Stampli sends the export again, whole (another file): the skipped ones are read again and post
@@ -201,7 +201,7 @@ async def test_a_file_set_aside_skips_its_documents_and_another_file_brings_them
     assert second.status == "ok" and second.posting.posted == 3
     assert {e["outcome"] for e in second.intake.events} == {"read_again"}
     _once(world, [f"ST-{i}" for i in ids[:3]])
-    actions = [a["action"] for a in world.ledger.audit_trail("document", keys[0])]
+    actions = [a.action for a in world.ledger.audit_trail("document", keys[0])]
     assert actions[:4] == ["received", "set_aside", "read_again", "file_read"] and actions[-1] == "released"
 
 
@@ -233,7 +233,7 @@ async def test_a_crash_half_way_releases_the_documents_when_the_file_is_read_aga
     with pytest.raises(_Crash):
         await world.cycle()
     assert world.statuses() == {"reading": 2}
-    assert [r["status"] for r in world.ledger.files_with_status(NAME, ["downloaded"])] == ["downloaded"]
+    assert [r.status for r in world.ledger.files_with_status(NAME, ["downloaded"])] == ["downloaded"]
     reader(None)
     after = await world.cycle()  # resume_downloaded_files reads it again, to its end
     assert after.status == "ok" and after.posting.posted == 4
@@ -274,4 +274,4 @@ async def test_another_file_brings_back_a_broken_files_documents_in_groups(world
     # release with the file's outcome: not one commit per document
     assert commits.writing <= 30, commits.writing
     trail = world.ledger.audit_trail("document", f"INV:{ids[-1]}")
-    assert [a["action"] for a in trail][:3] == ["received", "read_again", "file_read"]
+    assert [a.action for a in trail][:3] == ["received", "read_again", "file_read"]

@@ -36,7 +36,7 @@ async def test_a_file_of_many_documents_takes_a_few_commits_not_one_each(world: 
     assert commits.writing <= 30, commits.writing
     # each document still has its "received" audit row, written with it
     for doc in world.ledger.all_documents(NAME):
-        assert world.ledger.audit_trail("document", doc.doc_key)[0]["action"] == "received"
+        assert world.ledger.audit_trail("document", doc.doc_key)[0].action == "received"
 
 
 async def test_a_key_inserted_by_another_process_meanwhile_is_a_duplicate(

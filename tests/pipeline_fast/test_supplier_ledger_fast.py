@@ -134,7 +134,7 @@ async def test_a_fresh_ledger_adopts_our_own_documents(
     assert result.posting.already_in_visma == created and result.posting.duplicates_in_visma == 0
     assert fresh.statuses() == {DocStatus.POSTED: created}
     trail = fresh.ledger.audit_trail("document", _doc(fresh, dataset.invoice_ids[0]).doc_key)
-    assert any(e["action"] == FOUND_IN_VISMA for e in trail)
+    assert any(e.action == FOUND_IN_VISMA for e in trail)
 
 
 @pytest.mark.parametrize("reached_visma", [True, False], ids=["booked-answer-lost", "never-booked"])

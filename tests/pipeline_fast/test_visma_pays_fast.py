@@ -28,4 +28,4 @@ async def test_a_payment_read_before_the_switch_is_skipped_not_posted(world: Wor
     for d in payments:
         assert world.status(d.doc_key) == DocStatus.SKIPPED
         trail = world.ledger.audit_trail("document", d.doc_key)
-        assert (trail[-1]["action"], trail[-1]["reason"]) == ("skipped", VISMA_PAYS)
+        assert (trail[-1].action, trail[-1].reason) == ("skipped", VISMA_PAYS)

@@ -30,7 +30,7 @@ NAME = re.compile(r"^vendors_C100234_\d{8}T\d{6}Z_(full|delta)\.csv$")
 
 
 def _export(env: VendorEnv, mode: str, **kw: Any) -> ExportResult:
-    result = asyncio.run(export_vendors(env.rt, mode=mode, **kw))  # type: ignore[arg-type]
+    result = asyncio.run(export_vendors(env.rt, env.app.ledger, mode=mode, **kw))  # type: ignore[arg-type]
     assert result.status != "failed", result.error
     return result
 
@@ -106,7 +106,7 @@ def test_interrupted_upload_leaves_no_final_file_and_is_retried(
         raise TransientSourceError(f"connection lost before renaming {src}")
 
     monkeypatch.setattr(SftpSource, "_rename", dropped)
-    failed = asyncio.run(export_vendors(venv.rt, mode="delta"))
+    failed = asyncio.run(export_vendors(venv.rt, venv.app.ledger, mode="delta"))
     assert failed.status == "failed" and failed.file_name is not None
     visible = [n for n in venv.files() if not n.endswith(".tmp")]
     assert failed.file_name not in visible and len(visible) == 1  # only the earlier full file
@@ -141,14 +141,19 @@ def test_dry_run_uploads_and_records_nothing(venv: VendorEnv) -> None:
 
 def test_schedule_full_first_then_daily_at_full_at_and_deltas_between(venv: VendorEnv) -> None:
     rt = venv.rt
-    assert due_mode(rt, datetime(2030, 1, 1, 12, tzinfo=UTC)) == "full"  # never exported
+    assert due_mode(rt, venv.app.ledger, datetime(2030, 1, 1, 12, tzinfo=UTC)) == "full"  # never exported
     _export(venv, "full")
     started = VendorStore(venv.app.ledger).last_upload("acme", mode="full")
     assert started is not None
     t0: datetime = started["started_at"]
-    assert due_mode(rt, t0) == "delta"
+    assert due_mode(rt, venv.app.ledger, t0) == "delta"
     # after 02:00 Europe/Oslo on the next day the full file is due again; before it, deltas
-    assert due_mode(rt, datetime.combine(t0.date() + timedelta(days=1), time(1, 30), tzinfo=UTC)) == "full"
+    assert (
+        due_mode(
+            rt, venv.app.ledger, datetime.combine(t0.date() + timedelta(days=1), time(1, 30), tzinfo=UTC)
+        )
+        == "full"
+    )
 
 
 def test_bank_change_is_audited_and_holds_earlier_approved_payments_until_confirmed(venv: VendorEnv) -> None:
@@ -159,10 +164,8 @@ def test_bank_change_is_audited_and_holds_earlier_approved_payments_until_confir
     result = _export(venv, "delta")
     assert result.bank_changes == ["10057"]
     trail = venv.app.ledger.audit_trail("vendor", "10057")
-    assert [a["action"] for a in trail] == ["bank_changed"]
-    assert (
-        trail[0]["details"]["old"]["iban"] == "****7947" and trail[0]["details"]["new"]["iban"] == "****4567"
-    )
+    assert [a.action for a in trail] == ["bank_changed"]
+    assert trail[0].details["old"]["iban"] == "****7947" and trail[0].details["new"]["iban"] == "****4567"
     assert venv.app.ledger.audit_trail("vendor", "20011") == []
 
     export = generate(30, missing=0)

@@ -21,7 +21,7 @@ def _replays(world: World) -> int:
 
 
 def _open_failure_ids(world: World) -> list[int]:
-    return [int(f["id"]) for f in world.app.ledger.open_failures("acme")]
+    return [int(f.id) for f in world.app.ledger.open_failures("acme")]
 
 
 def test_pages_need_a_login(world: World) -> None:

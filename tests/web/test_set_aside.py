@@ -43,7 +43,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[service.App, str, int]]:
     accounts.add_user(app.ledger, "olga", "operator", PASSWORD)
     accounts.add_user(app.ledger, "vera", "viewer", PASSWORD)
     server = ServerThread(uvicorn_config(app, "127.0.0.1", 0)).start()
-    yield app, f"http://127.0.0.1:{server.port}", int(failure["id"])
+    yield app, f"http://127.0.0.1:{server.port}", int(failure.id)
     server.stop()
     app.close()
 
@@ -74,9 +74,9 @@ def test_operator_sets_a_rejected_file_aside(dashboard: tuple[service.App, str, 
     assert done.status_code == 200 and 'id="set-aside-result"' in done.text and REMOTE in done.text
     assert app.ledger.open_failures("acme") == []
     (row,) = app.ledger.files_with_status("acme", ["set_aside"])
-    assert row["remote_path"] == REMOTE
+    assert row.remote_path == REMOTE
     trail = app.ledger.audit_trail("file", REMOTE)
-    assert any(a["action"] == "set_aside" and a["actor"] == "web:olga" for a in trail)
+    assert any(a.action == "set_aside" and a.actor == "web:olga" for a in trail)
     again = web.http.post("/failures/set-aside", data={"csrf_token": _page_token(web), "ids": failure_id})
     assert "Not set aside" in again.text
     web.close()

@@ -121,8 +121,8 @@ def test_find_fix_replay_reconcile(world: World, page: Page, artifacts: Path) ->
     world.sim.add_segment_value(1, MISSING, "Prosjektkontor")
 
     # ---- replay the one invoice
-    failure = next(f for f in world.app.ledger.open_failures("acme") if f["document_id"] == invoice["id"])
-    page.check(f"#failure-{failure['id']} input.pick")
+    failure = next(f for f in world.app.ledger.open_failures("acme") if f.document_id == invoice["id"])
+    page.check(f"#failure-{failure.id} input.pick")
     page.click("#replay-selected")
     result = page.locator("#replay-result")
     expect(result).to_contain_text("Replayed by web:olga")

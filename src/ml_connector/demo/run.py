@@ -323,13 +323,15 @@ async def run_demo(
         config_path.write_text(_config_text(sftp, sim, target), encoding="utf-8")
         app = service.open_app(config_path, environ=env, settle_after=timedelta(0))
         rt = app.runtime("demo", actor="demo")
-        vendors = await export_vendors(rt, mode="full")  # Stampli gets Visma's suppliers first
-        coding = await export_masterdata(rt, modes=dict.fromkeys(rt.config.masterdata.lists, "full"))
+        vendors = await export_vendors(rt, app.ledger, mode="full")  # Stampli gets Visma's suppliers first
+        coding = await export_masterdata(
+            rt, app.ledger, modes=dict.fromkeys(rt.config.masterdata.lists, "full")
+        )
         first = await run_cycle(rt)
         # A Visma administrator creates the missing cost center; Stampli exports a payment void.
         create_missing_cost_center(sim.api_url)
         # ...and Stampli's cost-center list gets it at once (a delta file).
-        coding_delta = await export_masterdata(rt, modes={"cost_centers": "delta"})
+        coding_delta = await export_masterdata(rt, app.ledger, modes={"cost_centers": "delta"})
         _write(stampli_root / "outbound" / "payments", export.voids_csv)
         second = await run_cycle(rt)
         recon, books = await books_outcome(rt, sim.api_url, app.ledger.status_counts("demo"))

@@ -4,20 +4,38 @@ The ledger converts its rows once (``ledger/documents.py``); the pipeline, the p
 the services see only this. ``build_voucher`` (``pipeline/posting.py``) needs only the kind and
 the stored source (the JSON form of the Invoice or Payment); a preview of a local file and a test
 give just those, the other fields keep their "not stored" defaults.
+
+The other records the pipeline reads from the ledger are converted the same way, once, by the
+ledger: ``StoredFile`` (a downloaded export file), ``StoredFailure`` (an open or closed failure),
+``AuditEntry`` (one audit row) and ``StoredBankChange`` (a supplier's recorded bank change).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 KINDS = ("invoice", "payment", "payment_void")
 
 
+class _Record:
+    """A ledger row converted once: ``of`` takes the fields a row (any mapping by column name) holds,
+    ``as_dict`` gives every field back by name, as the row had them (for reports and tests)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @classmethod
+    def of(cls, row: Mapping[Any, Any]) -> Self:
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 @dataclass(frozen=True)
-class StoredDocument:
+class StoredDocument(_Record):
     kind: str  # one of KINDS
     source: Mapping[str, Any] = field(repr=False)  # invoice_json / payment_json of the document
     doc_key: str = ""
@@ -65,6 +83,78 @@ class StoredDocument:
                 values[number] = int(values[number])
         return cls(**values)
 
-    def as_dict(self) -> dict[str, Any]:
-        """Every field by name, as the ledger's row had them (for reports and tests)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+# Column order, so that ``as_dict`` lists the fields as the ledger's row did (keyword-only: any order).
+@dataclass(frozen=True, kw_only=True)
+class StoredFile(_Record):
+    """A downloaded export file as the ledger keeps it (``ledger/files.py``): seen once by hash."""
+
+    id: int
+    connection: str
+    kind: str  # invoices | payments
+    remote_path: str
+    size: int
+    mtime: datetime | None = None
+    sha256: str
+    status: str  # downloaded | processed | partial | rejected | too_large | set_aside
+    archive_path: str | None = None  # our own copy, for replay
+    documents: int = 0
+    issues: Any = field(default=None, repr=False)
+    first_seen: datetime | None = None
+    processed_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredFailure(_Record):
+    """What a person (or a master-data change) must resolve (``ledger/failures.py``)."""
+
+    id: int
+    connection: str
+    document_id: int | None = None
+    file_id: int | None = None
+    doc_key: str | None = None
+    category: str
+    code: str
+    reason: str
+    visma_answer: str | None = None
+    missing: Any = None  # [{"kind": "segment_value", "key": "1:0450"}, ...]
+    source: Any = field(default=None, repr=False)
+    raw: str | None = field(default=None, repr=False)
+    status: str  # open | resolved | superseded
+    created_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEntry(_Record):
+    """One row of the audit trail (``ledger/audit.py``), written with the change it records."""
+
+    id: int
+    at: datetime
+    connection: str | None = None
+    entity: str  # document | file | failure | connection | vendor | ...
+    entity_key: str | None = None
+    action: str
+    from_status: str | None = None
+    to_status: str | None = None
+    reason: str | None = None
+    actor: str
+    details: Any = None
+
+
+BANK_CHANGED = "vendor_bank_changed"  # the failure code of a payment held for a person to confirm
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredBankChange(_Record):
+    """A supplier's bank account change as the vendor export recorded it (``ledger/vendor_store.py``):
+    ``changed_at`` Visma's time of the change, ``detected_at`` ours; ``old``/``new`` masked."""
+
+    id: int
+    connection: str
+    vendor_id: str
+    changed_at: datetime
+    detected_at: datetime
+    old: Mapping[str, str] | None = None
+    new: Mapping[str, str] | None = None

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 
+from ml_connector.domain.stored import AuditEntry
 from ml_connector.ledger.clock import utcnow
 from ml_connector.ledger.engine import LedgerBase
 from ml_connector.ledger.schema import audit
@@ -51,14 +52,38 @@ class AuditLog(LedgerBase):
     # ``ledger.audit(conn, ...)``: other stores write their audit rows inside their own transaction
     audit = staticmethod(write_audit)
 
-    def audit_trail(self, entity: str, key: str) -> list[RowMapping]:
+    def record_event(
+        self,
+        *,
+        connection: str | None,
+        entity: str,
+        key: str | None,
+        action: str,
+        actor: str,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """An audit row for an event that changes nothing else (e.g. a security event), committed alone."""
+        with self.tx() as conn:
+            write_audit(
+                conn,
+                connection=connection,
+                entity=entity,
+                key=key,
+                action=action,
+                actor=actor,
+                reason=reason,
+                details=details,
+            )
+
+    def audit_trail(self, entity: str, key: str) -> list[AuditEntry]:
         with self.tx() as conn:
             q = (
                 sa.select(audit)
                 .where(audit.c.entity == entity, audit.c.entity_key == key)
                 .order_by(audit.c.id)
             )
-            return list(conn.execute(q).mappings())
+            return [AuditEntry.of(row) for row in conn.execute(q).mappings()]
 
     def keys_with_action(self, connection: str, action: str) -> set[str]:
         """The document keys of a connection with an audit row of ``action`` (e.g. found_in_visma)."""

@@ -22,7 +22,7 @@ from ml_connector.ledger.claims import worker_id
 from ml_connector.ledger.clock import utcnow
 from ml_connector.ledger.engine import LedgerBase, inserted_id
 from ml_connector.ledger.failures import add_failure
-from ml_connector.ledger.moves import Move
+from ml_connector.ledger.moves import Move, NewDocument
 from ml_connector.ledger.schema import audit, documents, failures
 from ml_connector.ledger.states import CLAIM_COLUMNS, DocStatus, Transition, step
 
@@ -159,9 +159,6 @@ class DocumentRecords(LedgerBase):
 # The operations themselves, on an open transaction: the methods above run each in a transaction of
 # its own; the posting path's awaited calls (``ledger.awaited``) run them in the writer thread, many
 # documents per commit. Either way each is one compare-and-set with its audit row.
-
-
-NewDocument = tuple[Mapping[str, Any], str, str]  # values, status, reason (``insert_documents``)
 
 
 def insert_in(conn: Connection, values: Mapping[str, Any], *, status: str, actor: str, reason: str) -> int:

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 
+from ml_connector.domain.stored import StoredFailure
 from ml_connector.ledger.audit import write_audit
 from ml_connector.ledger.clock import utcnow
 from ml_connector.ledger.engine import LedgerBase, inserted_id
@@ -90,16 +91,18 @@ class FailureRecords(LedgerBase):
             )
             return fid
 
-    def open_failures(self, connection: str | None = None) -> list[RowMapping]:
+    def open_failures(self, connection: str | None = None) -> list[StoredFailure]:
         with self.tx() as conn:
             q = sa.select(failures).where(failures.c.status == "open")
             if connection is not None:
                 q = q.where(failures.c.connection == connection)
-            return list(conn.execute(q.order_by(failures.c.id)).mappings())
+            return [StoredFailure.of(row) for row in conn.execute(q.order_by(failures.c.id)).mappings()]
 
-    def failure(self, failure_id: int) -> RowMapping | None:
+    def failure(self, failure_id: int) -> StoredFailure | None:
         with self.tx() as conn:
-            return conn.execute(sa.select(failures).where(failures.c.id == failure_id)).mappings().first()
+            q = sa.select(failures).where(failures.c.id == failure_id)
+            row = conn.execute(q).mappings().first()
+            return None if row is None else StoredFailure.of(row)
 
     def resolve_failures(
         self, doc_id: int | None = None, *, actor: str, reason: str, file_id: int | None = None

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ml_connector.domain.files import RemoteFile
+from ml_connector.domain.stored import StoredFile
 from ml_connector.errors import LedgerError
 from ml_connector.ledger.audit import write_audit
 from ml_connector.ledger.clock import utcnow
@@ -22,10 +23,11 @@ from ml_connector.ledger.schema import failures, files
 
 
 class FileRecords(LedgerBase):
-    def file_by_hash(self, connection: str, sha256: str) -> RowMapping | None:
+    def file_by_hash(self, connection: str, sha256: str) -> StoredFile | None:
         with self.tx() as conn:
             q = sa.select(files).where(files.c.connection == connection, files.c.sha256 == sha256)
-            return conn.execute(q).mappings().first()
+            row = conn.execute(q).mappings().first()
+            return None if row is None else StoredFile.of(row)
 
     def known_file_paths(self, connection: str) -> dict[tuple[str, int, datetime | None], str]:
         """(path, size, mtime) -> status for every file seen: the cheap skip before a download."""
@@ -71,7 +73,7 @@ class FileRecords(LedgerBase):
         """Insert a downloaded file; returns (id, is_new). A known hash is not inserted again."""
         existing = self.file_by_hash(connection, sha256)
         if existing is not None:
-            return int(existing["id"]), False
+            return existing.id, False
         try:
             with self.tx() as conn:
                 res = conn.execute(
@@ -103,7 +105,7 @@ class FileRecords(LedgerBase):
             row = self.file_by_hash(connection, sha256)
             if row is None:
                 raise LedgerError("file row vanished after a unique conflict") from None
-            return int(row["id"]), False
+            return row.id, False
 
     def finish_file(
         self, file_id: int, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
@@ -166,10 +168,10 @@ class FileRecords(LedgerBase):
             )
             return True
 
-    def files_with_status(self, connection: str, statuses: Sequence[str]) -> list[RowMapping]:
+    def files_with_status(self, connection: str, statuses: Sequence[str]) -> list[StoredFile]:
         with self.tx() as conn:
             q = sa.select(files).where(files.c.connection == connection, files.c.status.in_(statuses))
-            return list(conn.execute(q.order_by(files.c.id)).mappings())
+            return [StoredFile.of(row) for row in conn.execute(q.order_by(files.c.id)).mappings()]
 
 
 def finish_file_in(

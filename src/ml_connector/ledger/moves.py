@@ -20,3 +20,7 @@ class Move:
     details: Mapping[str, Any] | None = None
     expect: Mapping[str, Any] | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
+
+
+# One new document for ``insert_documents``: its column values, its status, the reason recorded.
+NewDocument = tuple[Mapping[str, Any], str, str]

@@ -11,7 +11,11 @@ Exactly-once rests on three rules kept here:
 ``Ledger`` only assembles the parts, one module per responsibility: ``engine`` (database,
 transactions, migrations), ``writer`` and ``awaited`` (the posting path's calls off the event loop,
 group-committed), ``audit``, ``files``, ``documents``, ``failures``, ``cache`` (Visma
-data), ``sync_marks`` and ``runs``.
+data), ``sync_marks``, ``runs``, ``identity`` (whose history it is) and ``vendor_store`` (the vendor
+export's records, as ``Ledger.vendors``).
+
+The pipeline sees it only as ``pipeline/ports.py::LedgerPort`` (it satisfies the port structurally;
+``tests/ledger/test_ledger_port.py`` checks that it does).
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from ml_connector.ledger.documents import DocumentRecords
 from ml_connector.ledger.engine import MIGRATION_LOCK_KEY, MIGRATIONS
 from ml_connector.ledger.failures import FailureRecords
 from ml_connector.ledger.files import FileRecords
+from ml_connector.ledger.identity import IdentityRecords
 from ml_connector.ledger.moves import Move
 from ml_connector.ledger.runs import RunLog
 from ml_connector.ledger.states import DocStatus
 from ml_connector.ledger.sync_marks import SyncMarks
+from ml_connector.ledger.vendor_store import VendorStore
 
 __all__ = [
     "MIGRATIONS",
@@ -42,12 +48,22 @@ __all__ = [
 ]
 
 
-class Ledger(AuditLog, FileRecords, DocumentRecords, FailureRecords, MasterDataCache, SyncMarks, RunLog):
+class Ledger(
+    AuditLog,
+    FileRecords,
+    DocumentRecords,
+    FailureRecords,
+    MasterDataCache,
+    SyncMarks,
+    RunLog,
+    IdentityRecords,
+):
     """The whole ledger; call sites keep ``rt.ledger.x(...)`` whichever part ``x`` lives in.
 
     ``aio``: the posting path's document calls, awaited (``ledger.awaited``): same names, run by
-    the writer thread, many documents per commit."""
+    the writer thread, many documents per commit. ``vendors``: the vendor export's records."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.aio = AwaitedDocuments(self.writer)
+        self.vendors = VendorStore(self)

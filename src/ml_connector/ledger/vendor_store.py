@@ -11,11 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from ml_connector.domain.stored import BANK_CHANGED, StoredBankChange
+from ml_connector.ledger.audit import write_audit
+from ml_connector.ledger.clock import utcnow
+from ml_connector.ledger.engine import LedgerBase
 from ml_connector.ledger.schema import failures
-from ml_connector.ledger.store import Ledger, utcnow
 from ml_connector.ledger.vendor_schema import vendor_bank_changes, vendor_state, vendor_uploads
 
-BANK_CHANGED = "vendor_bank_changed"  # the failure code of a payment held for a person to confirm
+__all__ = ["BANK_CHANGED", "BankChange", "ExportedRow", "VendorStore"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,10 @@ class BankChange:
 
 
 class VendorStore:
-    def __init__(self, ledger: Ledger) -> None:
+    """The vendor export's records (``Ledger.vendors``); the pipeline reads the bank changes
+    (``pipeline/vendor_drift.py``, through ``pipeline/ports.py::VendorDriftPort``)."""
+
+    def __init__(self, ledger: LedgerBase) -> None:
         self.ledger = ledger
 
     # ---- per-vendor state ------------------------------------------------------------------------
@@ -92,7 +98,7 @@ class VendorStore:
                 bank_masked=dict(change.new or {}),
                 bank_seen_at=now,
             )
-            self.ledger.audit(
+            write_audit(
                 conn,
                 connection=connection,
                 entity="vendor",
@@ -108,7 +114,7 @@ class VendorStore:
                 },
             )
 
-    def bank_changes_since(self, connection: str, vendor_id: str, after: datetime) -> list[RowMapping]:
+    def bank_changes_since(self, connection: str, vendor_id: str, after: datetime) -> list[StoredBankChange]:
         """Bank changes of a vendor that happened after ``after`` (oldest first)."""
         with self.ledger.tx() as conn:
             q = (
@@ -120,7 +126,7 @@ class VendorStore:
                 )
                 .order_by(vendor_bank_changes.c.id)
             )
-            return list(conn.execute(q).mappings())
+            return [StoredBankChange.of(row) for row in conn.execute(q).mappings()]
 
     def confirmed_after(self, document_id: int, after: datetime) -> bool:
         """A person resolved (replayed) a bank-change failure of this document after ``after``."""
@@ -184,7 +190,7 @@ class VendorStore:
             )
             key = res.inserted_primary_key
             upload_id = int(key[0]) if key else 0
-            self.ledger.audit(
+            write_audit(
                 conn,
                 connection=connection,
                 entity="vendor_file",
@@ -213,7 +219,7 @@ class VendorStore:
                     exported_at=now,
                     upload_id=upload_id,
                 )
-            self.ledger.audit(
+            write_audit(
                 conn,
                 connection=str(up["connection"]),
                 entity="vendor_file",
@@ -228,7 +234,7 @@ class VendorStore:
     def fail_upload(self, upload_id: int, *, error: str, actor: str) -> None:
         with self.ledger.tx() as conn:
             up = _finish_upload(conn, upload_id, status="failed", error=error, finished_at=utcnow())
-            self.ledger.audit(
+            write_audit(
                 conn,
                 connection=str(up["connection"]),
                 entity="vendor_file",

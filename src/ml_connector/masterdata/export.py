@@ -28,7 +28,7 @@ from ml_connector import wiring
 from ml_connector.adapters.visma.models import Account, CreditTerm, Segment, VatCode
 from ml_connector.errors import ConnectorError
 from ml_connector.ledger.masterdata_store import MasterdataStore
-from ml_connector.ledger.store import utcnow
+from ml_connector.ledger.store import Ledger, utcnow
 from ml_connector.masterdata.lists import SPECS, Catalog, ListSpec, Row, content_hash, inactive
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.vendors import csvfile
@@ -117,6 +117,7 @@ async def read_catalog(visma: CodingSource, specs: list[ListSpec]) -> Catalog:
 
 async def export_masterdata(
     rt: Runtime,
+    ledger: Ledger,
     *,
     modes: Mapping[str, Mode],
     dry_run: bool = False,
@@ -139,7 +140,7 @@ async def export_masterdata(
         result.error = f"reading Visma failed, nothing exported: {exc}"
         log.error("connection %s: coding-list export: %s", rt.name, result.error)
         return result
-    store = MasterdataStore(rt.ledger)
+    store = MasterdataStore(ledger)
     taken = store.file_names(rt.name)
     tz = ZoneInfo(rt.config.visma.timezone)
     for spec in specs:

@@ -12,7 +12,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from ml_connector.ledger.masterdata_store import MasterdataStore
-from ml_connector.ledger.store import utcnow
+from ml_connector.ledger.store import Ledger, utcnow
 from ml_connector.masterdata.export import MasterdataResult, applicable, export_masterdata
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.vendors.export import Mode
@@ -20,7 +20,7 @@ from ml_connector.vendors.export import Mode
 log = logging.getLogger("ml_connector.masterdata")
 
 
-def due_modes(rt: Runtime, now: datetime) -> dict[str, Mode]:
+def due_modes(rt: Runtime, ledger: Ledger, now: datetime) -> dict[str, Mode]:
     """List name -> the file due now; empty when the export is off or nothing is due."""
     cfg = rt.config.masterdata
     if not cfg.enabled:
@@ -29,7 +29,7 @@ def due_modes(rt: Runtime, now: datetime) -> dict[str, Mode]:
     local = now.astimezone(tz)
     hh, mm = (int(x) for x in cfg.full_at.split(":"))
     today_at = datetime.combine(local.date(), time(hh, mm), tzinfo=tz)
-    store = MasterdataStore(rt.ledger)
+    store = MasterdataStore(ledger)
     modes: dict[str, Mode] = {}
     for name in applicable(rt, cfg.lists):
         last_full = store.last_upload(rt.name, name, mode="full")
@@ -40,14 +40,14 @@ def due_modes(rt: Runtime, now: datetime) -> dict[str, Mode]:
     return modes
 
 
-async def run_scheduled(rt: Runtime, now: datetime | None = None) -> MasterdataResult | None:
+async def run_scheduled(rt: Runtime, ledger: Ledger, now: datetime | None = None) -> MasterdataResult | None:
     """The coding-list step of ``serve`` and the worker for one connection; never raises (a failure
     is logged and retried at the next poll)."""
     try:
-        modes = due_modes(rt, now or utcnow())
+        modes = due_modes(rt, ledger, now or utcnow())
         if not modes:
             return None
-        return await export_masterdata(rt, modes=modes)
+        return await export_masterdata(rt, ledger, modes=modes)
     except Exception:  # the invoice cycle must go on whatever happens here
         log.exception("connection %s: coding-list export failed", rt.name)
         return None

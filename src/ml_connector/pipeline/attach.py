@@ -30,7 +30,9 @@ from ml_connector.errors import (
     RejectedByDestinationError,
     RetriableDestinationError,
 )
-from ml_connector.ledger.store import DocStatus, claim_is_dead, utcnow, worker_id
+from ml_connector.ledger.claims import claim_is_dead, worker_id
+from ml_connector.ledger.clock import utcnow
+from ml_connector.ledger.states import DocStatus
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.ports import PostingTarget, VismaPort
 from ml_connector.pipeline.runtime import Runtime

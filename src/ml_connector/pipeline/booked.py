@@ -27,7 +27,7 @@ from ml_connector.domain.problems import Unpostable
 from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.voucher_codec import encode_voucher
 from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationError
-from ml_connector.ledger.store import DocStatus
+from ml_connector.ledger.states import DocStatus
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.ports import VismaPort
 from ml_connector.pipeline.posting import (

@@ -64,17 +64,15 @@ class CycleResult:
 
 def audit_host_key_mismatch(rt: Runtime, exc: HostKeyMismatchError) -> None:
     """A server that presents another host key than the pinned one is a security event: record it."""
-    with rt.ledger.tx() as conn:
-        rt.ledger.audit(
-            conn,
-            connection=rt.name,
-            entity="connection",
-            key=rt.name,
-            action="sftp_host_key_mismatch",
-            actor=rt.actor,
-            reason=str(exc),
-            details={"endpoint": str(exc.context.get("endpoint", ""))},
-        )
+    rt.ledger.record_event(
+        connection=rt.name,
+        entity="connection",
+        key=rt.name,
+        action="sftp_host_key_mismatch",
+        actor=rt.actor,
+        reason=str(exc),
+        details={"endpoint": str(exc.context.get("endpoint", ""))},
+    )
 
 
 async def run_cycle(rt: Runtime, *, intake_files: bool = True, post: PostStep | None = None) -> CycleResult:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ml_connector.config.model import ConnectionConfig
+from ml_connector.domain.identity import Identity
 from ml_connector.errors import LedgerIdentityError
-from ml_connector.ledger import identity as ledger_identity
-from ml_connector.ledger.identity import Identity
 from ml_connector.pipeline.runtime import Runtime
 
 
@@ -55,12 +54,10 @@ def identity_problem(
 
 def ensure_identity(rt: Runtime) -> None:
     """Record the identity on first use, and refuse a connection whose configuration changed it."""
-    known = ledger_identity.recorded(rt.ledger)
+    known = rt.ledger.identities()
     problem = identity_problem(rt.config, known, rt.configured_names)
     if problem is None and rt.name not in known:
-        stands = ledger_identity.record_first(
-            rt.ledger, rt.name, configured_identity(rt.config), actor=rt.actor
-        )
+        stands = rt.ledger.record_identity(rt.name, configured_identity(rt.config), actor=rt.actor)
         problem = identity_problem(rt.config, {rt.name: stands})
     if problem is not None:
         raise LedgerIdentityError(problem)

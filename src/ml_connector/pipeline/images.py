@@ -75,9 +75,9 @@ def waiting_for_images(rt: Runtime) -> list[StoredDocument]:
     ]
     if rt.config.posting.require_image:
         parked = {
-            int(f["document_id"])
+            int(f.document_id)
             for f in rt.ledger.open_failures(rt.name)
-            if f["code"] == IMAGE_MISSING and f["document_id"]
+            if f.code == IMAGE_MISSING and f.document_id
         }
         docs += [
             d

@@ -28,10 +28,8 @@ from ml_connector.domain.documents import Invoice, Payment, stored_json
 from ml_connector.domain.files import RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
 from ml_connector.domain.stored import StoredDocument
-from ml_connector.ledger.documents import NewDocument
-from ml_connector.ledger.moves import Move
-from ml_connector.ledger.states import step
-from ml_connector.ledger.store import DocStatus
+from ml_connector.ledger.moves import Move, NewDocument
+from ml_connector.ledger.states import DocStatus, step
 from ml_connector.pipeline.archive import archive_download
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.images import ImageStats, fetch_images
@@ -130,9 +128,7 @@ async def _intake_files(
         if seen == TOO_LARGE:  # the limit was raised since: take it in, close the old failure
             old = rt.ledger.file_by_hash(rt.name, _not_downloaded_id(remote))
             if old is not None:
-                rt.ledger.resolve_failures(
-                    None, file_id=int(old["id"]), actor=rt.actor, reason="size limit raised"
-                )
+                rt.ledger.resolve_failures(None, file_id=old.id, actor=rt.actor, reason="size limit raised")
         downloaded = await source.download(remote, staging)
         archived = archive_download(rt.archive_dir, downloaded)
         file_id, new = rt.ledger.record_file(
@@ -148,7 +144,7 @@ async def _intake_files(
         crashpoint("after_download")  # the file is ours (archived, recorded), not yet read
         if not new:
             row = rt.ledger.file_by_hash(rt.name, downloaded.sha256)
-            if row is not None and row["status"] != "downloaded":
+            if row is not None and row.status != "downloaded":
                 stats.files_skipped += 1  # same content already processed (maybe under another name)
                 continue
         stats.files_new += 1
@@ -197,9 +193,9 @@ def _too_large(rt: Runtime, kind: str, remote: RemoteFile, limit: int, stats: In
 def resume_downloaded_files(rt: Runtime, stats: IntakeStats) -> None:
     """Files downloaded before a crash but never processed: process them from the archive."""
     for row in rt.ledger.files_with_status(rt.name, ["downloaded"]):
-        path = Path(row["archive_path"])
-        if path.exists():
-            process_file(rt, int(row["id"]), path, row["remote_path"], row["kind"], row["sha256"], stats)
+        path = Path(row.archive_path) if row.archive_path else None  # a downloaded file has its copy
+        if path is not None and path.exists():
+            process_file(rt, row.id, path, row.remote_path, row.kind, row.sha256, stats)
 
 
 class DocumentStream(Protocol):
@@ -468,9 +464,7 @@ class Inserts:
     def set_aside(self, file_id: int | None) -> bool:
         """Whether ``file_id`` is a file the operator set aside (few: read once per file read)."""
         if self._set_aside is None:
-            self._set_aside = {
-                int(r["id"]) for r in self.rt.ledger.files_with_status(self.rt.name, ["set_aside"])
-            }
+            self._set_aside = {r.id for r in self.rt.ledger.files_with_status(self.rt.name, ["set_aside"])}
         return file_id in self._set_aside
 
     def before_lookup(self, *keys: str) -> None:
@@ -592,8 +586,8 @@ def _left_behind(rt: Runtime, existing: StoredDocument, inserts: Inserts) -> boo
         return True
     if existing.status != DocStatus.SKIPPED or not inserts.set_aside(existing.file_id):
         return False
-    trail = [r for r in rt.ledger.audit_trail("document", existing.doc_key) if r["connection"] == rt.name]
-    return bool(trail) and trail[-1]["action"] == step("file_set_aside").action
+    trail = [r for r in rt.ledger.audit_trail("document", existing.doc_key) if r.connection == rt.name]
+    return bool(trail) and trail[-1].action == step("file_set_aside").action
 
 
 def _ingest_skipped(

@@ -14,16 +14,23 @@ time it hands out is aware UTC (converted once, by the adapter).
                                  + existing): invoices of a posting.target = "supplier_invoice"
                                  connection (SupplierInvoiceTarget); None otherwise
     Connectors      opens the two above for one connection (``Runtime.visma()/stampli()``)
-    LedgerPort      the master-data cache calls of ``refresh``/``snapshot`` and the document
-                    reads and moves of intake, posting, settling and replay, in domain types
-                    (``StoredDocument``); the real Ledger satisfies it structurally
-                    .aio  AwaitedDocumentsPort: posting's and settling's calls, awaited (off the
-                          event loop, group-committed)
+    LedgerPort      every ledger call of the pipeline, in domain types (``domain/stored.py``,
+                    ``domain/identity.py``); the real Ledger satisfies it structurally. Composed of
+                    MasterDataCachePort  the master-data cache and sync marks (refresh, snapshot)
+                    DocumentsPort  document reads and compare-and-set moves (StoredDocument)
+                    FilesPort      downloaded export files (StoredFile): intake, replay, set-aside
+                    FailuresPort   failures without a document, closing failures (StoredFailure)
+                    RunsPort       a cycle's run row
+                    AuditPort      audit trail reads (AuditEntry), a lone audited event
+                    IdentityPort   whose history the ledger holds (Identity)
+                    .aio      AwaitedDocumentsPort: posting's and settling's calls, awaited (off the
+                              event loop, group-committed)
+                    .vendors  VendorDriftPort: recorded supplier bank changes (StoredBankChange)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -32,12 +39,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ml_connector.domain.booked import Attached, Booked, Created
 from ml_connector.domain.files import Downloaded, RemoteFile
+from ml_connector.domain.identity import Identity
 from ml_connector.domain.journal import Voucher
 from ml_connector.domain.masterdata import Account, Currency, Period, Segment, SegmentValue, Supplier
-from ml_connector.domain.stored import StoredDocument
+from ml_connector.domain.stored import AuditEntry, StoredBankChange, StoredDocument, StoredFailure, StoredFile
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
 from ml_connector.domain.supplier_payment import SupplierPaymentVoid, SupplierPaymentVoucher
-from ml_connector.ledger.moves import Move
+from ml_connector.ledger.moves import Move, NewDocument
 
 if TYPE_CHECKING:
     from ml_connector.pipeline.runtime import Runtime
@@ -172,21 +180,24 @@ class AwaitedDocumentsPort(Protocol):
     async def park(self, doc_id: int, event: str, **kwargs: Any) -> bool: ...
 
 
-class LedgerPort(Protocol):
-    """The ledger calls of the master-data refresh and of the document steps (the real ``Ledger``
-    satisfies it structurally; ``tests/ledger/test_ledger_port.py`` checks that it does)."""
-
-    @property
-    def aio(self) -> AwaitedDocumentsPort: ...
+class MasterDataCachePort(Protocol):
+    """The cache of Visma data and its sync marks (``refresh``, ``snapshot``, ``booked``)."""
 
     def sync_mark(self, connection: str, kind: str, /) -> datetime | None: ...
     def set_sync_mark(self, connection: str, kind: str, last_modified: datetime | None, /) -> None: ...
+    def sync_kinds(self, connection: str, prefix: str, /) -> set[str]: ...
     def upsert_master(self, connection: str, kind: str, items: MasterEntries, /) -> None: ...
     def replace_master(self, connection: str, kind: str, items: MasterEntries, /) -> None: ...
     def master(self, connection: str, kind: str, /) -> dict[str, tuple[bool, dict[str, Any]]]: ...
+    def master_of(
+        self, connection: str, kind: str, keys: Iterable[str], /
+    ) -> dict[str, tuple[bool, dict[str, Any]]]: ...
 
-    # Documents: read as StoredDocument, moved only by the events of ledger/states.py (compare-and-set;
-    # False when another worker moved the document first).
+
+class DocumentsPort(Protocol):
+    """Documents: read as StoredDocument, moved only by the events of ledger/states.py (compare-and-set;
+    False when another worker moved the document first)."""
+
     def document(self, connection: str, key: str, /) -> StoredDocument | None: ...
     def document_by_id(self, doc_id: int, /) -> StoredDocument: ...
     def documents_with_status(self, connection: str, statuses: Sequence[str], /) -> list[StoredDocument]: ...
@@ -195,6 +206,8 @@ class LedgerPort(Protocol):
     def insert_document(
         self, values: Mapping[str, Any], *, status: str, actor: str, reason: str
     ) -> int | None: ...
+    # Many in one commit; None for a key already there (intake).
+    def insert_documents(self, items: Sequence[NewDocument], /, *, actor: str) -> list[int | None]: ...
     def transition(
         self,
         doc_id: int,
@@ -207,6 +220,8 @@ class LedgerPort(Protocol):
         expect: Mapping[str, Any] | None = None,
         **values: Any,
     ) -> bool: ...
+    # One move for each of several documents, in one commit (records that guard no effect on Visma).
+    def transition_each(self, moves: Sequence[tuple[int, Move]], /, *, actor: str) -> list[bool]: ...
     def claim(self, doc_id: int, *, voucher: dict[str, Any], period: str, lease: timedelta) -> bool: ...
     def replace_source(
         self,
@@ -219,11 +234,6 @@ class LedgerPort(Protocol):
         actor: str,
         to_status: str = "pending",
     ) -> bool: ...
-    # A file read to its end: its ``reading`` documents become ``pending`` in bulk, with the file's
-    # outcome, in one transaction; returns how many were released.
-    def release_file(
-        self, file_id: int, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
-    ) -> int: ...
     def park(
         self,
         doc_id: int,
@@ -239,14 +249,140 @@ class LedgerPort(Protocol):
     ) -> bool: ...
 
 
+class FilesPort(Protocol):
+    """Downloaded export files (intake, replay, set-aside), read as StoredFile."""
+
+    # Of ``listed``, those held under no row of the same (path, size, mtime) (None), and those whose
+    # row's status is in ``recheck`` (with that status).
+    def not_taken_in(
+        self, connection: str, listed: Sequence[RemoteFile], /, *, recheck: Collection[str] = ()
+    ) -> dict[RemoteFile, str | None]: ...
+    def file_by_hash(self, connection: str, sha256: str, /) -> StoredFile | None: ...
+    def files_with_status(self, connection: str, statuses: Sequence[str], /) -> list[StoredFile]: ...
+    # (id, is_new): a known hash is not inserted again.
+    def record_file(
+        self,
+        *,
+        connection: str,
+        kind: str,
+        remote_path: str,
+        size: int,
+        mtime: datetime | None,
+        sha256: str,
+        archive_path: str | None,
+        actor: str,
+    ) -> tuple[int, bool]: ...
+    def finish_file(
+        self, file_id: int, /, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
+    ) -> None: ...
+    # A file read to its end: its ``reading`` documents become ``pending`` in bulk, with the file's
+    # outcome, in one transaction; returns how many were released.
+    def release_file(
+        self, file_id: int, /, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
+    ) -> int: ...
+    # False when the file is no longer in ``from_statuses``; its ``reading`` documents become skipped.
+    def set_file_aside(
+        self, file_id: int, /, *, from_statuses: Sequence[str], actor: str, reason: str
+    ) -> bool: ...
+
+
+class FailuresPort(Protocol):
+    """Failures without a document (a rejected file or record), and closing any, read as StoredFailure;
+    a document's failure is opened by ``park``."""
+
+    # ``fields``: category, code, reason and optionally file_id, doc_key, source, raw, visma_answer, missing.
+    def record_failure(self, *, connection: str, actor: str, **fields: Any) -> int: ...
+    def open_failures(self, connection: str | None = None, /) -> list[StoredFailure]: ...
+    # Close the open failures of a document, or those of a file that have no document.
+    def resolve_failures(
+        self, doc_id: int | None = None, /, *, actor: str, reason: str, file_id: int | None = None
+    ) -> None: ...
+
+
+class RunsPort(Protocol):
+    """One row per cycle (or webhook pass) of a connection."""
+
+    def start_run(self, connection: str, /) -> int: ...
+    def finish_run(
+        self, run_id: int, /, *, status: str, stats: Mapping[str, Any], error: str | None = None
+    ) -> None: ...
+
+
+class AuditPort(Protocol):
+    """The audit trail, read as AuditEntry; ``record_event``: an audit row for an event that changes
+    nothing else (a security event), committed alone."""
+
+    def record_event(
+        self,
+        *,
+        connection: str | None,
+        entity: str,
+        key: str | None,
+        action: str,
+        actor: str,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None: ...
+    def audit_trail(self, entity: str, key: str, /) -> list[AuditEntry]: ...
+    # The document keys of a connection with an audit row of ``action``.
+    def keys_with_action(self, connection: str, action: str, /) -> set[str]: ...
+
+
+class IdentityPort(Protocol):
+    """Whose history the ledger holds, per connection (``pipeline/identity.py``)."""
+
+    def identities(self) -> dict[str, Identity]: ...
+    # Record unless one is recorded already; returns the one that stands (a racing process may win).
+    def record_identity(self, connection: str, identity: Identity, /, *, actor: str) -> Identity: ...
+
+
+class VendorDriftPort(Protocol):
+    """The supplier bank changes the vendor export recorded (``pipeline/vendor_drift.py``)."""
+
+    # Of one vendor, those that happened after ``after``, oldest first.
+    def bank_changes_since(
+        self, connection: str, vendor_id: str, after: datetime, /
+    ) -> list[StoredBankChange]: ...
+    # A person resolved (replayed) a bank-change failure of this document after ``after``.
+    def confirmed_after(self, document_id: int, after: datetime, /) -> bool: ...
+
+
+class LedgerPort(
+    MasterDataCachePort,
+    DocumentsPort,
+    FilesPort,
+    FailuresPort,
+    RunsPort,
+    AuditPort,
+    IdentityPort,
+    Protocol,
+):
+    """Every ledger call of the pipeline, in domain types (the real ``Ledger`` satisfies it
+    structurally; ``tests/ledger/test_ledger_port.py`` checks that it does). ``aio``: the posting
+    path's document calls, awaited; ``vendors``: the recorded supplier bank changes."""
+
+    @property
+    def aio(self) -> AwaitedDocumentsPort: ...
+    @property
+    def vendors(self) -> VendorDriftPort: ...
+
+
 __all__ = [
+    "AuditPort",
     "AwaitedDocumentsPort",
     "BookedLookup",
     "Connectors",
+    "DocumentsPort",
+    "FailuresPort",
+    "FilesPort",
+    "IdentityPort",
     "LedgerPort",
+    "MasterDataCachePort",
     "MasterDataReads",
     "PostingTarget",
+    "RunsPort",
     "StampliSource",
     "SupplierLedgerTarget",
+    "VendorDriftPort",
     "VismaPort",
 ]

@@ -33,7 +33,10 @@ from ml_connector.errors import (
     RejectedByDestinationError,
     RetriableDestinationError,
 )
-from ml_connector.ledger.store import DocStatus, Move, claim_is_dead, utcnow
+from ml_connector.ledger.claims import claim_is_dead
+from ml_connector.ledger.clock import utcnow
+from ml_connector.ledger.moves import Move
+from ml_connector.ledger.states import DocStatus
 from ml_connector.pipeline.attach import attach_image, image_ready
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.journal import (
@@ -539,22 +542,22 @@ def auto_replay(rt: Runtime, md: MasterData, stats: PostingStats, *, waiting_for
     replayed = 0
     for failure in rt.ledger.open_failures(rt.name):
         if (
-            failure["category"] not in (Category.VISMA_MASTER_DATA, Category.CONNECTIVITY)
-            or not failure["missing"]
-            or not failure["document_id"]
+            failure.category not in (Category.VISMA_MASTER_DATA, Category.CONNECTIVITY)
+            or not failure.missing
+            or not failure.document_id
         ):
             continue
-        if waiting_for is not None and any(m["kind"] != waiting_for for m in failure["missing"]):
+        if waiting_for is not None and any(m["kind"] != waiting_for for m in failure.missing):
             continue
-        if all(_present(rt, md, m["kind"], m["key"]) for m in failure["missing"]):
-            doc_id = int(failure["document_id"])
+        if all(_present(rt, md, m["kind"], m["key"]) for m in failure.missing):
+            doc_id = int(failure.document_id)
             if rt.ledger.transition(
                 doc_id,
                 "replayed",
                 DocStatus.PENDING,
                 actor="system:auto-replay",
                 reason="what it waited for now exists in Visma: "
-                + ", ".join(f"{m['kind']} {m['key']}" for m in failure["missing"]),
+                + ", ".join(f"{m['kind']} {m['key']}" for m in failure.missing),
             ):
                 rt.ledger.resolve_failures(
                     doc_id, actor="system:auto-replay", reason="master data now present"

@@ -38,7 +38,7 @@ from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
 from ml_connector.domain.supplier_payment import SupplierPaymentVoid, SupplierPaymentVoucher
 from ml_connector.domain.voucher_codec import decode_voucher, is_encoded
-from ml_connector.ledger.store import DocStatus
+from ml_connector.ledger.states import DocStatus
 from ml_connector.pipeline.amounts import (
     Posting,
     booked_amount,
@@ -109,7 +109,7 @@ def _debits(lines: list[Posting]) -> Decimal:
 
 def _skip_reason(rt: Runtime, doc_key: str) -> str:
     """Why a document was skipped: the reason of its latest audit entry that gives one."""
-    reasons = [str(e["reason"]) for e in rt.ledger.audit_trail("document", doc_key) if e["reason"]]
+    reasons = [str(e.reason) for e in rt.ledger.audit_trail("document", doc_key) if e.reason]
     return reasons[-1] if reasons else "skipped"
 
 

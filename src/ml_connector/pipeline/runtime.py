@@ -1,7 +1,10 @@
 """Everything one connection's cycle needs: its configuration, the ledger, and how to open the ports.
 
 The pipeline never builds an adapter: ``connectors`` opens the ports (``pipeline/ports.py``); the
-service layer passes the real ones (``ml_connector.wiring.ADAPTERS``), tests may pass fakes.
+service layer passes the real ones (``ml_connector.wiring.ADAPTERS``), tests may pass fakes. The
+ledger is a port too (``LedgerPort``): ``service.App`` holds the concrete ``ledger/store.py::Ledger``
+and hands it over as the port; code that needs more than the port is given the concrete one beside
+the runtime, never by casting ``rt.ledger``.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ from typing import Any
 from ml_connector.config.model import ConnectionConfig, PostingConfig
 from ml_connector.config.secrets import SecretResolver, default_resolver
 from ml_connector.errors import ConfigError
-from ml_connector.ledger.store import Ledger
-from ml_connector.pipeline.ports import Connectors, StampliSource, VismaPort
+from ml_connector.pipeline.ports import Connectors, LedgerPort, StampliSource, VismaPort
 from ml_connector.stampli.profile import BUILTIN_PROFILES, ReaderProfile
 
 
@@ -40,7 +42,7 @@ class Runtime:
     """One connection, ready to run: its configuration, the ledger and how to reach both sides."""
 
     config: ConnectionConfig
-    ledger: Ledger
+    ledger: LedgerPort
     archive_dir: Path
     resolver: SecretResolver = field(default_factory=default_resolver)
     actor: str = "system"

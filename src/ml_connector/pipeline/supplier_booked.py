@@ -32,7 +32,7 @@ from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_invoice import SupplierInvoiceVoucher
 from ml_connector.domain.voucher_codec import SUPPLIER_INVOICE, decode_voucher, encode_voucher
 from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationError
-from ml_connector.ledger.store import DocStatus
+from ml_connector.ledger.states import DocStatus
 from ml_connector.pipeline.booked import LookupIncomplete
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.ports import SupplierLedgerTarget, VismaPort

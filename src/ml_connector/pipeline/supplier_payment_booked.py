@@ -24,7 +24,7 @@ from ml_connector.domain.stored import StoredDocument
 from ml_connector.domain.supplier_payment import SupplierPaymentVoid, SupplierPaymentVoucher
 from ml_connector.domain.voucher_codec import PAYMENT_KINDS, decode_voucher, encode_voucher
 from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationError
-from ml_connector.ledger.store import DocStatus
+from ml_connector.ledger.states import DocStatus
 from ml_connector.pipeline.booked import LookupIncomplete
 from ml_connector.pipeline.masterdata import MasterData
 from ml_connector.pipeline.ports import SupplierPaymentsTarget, VismaPort

@@ -2,7 +2,8 @@
 payment was approved, until a person confirms it.
 
 A posting rule, so it lives in the pipeline (the vendor export in ``vendors/`` records the bank changes
-in the ledger's vendor store, and builds on the pipeline's ``Runtime``: the pipeline never imports it).
+in the ledger's vendor store, and builds on the pipeline's ``Runtime``: the pipeline never imports it;
+it reads the recorded changes through ``rt.ledger.vendors``, ``pipeline/ports.py::VendorDriftPort``).
 
 ``post_one`` calls ``bank_change_problems`` for every payment before claiming it. The payment is
 parked with code ``vendor_bank_changed`` (category ``source_data``: the AP team verifies the change
@@ -21,8 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Any
 
-from ml_connector.domain.stored import StoredDocument
-from ml_connector.ledger.vendor_store import BANK_CHANGED, VendorStore
+from ml_connector.domain.stored import BANK_CHANGED, StoredDocument
 from ml_connector.pipeline.rules import Category, Problem
 from ml_connector.pipeline.runtime import Runtime
 
@@ -58,20 +58,20 @@ def bank_change_problems(rt: Runtime, row: StoredDocument, supplier: str | None)
     approved = approved_at(source)
     if approved is None:
         return []
-    store = VendorStore(rt.ledger)
+    store = rt.ledger.vendors
     changes = store.bank_changes_since(rt.name, supplier, approved)
     if not changes:
         return []
     latest = changes[-1]
-    if store.confirmed_after(row.id, latest["detected_at"]):
+    if store.confirmed_after(row.id, latest.detected_at):
         return []
     number = source.get("paymentNumber") or source.get("stampliPaymentId")
     return [
         Problem(
             Category.SOURCE_DATA,
             BANK_CHANGED,
-            f"supplier {supplier} changed its bank account in Visma at {latest['changed_at']:%Y-%m-%d %H:%M}"
-            f" UTC ({_describe(latest['old'])} -> {_describe(latest['new'])}), after payment {number} was"
+            f"supplier {supplier} changed its bank account in Visma at {latest.changed_at:%Y-%m-%d %H:%M}"
+            f" UTC ({_describe(latest.old)} -> {_describe(latest.new)}), after payment {number} was"
             f" approved (approved or exported {approved:%Y-%m-%d %H:%M} UTC). Confirm the new bank details"
             " with the supplier over a known channel, then replay this failure to post the payment",
         )

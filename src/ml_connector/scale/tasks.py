@@ -174,7 +174,9 @@ async def cycle(connection: str) -> dict[str, Any]:
                 metrics.JOBS.labels(CYCLE, "busy").inc()
                 return {"status": "busy"}  # another worker runs this connection's cycle now
             started = time.monotonic()
-            await coding_lists.run_scheduled(rt)  # under the lock: one worker writes a list's files
+            await coding_lists.run_scheduled(
+                rt, state.app.ledger
+            )  # under the lock: one worker writes a list's files
             try:
                 result = await asyncio.wait_for(
                     run_cycle(rt, post=dispatch_posting), timeout=state.options.cycle_timeout

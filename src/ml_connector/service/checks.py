@@ -20,7 +20,6 @@ from ml_connector import wiring
 from ml_connector.adapters.visma.classify import FATAL_IPP_CODES
 from ml_connector.config.model import ConnectionConfig, MappingConfig
 from ml_connector.errors import ConnectorError, DestinationError, HostKeyMismatchError
-from ml_connector.ledger import identity as ledger_identity
 from ml_connector.pipeline.cycle import audit_host_key_mismatch
 from ml_connector.pipeline.identity import identity_problem
 from ml_connector.pipeline.masterdata import SEGMENT_VALUE, MasterData, segment_key
@@ -159,7 +158,7 @@ async def _visma(rt: Runtime) -> list[CheckRow]:
 
 
 def _ledger(rt: Runtime) -> CheckRow:
-    known = ledger_identity.recorded(rt.ledger)
+    known = rt.ledger.identities()
     problem = identity_problem(rt.config, known, rt.configured_names)
     if problem is not None:
         return CheckRow(rt.name, "ledger", "identity", False, problem)

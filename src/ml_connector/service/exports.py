@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from ml_connector.ledger.store import Ledger
 from ml_connector.masterdata.export import MasterdataResult, applicable, export_masterdata
 from ml_connector.masterdata.lists import SPECS
 from ml_connector.pipeline.runtime import Runtime
@@ -47,7 +48,7 @@ def export_vendor_lists(
 ) -> list[ExportResult]:
     """The vendor list of each connection (or of the one named)."""
     return [
-        asyncio.run(export_vendors(rt, mode=mode, dry_run=dry_run))
+        asyncio.run(export_vendors(rt, app.ledger, mode=mode, dry_run=dry_run))
         for rt in app.runtimes(connection, actor=actor)
     ]
 
@@ -65,14 +66,18 @@ def export_lists(
     for rt in runtimes:
         chosen = list(lists) if lists else [VENDORS, *rt.config.masterdata.lists]
         names = ([VENDORS] if VENDORS in chosen else []) + applicable(rt, chosen)
-        results.append(asyncio.run(_one(rt, names, mode, dry_run)))
+        results.append(asyncio.run(_one(rt, app.ledger, names, mode, dry_run)))
     return results
 
 
-async def _one(rt: Runtime, names: list[str], mode: Mode, dry_run: bool) -> ConnectionExport:
+async def _one(rt: Runtime, ledger: Ledger, names: list[str], mode: Mode, dry_run: bool) -> ConnectionExport:
     vendors: ExportResult | None = None
     if VENDORS in names:
-        vendors = await export_vendors(rt, mode=mode, dry_run=dry_run)
+        vendors = await export_vendors(rt, ledger, mode=mode, dry_run=dry_run)
     lists = [n for n in names if n != VENDORS]
-    coding = await export_masterdata(rt, modes=dict.fromkeys(lists, mode), dry_run=dry_run) if lists else None
+    coding = (
+        await export_masterdata(rt, ledger, modes=dict.fromkeys(lists, mode), dry_run=dry_run)
+        if lists
+        else None
+    )
     return ConnectionExport(rt.name, vendors, coding)

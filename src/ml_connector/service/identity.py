@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ml_connector.errors import ConfigError
-from ml_connector.ledger import identity as ledger_identity
 from ml_connector.pipeline.identity import configured_identity, identity_problem
 from ml_connector.service.app import App
 
@@ -24,7 +23,7 @@ class IdentityRow:
 
 def identity_rows(app: App) -> list[IdentityRow]:
     """Every configured connection, then every connection only the ledger knows."""
-    known = ledger_identity.recorded(app.ledger)
+    known = app.ledger.identities()
     names = {c.name for c in app.config.connections}
     rows = []
     for cfg in app.config.connections:
@@ -49,5 +48,5 @@ def accept_identity(app: App, connection: str, *, actor: str) -> tuple[str, str 
         names = ", ".join(c.name for c in app.config.connections)
         raise ConfigError(f"no connection named {connection!r}; configured: {names}") from None
     mine = configured_identity(cfg)
-    before = ledger_identity.accept(app.ledger, cfg.name, mine, actor=actor)
+    before = app.ledger.accept_identity(cfg.name, mine, actor=actor)
     return mine.describe(), before.describe() if before else None

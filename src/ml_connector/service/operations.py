@@ -62,8 +62,9 @@ def status(app: App) -> list[dict[str, Any]]:
 def failures(app: App, connection: str | None = None) -> list[dict[str, Any]]:
     rows = []
     for f in app.ledger.open_failures(connection):
+        record = f.as_dict()
         item = {
-            k: f[k]
+            k: record[k]
             for k in (
                 "id",
                 "connection",
@@ -75,9 +76,9 @@ def failures(app: App, connection: str | None = None) -> list[dict[str, Any]]:
                 "created_at",
             )
         }
-        item["who_can_fix"] = Category.WHO.get(str(f["category"]), "")
-        item["missing"] = f["missing"]
-        item["source"] = f["source"]
+        item["who_can_fix"] = Category.WHO.get(f.category, "")
+        item["missing"] = f.missing
+        item["source"] = f.source
         rows.append(item)
     return rows
 
@@ -87,7 +88,7 @@ async def replay_failures(
 ) -> tuple[ReplayResult, list[CycleResult]]:
     """Requeue failures from the stored records, then post them right away (no new download)."""
     total = ReplayResult()
-    open_ids = {int(f["id"]) for f in app.ledger.open_failures(connection)}
+    open_ids = {f.id for f in app.ledger.open_failures(connection)}
     for rt in app.runtimes(connection, actor=actor):
         mine = None if ids is None else [i for i in ids if i in open_ids]
         res = replay(rt, mine, actor=actor)
@@ -127,8 +128,10 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
 
     async def loop_for(rt: Runtime) -> None:
         while not stop.is_set():
-            await run_scheduled(rt)  # vendors first: Stampli codes against the current suppliers
-            await coding_lists.run_scheduled(rt)  # and against Visma's accounts, cost centers, ...
+            await run_scheduled(rt, app.ledger)  # vendors first: Stampli codes against the current suppliers
+            await coding_lists.run_scheduled(
+                rt, app.ledger
+            )  # and against Visma's accounts, cost centers, ...
             await run_cycle(rt)
             # Visma's notifications (ml_connector.webhooks) are applied while waiting for the poll.
             await until_next_poll(rt, app.stale, stop, rt.config.poll_interval)

@@ -12,7 +12,7 @@ def set_aside_failures(
 ) -> SetAsideResult:
     """Set aside the rejected files of these failures: not read again, their failures closed."""
     total = SetAsideResult()
-    open_ids = {int(f["id"]) for f in app.ledger.open_failures(connection)}
+    open_ids = {f.id for f in app.ledger.open_failures(connection)}
     for rt in app.runtimes(connection, actor=actor):
         res = set_aside(rt, [i for i in ids if i in open_ids], actor=actor)
         total.files += res.files

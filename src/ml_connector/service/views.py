@@ -140,7 +140,7 @@ def document_detail(app: App, doc_id: int) -> dict[str, Any] | None:
         for f in fails
     ]
     out["audit"] = [
-        {**dict(a), "reason": _redacted(a["reason"]) if a["reason"] else None}
+        {**a.as_dict(), "reason": _redacted(a.reason) if a.reason else None}
         for a in app.ledger.audit_trail("document", str(doc["doc_key"]))
     ]
     return out
@@ -148,7 +148,7 @@ def document_detail(app: App, doc_id: int) -> dict[str, Any] | None:
 
 def failure_list(app: App, connection: str | None = None) -> list[dict[str, Any]]:
     """``failures`` plus the document id of each (for links) and redacted free text."""
-    doc_ids = {int(f["id"]): f["document_id"] for f in app.ledger.open_failures(connection)}
+    doc_ids = {f.id: f.document_id for f in app.ledger.open_failures(connection)}
     rows = failures(app, connection)
     for r in rows:
         r["document_id"] = doc_ids.get(int(r["id"]))

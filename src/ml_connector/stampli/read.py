@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,8 +116,10 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
     """The documents of one structurally sound file, produced lazily, ``BATCH`` at a time."""
 
     # Documents read and built together: large enough that a field's column is read in a few C
-    # calls, small enough that memory stays flat (at most this many documents' rows at once).
+    # calls, small enough that memory stays flat (at most this many documents, or the document
+    # that reaches this many lines, at once).
     BATCH = 64
+    BATCH_LINES = 512
 
     def __init__(
         self,
@@ -158,7 +159,13 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
         """The next ``BATCH`` documents, invoices built together (``build_invoices`` reads a
         batch field by field); StopIteration at the end."""
         with _no_cycle_collection():
-            items = list(islice(self._raws, self.BATCH))
+            items: list[tuple[RawDocument, Callable[[], str]]] = []
+            lines = 0
+            for item in self._raws:
+                items.append(item)
+                lines += len(item[0].lines)
+                if len(items) >= self.BATCH or lines >= self.BATCH_LINES:
+                    break
             if not items:
                 raise StopIteration
             self._build(items)

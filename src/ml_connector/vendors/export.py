@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from ml_connector import wiring
 from ml_connector.adapters.visma.models import Supplier
 from ml_connector.errors import ConnectorError
-from ml_connector.ledger.store import utcnow
+from ml_connector.ledger.store import Ledger, utcnow
 from ml_connector.ledger.vendor_store import BankChange, ExportedRow, VendorStore
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.vendors import csvfile
@@ -88,6 +88,7 @@ def file_name(company_id: str, mode: str, at: datetime, taken: set[str]) -> str:
 
 async def export_vendors(
     rt: Runtime,
+    ledger: Ledger,
     *,
     mode: Mode,
     dry_run: bool = False,
@@ -101,7 +102,7 @@ async def export_vendors(
         async with contextlib.AsyncExitStack() as stack:
             if visma is None:
                 visma = await stack.enter_async_context(wiring.visma_client(rt))
-            await _export(rt, visma, uploader, result, now or utcnow())
+            await _export(rt, ledger.vendors, visma, uploader, result, now or utcnow())
     except ConnectorError as exc:
         result.status = "failed"
         result.error = str(exc)
@@ -111,12 +112,12 @@ async def export_vendors(
 
 async def _export(
     rt: Runtime,
+    store: VendorStore,
     visma: SupplierSource,
     uploader: Callable[[], contextlib.AbstractAsyncContextManager[Uploader]] | None,
     result: ExportResult,
     now: datetime,
 ) -> None:
-    store = VendorStore(rt.ledger)
     cfg = rt.config
     last = store.last_upload(rt.name)
     prev_mark = last["visma_mark"] if last is not None else None

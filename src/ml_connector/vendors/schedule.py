@@ -10,15 +10,14 @@ import logging
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from ml_connector.ledger.store import utcnow
-from ml_connector.ledger.vendor_store import VendorStore
+from ml_connector.ledger.store import Ledger, utcnow
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.vendors.export import ExportResult, Mode, export_vendors
 
 log = logging.getLogger("ml_connector.vendors")
 
 
-def due_mode(rt: Runtime, now: datetime) -> Mode | None:
+def due_mode(rt: Runtime, ledger: Ledger, now: datetime) -> Mode | None:
     cfg = rt.config.vendors
     if not cfg.enabled:
         return None
@@ -26,7 +25,7 @@ def due_mode(rt: Runtime, now: datetime) -> Mode | None:
     local = now.astimezone(tz)
     hh, mm = (int(x) for x in cfg.full_at.split(":"))
     today_at = datetime.combine(local.date(), time(hh, mm), tzinfo=tz)
-    last_full = VendorStore(rt.ledger).last_upload(rt.name, mode="full")
+    last_full = ledger.vendors.last_upload(rt.name, mode="full")
     if last_full is None:
         return "full"
     done = last_full["started_at"].astimezone(tz)
@@ -35,13 +34,13 @@ def due_mode(rt: Runtime, now: datetime) -> Mode | None:
     return "delta" if cfg.delta else None
 
 
-async def run_scheduled(rt: Runtime, now: datetime | None = None) -> ExportResult | None:
+async def run_scheduled(rt: Runtime, ledger: Ledger, now: datetime | None = None) -> ExportResult | None:
     """The vendor step of ``serve`` for one connection; never raises (a failure is logged and retried)."""
     try:
-        mode = due_mode(rt, now or utcnow())
+        mode = due_mode(rt, ledger, now or utcnow())
         if mode is None:
             return None
-        return await export_vendors(rt, mode=mode)
+        return await export_vendors(rt, ledger, mode=mode)
     except Exception:  # the invoice cycle must go on whatever happens here
         log.exception("connection %s: vendor export failed", rt.name)
         return None

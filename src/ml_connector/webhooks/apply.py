@@ -16,12 +16,11 @@ from typing import Any
 
 from ml_connector.domain.masterdata import Segment
 from ml_connector.errors import ConnectorError
-from ml_connector.ledger.store import Ledger
 from ml_connector.logs import log_context
 from ml_connector.pipeline.booked import LookupIncomplete
 from ml_connector.pipeline.cycle import PostStep
 from ml_connector.pipeline.masterdata import ACCOUNT, SEGMENT_VALUE, SUPPLIER
-from ml_connector.pipeline.ports import MasterDataReads
+from ml_connector.pipeline.ports import LedgerPort, MasterDataReads
 from ml_connector.pipeline.posting import PostingStats, auto_replay, post_pending
 from ml_connector.pipeline.refresh import account_entries, segment_entries, snapshot, supplier_entries
 from ml_connector.pipeline.runtime import Runtime
@@ -35,7 +34,7 @@ Entry = tuple[bool, dict[str, Any]]  # (active, facts), as in the master-data ca
 
 
 async def refresh_entities(
-    visma: MasterDataReads, ledger: Ledger, connection: str, entities: set[Entity]
+    visma: MasterDataReads, ledger: LedgerPort, connection: str, entities: set[Entity]
 ) -> None:
     """Each entity as Visma has it now; one that is gone stays in the cache as inactive."""
     for kind, key in sorted(entities):
@@ -59,7 +58,7 @@ async def refresh_entities(
             ledger.upsert_master(connection, SEGMENT_VALUE, segment_entries(segments))
 
 
-def _store(ledger: Ledger, connection: str, kind: str, key: str, entries: dict[str, Entry]) -> None:
+def _store(ledger: LedgerPort, connection: str, kind: str, key: str, entries: dict[str, Entry]) -> None:
     """What Visma answered for ``key``; nothing (it does not exist): a cached entry turns inactive."""
     if key in entries:
         ledger.upsert_master(connection, kind, {key: entries[key]})
