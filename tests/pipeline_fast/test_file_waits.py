@@ -23,8 +23,7 @@ from ml_connector.stampli.errors import FileRejected
 from ml_connector.stampli.read import RejectedRecord, iter_export
 from tests.pipeline.conftest import Dataset
 from tests.pipeline_fast.conftest import NAME, DocStatus, World
-from tests.pipeline_fast.test_intake_commits import _no_posting
-from tests.support.ledger_commits import LedgerCommits
+from tests.pipeline_fast.test_intake_commits import _no_posting, counting_commits
 
 
 class _Crash(BaseException):
@@ -265,13 +264,11 @@ async def test_another_file_brings_back_a_broken_files_documents_in_groups(world
     assert broken.intake.waiting == len(ids) and world.statuses() == {"reading": len(ids)}
     reader(None)
     world.put_invoices(data.invoices_text(ids).replace("\r\n", "\n"))  # Stampli's export again
-    commits = LedgerCommits(world.ledger.engine)
-    again = await run_cycle(world.rt, post=_no_posting)
-    commits.stop()
+    again, writing = await counting_commits(world)
     assert again.intake.duplicates == len(ids) and again.intake.documents_new == 0
     assert world.statuses() == {"pending": len(ids)}
     # the run row, the file's rows, master data, the image notes, two groups of read_again, the
     # release with the file's outcome: not one commit per document
-    assert commits.writing <= 30, commits.writing
+    assert writing <= 30, writing
     trail = world.ledger.audit_trail("document", f"INV:{ids[-1]}")
     assert [a.action for a in trail][:3] == ["received", "read_again", "file_read"]
