@@ -233,3 +233,20 @@ def test_bank_changes_reach_the_pipeline_as_stored_bank_changes(ledger: Ledger) 
     assert port.vendors.bank_changes_since("acme", "10057", changed) == []
     assert port.vendors.bank_changes_since("acme", "20011", changed - timedelta(days=1)) == []
     assert not port.vendors.confirmed_after(1, changed)
+
+
+def test_a_files_reading_documents_are_released_through_the_port(ledger: Ledger) -> None:
+    port = as_port(ledger)
+    file_id = _file(port)
+    values = {"connection": "acme", "kind": "invoice", "content_hash": "h", "source": {}, "file_id": file_id}
+    for key in ("INV:1", "INV:2"):
+        assert port.insert_document(
+            {**values, "doc_key": key, "reference": "ST-" + key},
+            status=DocStatus.READING,
+            actor="test",
+            reason="read",
+        )
+    assert port.reading_count("acme", file_id) == 2 and port.reading_count("other", file_id) == 0
+    assert port.release_file(file_id, status="processed", count=2, issues=[], actor="test") == 2
+    assert port.reading_count("acme", file_id) == 0
+    assert [d.status for d in port.all_documents("acme")] == [DocStatus.PENDING, DocStatus.PENDING]

@@ -16,11 +16,13 @@ from ml_connector.ledger.store import Ledger
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "ml_connector"
 STATES = {v for k, v in vars(DocStatus).items() if k.isupper() and isinstance(v, str)}
-# the one writer of a document's status: the compare-and-set gate and the insert of a new document
-GATE = ("ledger/documents.py", {"_change", "insert_in"})
+# the one writer of a document's status: the compare-and-set gate, the insert of a new document and
+# the bulk move of a file's documents (one event, from the table too)
+GATE = ("ledger/documents.py", {"_change", "insert_in", "move_file_documents_in"})
 # the ledger's awaited calls (ledger/awaited.py) only pass their caller's event on to the gate
 PASS_ON = {GATE[0], "ledger/awaited.py"}
-CHANGERS = {"transition", "park"}  # Ledger methods whose first argument after the id is the event
+# Ledger methods whose first argument after the id (the bulk move: after the transaction) is the event
+CHANGERS = {"transition", "park", "move_file_documents_in"}
 MOVE = "Move"  # documents.Move(event, ...): one event of a chain applied in one commit
 
 
@@ -90,7 +92,10 @@ def test_every_status_change_names_an_event_of_the_table() -> None:
         for fn, call in calls:
             f = call.func
             is_move = isinstance(f, ast.Name) and f.id == MOVE
-            if not (is_move or (isinstance(f, ast.Attribute) and f.attr in CHANGERS)) or name in PASS_ON:
+            changer = (isinstance(f, ast.Attribute) and f.attr in CHANGERS) or (
+                isinstance(f, ast.Name) and f.id in CHANGERS
+            )
+            if not (is_move or changer) or name in PASS_ON:
                 continue
             where = f"{name}:{call.lineno}"
             position = 0 if is_move else 1  # Move(event, ...) / transition(doc_id, event, ...)
@@ -199,3 +204,18 @@ def test_an_event_refuses_what_the_table_does_not_allow(ledger: Ledger) -> None:
         ("found_in_visma", "pending", "created"),
         ("released", "created", "posted"),
     ]
+
+
+def test_every_status_is_listed_where_statuses_are_offered() -> None:
+    """DocStatus.ALL names every state once; the API's status filter and the documents page's
+    select offer each of them (``reading`` included), and nothing else."""
+    from ml_connector.web.api import DOC_STATUSES
+
+    assert set(DocStatus.ALL) == STATES and len(DocStatus.ALL) == len(STATES)
+    assert set(DocStatus.NOT_POSTED) <= STATES and DocStatus.READING in DocStatus.NOT_POSTED
+    assert DocStatus.READING not in DocStatus.OPEN  # not on its way to Visma until its file is read
+    offered = DOC_STATUSES.removeprefix("^(").split(")$")[0].split("|")
+    assert sorted(offered) == sorted(DocStatus.ALL)
+    page = (SRC / "web" / "templates" / "documents.html").read_text(encoding="utf-8")
+    select = page[page.index('{% for s in ["') : page.index("] %}")]
+    assert sorted(select.split("[", 1)[1].replace('"', "").split(", ")) == sorted(DocStatus.ALL)

@@ -203,14 +203,16 @@ def test_any_reader_exception_rejects_only_that_file(
     assert results == ["rejected", "rejected"] and stats.files_rejected == 2
     first, second = app.ledger.open_failures(c.name)
     assert "/by-hand/by-hand-0_invoices.csv" in first.reason and "MemoryError" in first.reason
-    assert "1 documents read before this stay taken in" in first.reason
+    assert "1 documents read before this wait for the file" in first.reason
     assert "/by-hand/by-hand-1_invoices.csv" in second.reason and "UnicodeError" in second.reason
     logged = [r for r in caplog.records if r.levelno == logging.ERROR]
     # the ERROR line carries the traceback (folded into the message once logs.configure has run)
     assert len(logged) == 2 and all(r.exc_info or "Traceback" in r.getMessage() for r in logged)
 
-    # the document read before the failure is taken in once; the cycle goes on normally
+    # the document read before the failure waits for its file (never posted); the cycle goes on
     c.put_invoices(GOOD_A, data.invoices_text(ids[3:]))
     cycle = asyncio.run(run_cycle(rt))
-    assert cycle.status == "ok" and cycle.posting.posted == 2
-    c.assert_exactly_once(data.expected([ids[0], ids[3]], payments=False))
+    assert cycle.status == "ok" and cycle.posting.posted == 1
+    c.assert_exactly_once(data.expected([ids[3]], payments=False))
+    waiting = app.ledger.document(c.name, f"INV:{ids[0]}")
+    assert waiting is not None and waiting.status == "reading"

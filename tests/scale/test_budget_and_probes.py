@@ -187,6 +187,7 @@ def test_dashboard_serves_metrics_and_healthz(tmp_path: Path) -> None:
         assert metrics.headers["content-type"].startswith("text/plain")
         assert 'mlc_parked_documents{connection="acme"} 2.0' in metrics.text
         assert "mlc_backlog_documents" in metrics.text
+        assert 'mlc_reading_documents{connection="acme"} 0.0' in metrics.text  # no file broke off
 
 
 # ---- the demo in the scaled-out mode ---------------------------------------------------------------

@@ -2,7 +2,8 @@
 (``UPDATE ... WHERE status = old``), each change with its audit row in the same transaction.
 
 Which changes exist is ``states.TRANSITIONS``; ``_change`` is the one place that writes a
-document's status. Reads hand out ``domain.stored.StoredDocument`` (rows are converted here, once)."""
+document's status (``move_file_documents_in``: many at once, a file's documents). Reads hand out
+``domain.stored.StoredDocument`` (rows are converted here, once)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from ml_connector.ledger.clock import utcnow
 from ml_connector.ledger.engine import LedgerBase, inserted_id
 from ml_connector.ledger.failures import add_failure
 from ml_connector.ledger.moves import Move, NewDocument
-from ml_connector.ledger.schema import documents, failures
-from ml_connector.ledger.states import CLAIM_COLUMNS, Transition, step
+from ml_connector.ledger.schema import audit, documents, failures
+from ml_connector.ledger.states import CLAIM_COLUMNS, DocStatus, Transition, step
 
 
 class DocumentRecords(LedgerBase):
@@ -105,6 +106,16 @@ class DocumentRecords(LedgerBase):
                 q = q.where(documents.c.connection == connection)
             return [StoredDocument.of(row) for row in conn.execute(q.order_by(documents.c.id)).mappings()]
 
+    def reading_count(self, connection: str, file_id: int) -> int:
+        """How many documents wait for the file ``file_id`` (status ``reading``)."""
+        with self.tx() as conn:
+            q = sa.select(sa.func.count()).where(
+                documents.c.connection == connection,
+                documents.c.status == DocStatus.READING,
+                documents.c.file_id == file_id,
+            )
+            return int(conn.execute(q).scalar_one())
+
     def status_counts(self, connection: str | None = None) -> dict[str, int]:
         with self.tx() as conn:
             q = sa.select(documents.c.status, sa.func.count()).group_by(documents.c.status)
@@ -121,11 +132,14 @@ class DocumentRecords(LedgerBase):
         content_hash: str,
         file_id: int,
         actor: str,
+        to_status: str = "pending",
     ) -> bool:
-        """A corrected re-export of a document that never reached Visma replaces the stored one."""
+        """A corrected re-export of a document that never reached Visma replaces the stored one;
+        ``reading`` when it came in a file still being read."""
         return self.transition(
             doc_id,
             "superseded",
+            to_status,
             actor=actor,
             reason="a re-export with changed content replaced the stored document before it was posted",
             details={"content_hash": content_hash, "file_id": file_id},
@@ -166,6 +180,56 @@ def insert_in(conn: Connection, values: Mapping[str, Any], *, status: str, actor
         details={"content_hash": values["content_hash"], "file_id": values.get("file_id")},
     )
     return doc_id
+
+
+def move_file_documents_in(
+    conn: Connection, event: str, *, connection: str, file_id: int, actor: str, reason: str
+) -> int:
+    """Apply a one-source, one-target ``event`` to every document of ``file_id`` in its from-state:
+    their audit rows in one ``INSERT ... SELECT``, then one ``UPDATE`` (no round trip per document:
+    a file holds up to millions). The documents of one status of one connection are found by
+    ``ix_documents_status``; ``reading`` ones are only those of files being read or broken off."""
+    change = step(event)
+    (source,) = change.sources
+    target = change.target(None)
+    if change.records or change.ends_claim or change.opens_failure:
+        raise ValueError(f"event {event!r} records more than a status: not a bulk move")
+    mine = (
+        documents.c.connection == connection,
+        documents.c.status == source,
+        documents.c.file_id == file_id,
+    )
+    now = utcnow()
+    audited = {
+        "at": sa.literal(now, audit.c.at.type),
+        "entity": sa.literal("document", audit.c.entity.type),
+        "action": sa.literal(change.action, audit.c.action.type),
+        "from_status": sa.literal(source, audit.c.from_status.type),
+        "to_status": sa.literal(target, audit.c.to_status.type),
+        "reason": sa.literal(reason, audit.c.reason.type),
+        "actor": sa.literal(actor, audit.c.actor.type),
+    }
+    if conn.dialect.name == "postgresql":
+        # one statement: the rows the UPDATE moved are the rows audited, whatever another
+        # transaction does meanwhile (read committed)
+        moved = (
+            documents.update()
+            .where(*mine)
+            .values(status=target, updated_at=now)
+            .returning(documents.c.connection, documents.c.doc_key)
+            .cte("moved")
+        )
+        columns = {**audited, "connection": moved.c.connection, "entity_key": moved.c.doc_key}
+        rows = sa.select(*(v.label(k) for k, v in columns.items()))
+        audit_rows = audit.insert().from_select(list(columns), rows).cte("audited")
+        count = sa.select(sa.func.count()).select_from(moved).add_cte(audit_rows)
+        return int(conn.execute(count).scalar_one())
+    # SQLite: the INSERT takes the write lock before it reads, so no other writer moves them between
+    columns = {**audited, "connection": documents.c.connection, "entity_key": documents.c.doc_key}
+    rows = sa.select(*(v.label(k) for k, v in columns.items())).where(*mine).order_by(documents.c.id)
+    conn.execute(audit.insert().from_select(list(columns), rows))
+    res = conn.execute(documents.update().where(*mine).values(status=target, updated_at=now))
+    return int(res.rowcount)
 
 
 def read_document(conn: Connection, doc_id: int) -> StoredDocument:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ml_connector.domain.files import RemoteFile
@@ -15,6 +16,7 @@ from ml_connector.domain.stored import StoredFile
 from ml_connector.errors import LedgerError
 from ml_connector.ledger.audit import write_audit
 from ml_connector.ledger.clock import utcnow
+from ml_connector.ledger.documents import move_file_documents_in
 from ml_connector.ledger.engine import LedgerBase, inserted_id
 from ml_connector.ledger.failures import close_failures
 from ml_connector.ledger.schema import failures, files
@@ -109,23 +111,22 @@ class FileRecords(LedgerBase):
         self, file_id: int, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
     ) -> None:
         with self.tx() as conn:
-            row = conn.execute(sa.select(files).where(files.c.id == file_id)).mappings().one()
-            conn.execute(
-                files.update()
-                .where(files.c.id == file_id)
-                .values(status=status, documents=count, issues=issues, processed_at=utcnow())
+            finish_file_in(conn, file_id, status=status, count=count, issues=issues, actor=actor)
+
+    def release_file(
+        self, file_id: int, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
+    ) -> int:
+        """A file read to its end: its documents still ``reading`` become ``pending`` (event
+        ``file_read``) in bulk, and the file's outcome is recorded (``finish_file``), in one
+        transaction. Returns how many documents were released."""
+        with self.tx() as conn:
+            connection = conn.execute(sa.select(files.c.connection).where(files.c.id == file_id)).scalar_one()
+            reason = "its file was read to its end"
+            released = move_file_documents_in(
+                conn, "file_read", connection=str(connection), file_id=file_id, actor=actor, reason=reason
             )
-            write_audit(
-                conn,
-                connection=row["connection"],
-                entity="file",
-                key=row["remote_path"],
-                action="processed",
-                from_status=row["status"],
-                to_status=status,
-                actor=actor,
-                details={"documents": count, "issues": len(issues)},
-            )
+            finish_file_in(conn, file_id, status=status, count=count, issues=issues, actor=actor)
+            return released
 
     def set_file_aside(self, file_id: int, *, from_statuses: Sequence[str], actor: str, reason: str) -> bool:
         """An operator's decision that a rejected file is not to be read again: status ``set_aside``
@@ -140,17 +141,16 @@ class FileRecords(LedgerBase):
             )
             if done.rowcount != 1:
                 return False
-            write_audit(
+            # what was read of it before it broke off is never posted (unless another file holds it)
+            move_file_documents_in(
                 conn,
+                "file_set_aside",
                 connection=row["connection"],
-                entity="file",
-                key=row["remote_path"],
-                action="set_aside",
-                from_status=row["status"],
-                to_status="set_aside",
+                file_id=file_id,
                 actor=actor,
                 reason=reason,
             )
+            _audit_file(conn, row, action="set_aside", to_status="set_aside", actor=actor, reason=reason)
             open_ids = conn.execute(
                 sa.select(failures.c.id).where(
                     failures.c.file_id == file_id,
@@ -172,6 +172,46 @@ class FileRecords(LedgerBase):
         with self.tx() as conn:
             q = sa.select(files).where(files.c.connection == connection, files.c.status.in_(statuses))
             return [StoredFile.of(row) for row in conn.execute(q.order_by(files.c.id)).mappings()]
+
+
+def finish_file_in(
+    conn: Connection, file_id: int, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
+) -> None:
+    """The file's outcome (status, document count, issues) with its audit row, in the caller's
+    transaction."""
+    row = conn.execute(sa.select(files).where(files.c.id == file_id)).mappings().one()
+    conn.execute(
+        files.update()
+        .where(files.c.id == file_id)
+        .values(status=status, documents=count, issues=issues, processed_at=utcnow())
+    )
+    details = {"documents": count, "issues": len(issues)}
+    _audit_file(conn, row, action="processed", to_status=status, actor=actor, details=details)
+
+
+def _audit_file(
+    conn: Connection,
+    row: RowMapping,
+    *,
+    action: str,
+    to_status: str,
+    actor: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """The audit row of a change of the file ``row`` (as it was before the change)."""
+    write_audit(
+        conn,
+        connection=row["connection"],
+        entity="file",
+        key=row["remote_path"],
+        action=action,
+        from_status=row["status"],
+        to_status=to_status,
+        actor=actor,
+        reason=reason,
+        details=details,
+    )
 
 
 def _seconds(mtime: datetime | None) -> int | None:

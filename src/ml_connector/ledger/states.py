@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 
 class DocStatus:
+    READING = "reading"  # read from a file whose reading has not finished: waits for the whole file
     PENDING = "pending"  # known, not yet sent (new, replayed, or settled as "not in Visma")
     POSTING = "posting"  # claimed; the create may be on the wire
     UNKNOWN = "unknown"  # the create's outcome is unknown: look the reference up before anything else
@@ -25,7 +26,9 @@ class DocStatus:
 
     OPEN = (PENDING, POSTING, UNKNOWN, CREATED)
     # not sent to Visma as far as a re-export is concerned: a changed one replaces the stored copy
-    NOT_POSTED = (PENDING, PARKED, SKIPPED)
+    NOT_POSTED = (READING, PENDING, PARKED, SKIPPED)
+    # every status, in the order a document usually goes through them (lists, filters, counts)
+    ALL = (READING, PENDING, POSTING, UNKNOWN, CREATED, POSTED, PARKED, SKIPPED)
 
 
 CLAIM_COLUMNS = ("claimed_by", "claim_expires")
@@ -67,25 +70,52 @@ _TABLE = (
     Transition(
         "received",
         (),
-        (S.PENDING, S.SKIPPED),
+        (S.READING, S.PENDING, S.SKIPPED),
         "received",
-        meaning="a document read from an export (skipped: not approved, a payment voided before posting, "
-        'or a payment when Visma pays, `payments.source = "visma"`)',
+        meaning="a document read from an export (reading: its file is still being read; skipped: not "
+        "approved, a payment voided before posting, or a payment when Visma pays, "
+        '`payments.source = "visma"`)',
     ),
     Transition(
         "superseded",
         S.NOT_POSTED,
-        (S.PENDING,),
+        (S.READING, S.PENDING),
         "superseded",
         records=("source", "raw", "content_hash", "file_id"),
-        meaning="a re-export with changed content replaces a document that never reached Visma",
+        meaning="a re-export with changed content replaces a document that never reached Visma "
+        "(reading: until the file it came in is read to its end)",
+    ),
+    Transition(
+        "read_again",
+        (S.READING, S.SKIPPED),
+        (S.READING,),
+        "read_again",
+        records=("file_id",),
+        meaning="another file holds it again with the same content while its own file broke off or was "
+        "set aside (skipped: only then): it now waits for that file",
+    ),
+    Transition(
+        "file_read",
+        (S.READING,),
+        (S.PENDING,),
+        "file_read",
+        meaning="the file it came in was read to its end (in bulk, with the file's outcome): it may post",
+    ),
+    Transition(
+        "file_set_aside",
+        (S.READING,),
+        (S.SKIPPED,),
+        "set_aside",
+        meaning="the file it came in broke off and was set aside (`replay --set-aside`): never posted, "
+        "unless another file holds it again",
     ),
     Transition(
         "voided",
-        (S.PENDING, S.PARKED),
+        (S.READING, S.PENDING, S.PARKED),
         (S.SKIPPED,),
         "voided",
-        meaning="the payment was voided in Stampli before it was posted",
+        meaning="the payment was voided in Stampli before it was posted (applied once the void's file "
+        "was read to its end)",
     ),
     Transition(
         "visma_pays",

@@ -3,6 +3,14 @@
 Nothing is lost: every readable document becomes a ledger row; every unreadable record or file
 becomes an open failure that keeps the raw text; the file itself stays in our archive so a
 replay never needs Stampli's copy.
+
+A file's documents wait for the whole file (issue 18, the format's rule that a file-level failure
+quarantines the whole file): the reader finds some file-level failures only late in its single
+pass, after it has handed out documents of that file. So each document goes in as ``reading`` and
+voids are held back; only when the stream ends normally are the voids applied and the file's
+``reading`` documents released to ``pending`` in bulk, with the file's outcome. A file that breaks
+off leaves them ``reading``: never posted until a replay reads the file to its end (or another file
+holds them again), and ``skipped`` when the operator sets the file aside.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ from typing import Any, Protocol
 from ml_connector.domain.documents import Invoice, Payment, stored_json
 from ml_connector.domain.files import RemoteFile
 from ml_connector.domain.issues import Issue, Level, error
-from ml_connector.ledger.moves import NewDocument
-from ml_connector.ledger.states import DocStatus
+from ml_connector.domain.stored import StoredDocument
+from ml_connector.ledger.moves import Move, NewDocument
+from ml_connector.ledger.states import DocStatus, step
 from ml_connector.pipeline.archive import archive_download
 from ml_connector.pipeline.crashpoints import crashpoint
 from ml_connector.pipeline.images import ImageStats, fetch_images
@@ -51,6 +60,8 @@ class IntakeStats:
     duplicates: int = 0
     superseded: int = 0
     conflicts: int = 0
+    # documents of files that broke off this cycle, left ``reading`` (never posted) until replayed
+    waiting: int = 0
     skipped: int = 0
     records_rejected: int = 0
     # Invoice images (pipeline/images.py): downloaded, missing (warned or parked), arrived for parked.
@@ -214,6 +225,10 @@ def process_file(
     """Read one archived file document by document (memory stays flat whatever its size) and store
     what it holds. Returns the file's new status: processed, partial or rejected.
 
+    Its documents go in as ``reading`` and its voids are held back; once the stream ends normally,
+    the voids are applied and its ``reading`` documents become ``pending`` with the file's outcome
+    (``release_file``: one transaction, in bulk). Until then none of it can be posted.
+
     Whatever goes wrong while *reading* (a structural rejection, or any exception the reader
     raises) rejects this file alone, with a failure naming it and the cause: the cycle goes on
     with the other files, and the file is not read again until an operator replays it."""
@@ -222,6 +237,7 @@ def process_file(
     found: list[Issue] = []  # file-level warnings, warnings of accepted documents, rejected records' issues
     rejected = False
     inserts = Inserts(rt, stats)
+    voids: list[Payment] = []  # applied once the file was read to its end: a broken file voids nothing
     try:
         stream = _open_guarded(
             lambda: read(path, remote_path=remote_path, profile=profile, kind=kind, sha256=sha256)
@@ -235,7 +251,7 @@ def process_file(
                     _rejected_record(rt, item, file_id, stats)
                 else:
                     documents += 1
-                    ingest(rt, item, file_id, stats, inserts)
+                    ingest(rt, item, file_id, stats, inserts, voids)
         finally:
             inserts.wait()  # what was read is in the ledger before the file's outcome is recorded
     except FileRejected as exc:
@@ -246,10 +262,12 @@ def process_file(
         issue = error("reader_error", f"the reader failed: {_describe(cause)}", file=remote_path)
         _reject_file(rt, file_id, remote_path, [*found, issue], documents, stats, cause=cause)
         return "rejected"
+    for void in voids:  # before the release: a crash in between reads the file again, voids found
+        _ingest_void(rt, void, file_id, stats)
     issues = [i.as_dict() for i in found]
     stats.issues.extend({"file": remote_path, **i} for i in issues)
     status = "partial" if rejected else "processed"
-    rt.ledger.finish_file(file_id, status=status, count=documents, issues=issues, actor=rt.actor)
+    rt.ledger.release_file(file_id, status=status, count=documents, issues=issues, actor=rt.actor)
     return status
 
 
@@ -298,14 +316,20 @@ def _reject_file(
     cause: BaseException | None = None,
 ) -> None:
     """The file is rejected as a whole: an open failure naming it and why, and an ERROR log line
-    (with the traceback when the reader raised). It is not read again until replayed."""
+    (with the traceback when the reader raised). It is not read again until replayed; what was read
+    of it stays ``reading`` (never posted) and its voids were never applied."""
     issues = [i.as_dict() for i in found]
     stats.issues.extend({"file": remote_path, **i} for i in issues)
     stats.files_rejected += 1
+    waiting = rt.ledger.reading_count(rt.name, file_id) if documents else 0
+    stats.waiting += waiting
     errors_first = sorted(found, key=lambda i: i.level != Level.ERROR)
     reason = f"file {remote_path} was rejected as a whole: " + "; ".join(str(i) for i in errors_first[:5])
-    if documents:
-        reason += f" ({documents} documents read before this stay taken in)"
+    if waiting:
+        reason += (
+            f" ({waiting} documents read before this wait for the file: none is posted until a "
+            "replay reads the file to its end; set aside, they are skipped)"
+        )
     rt.ledger.record_failure(
         connection=rt.name,
         actor=rt.actor,
@@ -404,8 +428,10 @@ _RACED = "read by another process at the same moment; not read again"
 class Inserts:
     """New documents of one file, inserted in groups of up to ``GROUP`` documents or
     ``GROUP_LINES`` lines per transaction (``insert_documents``): one fsync per group instead of one
-    per document. A group is written when full, before a key pending in it is looked up again, and
-    before the file's outcome is recorded; the counts follow each insert's result."""
+    per document; likewise the documents another file left that this one brings again
+    (``read_again``, ``transition_each``). A group is written when full, before a key pending in it
+    is looked up again, and before the file's outcome is recorded; the counts follow each insert's
+    result."""
 
     GROUP = 256
     # Memory stays flat whatever the file (issue 19): a group holds at most this many invoice lines.
@@ -413,7 +439,9 @@ class Inserts:
 
     def __init__(self, rt: Runtime, stats: IntakeStats) -> None:
         self.rt, self.stats = rt, stats
+        self._set_aside: set[int] | None = None  # ids of the files set aside, read when first needed
         self._items: list[NewDocument] = []
+        self._moves: list[tuple[int, Move]] = []  # ``read_again`` of documents another file left
         self._counted: list[Callable[[], None]] = []
         self._keys: set[str] = set()
         self._lines = 0
@@ -426,13 +454,28 @@ class Inserts:
         if len(self._items) >= self.GROUP or self._lines >= self.GROUP_LINES:
             self.wait()
 
+    def move(self, doc_id: int, key: str, move: Move) -> None:
+        """A change of a document already stored (``read_again``), written with the next group."""
+        self._moves.append((doc_id, move))
+        self._keys.add(key)
+        if len(self._moves) >= self.GROUP:
+            self.wait()
+
+    def set_aside(self, file_id: int | None) -> bool:
+        """Whether ``file_id`` is a file the operator set aside (few: read once per file read)."""
+        if self._set_aside is None:
+            self._set_aside = {r.id for r in self.rt.ledger.files_with_status(self.rt.name, ["set_aside"])}
+        return file_id in self._set_aside
+
     def before_lookup(self, *keys: str) -> None:
         if any(k in self._keys for k in keys):
             self.wait()
 
     def wait(self) -> None:
-        items, counted = self._items, self._counted
-        self._items, self._counted, self._keys, self._lines = [], [], set(), 0
+        items, counted, moves = self._items, self._counted, self._moves
+        self._items, self._counted, self._moves, self._keys, self._lines = [], [], [], set(), 0
+        if moves:  # one transaction for the group, as for the inserts
+            self.rt.ledger.transition_each(moves, actor=self.rt.actor)
         if not items:
             return
         for (values, _, _), doc_id, new in zip(
@@ -451,9 +494,11 @@ def ingest(
     file_id: int | None,
     stats: IntakeStats,
     inserts: Inserts,
+    voids: list[Payment],
 ) -> None:
-    """Dedupe by key and content: new -> pending; same -> skip; changed -> supersede or conflict.
-    New documents go through ``inserts`` (the caller waits for them)."""
+    """Dedupe by key and content: new -> reading (pending when read from no file); same -> skip;
+    changed -> supersede or conflict. New documents go through ``inserts`` (the caller waits for
+    them); voids go to ``voids``, for the caller to apply once the file was read to its end."""
     values = document_values(doc, file_id)
     values["connection"] = rt.name
     key = values["doc_key"]
@@ -463,9 +508,11 @@ def ingest(
         _ingest_skipped(rt, values, skip, stats, inserts)
         return
     if values["kind"] == "payment_void":
-        inserts.wait()  # the void looks up the payment it voids, perhaps read just now
-        _ingest_void(rt, doc, values, stats)
+        if not isinstance(doc, Payment):
+            raise TypeError("a payment_void document must be a Payment")
+        voids.append(doc)  # applied when the file ends normally (``process_file``)
         return
+    waits = DocStatus.PENDING if file_id is None else DocStatus.READING
     inserts.before_lookup(key)
     existing = rt.ledger.document(rt.name, key)
     if existing is None:
@@ -473,10 +520,25 @@ def ingest(
         def new() -> None:
             stats.documents_new += 1
 
-        inserts.add(values, status=DocStatus.PENDING, reason="read", new=new)
+        inserts.add(values, status=waits, reason="read", new=new)
         return
     if existing.content_hash == values["content_hash"]:
         stats.duplicates += 1
+        if file_id is not None and existing.file_id != file_id and _left_behind(rt, existing, inserts):
+            # read before from a file that broke off (or was set aside): this file now brings it
+            again = Move(
+                "read_again",
+                reason=f"read again in {doc.provenance.remote_path}",
+                details={"file_id": file_id, "earlier_file_id": existing.file_id},
+                values={"file_id": file_id},
+            )
+            inserts.move(existing.id, key, again)
+            stats.note(
+                key,
+                "read_again",
+                f"its earlier file broke off; it now waits for {doc.provenance.remote_path}",
+            )
+            return
         stats.note(key, "already_read", f"already in the ledger ({existing.status}) with the same content")
         return
     if existing.status in DocStatus.NOT_POSTED:
@@ -487,6 +549,7 @@ def ingest(
             content_hash=values["content_hash"],
             file_id=file_id or 0,
             actor=rt.actor,
+            to_status=waits,
         ):
             rt.ledger.resolve_failures(existing.id, actor=rt.actor, reason="superseded by a re-export")
             stats.superseded += 1
@@ -515,6 +578,18 @@ def ingest(
     )
 
 
+def _left_behind(rt: Runtime, existing: StoredDocument, inserts: Inserts) -> bool:
+    """A document its file left unreleased: ``reading`` (that file broke off, or is being read by
+    another process), or ``skipped`` because that file was set aside (its last change was that,
+    not, say, a void)."""
+    if existing.status == DocStatus.READING:
+        return True
+    if existing.status != DocStatus.SKIPPED or not inserts.set_aside(existing.file_id):
+        return False
+    trail = [r for r in rt.ledger.audit_trail("document", existing.doc_key) if r.connection == rt.name]
+    return bool(trail) and trail[-1].action == step("file_set_aside").action
+
+
 def _ingest_skipped(
     rt: Runtime, values: dict[str, Any], reason: str, stats: IntakeStats, inserts: Inserts
 ) -> None:
@@ -533,9 +608,11 @@ def _ingest_skipped(
     inserts.add(values, status=DocStatus.SKIPPED, reason=reason, new=new)
 
 
-def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], stats: IntakeStats) -> None:
-    if not isinstance(doc, Payment):
-        raise TypeError("a payment_void document must be a Payment")
+def _ingest_void(rt: Runtime, doc: Payment, file_id: int, stats: IntakeStats) -> None:
+    """A void, applied once its file was read to its end: of a posted payment, a document to post
+    (released with the file's other documents); of one never posted, it is skipped with it."""
+    values = document_values(doc, file_id)
+    values["connection"] = rt.name
     key = values["doc_key"]
     if rt.ledger.document(rt.name, key) is not None:
         stats.duplicates += 1
@@ -545,7 +622,7 @@ def _ingest_void(rt: Runtime, doc: Invoice | Payment, values: dict[str, Any], st
     posted = original is not None and original.status not in DocStatus.NOT_POSTED
     if posted:
         if rt.ledger.insert_document(
-            values, status=DocStatus.PENDING, actor=rt.actor, reason="payment voided"
+            values, status=DocStatus.READING, actor=rt.actor, reason="payment voided"
         ):
             stats.documents_new += 1
         return

@@ -202,6 +202,7 @@ class DocumentsPort(Protocol):
     def document_by_id(self, doc_id: int, /) -> StoredDocument: ...
     def documents_with_status(self, connection: str, statuses: Sequence[str], /) -> list[StoredDocument]: ...
     def all_documents(self, connection: str | None = None, /) -> list[StoredDocument]: ...
+    def reading_count(self, connection: str, file_id: int, /) -> int: ...
     def insert_document(
         self, values: Mapping[str, Any], *, status: str, actor: str, reason: str
     ) -> int | None: ...
@@ -231,6 +232,7 @@ class DocumentsPort(Protocol):
         content_hash: str,
         file_id: int,
         actor: str,
+        to_status: str = "pending",
     ) -> bool: ...
     def park(
         self,
@@ -273,7 +275,12 @@ class FilesPort(Protocol):
     def finish_file(
         self, file_id: int, /, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
     ) -> None: ...
-    # False when the file is no longer in ``from_statuses``.
+    # A file read to its end: its ``reading`` documents become ``pending`` in bulk, with the file's
+    # outcome, in one transaction; returns how many were released.
+    def release_file(
+        self, file_id: int, /, *, status: str, count: int, issues: list[dict[str, Any]], actor: str
+    ) -> int: ...
+    # False when the file is no longer in ``from_statuses``; its ``reading`` documents become skipped.
     def set_file_aside(
         self, file_id: int, /, *, from_statuses: Sequence[str], actor: str, reason: str
     ) -> bool: ...

@@ -34,7 +34,11 @@ from ml_connector.pipeline.journal import books_in_company_currency
 from ml_connector.pipeline.ports import LedgerPort, MasterDataReads
 
 NEVER_BOOKED = (DocStatus.PARKED, DocStatus.SKIPPED)
-NOT_SENT_YET = (DocStatus.PENDING, DocStatus.POSTING)
+NOT_SENT_YET = (
+    DocStatus.READING,
+    DocStatus.PENDING,
+    DocStatus.POSTING,
+)  # reading: its file is not read whole
 
 
 class NotYet(Exception):

@@ -13,6 +13,7 @@ from the ledger at scrape time, so every worker reports the same, shared number.
 ``mlc_jobs_total``                     queue jobs run by this process, by task and outcome
 ``mlc_backlog_documents``              documents not yet done (pending/posting/unknown/created)
 ``mlc_parked_documents``               documents parked, waiting for a person or master data
+``mlc_reading_documents``              documents of files not read to their end (broken off: replay)
 =====================================  ======================================================
 """
 
@@ -71,6 +72,11 @@ class BacklogCollector(Collector):
             labels=["connection"],
         )
         parked = GaugeMetricFamily("mlc_parked_documents", "Documents parked.", labels=["connection"])
+        reading = GaugeMetricFamily(
+            "mlc_reading_documents",
+            "Documents of files not read to their end (never posted until their file is).",
+            labels=["connection"],
+        )
         q = sa.select(documents.c.connection, documents.c.status, sa.func.count()).group_by(
             documents.c.connection, documents.c.status
         )
@@ -82,8 +88,10 @@ class BacklogCollector(Collector):
         for connection, counts in sorted(per.items()):
             backlog.add_metric([connection], sum(counts.get(s, 0) for s in DocStatus.OPEN))
             parked.add_metric([connection], counts.get(DocStatus.PARKED, 0))
+            reading.add_metric([connection], counts.get(DocStatus.READING, 0))
         yield backlog
         yield parked
+        yield reading
 
 
 _BACKLOG = BacklogCollector()

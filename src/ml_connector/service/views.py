@@ -242,6 +242,7 @@ def overview(app: App, days: int = 14) -> list[dict[str, Any]]:
                 "documents": counts,
                 "backlog": sum(counts.get(s, 0) for s in DocStatus.OPEN),
                 "parked": counts.get(DocStatus.PARKED, 0),
+                "reading": counts.get(DocStatus.READING, 0),
                 "posted": counts.get(DocStatus.POSTED, 0),
                 "open_failures": len(app.ledger.open_failures(c.name)),
                 "posting_target": c.posting.target,

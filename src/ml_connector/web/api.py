@@ -21,7 +21,7 @@ from ml_connector.web.state import WebState, actor_of
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
-DOC_STATUSES = r"^(pending|posting|unknown|created|posted|parked|skipped)$"
+DOC_STATUSES = r"^(reading|pending|posting|unknown|created|posted|parked|skipped)$"  # DocStatus.ALL
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": models.Problem, "description": "Malformed request body"},

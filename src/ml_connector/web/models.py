@@ -75,6 +75,11 @@ class ConnectionOverview(BaseModel):
     documents: dict[str, int]
     backlog: int
     parked: int
+    reading: int = Field(
+        0,
+        description="Documents of files not read to their end (one that broke off, or is being read): "
+        "never posted until their file is (replay), skipped if it is set aside",
+    )
     posted: int
     open_failures: int
     posting_target: str = Field(description="journal | supplier_invoice (posting.target)")

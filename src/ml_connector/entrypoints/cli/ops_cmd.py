@@ -144,6 +144,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, fmt: Fo
     for row in data:
         docs = dict(row["documents"])
         posted, parked, pending = docs.pop("posted", 0), docs.pop("parked", 0), docs.pop("pending", 0)
+        reading = docs.pop("reading", 0)  # of files not read to their end: not posted until they are
         last = row["last_run"]
         last_text = f"{last['status']} at {last['started_at']:%Y-%m-%d %H:%M}" if last else "never"
         rows.append(
@@ -152,6 +153,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, fmt: Fo
                 str(posted),
                 str(parked),
                 str(pending),
+                str(reading),
                 str(sum(docs.values())),
                 str(row["open_failures"]),
                 last_text,
@@ -164,6 +166,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False, fmt: Fo
         "posted",
         "parked",
         "pending",
+        "reading",
         "other",
         "open failures",
         "last run",

@@ -64,15 +64,18 @@ OUTCOME_WORDS = {
     "superseded": "superseded",
     "skipped": "skipped",
     "conflict": "in conflict (see `ml-connector failures`)",
+    "read_again": "read again (its earlier file broke off); waits for this file",
 }
 
 
 def run_in_words(s: Mapping[str, Any]) -> list[str]:
     """One cycle's summary for a person: counts in words, then every document that was not simply
     new or posted, with what happened to it and why."""
+    waiting = f" ({s['waiting']} documents of them wait for them, not posted)" if s.get("waiting") else ""
     lines = [
         f"{s['connection']}: {s['status']} in {s['seconds']}s",
-        f"  files: {s['files_new']} new, {s['files_skipped']} already seen, {s['files_rejected']} rejected",
+        f"  files: {s['files_new']} new, {s['files_skipped']} already seen, {s['files_rejected']} rejected"
+        + waiting,
         f"  documents read: {s['documents_new']} new, {s['duplicates']} already read (not posted again), "
         f"{s['superseded']} superseded by a changed re-export, {s['skipped']} skipped, "
         f"{s['conflicts']} in conflict, {s['records_rejected']} rejected records",
