@@ -190,6 +190,19 @@ CASES = [
         where={"row": 4},
     ),
     Case(
+        "a record of one field mid-file (no id cell to group it by)",
+        raw("s.csv", b"\r\n".join([*SAMPLE.split(b"\r\n")[:3], b"C100234", *SAMPLE.split(b"\r\n")[3:]])),
+        "row_field_count",
+        "rejected",
+        where={"row": 4},
+    ),
+    Case(
+        "a record of one field at the end, without its line end",
+        raw("s.csv", SAMPLE.rstrip(b"\r\n") + b"\r\nC100234"),
+        "truncated_file",
+        "rejected",
+    ),
+    Case(
         "wrong company", cells([]), "company_mismatch", "rejected", profile=CANONICAL.with_(company_id="C999")
     ),
     Case(

@@ -623,9 +623,9 @@ class _RecordChecks:
             if not chunk:
                 break
             rows = chunk if [] not in chunk else [row for row in chunk if row]  # blank lines: no record
-            self._check(rows, rec_no)
+            sound = self._check(rows, rec_no)
             rec_no += len(rows)
-            yield rows
+            yield sound
         if self.short_row is not None:
             plan = self.plan
             if _ends_with_newline(plan.path, plan.encoding):
@@ -636,10 +636,11 @@ class _RecordChecks:
                 self.short_row,
             )
 
-    def _check(self, rows: list[list[str]], before: int) -> None:
-        """Checks ``rows``, records ``before + 1`` on."""
+    def _check(self, rows: list[list[str]], before: int) -> list[list[str]]:
+        """Checks ``rows``, records ``before + 1`` on; returns those to read: all of them, or those
+        before a record of another field count (an error at the next record or at the end)."""
         if not rows:
-            return
+            return rows
         if (
             self.short_row is None
             and self.records + len(rows) <= self.max_rows
@@ -648,9 +649,10 @@ class _RecordChecks:
             and (self.company_cell is None or all(map(self._company_ok, set(map(self.company_cell, rows)))))
         ):
             self.records += len(rows)
-            return
+            return rows
         for n, row in enumerate(rows, start=before + 1):
             self._check_record(row, n)
+        return rows if self.short_row is None else rows[: self.short_row - before - 1]
 
     def _company_ok(self, cell: str) -> bool:
         cid = cell.strip()
