@@ -463,10 +463,10 @@ def build_invoices(
     # Plain ASCII texts are kept trimmed (``text``'s common case, ids included).
     company = text("stampliCompanyId", req=True, ascii_only=True)
     invoice_id = text("stampliInvoiceId", ascii_only=True)
-    doc_types = cache.enum_table("documentType")
+    doc_type_cells = column("documentType")
     doc_type = fill(
-        looked_up(doc_types, column("documentType")),
-        column("documentType"),
+        looked_up(cache.enum_table("documentType"), doc_type_cells),
+        doc_type_cells,
         True,
         lambda i: f(i).enum(heads[i], "documentType", rows[i], xps[i], _DOC_TYPES, req=True),
     )

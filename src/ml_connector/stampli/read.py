@@ -13,11 +13,9 @@ never raises for bad data: it turns ``FileRejected`` into ``status="rejected"``.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -101,20 +99,6 @@ def _kind_from_name(name: str) -> Kind | None:
     return None
 
 
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Reading and building a batch makes many short-lived objects and no reference cycle, so a
-    cyclic garbage collection run in the middle of it frees nothing; it would only walk every live
-    object (in a big file, most of them the batch's own). Collection is back on after the batch."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
     """The documents of one structurally sound file, produced lazily, ``BATCH`` at a time."""
 
@@ -161,17 +145,16 @@ class ExportStream(Iterator[Invoice | Payment | RejectedRecord]):
     def _read_batch(self) -> None:
         """The next ``BATCH`` documents, invoices built together (``build_invoices`` reads a
         batch field by field); StopIteration at the end."""
-        with _no_cycle_collection():
-            items: list[tuple[RawDocument, Callable[[], str]]] = []
-            lines = 0
-            for item in self._raws:
-                items.append(item)
-                lines += len(item[0].lines)
-                if len(items) >= self.BATCH or lines >= self.BATCH_LINES:
-                    break
-            if not items:
-                raise StopIteration
-            self._build(items)
+        items: list[tuple[RawDocument, Callable[[], str]]] = []
+        lines = 0
+        for item in self._raws:
+            items.append(item)
+            lines += len(item[0].lines)
+            if len(items) >= self.BATCH or lines >= self.BATCH_LINES:
+                break
+        if not items:
+            raise StopIteration
+        self._build(items)
 
     def _build(self, items: list[tuple[RawDocument, Callable[[], str]]]) -> None:
         invoices = [raw for raw, _ in items if raw.kind == "invoice"]
