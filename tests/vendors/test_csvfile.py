@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ml_connector.vendors import csvfile
+from ml_connector.csv_cells import is_plain_negative_number
 from ml_connector.vendors.csvfile import COLUMNS, neutralise, parse, render, restore
 
 
@@ -58,6 +59,13 @@ def test_bom_only_when_the_profile_asks() -> None:
         ("'quoted'", "'quoted'"),  # an apostrophe not followed by a trigger is left alone
         ("a=b", "a=b"),
         ("", ""),
+        # A negative amount stays a number for the spreadsheet: nothing in it can be evaluated.
+        ("-6237.50", "-6237.50"),
+        ("-.5", "-.5"),
+        ("-1e3", "'-1e3"),  # not a plain amount: guarded
+        ("-1,5", "'-1,5"),
+        ("-12.50 ", "'-12.50 "),
+        ("'-6237.50", "''-6237.50"),
     ],
 )
 def test_injection_cells_are_neutralised_and_round_trip(value: str, cell: str) -> None:
@@ -67,13 +75,14 @@ def test_injection_cells_are_neutralised_and_round_trip(value: str, cell: str) -
     raw = next(r for r in csv.reader(io.StringIO(data.decode(), newline="")) if r[0] == "1")
     written = raw[COLUMNS.index("legalName")]
     assert written == cell
-    assert not written or written[0] not in csvfile.TRIGGERS  # a spreadsheet sees text
+    # a spreadsheet sees text, or a plain negative number
+    assert not written or written[0] not in csvfile.TRIGGERS or is_plain_negative_number(written)
     assert parse(data)[0]["legalName"] == value
 
 
-@given(st.text(alphabet=st.sampled_from(list("'=+-@\t\r\nab,\" ")), max_size=8))
+@given(st.text(alphabet=st.sampled_from(list("'=+-@\t\r\nab,\" 1.")), max_size=8))
 def test_guard_is_a_bijection(value: str) -> None:
     cell = neutralise(value)
     assert restore(cell) == value
-    assert not cell or cell[0] not in csvfile.TRIGGERS
+    assert not cell or cell[0] not in csvfile.TRIGGERS or is_plain_negative_number(cell)
     assert parse(render([_row("1", legalName=value)]))[0]["legalName"] == value
