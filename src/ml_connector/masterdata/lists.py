@@ -269,6 +269,10 @@ SPECS: dict[str, ListSpec] = {
     )
 }
 
+# Every list an export can name: the vendor file, then the coding lists above.
+VENDORS = "vendors"
+LIST_NAMES = (VENDORS, *SPECS)
+
 
 def content_hash(spec: ListSpec, row: Mapping[str, str]) -> str:
     """Over every column but ``lastModified`` (a Visma edit Stampli cannot see is no change)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ml_connector.ledger.store import Ledger
 from ml_connector.masterdata.export import MasterdataResult, applicable, export_masterdata
-from ml_connector.masterdata.lists import SPECS
+from ml_connector.masterdata.lists import LIST_NAMES, VENDORS
 from ml_connector.pipeline.runtime import Runtime
 from ml_connector.service.app import App
 from ml_connector.vendors.export import ExportResult, Mode, export_vendors
@@ -23,9 +23,6 @@ __all__ = [
     "export_lists",
     "export_vendor_lists",
 ]
-
-VENDORS = "vendors"
-LIST_NAMES = (VENDORS, *SPECS)
 
 
 @dataclass

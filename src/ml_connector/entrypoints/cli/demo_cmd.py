@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ml_connector import service
 from ml_connector.config.model import POSTING_TARGETS
-from ml_connector.demo.run import DemoResult, run_demo
-from ml_connector.demo.serve import serve_demo
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.entrypoints.cli.output import make_console
+
+if TYPE_CHECKING:
+    from ml_connector.demo.run import DemoResult
 
 
 @app.command("demo")
@@ -64,6 +65,9 @@ def demo(
 
         s = asyncio.run(run_scaled_demo(invoices, workers=workers, database_url=database, keep=keep))
         raise typer.Exit(_print(s, as_json=as_json, keep_dir=s.get("workdir")))
+
+    from ml_connector.demo.run import run_demo  # the whole product: imported when a demo runs
+    from ml_connector.demo.serve import serve_demo
 
     async def then(result: DemoResult, application: service.App) -> None:
         """The story first, then the dashboard on its data until Ctrl-C or SIGTERM."""

@@ -18,7 +18,6 @@ from rich.table import Table
 from ml_connector import exitcodes, service
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.entrypoints.cli.ops_cmd import _actor
-from ml_connector.service.identity import accept_identity, identity_rows
 
 ledger_app = typer.Typer(
     help="The ledger's identity: show it, accept a deliberate change.", no_args_is_help=True
@@ -37,6 +36,8 @@ DEFAULT_CONFIG = Path("ml-connector.toml")
 def show(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Per connection: the recorded identity, the configured one, and whether a run may use the
     ledger. Exits 1 when any connection would be refused."""
+    from ml_connector.service.identity import identity_rows
+
     application = service.open_app(config)
     try:
         rows = identity_rows(application)
@@ -65,6 +66,8 @@ def accept(
     """Record the connection's configured Stampli company and Visma tenant and company as its
     identity in this ledger, on purpose (audited). Only for a deliberate change: a ledger's history
     (what is posted under which reference) is only true for the company it was recorded with."""
+    from ml_connector.service.identity import accept_identity
+
     application = service.open_app(config)
     try:
         accepted, before = accept_identity(application, connection, actor=_actor())

@@ -3,7 +3,7 @@ folders (docs/masterdata.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,7 +19,10 @@ from ml_connector.entrypoints.cli.ops_cmd import (
     _dump,
 )
 from ml_connector.redaction import redact
-from ml_connector.service.exports import LIST_NAMES, ExportResult, MasterdataResult, Mode, export_lists
+from ml_connector.service.list_names import LIST_NAMES
+
+if TYPE_CHECKING:
+    from ml_connector.service.exports import ExportResult, MasterdataResult, Mode
 
 masterdata_app = typer.Typer(
     help="Master-data export from Visma to Stampli: suppliers and coding lists.", no_args_is_help=True
@@ -55,6 +58,8 @@ def export(
     unknown = [n for n in lists or [] if n not in LIST_NAMES]
     if unknown:
         raise typer.BadParameter(f"unknown list {unknown[0]!r}; choose from {', '.join(LIST_NAMES)}")
+    from ml_connector.service.exports import export_lists
+
     mode: Mode = "full" if full else "delta"
     with _app(config) as application:
         try:

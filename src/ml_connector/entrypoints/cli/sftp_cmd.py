@@ -13,8 +13,6 @@ from typing import Annotated
 import typer
 
 from ml_connector.entrypoints.cli.app import sftp_app, sim_app
-from ml_connector.service.host_keys import server_host_key
-from ml_connector.sim.sftp_server import EmbeddedSftpServer
 
 STAMPLI_FOLDERS = ("outbound/invoices", "outbound/payments", "inbound/vendors")
 
@@ -25,6 +23,8 @@ def fingerprint_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the SSH handshake.")] = 10.0,
 ) -> None:
     """Print a server's host key so an operator can pin it (compare it with Stampli out of band)."""
+    from ml_connector.service.host_keys import server_host_key  # asyncssh: only when asked
+
     info = server_host_key(endpoint, timeout=timeout)
     typer.echo(f"host_key (known_hosts line): {info.known_hosts_line}")
     typer.echo(f"fingerprint:                 {info.fingerprint_sha256}")
@@ -66,6 +66,8 @@ def sim_sftp_cmd(
     for folder in STAMPLI_FOLDERS:
         (served / folder).mkdir(parents=True, exist_ok=True)
     seeded = _seed(served) if seed else 0
+    from ml_connector.sim.sftp_server import EmbeddedSftpServer
+
     srv = EmbeddedSftpServer(served, host=host, port=port, username=username, password=password)
     key_dir = Path(tempfile.mkdtemp(prefix="ml-connector-sim-sftp-key-"))  # outside the served root
     key_file = key_dir / "client_ed25519"

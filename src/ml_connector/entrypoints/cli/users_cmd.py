@@ -11,7 +11,6 @@ import typer
 from ml_connector import service
 from ml_connector.entrypoints.cli.app import app
 from ml_connector.entrypoints.cli.output import FormatOpt, check_format, make_console, print_table
-from ml_connector.service import accounts
 
 users_app = typer.Typer(help="Dashboard users: add, list, set a password, remove.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -53,6 +52,8 @@ def add(
 ) -> None:
     """Add a dashboard user. The password is asked for twice (or read from stdin); only its scrypt
     hash is stored."""
+    from ml_connector.service import accounts
+
     if role not in accounts.ROLES:
         raise typer.BadParameter("--role must be viewer or operator")
     password = _password(password_stdin)
@@ -73,6 +74,8 @@ def passwd(
     password_stdin: StdinOpt = False,
 ) -> None:
     """Set a new password (ends the user's open sessions)."""
+    from ml_connector.service import accounts
+
     password = _password(password_stdin)
     opened = _open(config)
     try:
@@ -85,6 +88,8 @@ def passwd(
 @users_app.command("remove")
 def remove(name: Annotated[str, typer.Argument()], config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Remove a user (ends the user's open sessions)."""
+    from ml_connector.service import accounts
+
     opened = _open(config)
     try:
         accounts.remove_user(opened.ledger, name)
@@ -96,6 +101,8 @@ def remove(name: Annotated[str, typer.Argument()], config: ConfigOpt = DEFAULT_C
 @users_app.command("list")
 def list_(config: ConfigOpt = DEFAULT_CONFIG, fmt: FormatOpt = "table") -> None:
     """Every user and role (never a password or hash)."""
+    from ml_connector.service import accounts
+
     check_format(fmt)
     opened = _open(config)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,9 @@ from ml_connector.entrypoints.cli.ops_cmd import (
 )
 from ml_connector.entrypoints.cli.output import make_console
 from ml_connector.redaction import redact
-from ml_connector.service.exports import ExportResult, Mode, export_vendor_lists
+
+if TYPE_CHECKING:
+    from ml_connector.service.exports import ExportResult, Mode
 
 vendors_app = typer.Typer(help="Vendor master export from Visma to Stampli.", no_args_is_help=True)
 app.add_typer(vendors_app, name="vendors")
@@ -45,6 +47,8 @@ def export(
     """Write Visma's suppliers as a §4.6 CSV into each connection's vendors_folder (name.tmp, then rename)."""
     if full and delta:
         raise typer.BadParameter("give --full or --delta, not both")
+    from ml_connector.service.exports import export_vendor_lists
+
     mode: Mode = "full" if full else "delta"
     results: list[ExportResult]
     with _app(config) as application:

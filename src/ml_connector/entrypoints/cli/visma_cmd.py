@@ -11,7 +11,6 @@ from ml_connector.entrypoints.cli.app import sim_app
 from ml_connector.errors import ConfigError
 from ml_connector.sim.visma.faults import Faults, RateLimit
 from ml_connector.sim.visma.seed import SEEDS
-from ml_connector.sim.visma.server import SimulatorOptions, SimulatorServer
 
 FAULTS_HELP = (
     "Comma-separated faults, e.g. 'latency=20ms,5xx=0.1,drop_after_commit=0.05,token_ttl=2s,seed=42'. "
@@ -52,6 +51,8 @@ def sim_visma_cmd(
         Faults.parse(faults)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    from ml_connector.sim.visma.server import SimulatorOptions, SimulatorServer  # the web stack
+
     options = SimulatorOptions(
         host=host,
         port=port,
