@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ml_connector.vendors import csvfile
 from ml_connector.csv_cells import is_plain_negative_number
+from ml_connector.vendors import csvfile
 from ml_connector.vendors.csvfile import COLUMNS, neutralise, parse, render, restore
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from ml_connector import service
-from ml_connector.service import accounts
 from ml_connector.csv_cells import is_plain_negative_number
+from ml_connector.service import accounts
 from ml_connector.vendors.csvfile import TRIGGERS, restore
 from ml_connector.web.server import uvicorn_config
 from tests.support.sample_world import INVOICES_CSV, PAYMENTS_CSV, SampleWorld, sample_world
