@@ -541,7 +541,7 @@ def main() -> int:
     ap.add_argument("--rate-limit", default="40/4", help="the simulator's fixed window, N/SECONDS")
     ap.add_argument("--throughput-invoices", type=int, default=500)
     ap.add_argument("--latency-ms", type=int, default=20)
-    ap.add_argument("--concurrency", type=int, default=16, help="post_concurrency of the throughput run")
+    ap.add_argument("--concurrency", type=int, default=32, help="post_concurrency of the throughput run")
     ap.add_argument("--csv-lines", type=int, default=1_000_000)
     ap.add_argument("--xml-lines", type=int, default=200_000)
     ap.add_argument("--sftp-mb", type=int, default=200)
