@@ -6,6 +6,7 @@ that fails concludes nothing, Visma's release refusal parks with its text."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from ml_connector.errors import (
     RetriableDestinationError,
 )
 from ml_connector.ledger.store import DocStatus
-from ml_connector.pipeline.booked import FOUND_IN_VISMA
+from ml_connector.pipeline.booked import FOUND_IN_VISMA, LookupIncomplete
 from ml_connector.pipeline.masterdata import AP_PERIOD
 from ml_connector.pipeline.reconcile import reconcile, totals
+from ml_connector.pipeline.supplier_booked import DATE_MARGIN, read_suppliers
 from ml_connector.service.unreleased import unreleased_by_period
 from tests.pipeline.conftest import Dataset, _csv
 from tests.pipeline.test_accounting_cycle import reverse_charge_rows
@@ -328,3 +330,69 @@ async def test_a_reverse_charge_credit_note_mirrors_the_invoice(si: World) -> No
     ]
     assert voucher.vat == (VatDetail("1", Decimal("2000.00"), Decimal("500.00")),)
     assert voucher.total == Decimal("12500.00")
+
+
+def _voucher(supplier: str, reference: str, day: date) -> SupplierInvoiceVoucher:
+    return SupplierInvoiceVoucher(
+        supplier=supplier,
+        supplier_reference=reference,
+        document_type="Invoice",
+        document_date=day,
+        financial_period=f"{day:%Y%m}",
+        currency="NOK",
+        lines=(SupplierInvoiceLine("6800", Decimal("100.00"), "x"),),
+    )
+
+
+async def test_several_suppliers_are_read_in_one_listing_each_within_its_own_window() -> None:
+    fake = FakeSupplierLedger()
+    near = fake.add(_voucher("A", "F-1", date(2025, 3, 5)), description="EHF")
+    # A's reference again, dated inside the listing's span (B's documents are in June) but far from
+    # A's own documents: not A's candidate, exactly as A's own read would not see it.
+    far = fake.add(_voucher("A", "F-1", date(2025, 5, 20)), description="EHF")
+    b_doc = fake.add(_voucher("B", "G-9", date(2025, 6, 30)), description="EHF")
+    fake.add(_voucher("C", "H-1", date(2025, 6, 1)), description="not asked about")
+    pending = [_voucher("A", "F-1", date(2025, 3, 4)), _voucher("B", "G-9", date(2025, 7, 1))]
+    found = await read_suppliers(fake, pending)
+    assert fake.calls == ["existing of A,B"]  # one listing, not one read per supplier
+    assert found == {"A": [near], "B": [b_doc]}
+    assert far not in found["A"]
+    one_by_one = FakeSupplierLedger(docs=fake.docs, dates=fake.dates)
+    assert {
+        s: await one_by_one.existing(s, date_from=a, date_to=b) for s, (a, b) in _windows(pending).items()
+    } == found
+
+
+async def test_a_listing_longer_than_one_read_per_supplier_falls_back_to_reading_each() -> None:
+    fake = FakeSupplierLedger(listing_page_size=2)
+    for n in range(6):  # 6 documents in the span: 4 reads for the listing, 2 suppliers: 2 reads
+        fake.add(_voucher("A" if n % 2 else "B", f"X-{n}", date(2025, 3, 1 + n)), description="EHF")
+    pending = [_voucher("A", "X-1", date(2025, 3, 2)), _voucher("B", "X-0", date(2025, 3, 1))]
+    found = await read_suppliers(fake, pending)
+    assert fake.calls == ["existing of A,B", "existing A", "existing B"]
+    assert [b.supplier_reference for b in found["A"]] == ["X-1", "X-3", "X-5"]
+    assert [b.supplier_reference for b in found["B"]] == ["X-0", "X-2", "X-4"]
+
+
+async def test_a_listing_that_fails_concludes_nothing() -> None:
+    fake = FakeSupplierLedger(listing_failures=[RetriableDestinationError("503")])
+    pending = [_voucher("A", "F-1", date(2025, 3, 4)), _voucher("B", "G-9", date(2025, 3, 5))]
+    with pytest.raises(LookupIncomplete):
+        await read_suppliers(fake, pending)
+
+
+async def test_a_cycle_over_several_suppliers_reads_them_in_one_listing(si: World, dataset: Dataset) -> None:
+    si.put_invoices(dataset.invoices_text(dataset.invoice_ids))
+    assert len({i.vendor_id for i in dataset.export.invoices}) > 1
+    result = await si.cycle()
+    assert result.status == "ok", result.errors
+    reads = [c for c in ap(si).calls if c.startswith("existing")]
+    assert len(reads) == 1 and reads[0].startswith("existing of "), reads
+
+
+def _windows(vouchers: list[SupplierInvoiceVoucher]) -> dict[str, tuple[date, date]]:
+    out: dict[str, tuple[date, date]] = {}
+    for v in vouchers:
+        a, b = out.get(v.supplier, (v.document_date, v.document_date))
+        out[v.supplier] = (min(a, v.document_date), max(b, v.document_date))
+    return {s: (a - DATE_MARGIN, b + DATE_MARGIN) for s, (a, b) in out.items()}

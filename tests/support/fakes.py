@@ -17,7 +17,7 @@ import fnmatch
 import hashlib
 import itertools
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -302,6 +302,7 @@ class FakeSupplierLedger:
     listing_failures: list[Exception] = field(default_factory=list)
     release_refusals: list[Exception] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    listing_page_size: int = 1000  # documents per read of ``existing_of_suppliers``
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def add(
@@ -367,6 +368,27 @@ class FakeSupplierLedger:
             and (date_from is None or self.dates[key] >= date_from)
             and (date_to is None or self.dates[key] <= date_to)
         ]
+
+    async def existing_of_suppliers(
+        self, windows: Mapping[str, tuple[date, date]], *, most_reads: int
+    ) -> dict[str, list[Booked]] | None:
+        """One listing of every supplier's documents across the windows, read ``listing_page_size``
+        documents a page (one read at least): None, after its first read, when it needs more than
+        ``most_reads``."""
+        self.calls.append("existing of " + ",".join(windows))
+        if self.listing_failures:
+            raise self.listing_failures.pop(0)
+        low, high = min(a for a, _ in windows.values()), max(b for _, b in windows.values())
+        listed = [key for key in self.docs if low <= self.dates[key] <= high]
+        if len(listed) // self.listing_page_size + 1 > most_reads:  # full pages, then a shorter one
+            return None
+        out: dict[str, list[Booked]] = {supplier: [] for supplier in windows}
+        for key in listed:
+            b = self.docs[key]
+            window = windows.get(b.supplier or "")
+            if window is not None and window[0] <= self.dates[key] <= window[1]:
+                out[b.supplier or ""].append(b)
+        return out
 
 
 def _since(stamp: datetime | None, since: datetime | None) -> bool:

@@ -122,6 +122,34 @@ async def test_list_reads_every_page_and_keeps_to_the_supplier_and_window(visma_
     assert_contract_clean(visma_sim)
 
 
+async def test_every_suppliers_listing_keeps_to_the_window_and_to_its_read_budget(
+    visma_sim: VismaSim,
+) -> None:
+    """One listing of every supplier's documents (no supplier filter), paged; None once it would take
+    more reads than allowed, which the first page's totalCount tells."""
+    async with client_for(visma_sim, page_size=2) as c:
+        for i in range(5):
+            await c.create_supplier_invoice(invoice(f"A-{i}", day=3 + i))
+        await c.create_supplier_invoice(invoice("B-1", supplier="10057"))
+        visma_sim.reset_stats()
+        window = await c.supplier_invoices_dated(
+            date_from=date(2025, 3, 4), date_to=date(2025, 3, 6), most_reads=4
+        )
+        reads_all = visma_sim.stats()["requests"]["GET /v1/supplierInvoice"]
+        visma_sim.reset_stats()
+        too_many = await c.supplier_invoices_dated(
+            date_from=date(2025, 3, 1), date_to=date(2025, 3, 31), most_reads=3
+        )
+        reads_refused = visma_sim.stats()["requests"]["GET /v1/supplierInvoice"]
+    assert window is not None
+    assert sorted(r.supplier_reference or "" for r in window) == ["A-1", "A-2", "A-3", "B-1"]
+    assert too_many is None
+    # 6 documents, 2 a page: 3 full pages and the empty one that ends the listing; with 3 allowed,
+    # the first page's totalCount already says it would take 4
+    assert (reads_all, reads_refused) == (4, 1)
+    assert_contract_clean(visma_sim)
+
+
 async def test_release_done_returns_the_new_etag_and_opens_the_document(visma_sim: VismaSim) -> None:
     async with client_for(visma_sim) as c:
         created = await c.create_supplier_invoice(invoice())

@@ -11,7 +11,7 @@ time it hands out is aware UTC (converted once, by the adapter).
                     .posting     PostingTarget[Voucher]: create / release / read back one journal
                                  transaction (JournalTarget: adapters/visma/ports.py)
                     .supplier_ledger  SupplierLedgerTarget (PostingTarget[SupplierInvoiceVoucher]
-                                 + existing): invoices of a posting.target = "supplier_invoice"
+                                 + SupplierInvoiceLookup): invoices of a posting.target = "supplier_invoice"
                                  connection (SupplierInvoiceTarget); None otherwise
     Connectors      opens the two above for one connection (``Runtime.visma()/stampli()``)
     LedgerPort      every ledger call of the pipeline, in domain types (``domain/stored.py``,
@@ -105,14 +105,24 @@ class PostingTarget(DocumentTarget[V_contra], Protocol[V_contra]):
     async def attach(self, number: str, name: str, content: bytes) -> Attached: ...
 
 
-class SupplierLedgerTarget(PostingTarget[SupplierInvoiceVoucher], Protocol):
-    """The supplier ledger: supplier invoices, numbered ``{documentType}/{number}``, and the
-    supplier's documents in a document-date window (complete or an error), which is how a document
-    already in Visma (ours, or another channel's) is found before a first create."""
+class SupplierInvoiceLookup(Protocol):
+    """The supplier's documents in a document-date window (complete or an error), which is how a
+    document already in Visma (ours, or another channel's) is found before a first create."""
 
     async def existing(
         self, supplier: str, *, date_from: date | None = None, date_to: date | None = None
     ) -> list[Booked]: ...
+
+    # ``existing`` for several suppliers (each with its window) from one listing of every supplier's
+    # documents; None when that listing would take more than ``most_reads`` reads.
+    async def existing_of_suppliers(
+        self, windows: Mapping[str, tuple[date, date]], *, most_reads: int
+    ) -> dict[str, list[Booked]] | None: ...
+
+
+class SupplierLedgerTarget(PostingTarget[SupplierInvoiceVoucher], SupplierInvoiceLookup, Protocol):
+    """The supplier ledger: supplier invoices, numbered ``{documentType}/{number}``, and the lookup
+    of what it already holds (``SupplierInvoiceLookup``)."""
 
 
 class SupplierPaymentsTarget(DocumentTarget[SupplierPaymentVoucher | SupplierPaymentVoid], Protocol):
@@ -382,6 +392,7 @@ __all__ = [
     "PostingTarget",
     "RunsPort",
     "StampliSource",
+    "SupplierInvoiceLookup",
     "SupplierLedgerTarget",
     "VendorDriftPort",
     "VismaPort",

@@ -2,9 +2,11 @@
 
 Visma only warns on a repeated supplier reference and stores the document, and the same supplier
 invoice can also reach Visma through another channel (an e-invoice through AutoInvoice). No list
-filters by ``supplierReference``, so once per cycle, for every supplier that has pending supplier
-invoices or unknown creates, one paged read of that supplier's documents in a document-date window
-(``SupplierLedgerTarget.existing``) answers all of that supplier's documents:
+filters by ``supplierReference``, so once per cycle, the documents of every supplier that has
+pending supplier invoices or unknown creates are read in a document-date window around that
+supplier's documents: in one listing of every supplier's documents across the windows when that
+takes fewer reads than one per supplier (``SupplierInvoiceLookup.existing_of_suppliers``), else one
+paged read per supplier (``SupplierInvoiceLookup.existing``). That answers all of their documents:
 
 - a document of the same type with the same supplier reference whose description carries our
   reference (``ST-…``, which every supplier invoice we create starts with) is **ours**: a pending
@@ -35,7 +37,7 @@ from ml_connector.errors import AmbiguousDestinationError, RetriableDestinationE
 from ml_connector.ledger.states import DocStatus
 from ml_connector.pipeline.booked import LookupIncomplete
 from ml_connector.pipeline.masterdata import MasterData
-from ml_connector.pipeline.ports import SupplierLedgerTarget, VismaPort
+from ml_connector.pipeline.ports import SupplierInvoiceLookup, VismaPort
 from ml_connector.pipeline.posting import (
     PostingStats,
     finish_created,
@@ -86,19 +88,27 @@ def matches(found: list[Booked], voucher: SupplierInvoiceVoucher) -> list[Booked
 
 
 async def read_suppliers(
-    target: SupplierLedgerTarget, vouchers: list[SupplierInvoiceVoucher]
+    target: SupplierInvoiceLookup, vouchers: list[SupplierInvoiceVoucher]
 ) -> dict[str, list[Booked]]:
-    """One paged read per supplier, over a window around its vouchers' document dates; raises
-    LookupIncomplete when any read fails (nothing is concluded from a partial answer)."""
+    """Each supplier's documents in a window around its vouchers' document dates; raises
+    LookupIncomplete when any read fails (nothing is concluded from a partial answer).
+
+    Several suppliers are read in one listing of every supplier's documents across their windows
+    when that takes fewer reads than one per supplier (the listing's first page says how many it
+    needs); otherwise, and for a single supplier, one paged read per supplier."""
     days: dict[str, list[date]] = defaultdict(list)
     for v in vouchers:
         days[v.supplier].append(v.document_date)
-    out: dict[str, list[Booked]] = {}
+    windows = {s: (min(d) - DATE_MARGIN, max(d) + DATE_MARGIN) for s, d in sorted(days.items())}
+    supplier = "(every supplier)"
     try:
-        for supplier, dates in sorted(days.items()):
-            out[supplier] = await target.existing(
-                supplier, date_from=min(dates) - DATE_MARGIN, date_to=max(dates) + DATE_MARGIN
-            )
+        if len(windows) > 1:
+            together = await target.existing_of_suppliers(windows, most_reads=len(windows) - 1)
+            if together is not None:
+                return together
+        out: dict[str, list[Booked]] = {}
+        for supplier, (date_from, date_to) in windows.items():
+            out[supplier] = await target.existing(supplier, date_from=date_from, date_to=date_to)
     except (RetriableDestinationError, AmbiguousDestinationError) as exc:
         raise LookupIncomplete(f"supplier invoices of supplier {supplier}: {exc}") from exc
     return out

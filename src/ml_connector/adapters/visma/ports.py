@@ -12,6 +12,7 @@ The client already hands out aware UTC times (``models.in_utc``); nothing here c
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -196,6 +197,30 @@ class SupplierInvoiceTarget:
         'never twice across channels' check compares their references (supplier invoice numbers)."""
         found = await self.client.supplier_invoices(supplier, date_from=date_from, date_to=date_to)
         return [booked_supplier_invoice(r) for r in found]
+
+    async def existing_of_suppliers(
+        self, windows: Mapping[str, tuple[date, date]], *, most_reads: int
+    ) -> dict[str, list[Booked]] | None:
+        """``existing`` for each supplier of ``windows`` (its document-date window) from one listing
+        of every supplier's documents across the windows, complete or an error; None when that
+        listing would take more than ``most_reads`` reads."""
+        found = await self.client.supplier_invoices_dated(
+            date_from=min(a for a, _ in windows.values()),
+            date_to=max(b for _, b in windows.values()),
+            most_reads=most_reads,
+        )
+        if found is None:
+            return None
+        out: dict[str, list[Booked]] = {supplier: [] for supplier in windows}
+        for r in found:
+            window = windows.get(r.supplier or "")
+            if (
+                window is not None
+                and r.document_date is not None
+                and window[0] <= r.document_date.date() <= window[1]
+            ):
+                out[r.supplier or ""].append(booked_supplier_invoice(r))
+        return out
 
 
 def booked_supplier_payment(r: SupplierPaymentRecord) -> Booked:
