@@ -412,7 +412,8 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         r = results["calls"]
         wo, wi = r["without_release"], r["with_release"]
         cpd = wo["calls_per_posted_document"]
-        rows.append(_row("Visma calls / posted doc, no release", cpd, "<= 1.0", cpd <= 1.0))
+        # Issue 18's goal: <= 1.02 with the cycle's fixed reads; the creates below stay exactly 1.0.
+        rows.append(_row("Visma calls / posted doc, no release", cpd, "<= 1.02", cpd <= 1.02))
         rows.append(_row("Visma calls / posted doc, release", wi["calls_per_posted_document"], "", None))
         if "creates_per_posted_document" in wo:
             creates = wo["creates_per_posted_document"]
