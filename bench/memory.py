@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.parse_memory import generate
+from bench.rss import peak_rss_mb
 
 BYTES_PER_LINE = 312  # of parse_memory's CSV, measured (197.6 MiB came out of 306)
 PER_INVOICE = 200  # long-ish invoices: fewer ledger transactions, so the run stays minutes long
@@ -54,15 +55,6 @@ company_id = "1234567"
 [connections.bench.mapping]
 credit_account = "2460"
 """
-
-
-def _peak_rss_mb() -> float:
-    """This process's high-water RSS (VmHWM). Not ``ru_maxrss``: Linux carries that over from
-    the parent's RSS at fork, through exec (a pytest parent would show as the child's peak)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _setup_done_rss_mb() -> float:
@@ -110,7 +102,7 @@ def _child_intake(path: Path, work: Path) -> dict[str, Any]:
         "documents": stats.documents_new,
         "seconds": round(seconds, 1),
         "setup_rss_mb": round(before, 1),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
 
@@ -129,7 +121,7 @@ def _child_inspect(path: Path, work: Path) -> dict[str, Any]:
         "exit_code": code,
         "seconds": round(time.perf_counter() - started, 1),
         "setup_rss_mb": round(before, 1),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
 

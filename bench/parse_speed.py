@@ -8,7 +8,7 @@ One canonical CSV (4 lines per invoice, bench/parse_memory.py's generator) and o
 file are generated into a temporary directory. Then, per run, one fresh child process times, on the
 *same* file and in that same process, ``csv.reader`` over every row (no values built: the floor any
 reader pays) and then ``iter_export`` over the file (both passes, every check, canonical ``Invoice``
-objects), and reports its peak RSS. Times are the process's CPU time (``time.process_time``): on a
+objects), and reports its peak RSS (VmHWM). Times are the process's CPU time (``time.process_time``): on a
 machine shared with other work, waiting for a core is not counted, so both sides of the ratio see
 the same load. The target is ``ratio_lines = reader lines/s / csv.reader rows/s >= 0.35`` and peak
 RSS <= 150 MB at 1,000,000 lines; the XML reader (its own child) is quoted against the CSV reader of
@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -37,14 +36,11 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(ROOT))
 
 from bench import parse_memory  # noqa: E402
+from bench.rss import peak_rss_mb  # noqa: E402
 
 PER_INVOICE = 4
 TARGET_RATIO = 0.35
 RSS_LIMIT_MB = 150.0
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def csv_reader_cpu(path: str) -> tuple[int, float]:
@@ -92,7 +88,7 @@ def child_reader(path: str, *, with_csv: bool) -> dict[str, Any]:
         "pass2_s": t2 - t1,
         "seconds": t2 - t0,
         "wall_s": time.perf_counter() - w0,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -215,7 +211,7 @@ def measure(
             "generator); per run, one fresh child process times csv.reader over every row, then "
             "iter_export (both passes, every check, Invoice objects) on that same file, in CPU seconds "
             "(time.process_time). ratio_lines = reader lines/s / csv.reader rows/s of that process; "
-            "median and range over the runs. Peak RSS = that child's ru_maxrss. XML: "
+            "median and range over the runs. Peak RSS = that child's VmHWM (its own high-water mark). XML: "
             f"{xml_n:,} lines, iter_export in its own child, CPU lines/s; xml_to_csv = XML lines/s / "
             "CSV reader lines/s of the same run."
         ),
