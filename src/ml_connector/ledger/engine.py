@@ -60,6 +60,12 @@ class LedgerBase:
             with sqlite_file_lock(self.engine), self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                elif conn.dialect.name == "sqlite":
+                    # Python's sqlite3 runs DDL outside any transaction unless one is open: a process
+                    # killed half-way through a migration would leave tables without the version
+                    # row, and no later start could migrate that ledger. One explicit transaction
+                    # makes the whole upgrade land or not at all (the driver commits it at the end).
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:
