@@ -123,7 +123,7 @@ def _created(response: httpx2.Response, path: str, context: dict[str, object]) -
     return number, location
 
 
-def _dated_within(when: datetime | None, date_from: date | None, date_to: date | None) -> bool:
+def dated_within(when: datetime | None, date_from: date | None, date_to: date | None) -> bool:
     """Whether a document dated ``when`` is within [date_from, date_to] (an undated one only when
     there is no window): listings apply their window here too, so an ignored filter cannot widen it."""
     if when is None:
@@ -603,7 +603,7 @@ class VismaClient:
         pages = await self._get_pages(SUPPLIER_INVOICE_PATH, params)
         found = [self._utc(SupplierInvoiceRecord.from_dto(d)) for d in pages]
         return [
-            r for r in found if r.supplier == supplier and _dated_within(r.document_date, date_from, date_to)
+            r for r in found if r.supplier == supplier and dated_within(r.document_date, date_from, date_to)
         ]
 
     async def supplier_invoices_dated(
@@ -617,7 +617,7 @@ class VismaClient:
         if pages is None:
             return None
         found = [self._utc(SupplierInvoiceRecord.from_dto(d)) for d in pages]
-        return [r for r in found if _dated_within(r.document_date, date_from, date_to)]
+        return [r for r in found if dated_within(r.document_date, date_from, date_to)]
 
     async def release_supplier_invoice(
         self, document_type: str, number: str, etag: str | None = None
@@ -731,7 +731,7 @@ class VismaClient:
             r
             for r in found
             if r.supplier == supplier
-            and _dated_within(r.application_date, date_from, date_to)
+            and dated_within(r.application_date, date_from, date_to)
             and payment_type in (None, r.payment_type)
         ]
 

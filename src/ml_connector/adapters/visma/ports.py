@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from ml_connector.adapters.visma import models
-from ml_connector.adapters.visma.client import VismaClient
+from ml_connector.adapters.visma.client import VismaClient, dated_within
 from ml_connector.adapters.visma.supplier_invoices import (
     AttachmentInfo,
     SupplierInvoiceRecord,
@@ -214,11 +214,7 @@ class SupplierInvoiceTarget:
         out: dict[str, list[Booked]] = {supplier: [] for supplier in windows}
         for r in found:
             window = windows.get(r.supplier or "")
-            if (
-                window is not None
-                and r.document_date is not None
-                and window[0] <= r.document_date.date() <= window[1]
-            ):
+            if window is not None and dated_within(r.document_date, *window):
                 out[r.supplier or ""].append(booked_supplier_invoice(r))
         return out
 
